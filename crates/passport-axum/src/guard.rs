@@ -1,0 +1,330 @@
+//! Protecting routes (Passport's `auth:api` guard and its scope middleware).
+//!
+//! * [`AuthUser`] — the authenticated user behind a bearer token (`auth:api`). A token issued
+//!   by client credentials never resolves to a user. `AuthUser<G>` binds the guard to the user
+//!   provider `G` names, so tokens of one provider never authenticate users of another.
+//! * [`BearerToken`] — the validated token itself (id, client, user, scopes, `token_can`).
+//! * [`CheckToken`] layers — all scopes ([`CheckToken::all`]), any scope
+//!   ([`CheckToken::any`]), or a client-credentials token with all scopes
+//!   ([`CheckToken::client`], Passport's `EnsureClientIsResourceOwner`).
+//!
+//! Failures answer per RFC 6750 §3: 401 with `WWW-Authenticate: Bearer …` for a missing or
+//! invalid token, 403 with `error="insufficient_scope"` for a missing scope; both with a JSON
+//! body. Invalid tokens are logged at debug level only.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use axum::Json;
+use axum::extract::{FromRef, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use passport::{AccessToken, Passport, User};
+use serde_json::json;
+use tower::{Layer, Service};
+
+/// Names the user provider a guard serves. [`Api`] is the default provider.
+pub trait Guard: Send + Sync + 'static {
+    /// The provider name, or `None` for the server's default provider.
+    const PROVIDER: Option<&'static str>;
+}
+
+/// The default guard (Passport's `api`): the default user provider.
+#[derive(Debug, Clone, Copy)]
+pub struct Api;
+
+impl Guard for Api {
+    const PROVIDER: Option<&'static str> = None;
+}
+
+/// Why a protected request was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GuardRejection {
+    /// No bearer token was sent.
+    Missing,
+    /// The token is invalid, expired or revoked, or does not resolve to a user of this guard.
+    Invalid,
+    /// The token lacks scopes; lists the missing ones.
+    InsufficientScope(Vec<String>),
+}
+
+impl IntoResponse for GuardRejection {
+    fn into_response(self) -> Response {
+        let (status, challenge, body) = match &self {
+            Self::Missing => (
+                StatusCode::UNAUTHORIZED,
+                "Bearer realm=\"passport\"".to_owned(),
+                json!({"message": "Unauthenticated."}),
+            ),
+            Self::Invalid => (
+                StatusCode::UNAUTHORIZED,
+                "Bearer realm=\"passport\", error=\"invalid_token\", error_description=\"The access token is invalid\""
+                    .to_owned(),
+                json!({
+                    "error": "invalid_token",
+                    "error_description": "The access token is invalid, expired or revoked.",
+                    "message": "Unauthenticated.",
+                }),
+            ),
+            Self::InsufficientScope(missing) => (
+                StatusCode::FORBIDDEN,
+                format!(
+                    "Bearer realm=\"passport\", error=\"insufficient_scope\", scope=\"{}\"",
+                    missing.join(" ")
+                ),
+                json!({
+                    "error": "insufficient_scope",
+                    "error_description": "The access token does not grant the required scope(s).",
+                    "message": "Invalid scope(s) provided.",
+                    "scopes": missing,
+                }),
+            ),
+        };
+        let mut response = (status, Json(body)).into_response();
+        if let Ok(value) = HeaderValue::from_str(&challenge) {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
+        }
+        response
+    }
+}
+
+/// The bearer token of `Authorization: Bearer …` (scheme case-insensitive).
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
+    if value.len() > 7 && value[..7].eq_ignore_ascii_case("bearer ") {
+        let token = value[7..].trim();
+        (!token.is_empty()).then_some(token)
+    } else {
+        None
+    }
+}
+
+/// Validates the request's bearer token, reusing the result of an earlier layer.
+async fn authenticate(parts: &mut Parts, passport: &Passport) -> Result<AccessToken, GuardRejection> {
+    if let Some(token) = parts.extensions.get::<AccessToken>() {
+        return Ok(token.clone());
+    }
+    let token = bearer(&parts.headers).ok_or(GuardRejection::Missing)?;
+    match passport.authenticate_bearer(token).await {
+        Ok(token) => {
+            parts.extensions.insert(token.clone());
+            Ok(token)
+        }
+        Err(reason) => {
+            tracing::debug!(%reason, "bearer token refused");
+            Err(GuardRejection::Invalid)
+        }
+    }
+}
+
+/// A validated bearer token, any kind (user or client credentials).
+#[derive(Debug, Clone)]
+pub struct BearerToken {
+    /// The token.
+    pub token: AccessToken,
+    passport: Passport,
+}
+
+impl BearerToken {
+    /// Whether the token grants `scope` (Passport's `tokenCan`).
+    pub fn can(&self, scope: &str) -> bool {
+        self.passport.token_can(&self.token, scope)
+    }
+
+    /// Whether the token lacks `scope` (Passport's `tokenCant`).
+    pub fn cant(&self, scope: &str) -> bool {
+        !self.can(scope)
+    }
+
+    /// True for client-credentials tokens (no user).
+    pub fn is_client_token(&self) -> bool {
+        self.token.user_id.is_none()
+    }
+}
+
+impl<S> FromRequestParts<S> for BearerToken
+where
+    Passport: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = GuardRejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let passport = Passport::from_ref(state);
+        let token = authenticate(parts, &passport).await?;
+        Ok(Self { token, passport })
+    }
+}
+
+/// The user authenticated by a bearer token (Passport's `auth:api`), with the token.
+#[derive(Debug, Clone)]
+pub struct AuthUser<G: Guard = Api> {
+    /// The user, from the guard's provider.
+    pub user: User,
+    /// The token that authenticated them.
+    pub token: BearerToken,
+    _guard: PhantomData<G>,
+}
+
+impl<G: Guard> AuthUser<G> {
+    /// Whether the token grants `scope`.
+    pub fn token_can(&self, scope: &str) -> bool {
+        self.token.can(scope)
+    }
+}
+
+impl<S, G> FromRequestParts<S> for AuthUser<G>
+where
+    Passport: FromRef<S>,
+    S: Send + Sync,
+    G: Guard,
+{
+    type Rejection = GuardRejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let passport = Passport::from_ref(state);
+        let token = authenticate(parts, &passport).await?;
+        let provider_name = G::PROVIDER.unwrap_or(passport.default_provider());
+        let client_provider = token.client_provider.as_deref().unwrap_or(passport.default_provider());
+        if client_provider != provider_name {
+            tracing::debug!("bearer token belongs to another user provider");
+            return Err(GuardRejection::Invalid);
+        }
+        // Client-credentials tokens have no user on their row: never a user, whatever `sub` says.
+        let user_id = token.user_id.as_deref().ok_or(GuardRejection::Invalid)?;
+        let provider = passport.user_provider(Some(provider_name)).ok_or(GuardRejection::Invalid)?;
+        let user = match provider.retrieve_by_id(user_id).await {
+            Ok(Some(user)) => user,
+            Ok(None) => return Err(GuardRejection::Invalid),
+            Err(err) => {
+                tracing::error!(error = %err, "user lookup failed");
+                return Err(GuardRejection::Invalid);
+            }
+        };
+        Ok(Self {
+            user,
+            token: BearerToken { token, passport },
+            _guard: PhantomData,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    All,
+    Any,
+    Client,
+}
+
+/// A layer requiring a valid bearer token with scopes (Passport's `CheckToken`,
+/// `CheckTokenForAnyScope`, `EnsureClientIsResourceOwner`). The validated token is put in the
+/// request's extensions, so extractors behind it do not check it again.
+#[derive(Debug, Clone)]
+pub struct CheckToken {
+    passport: Passport,
+    scopes: Arc<[String]>,
+    mode: Mode,
+}
+
+impl CheckToken {
+    fn new(passport: &Passport, scopes: impl IntoIterator<Item = impl Into<String>>, mode: Mode) -> Self {
+        Self {
+            passport: passport.clone(),
+            scopes: scopes.into_iter().map(Into::into).collect(),
+            mode,
+        }
+    }
+
+    /// Requires every scope (`CheckToken:a,b`).
+    pub fn all(passport: &Passport, scopes: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        Self::new(passport, scopes, Mode::All)
+    }
+
+    /// Requires at least one scope (`CheckTokenForAnyScope:a,b`).
+    pub fn any(passport: &Passport, scopes: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        Self::new(passport, scopes, Mode::Any)
+    }
+
+    /// Requires a client-credentials token with every scope (`EnsureClientIsResourceOwner:a,b`).
+    pub fn client(passport: &Passport, scopes: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        Self::new(passport, scopes, Mode::Client)
+    }
+
+    fn check(&self, token: &AccessToken) -> Result<(), GuardRejection> {
+        if self.mode == Mode::Client && token.user_id.is_some() {
+            return Err(GuardRejection::Invalid);
+        }
+        let missing: Vec<String> = self
+            .scopes
+            .iter()
+            .filter(|s| !self.passport.token_can(token, s))
+            .cloned()
+            .collect();
+        let ok = match self.mode {
+            Mode::All | Mode::Client => missing.is_empty(),
+            Mode::Any => self.scopes.is_empty() || missing.len() < self.scopes.len(),
+        };
+        if ok {
+            Ok(())
+        } else if self.mode == Mode::Any {
+            Err(GuardRejection::InsufficientScope(self.scopes.to_vec()))
+        } else {
+            Err(GuardRejection::InsufficientScope(missing))
+        }
+    }
+}
+
+impl<S> Layer<S> for CheckToken {
+    type Service = CheckTokenService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        CheckTokenService {
+            check: self.clone(),
+            inner,
+        }
+    }
+}
+
+/// The service of [`CheckToken`].
+#[derive(Debug, Clone)]
+pub struct CheckTokenService<S> {
+    check: CheckToken,
+    inner: S,
+}
+
+impl<S> Service<Request> for CheckTokenService<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let check = self.check.clone();
+        // Take the service that was driven to readiness; leave a fresh clone in its place.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        Box::pin(async move {
+            let (mut parts, body) = request.into_parts();
+            let verdict = match authenticate(&mut parts, &check.passport).await {
+                Ok(token) => check.check(&token),
+                Err(rejection) => Err(rejection),
+            };
+            match verdict {
+                Ok(()) => inner.call(Request::from_parts(parts, body)).await,
+                Err(rejection) => Ok(rejection.into_response()),
+            }
+        })
+    }
+}

@@ -1,0 +1,59 @@
+//! Per-address rate limiting for the token endpoint (Passport's `throttle`: 60 a minute by
+//! default). The address is the TCP peer; proxies' headers are not trusted.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use governor::clock::{Clock as _, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use serde_json::json;
+
+/// A keyed limiter shared by the routes it guards.
+#[derive(Debug, Clone)]
+pub struct AddressLimiter {
+    limiter: Option<Arc<DefaultKeyedRateLimiter<IpAddr>>>,
+}
+
+impl AddressLimiter {
+    /// `per_minute` requests a minute per address; 0 disables limiting.
+    pub fn per_minute(per_minute: u32) -> Self {
+        Self {
+            limiter: NonZeroU32::new(per_minute).map(|n| Arc::new(RateLimiter::keyed(Quota::per_minute(n)))),
+        }
+    }
+}
+
+/// Middleware: answers 429 with `Retry-After` when the caller's address is over its quota.
+pub(crate) async fn limit(State(limiter): State<AddressLimiter>, request: Request, next: Next) -> Response {
+    let Some(limiter) = &limiter.limiter else {
+        return next.run(request).await;
+    };
+    let address = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
+    match limiter.check_key(&address) {
+        Ok(()) => next.run(request).await,
+        Err(not_until) => {
+            let wait = not_until.wait_time_from(DefaultClock::default().now()).as_secs().max(1);
+            let mut response = (
+                StatusCode::TOO_MANY_REQUESTS,
+                Json(json!({
+                    "error": "temporarily_unavailable",
+                    "error_description": "Too many attempts. Try again later.",
+                })),
+            )
+                .into_response();
+            if let Ok(value) = HeaderValue::from_str(&wait.to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+            response
+        }
+    }
+}

@@ -1,0 +1,110 @@
+//! Wiring for the standalone server: configuration, database, the `Passport` handle, and the
+//! router (`/oauth/*`, the demo `GET /api/user`, `GET /health`).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use axum::extract::Request;
+use axum::routing::get;
+use axum::{Json, Router};
+use passport::{Passport, PassportBuilder, PassportConfig, PasswordHasher, User};
+use passport_axum::AuthUser;
+use passport_sqlx::{Database, SqlUserProvider};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::cli::Cli;
+
+/// Settings every command shares.
+#[derive(Debug)]
+pub(crate) struct Context {
+    pub(crate) data_dir: PathBuf,
+    pub(crate) database_url: String,
+    pub(crate) config: PassportConfig,
+}
+
+impl Context {
+    pub(crate) fn from_cli(cli: &Cli) -> anyhow::Result<Self> {
+        let data_dir = cli.data_dir.clone();
+        let config_path = cli.config.clone().or_else(|| {
+            let default = data_dir.join("passport.toml");
+            default.exists().then_some(default)
+        });
+        let mut config = match &config_path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+                PassportConfig::from_toml(&text)?
+            }
+            None => PassportConfig::default(),
+        };
+        config.apply_env(std::env::vars())?;
+        let database_url = match &cli.database {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}", data_dir.join("passport.db").display()),
+        };
+        Ok(Self {
+            data_dir,
+            database_url,
+            config,
+        })
+    }
+
+    /// Opens the database (creating the data directory for SQLite).
+    pub(crate) async fn database(&self) -> anyhow::Result<Database> {
+        if self.database_url.starts_with("sqlite:") {
+            std::fs::create_dir_all(&self.data_dir)
+                .with_context(|| format!("cannot create {}", self.data_dir.display()))?;
+        }
+        Ok(Database::connect(&self.database_url).await?)
+    }
+
+    /// Opens and migrates the database.
+    pub(crate) async fn migrated_database(&self) -> anyhow::Result<Database> {
+        let db = self.database().await?;
+        db.migrate().await?;
+        Ok(db)
+    }
+
+    /// Whether keys come from the environment / config rather than files.
+    pub(crate) fn keys_from_config(&self) -> bool {
+        self.config.private_key.is_some()
+    }
+
+    pub(crate) fn key_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// The `Passport` handle over `db`.
+    pub(crate) fn passport(&self, db: &Database) -> anyhow::Result<Passport> {
+        let hasher = PasswordHasher::default();
+        let users = Arc::new(SqlUserProvider::new(db.users(), hasher.clone()));
+        Ok(PassportBuilder::from_config(&self.config)
+            .keys_or_directory(&self.data_dir)
+            .store(db.store())
+            .user_provider(passport::DEFAULT_PROVIDER, users)
+            .password_hasher(hasher)
+            .build()?)
+    }
+}
+
+/// The demo resource: the authenticated user.
+async fn api_user(user: AuthUser) -> Json<User> {
+    Json(user.user)
+}
+
+/// The standalone server's router.
+pub(crate) fn router(passport: &Passport) -> Router {
+    Router::new()
+        .route("/api/user", get(api_user))
+        .route("/health", get(|| async { "ok" }))
+        .with_state(passport.clone())
+        .merge(passport_axum::routes(passport))
+        .layer(
+            // Spans carry the method and path only: query strings may hold codes or state.
+            TraceLayer::new_for_http().make_span_with(|request: &Request| {
+                tracing::info_span!("http", method = %request.method(), path = %request.uri().path())
+            }),
+        )
+        .layer(CatchPanicLayer::new())
+}

@@ -1,0 +1,204 @@
+//! The command line: global options and one subcommand per task (SPEC §3).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Passport: an OAuth2 authorization server.
+#[derive(Debug, Parser)]
+#[command(name = "passport", version, about)]
+pub(crate) struct Cli {
+    /// Database URL: sqlite://FILE or postgres://… (default: sqlite in the data directory).
+    #[arg(long, global = true, env = "DATABASE_URL")]
+    pub(crate) database: Option<String>,
+    /// Directory for the database, keys and passport.toml.
+    #[arg(long, global = true, env = "PASSPORT_DATA_DIR", default_value = "passport-data")]
+    pub(crate) data_dir: PathBuf,
+    /// Configuration file (default: passport.toml in the data directory, if present).
+    #[arg(long, global = true, env = "PASSPORT_CONFIG")]
+    pub(crate) config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Migrate, generate keys if missing, and create a personal access client.
+    Install(KeyArgs),
+    /// Generate the RSA key pair.
+    Keys(KeyArgs),
+    /// Apply pending database migrations.
+    Migrate(JsonFlag),
+    /// Create a client (default: authorization code), or list / revoke clients.
+    Client(ClientCommand),
+    /// Manage the standalone server's users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Issue tokens from the command line.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Delete revoked and/or long-expired tokens and codes.
+    Purge(PurgeArgs),
+    /// Hash client secrets still stored in plain text.
+    Hash(JsonFlag),
+    /// Run the server.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct JsonFlag {
+    /// Print one JSON object on stdout.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct KeyArgs {
+    /// Overwrite existing keys.
+    #[arg(long)]
+    pub(crate) force: bool,
+    /// RSA modulus length in bits (2048, 3072, 4096 or 8192).
+    #[arg(long, default_value_t = 4096)]
+    pub(crate) length: u32,
+    /// Print one JSON object on stdout.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub(crate) struct ClientCommand {
+    #[command(subcommand)]
+    pub(crate) action: Option<ClientAction>,
+    #[command(flatten)]
+    pub(crate) create: CreateClient,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ClientAction {
+    /// List clients.
+    List(JsonFlag),
+    /// Revoke a client (its tokens stop working at once).
+    Revoke {
+        /// The client id.
+        id: String,
+        /// Print one JSON object on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+#[group(id = "kind", multiple = false)]
+pub(crate) struct ClientKindFlags {
+    /// A client credentials client.
+    #[arg(long)]
+    pub(crate) client: bool,
+    /// A password grant client.
+    #[arg(long)]
+    pub(crate) password: bool,
+    /// An implicit grant client.
+    #[arg(long)]
+    pub(crate) implicit: bool,
+    /// A device authorization grant client.
+    #[arg(long)]
+    pub(crate) device: bool,
+    /// A personal access client.
+    #[arg(long)]
+    pub(crate) personal: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CreateClient {
+    #[command(flatten)]
+    pub(crate) kind: ClientKindFlags,
+    /// The client's name.
+    #[arg(long)]
+    pub(crate) name: Option<String>,
+    /// Redirect URIs, comma-separated.
+    #[arg(long = "redirect-uri", alias = "redirect_uri")]
+    pub(crate) redirect_uri: Option<String>,
+    /// The user provider the client serves.
+    #[arg(long)]
+    pub(crate) provider: Option<String>,
+    /// Make a public client (no secret).
+    #[arg(long)]
+    pub(crate) public: bool,
+    /// Also enable the device flow for an authorization code client.
+    #[arg(long)]
+    pub(crate) with_device_flow: bool,
+    /// Print one JSON object on stdout.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum UserCommand {
+    /// Create a user (the password is read from stdin when --password is not given).
+    Create {
+        /// Email, the login name.
+        #[arg(long)]
+        email: String,
+        /// Password.
+        #[arg(long)]
+        password: Option<String>,
+        /// Display name (default: the part of the email before @).
+        #[arg(long)]
+        name: Option<String>,
+        /// Print one JSON object on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List users.
+    List(JsonFlag),
+    /// Delete a user and revoke their tokens.
+    Delete {
+        /// The user id.
+        id: String,
+        /// Print one JSON object on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum TokenCommand {
+    /// Issue a personal access token for a user.
+    Personal {
+        /// The user id.
+        #[arg(long)]
+        user: String,
+        /// A name for the token.
+        #[arg(long)]
+        name: String,
+        /// Scopes, comma-separated (default: the default scopes).
+        #[arg(long)]
+        scopes: Option<String>,
+        /// Print one JSON object on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PurgeArgs {
+    /// Only revoked rows.
+    #[arg(long)]
+    pub(crate) revoked: bool,
+    /// Only rows expired for more than --hours.
+    #[arg(long)]
+    pub(crate) expired: bool,
+    /// How long expired rows are kept.
+    #[arg(long, default_value_t = 168)]
+    pub(crate) hours: u32,
+    /// Print one JSON object on stdout.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "PASSPORT_BIND", default_value = "127.0.0.1:8000")]
+    pub(crate) bind: String,
+}

@@ -1,0 +1,409 @@
+//! One function per command. Each prints human text, or exactly one JSON object with `--json`.
+
+use std::io::BufRead as _;
+use std::net::SocketAddr;
+
+use anyhow::{Context as _, bail};
+use chrono::TimeDelta;
+use passport::{
+    ClientKind, GrantType, NewClient, Passport, PurgeFilter, StoreError, hash_client_secret, is_hashed_secret,
+    write_keys,
+};
+use serde_json::json;
+
+use crate::app::{Context, router};
+use crate::cli::{Cli, ClientAction, ClientCommand, Command, CreateClient, KeyArgs, PurgeArgs, TokenCommand, UserCommand};
+
+pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
+    let ctx = Context::from_cli(&cli)?;
+    match cli.command {
+        Command::Install(args) => install(&ctx, &args).await,
+        Command::Keys(args) => keys(&ctx, &args),
+        Command::Migrate(flag) => {
+            let db = ctx.database().await?;
+            let applied = db.migrate().await?;
+            db.close().await;
+            print(flag.json, json!({"applied": applied}), &format!("Applied {applied} migration(s)."));
+            Ok(())
+        }
+        Command::Client(cmd) => client(&ctx, cmd).await,
+        Command::User(cmd) => user(&ctx, cmd).await,
+        Command::Token(cmd) => token(&ctx, cmd).await,
+        Command::Purge(args) => purge(&ctx, &args).await,
+        Command::Hash(flag) => hash(&ctx, flag.json).await,
+        Command::Serve(args) => serve(&ctx, &args.bind).await,
+    }
+}
+
+fn print(json: bool, value: serde_json::Value, human: &str) {
+    if json {
+        println!("{value}");
+    } else {
+        println!("{human}");
+    }
+}
+
+fn keys(ctx: &Context, args: &KeyArgs) -> anyhow::Result<()> {
+    let (private, public) = write_keys(ctx.key_dir(), args.length, args.force)?;
+    print(
+        args.json,
+        json!({"private_key": private, "public_key": public}),
+        "Encryption keys generated successfully.",
+    );
+    Ok(())
+}
+
+/// Generates keys unless they exist (or come from the environment).
+fn ensure_keys(ctx: &Context, length: u32, force: bool) -> anyhow::Result<()> {
+    if ctx.keys_from_config() {
+        return Ok(());
+    }
+    let exists = ctx.key_dir().join(passport::PRIVATE_KEY_FILE).exists();
+    if force || !exists {
+        write_keys(ctx.key_dir(), length, force)?;
+    }
+    Ok(())
+}
+
+async fn open(ctx: &Context) -> anyhow::Result<(passport_sqlx::Database, Passport)> {
+    let db = ctx.migrated_database().await?;
+    let passport = ctx.passport(&db)?;
+    Ok((db, passport))
+}
+
+async fn install(ctx: &Context, args: &KeyArgs) -> anyhow::Result<()> {
+    let db = ctx.migrated_database().await?;
+    ensure_keys(ctx, args.length, args.force)?;
+    let passport = ctx.passport(&db)?;
+    let client = match passport.personal_access_client(None).await? {
+        Some(client) => client,
+        None => {
+            let new = NewClient::new("Personal Access Client", ClientKind::PersonalAccess);
+            passport.create_client(new).await?.0
+        }
+    };
+    db.close().await;
+    print(
+        args.json,
+        json!({"personal_access_client": {"client_id": client.id}}),
+        &format!("Passport installed.\nPersonal access client ID ... {}", client.id),
+    );
+    Ok(())
+}
+
+fn client_kind(args: &CreateClient) -> ClientKind {
+    let k = &args.kind;
+    if k.client {
+        ClientKind::ClientCredentials
+    } else if k.password {
+        ClientKind::Password
+    } else if k.implicit {
+        ClientKind::Implicit
+    } else if k.device {
+        ClientKind::Device
+    } else if k.personal {
+        ClientKind::PersonalAccess
+    } else {
+        ClientKind::AuthorizationCode {
+            device_flow: args.with_device_flow,
+        }
+    }
+}
+
+fn default_name(kind: ClientKind) -> &'static str {
+    match kind {
+        ClientKind::AuthorizationCode { .. } => "Authorization Code Client",
+        ClientKind::Password => "Password Grant Client",
+        ClientKind::ClientCredentials => "Client Credentials Grant Client",
+        ClientKind::Implicit => "Implicit Grant Client",
+        ClientKind::Device => "Device Authorization Grant Client",
+        ClientKind::PersonalAccess => "Personal Access Client",
+    }
+}
+
+fn grant_names(grants: &[GrantType]) -> Vec<&'static str> {
+    grants.iter().map(|g| g.as_str()).collect()
+}
+
+async fn client(ctx: &Context, cmd: ClientCommand) -> anyhow::Result<()> {
+    let (db, passport) = open(ctx).await?;
+    let result = match cmd.action {
+        Some(ClientAction::List(flag)) => list_clients(&passport, flag.json).await,
+        Some(ClientAction::Revoke { id, json }) => {
+            if !passport.store().revoke_client(&id).await? {
+                bail!("no active client with id {id}");
+            }
+            print(json, json!({"revoked": id}), &format!("Client {id} revoked."));
+            Ok(())
+        }
+        None => create_client(&passport, cmd.create).await,
+    };
+    db.close().await;
+    result
+}
+
+async fn create_client(passport: &Passport, args: CreateClient) -> anyhow::Result<()> {
+    let kind = client_kind(&args);
+    if args.public && matches!(kind, ClientKind::ClientCredentials | ClientKind::PersonalAccess) {
+        bail!("client credentials and personal access clients cannot be public");
+    }
+    let redirect_uris: Vec<String> = args
+        .redirect_uri
+        .as_deref()
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let name = args.name.clone().unwrap_or_else(|| default_name(kind).to_owned());
+    let new = NewClient::new(name, kind)
+        .redirect_uris(redirect_uris)
+        .public(args.public)
+        .provider(args.provider.clone());
+    let (client, secret) = passport
+        .create_client(new)
+        .await
+        .map_err(|e| anyhow::anyhow!(e.hint().unwrap_or(e.description()).to_owned()))?;
+    let secret = secret.as_ref().map(|s| s.expose_secret().to_owned());
+    let mut human = format!("New client created successfully.\nClient ID ...... {}", client.id);
+    if let Some(secret) = &secret {
+        human.push_str(&format!(
+            "\nClient Secret .. {secret}\nThe client secret will not be shown again, so don't lose it!"
+        ));
+    }
+    print(
+        args.json,
+        json!({
+            "client_id": client.id,
+            "client_secret": secret,
+            "grant_types": grant_names(&client.grant_types),
+            "redirect_uris": client.redirect_uris,
+        }),
+        &human,
+    );
+    Ok(())
+}
+
+async fn list_clients(passport: &Passport, json: bool) -> anyhow::Result<()> {
+    let clients = passport.store().list_clients().await?;
+    if json {
+        let list: Vec<_> = clients
+            .iter()
+            .map(|c| {
+                json!({
+                    "client_id": c.id,
+                    "name": c.name,
+                    "confidential": c.is_confidential(),
+                    "grant_types": grant_names(&c.grant_types),
+                    "redirect_uris": c.redirect_uris,
+                    "provider": c.provider,
+                    "revoked": c.revoked,
+                    "created_at": c.created_at,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::Value::Array(list));
+    } else {
+        for c in &clients {
+            println!(
+                "{}  {:<32}  {}{}",
+                c.id,
+                c.name,
+                grant_names(&c.grant_types).join(","),
+                if c.revoked { "  (revoked)" } else { "" }
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn user(ctx: &Context, cmd: UserCommand) -> anyhow::Result<()> {
+    let (db, passport) = open(ctx).await?;
+    let users = db.users();
+    let result = async {
+        match cmd {
+            UserCommand::Create {
+                email,
+                password,
+                name,
+                json,
+            } => {
+                let email = email.trim().to_lowercase();
+                if !email.contains('@') || email.len() > 255 {
+                    bail!("invalid email address {email:?}");
+                }
+                let password = match password {
+                    Some(p) => p,
+                    None => {
+                        let mut line = String::new();
+                        std::io::stdin().lock().read_line(&mut line)?;
+                        line.trim_end_matches(['\r', '\n']).to_owned()
+                    }
+                };
+                if password.len() < 8 {
+                    bail!("the password must be at least 8 characters");
+                }
+                let name = name.unwrap_or_else(|| email.split('@').next().unwrap_or_default().to_owned());
+                let hash = passport.hasher().hash(&password).await?;
+                let id = match users.create_user(&name, &email, &hash, passport.now()).await {
+                    Ok(id) => id,
+                    Err(StoreError::Conflict) => bail!("a user with email {email} already exists"),
+                    Err(e) => return Err(e.into()),
+                };
+                print(json, json!({"user_id": id}), &format!("User {id} created."));
+            }
+            UserCommand::List(flag) => {
+                let list = users.list_users().await?;
+                if flag.json {
+                    println!("{}", serde_json::to_string(&list)?);
+                } else {
+                    for u in &list {
+                        println!("{}  {}  {}", u.id, u.email, u.name);
+                    }
+                }
+            }
+            UserCommand::Delete { id, json } => {
+                if !users.delete_user(&id).await? {
+                    bail!("no user with id {id}");
+                }
+                print(json, json!({"deleted": id}), &format!("User {id} deleted; their tokens are revoked."));
+            }
+        }
+        Ok(())
+    }
+    .await;
+    db.close().await;
+    result
+}
+
+async fn token(ctx: &Context, cmd: TokenCommand) -> anyhow::Result<()> {
+    let TokenCommand::Personal {
+        user,
+        name,
+        scopes,
+        json,
+    } = cmd;
+    let (db, passport) = open(ctx).await?;
+    let result = async {
+        if db.users().find_user_by_id(&user).await?.is_none() {
+            bail!("no user with id {user}");
+        }
+        let scopes: Vec<String> = scopes
+            .as_deref()
+            .unwrap_or_default()
+            .split([',', ' '])
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect();
+        let issued = passport
+            .create_token(&user, None, &name, &scopes)
+            .await
+            .map_err(|e| anyhow::anyhow!(e.hint().unwrap_or(e.description()).to_owned()))?;
+        print(
+            json,
+            json!({
+                "access_token": issued.access_token,
+                "token_id": issued.token.id,
+                "expires_at": issued.token.expires_at,
+            }),
+            &format!("Personal access token (shown once):\n{}", issued.access_token),
+        );
+        Ok(())
+    }
+    .await;
+    db.close().await;
+    result
+}
+
+async fn purge(ctx: &Context, args: &PurgeArgs) -> anyhow::Result<()> {
+    let (db, passport) = open(ctx).await?;
+    let both = args.revoked == args.expired;
+    let revoked = both || args.revoked;
+    let expired = both || args.expired;
+    let cutoff = passport.now() - TimeDelta::hours(i64::from(args.hours));
+    let counts = passport
+        .store()
+        .purge(PurgeFilter {
+            revoked,
+            expired_before: expired.then_some(cutoff),
+        })
+        .await;
+    db.close().await;
+    let counts = counts?;
+    let human = match (revoked, expired) {
+        (true, true) => format!("Purged revoked items and items expired for more than {} hours.", args.hours),
+        (true, false) => "Purged revoked items.".to_owned(),
+        _ => format!("Purged items expired for more than {} hours.", args.hours),
+    };
+    print(args.json, json!({"purged": counts}), &human);
+    Ok(())
+}
+
+async fn hash(ctx: &Context, json: bool) -> anyhow::Result<()> {
+    let (db, passport) = open(ctx).await?;
+    let result = async {
+        let mut hashed = 0;
+        for client in passport.store().list_clients().await? {
+            if let Some(secret) = client.secret_hash.as_deref().filter(|s| !s.is_empty()) {
+                if !is_hashed_secret(secret) {
+                    passport
+                        .store()
+                        .update_client_secret(&client.id, &hash_client_secret(secret))
+                        .await?;
+                    hashed += 1;
+                }
+            }
+        }
+        print(json, json!({"hashed": hashed}), &format!("Hashed {hashed} client secret(s)."));
+        anyhow::Ok(())
+    }
+    .await;
+    db.close().await;
+    result
+}
+
+async fn serve(ctx: &Context, bind: &str) -> anyhow::Result<()> {
+    let db = ctx.migrated_database().await?;
+    if !ctx.keys_from_config() && !ctx.key_dir().join(passport::PRIVATE_KEY_FILE).exists() {
+        tracing::info!("no keys found: generating a 4096-bit RSA key pair");
+        ensure_keys(ctx, 4096, false)?;
+    }
+    let passport = ctx.passport(&db)?;
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .with_context(|| format!("cannot listen on {bind}"))?;
+    let address = listener.local_addr()?;
+    tracing::info!(%address, database = db.kind(), "passport listening");
+    // Printed for scripts that start the server on port 0.
+    println!("listening on http://{address}");
+    let app = router(&passport).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("server failed")?;
+    tracing::info!("shutting down");
+    db.close().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

@@ -1,0 +1,368 @@
+//! The SQL stores. One macro body serves both dialects: every statement below is valid on
+//! SQLite and PostgreSQL, and each dialect gets its own concrete type (no `Any` driver, no
+//! runtime dispatch on the hot path).
+//!
+//! Hot paths: issuing a token is one `INSERT` (two in one transaction when a refresh token comes
+//! with it); checking a token is one primary-key read joined with its client.
+
+use chrono::{DateTime, Utc};
+use passport::{
+    AccessTokenRecord, Client, ClientStore, GrantType, PurgeCounts, PurgeFilter, RefreshTokenRecord, StoreError,
+    TokenStatus, TokenStore,
+};
+use sqlx::Row as _;
+
+fn backend(err: sqlx::Error) -> StoreError {
+    match &err {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict,
+        _ => StoreError::backend(err),
+    }
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "[]".to_owned())
+}
+
+fn from_json<T: serde::de::DeserializeOwned + Default>(text: Option<String>) -> T {
+    text.and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default()
+}
+
+fn grant_types_from_json(text: Option<String>) -> Vec<GrantType> {
+    let names: Vec<String> = from_json(text);
+    names.iter().filter_map(|n| n.parse().ok()).collect()
+}
+
+const CLIENT_COLUMNS: &str = "id, owner_id, name, secret, provider, redirect_uris, grant_types, scopes, \
+     skips_authorization, revoked, created_at, updated_at";
+
+const REFRESH_COLUMNS: &str = "id, access_token_id, client_id, user_id, scopes, family_id, revoked, created_at, expires_at";
+
+const ACCESS_COLUMNS: &str = "id, user_id, client_id, name, scopes, revoked, created_at, expires_at";
+
+macro_rules! sql_store {
+    ($store:ident, $db:ty, $row:ty, $name:literal) => {
+        #[doc = concat!("The ", $name, " store.")]
+        #[derive(Debug, Clone)]
+        pub struct $store {
+            pub(crate) pool: sqlx::Pool<$db>,
+        }
+
+        impl $store {
+            /// Wraps an open pool (migrations are applied separately).
+            pub fn new(pool: sqlx::Pool<$db>) -> Self {
+                Self { pool }
+            }
+
+            /// The underlying pool.
+            pub fn pool(&self) -> &sqlx::Pool<$db> {
+                &self.pool
+            }
+
+            fn client_from_row(row: &$row) -> Result<Client, sqlx::Error> {
+                let scopes: Option<String> = row.try_get("scopes")?;
+                Ok(Client {
+                    id: row.try_get("id")?,
+                    owner_id: row.try_get("owner_id")?,
+                    name: row.try_get("name")?,
+                    secret_hash: row.try_get("secret")?,
+                    provider: row.try_get("provider")?,
+                    redirect_uris: from_json(row.try_get("redirect_uris")?),
+                    grant_types: grant_types_from_json(row.try_get("grant_types")?),
+                    scopes: scopes.and_then(|s| serde_json::from_str(&s).ok()),
+                    skips_authorization: row.try_get("skips_authorization")?,
+                    revoked: row.try_get("revoked")?,
+                    created_at: row.try_get("created_at")?,
+                    updated_at: row.try_get("updated_at")?,
+                })
+            }
+
+            fn refresh_from_row(row: &$row) -> Result<RefreshTokenRecord, sqlx::Error> {
+                let expires_at: Option<DateTime<Utc>> = row.try_get("expires_at")?;
+                Ok(RefreshTokenRecord {
+                    id: row.try_get("id")?,
+                    access_token_id: row.try_get("access_token_id")?,
+                    client_id: row.try_get("client_id")?,
+                    user_id: row.try_get("user_id")?,
+                    scopes: from_json(row.try_get("scopes")?),
+                    family_id: row.try_get("family_id")?,
+                    revoked: row.try_get("revoked")?,
+                    created_at: row.try_get("created_at")?,
+                    expires_at: expires_at.unwrap_or(DateTime::<Utc>::MAX_UTC),
+                })
+            }
+
+            fn access_from_row(row: &$row) -> Result<AccessTokenRecord, sqlx::Error> {
+                let expires_at: Option<DateTime<Utc>> = row.try_get("expires_at")?;
+                Ok(AccessTokenRecord {
+                    id: row.try_get("id")?,
+                    user_id: row.try_get("user_id")?,
+                    client_id: row.try_get("client_id")?,
+                    name: row.try_get("name")?,
+                    scopes: from_json(row.try_get("scopes")?),
+                    revoked: row.try_get("revoked")?,
+                    created_at: row.try_get("created_at")?,
+                    expires_at: expires_at.unwrap_or(DateTime::<Utc>::MAX_UTC),
+                })
+            }
+
+            async fn insert_access<'c, E>(executor: E, access: &AccessTokenRecord) -> Result<(), sqlx::Error>
+            where
+                E: sqlx::Executor<'c, Database = $db>,
+            {
+                sqlx::query(
+                    "INSERT INTO oauth_access_tokens \
+                     (id, user_id, client_id, name, scopes, revoked, created_at, updated_at, expires_at) \
+                     VALUES ($1, $2, $3, $4, $5, FALSE, $6, $6, $7)",
+                )
+                .bind(&access.id)
+                .bind(&access.user_id)
+                .bind(&access.client_id)
+                .bind(&access.name)
+                .bind(to_json(&access.scopes))
+                .bind(access.created_at)
+                .bind(access.expires_at)
+                .execute(executor)
+                .await
+                .map(|_| ())
+            }
+
+            async fn insert_refresh<'c, E>(executor: E, refresh: &RefreshTokenRecord) -> Result<(), sqlx::Error>
+            where
+                E: sqlx::Executor<'c, Database = $db>,
+            {
+                sqlx::query(
+                    "INSERT INTO oauth_refresh_tokens \
+                     (id, access_token_id, client_id, user_id, scopes, family_id, revoked, created_at, expires_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, FALSE, $7, $8)",
+                )
+                .bind(&refresh.id)
+                .bind(&refresh.access_token_id)
+                .bind(&refresh.client_id)
+                .bind(&refresh.user_id)
+                .bind(to_json(&refresh.scopes))
+                .bind(&refresh.family_id)
+                .bind(refresh.created_at)
+                .bind(refresh.expires_at)
+                .execute(executor)
+                .await
+                .map(|_| ())
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl ClientStore for $store {
+            async fn insert_client(&self, client: &Client) -> Result<(), StoreError> {
+                let grant_types: Vec<&str> = client.grant_types.iter().map(|g| g.as_str()).collect();
+                sqlx::query(
+                    "INSERT INTO oauth_clients (id, owner_type, owner_id, name, secret, provider, redirect_uris, \
+                     grant_types, scopes, skips_authorization, revoked, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                )
+                .bind(&client.id)
+                .bind(client.owner_id.as_ref().map(|_| "users"))
+                .bind(&client.owner_id)
+                .bind(&client.name)
+                .bind(&client.secret_hash)
+                .bind(&client.provider)
+                .bind(to_json(&client.redirect_uris))
+                .bind(to_json(&grant_types))
+                .bind(client.scopes.as_ref().map(to_json))
+                .bind(client.skips_authorization)
+                .bind(client.revoked)
+                .bind(client.created_at)
+                .bind(client.updated_at)
+                .execute(&self.pool)
+                .await
+                .map_err(backend)?;
+                Ok(())
+            }
+
+            async fn find_client(&self, id: &str) -> Result<Option<Client>, StoreError> {
+                let sql = format!("SELECT {CLIENT_COLUMNS} FROM oauth_clients WHERE id = $1");
+                let row = sqlx::query(&sql).bind(id).fetch_optional(&self.pool).await.map_err(backend)?;
+                row.as_ref().map(Self::client_from_row).transpose().map_err(backend)
+            }
+
+            async fn list_clients(&self) -> Result<Vec<Client>, StoreError> {
+                let sql = format!("SELECT {CLIENT_COLUMNS} FROM oauth_clients ORDER BY created_at, id");
+                let rows = sqlx::query(&sql).fetch_all(&self.pool).await.map_err(backend)?;
+                rows.iter().map(Self::client_from_row).collect::<Result<_, _>>().map_err(backend)
+            }
+
+            async fn revoke_client(&self, id: &str) -> Result<bool, StoreError> {
+                let done = sqlx::query("UPDATE oauth_clients SET revoked = TRUE WHERE id = $1 AND revoked = FALSE")
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(backend)?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn update_client_secret(&self, id: &str, secret_hash: &str) -> Result<(), StoreError> {
+                sqlx::query("UPDATE oauth_clients SET secret = $1 WHERE id = $2")
+                    .bind(secret_hash)
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(backend)?;
+                Ok(())
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl TokenStore for $store {
+            async fn insert_tokens(
+                &self,
+                access: &AccessTokenRecord,
+                refresh: Option<&RefreshTokenRecord>,
+            ) -> Result<(), StoreError> {
+                match refresh {
+                    None => Self::insert_access(&self.pool, access).await.map_err(backend),
+                    Some(refresh) => {
+                        let mut tx = self.pool.begin().await.map_err(backend)?;
+                        Self::insert_access(&mut *tx, access).await.map_err(backend)?;
+                        Self::insert_refresh(&mut *tx, refresh).await.map_err(backend)?;
+                        tx.commit().await.map_err(backend)
+                    }
+                }
+            }
+
+            async fn token_status(&self, access_token_id: &str) -> Result<Option<TokenStatus>, StoreError> {
+                let row = sqlx::query(
+                    "SELECT t.revoked, t.user_id, t.client_id, c.revoked AS client_revoked, c.provider \
+                     FROM oauth_access_tokens t JOIN oauth_clients c ON c.id = t.client_id WHERE t.id = $1",
+                )
+                .bind(access_token_id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(backend)?;
+                row.map(|row| -> Result<TokenStatus, sqlx::Error> {
+                    Ok(TokenStatus {
+                        revoked: row.try_get("revoked")?,
+                        user_id: row.try_get("user_id")?,
+                        client_id: row.try_get("client_id")?,
+                        client_revoked: row.try_get("client_revoked")?,
+                        client_provider: row.try_get("provider")?,
+                    })
+                })
+                .transpose()
+                .map_err(backend)
+            }
+
+            async fn find_access_token(&self, id: &str) -> Result<Option<AccessTokenRecord>, StoreError> {
+                let sql = format!("SELECT {ACCESS_COLUMNS} FROM oauth_access_tokens WHERE id = $1");
+                let row = sqlx::query(&sql).bind(id).fetch_optional(&self.pool).await.map_err(backend)?;
+                row.as_ref().map(Self::access_from_row).transpose().map_err(backend)
+            }
+
+            async fn revoke_access_token(&self, id: &str) -> Result<bool, StoreError> {
+                let mut tx = self.pool.begin().await.map_err(backend)?;
+                let done = sqlx::query("UPDATE oauth_access_tokens SET revoked = TRUE WHERE id = $1 AND revoked = FALSE")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend)?;
+                sqlx::query("UPDATE oauth_refresh_tokens SET revoked = TRUE WHERE access_token_id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend)?;
+                tx.commit().await.map_err(backend)?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn find_refresh_token(&self, id: &str) -> Result<Option<RefreshTokenRecord>, StoreError> {
+                let sql = format!("SELECT {REFRESH_COLUMNS} FROM oauth_refresh_tokens WHERE id = $1");
+                let row = sqlx::query(&sql).bind(id).fetch_optional(&self.pool).await.map_err(backend)?;
+                row.as_ref().map(Self::refresh_from_row).transpose().map_err(backend)
+            }
+
+            async fn rotate_refresh_token(
+                &self,
+                old_id: &str,
+                access: &AccessTokenRecord,
+                refresh: Option<&RefreshTokenRecord>,
+            ) -> Result<bool, StoreError> {
+                let mut tx = self.pool.begin().await.map_err(backend)?;
+                // The write comes first, so SQLite takes the write lock at once and PostgreSQL
+                // locks the row: a concurrent rotation waits, then finds it used.
+                let used = sqlx::query(
+                    "UPDATE oauth_refresh_tokens SET revoked = TRUE WHERE id = $1 AND revoked = FALSE \
+                     RETURNING access_token_id",
+                )
+                .bind(old_id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(backend)?;
+                let Some(used) = used else {
+                    tx.rollback().await.map_err(backend)?;
+                    return Ok(false);
+                };
+                let old_access: String = used.try_get("access_token_id").map_err(backend)?;
+                sqlx::query("UPDATE oauth_access_tokens SET revoked = TRUE WHERE id = $1")
+                    .bind(&old_access)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend)?;
+                Self::insert_access(&mut *tx, access).await.map_err(backend)?;
+                if let Some(refresh) = refresh {
+                    Self::insert_refresh(&mut *tx, refresh).await.map_err(backend)?;
+                }
+                tx.commit().await.map_err(backend)?;
+                Ok(true)
+            }
+
+            async fn revoke_refresh_family(&self, family_id: &str) -> Result<u64, StoreError> {
+                let mut tx = self.pool.begin().await.map_err(backend)?;
+                let refresh = sqlx::query("UPDATE oauth_refresh_tokens SET revoked = TRUE WHERE family_id = $1")
+                    .bind(family_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend)?;
+                let access = sqlx::query(
+                    "UPDATE oauth_access_tokens SET revoked = TRUE WHERE revoked = FALSE AND id IN \
+                     (SELECT access_token_id FROM oauth_refresh_tokens WHERE family_id = $1)",
+                )
+                .bind(family_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+                tx.commit().await.map_err(backend)?;
+                Ok(refresh.rows_affected() + access.rows_affected())
+            }
+
+            async fn purge(&self, filter: PurgeFilter) -> Result<PurgeCounts, StoreError> {
+                let condition = match (filter.revoked, filter.expired_before.is_some()) {
+                    (true, true) => "revoked = TRUE OR expires_at < $1",
+                    (true, false) => "revoked = TRUE",
+                    (false, true) => "expires_at < $1",
+                    (false, false) => return Ok(PurgeCounts::default()),
+                };
+                let mut tx = self.pool.begin().await.map_err(backend)?;
+                let mut counts = [0u64; 4];
+                for (i, table) in ["oauth_access_tokens", "oauth_refresh_tokens", "oauth_auth_codes", "oauth_device_codes"]
+                    .iter()
+                    .enumerate()
+                {
+                    let sql = format!("DELETE FROM {table} WHERE {condition}");
+                    let mut query = sqlx::query(&sql);
+                    if let Some(cutoff) = filter.expired_before {
+                        query = query.bind(cutoff);
+                    }
+                    counts[i] = query.execute(&mut *tx).await.map_err(backend)?.rows_affected();
+                }
+                tx.commit().await.map_err(backend)?;
+                Ok(PurgeCounts {
+                    access_tokens: counts[0],
+                    refresh_tokens: counts[1],
+                    auth_codes: counts[2],
+                    device_codes: counts[3],
+                })
+            }
+        }
+    };
+}
+
+sql_store!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow, "SQLite");
+sql_store!(PgStore, sqlx::Postgres, sqlx::postgres::PgRow, "PostgreSQL");
+

@@ -1,0 +1,264 @@
+//! OAuth clients: the grant types each may use (Passport 13 rules), confidential vs public,
+//! first-party vs third-party, redirect URIs, and how new clients are made.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::error::OAuthError;
+use crate::redirect::RedirectUri;
+
+/// A grant type a client may be allowed to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum GrantType {
+    /// RFC 6749 §4.1.
+    #[serde(rename = "authorization_code")]
+    AuthorizationCode,
+    /// RFC 6749 §6.
+    #[serde(rename = "refresh_token")]
+    RefreshToken,
+    /// RFC 6749 §4.3 (off unless enabled).
+    #[serde(rename = "password")]
+    Password,
+    /// RFC 6749 §4.4.
+    #[serde(rename = "client_credentials")]
+    ClientCredentials,
+    /// RFC 6749 §4.2 (off unless enabled).
+    #[serde(rename = "implicit")]
+    Implicit,
+    /// RFC 8628.
+    #[serde(rename = "urn:ietf:params:oauth:grant-type:device_code")]
+    DeviceCode,
+    /// Passport's in-process personal access tokens; never reachable over HTTP.
+    #[serde(rename = "personal_access")]
+    PersonalAccess,
+}
+
+impl GrantType {
+    /// Every grant type.
+    pub const ALL: [GrantType; 7] = [
+        Self::AuthorizationCode,
+        Self::RefreshToken,
+        Self::Password,
+        Self::ClientCredentials,
+        Self::Implicit,
+        Self::DeviceCode,
+        Self::PersonalAccess,
+    ];
+
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AuthorizationCode => "authorization_code",
+            Self::RefreshToken => "refresh_token",
+            Self::Password => "password",
+            Self::ClientCredentials => "client_credentials",
+            Self::Implicit => "implicit",
+            Self::DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
+            Self::PersonalAccess => "personal_access",
+        }
+    }
+}
+
+impl FromStr for GrantType {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        Self::ALL.into_iter().find(|g| g.as_str() == s).ok_or(())
+    }
+}
+
+impl fmt::Display for GrantType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A registered client, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Client {
+    /// UUID.
+    pub id: String,
+    /// The user who owns the client (third-party clients made through the JSON API); `None` for
+    /// first-party clients made by an operator.
+    pub owner_id: Option<String>,
+    /// Display name, shown on consent pages.
+    pub name: String,
+    /// Hash of the secret (`sha256:…`, bcrypt `$2y$…` or argon2 `$argon2…`); `None` for public
+    /// clients.
+    pub secret_hash: Option<String>,
+    /// The user provider whose users this client serves; `None` means the default provider.
+    pub provider: Option<String>,
+    /// Registered redirect URIs, matched exactly (plus the loopback port rule).
+    pub redirect_uris: Vec<String>,
+    /// Grants this client may use.
+    pub grant_types: Vec<GrantType>,
+    /// Scopes this client may hold; `None` means any defined scope.
+    pub scopes: Option<Vec<String>>,
+    /// Skip the consent page for this client (Passport's `skipsAuthorization`).
+    pub skips_authorization: bool,
+    /// Revoked clients behave as if they did not exist.
+    pub revoked: bool,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Client {
+    /// A confidential client has a secret.
+    pub fn is_confidential(&self) -> bool {
+        self.secret_hash.as_deref().is_some_and(|s| !s.is_empty())
+    }
+
+    /// A first-party client has no owner (it was made by the operator).
+    pub fn is_first_party(&self) -> bool {
+        self.owner_id.as_deref().is_none_or(str::is_empty)
+    }
+
+    /// Whether the client may use `grant`.
+    pub fn supports_grant(&self, grant: GrantType) -> bool {
+        self.grant_types.contains(&grant)
+    }
+
+    /// The scopes this client is limited to, if any.
+    pub fn allowed_scopes(&self) -> Option<&[String]> {
+        self.scopes.as_deref()
+    }
+
+    /// Whether this client's tokens belong to `provider` (a client without a provider belongs to
+    /// the default one).
+    pub fn belongs_to_provider(&self, provider: &str, default_provider: &str) -> bool {
+        self.provider.as_deref().unwrap_or(default_provider) == provider
+    }
+}
+
+/// The kinds of client `passport client` makes, each with its Passport 13 grant types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientKind {
+    /// Authorization code (+ refresh token), optionally with the device flow enabled.
+    AuthorizationCode {
+        /// Also allow the device authorization grant (Passport's `enableDeviceFlow`).
+        device_flow: bool,
+    },
+    /// Password grant (+ refresh token).
+    Password,
+    /// Client credentials; always confidential.
+    ClientCredentials,
+    /// Implicit; always public.
+    Implicit,
+    /// Device authorization grant (+ refresh token).
+    Device,
+    /// Personal access tokens; always confidential.
+    PersonalAccess,
+}
+
+impl ClientKind {
+    /// The grant types a client of this kind gets.
+    pub fn grant_types(self) -> Vec<GrantType> {
+        match self {
+            Self::AuthorizationCode { device_flow } => {
+                let mut g = vec![GrantType::AuthorizationCode, GrantType::RefreshToken];
+                if device_flow {
+                    g.push(GrantType::DeviceCode);
+                }
+                g
+            }
+            Self::Password => vec![GrantType::Password, GrantType::RefreshToken],
+            Self::ClientCredentials => vec![GrantType::ClientCredentials],
+            Self::Implicit => vec![GrantType::Implicit],
+            Self::Device => vec![GrantType::DeviceCode, GrantType::RefreshToken],
+            Self::PersonalAccess => vec![GrantType::PersonalAccess],
+        }
+    }
+
+    fn needs_redirect_uri(self) -> bool {
+        matches!(self, Self::AuthorizationCode { .. } | Self::Implicit)
+    }
+}
+
+/// What is needed to make a client.
+#[derive(Debug, Clone)]
+pub struct NewClient {
+    /// Display name.
+    pub name: String,
+    /// Which grants it gets.
+    pub kind: ClientKind,
+    /// Redirect URIs (required for authorization code and implicit clients).
+    pub redirect_uris: Vec<String>,
+    /// User provider, for password and personal access clients.
+    pub provider: Option<String>,
+    /// Make a public client (no secret). Client-credentials and personal access clients cannot
+    /// be public; implicit clients always are.
+    pub public: bool,
+    /// The owning user, for third-party clients.
+    pub owner_id: Option<String>,
+    /// Limit the scopes the client may hold.
+    pub scopes: Option<Vec<String>>,
+    /// Skip the consent screen.
+    pub skips_authorization: bool,
+}
+
+impl NewClient {
+    /// A new client of `kind` named `name`, confidential unless the kind says otherwise.
+    pub fn new(name: impl Into<String>, kind: ClientKind) -> Self {
+        Self {
+            name: name.into(),
+            kind,
+            redirect_uris: Vec::new(),
+            provider: None,
+            public: false,
+            owner_id: None,
+            scopes: None,
+            skips_authorization: false,
+        }
+    }
+
+    /// Sets the redirect URIs.
+    pub fn redirect_uris(mut self, uris: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.redirect_uris = uris.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Makes the client public.
+    pub fn public(mut self, public: bool) -> Self {
+        self.public = public;
+        self
+    }
+
+    /// Binds the client to a user provider.
+    pub fn provider(mut self, provider: Option<String>) -> Self {
+        self.provider = provider;
+        self
+    }
+
+    /// Sets the owning user.
+    pub fn owner(mut self, owner_id: Option<String>) -> Self {
+        self.owner_id = owner_id;
+        self
+    }
+
+    /// Checks the request and decides whether the client is confidential.
+    pub(crate) fn validate(&self) -> Result<bool, OAuthError> {
+        if self.name.trim().is_empty() {
+            return Err(OAuthError::invalid_request("The client name must not be empty"));
+        }
+        if self.name.len() > 255 {
+            return Err(OAuthError::invalid_request("The client name must be at most 255 characters"));
+        }
+        for uri in &self.redirect_uris {
+            RedirectUri::parse(uri)?;
+        }
+        if self.kind.needs_redirect_uri() && self.redirect_uris.is_empty() {
+            return Err(OAuthError::invalid_request("This kind of client needs at least one redirect URI"));
+        }
+        match self.kind {
+            ClientKind::ClientCredentials | ClientKind::PersonalAccess if self.public => Err(
+                OAuthError::invalid_request("Client credentials and personal access clients must be confidential"),
+            ),
+            ClientKind::Implicit => Ok(false),
+            _ => Ok(!self.public),
+        }
+    }
+}

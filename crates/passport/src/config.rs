@@ -1,0 +1,228 @@
+//! Configuration, phase one: plain data read from `passport.toml` and `PASSPORT_*` environment
+//! variables. Phase two is [`crate::PassportBuilder`], whose `build()` checks consistency, loads
+//! keys and fails fast.
+
+use chrono::TimeDelta;
+use indexmap::IndexMap;
+use serde::{Deserialize, Deserializer};
+
+/// A configuration error, with a message fit for an operator.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+/// Every setting of `passport.toml`; each is also settable as `PASSPORT_<KEY>`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PassportConfig {
+    /// Public base URL of the server (e.g. `https://auth.example.com`).
+    pub issuer: Option<String>,
+    /// Scope id → description, in the order they are listed.
+    pub scopes: IndexMap<String, String>,
+    /// Scopes given when a request names none (a list, or a space/comma separated string).
+    #[serde(deserialize_with = "string_or_list")]
+    pub default_scopes: Vec<String>,
+    /// Access token lifetime, e.g. `"1y"`, `"15d"`, `"3600s"` (default one year).
+    pub tokens_expire_in: Option<String>,
+    /// Refresh token lifetime (default one year).
+    pub refresh_tokens_expire_in: Option<String>,
+    /// Personal access token lifetime (default one year).
+    pub personal_access_tokens_expire_in: Option<String>,
+    /// Allow the password grant (off by default).
+    pub enable_password_grant: bool,
+    /// Allow the implicit grant (off by default).
+    pub enable_implicit_grant: bool,
+    /// `a` satisfies a check for `a:b`.
+    pub inherited_scopes: bool,
+    /// Name of the SPA token cookie.
+    pub cookie: Option<String>,
+    /// Route prefix (default `oauth`).
+    pub path: Option<String>,
+    /// Session lifetime, e.g. `"2h"`.
+    pub session_lifetime: Option<String>,
+    /// Requests per minute and client address allowed on `/oauth/token` (default 60; 0 turns
+    /// the limit off).
+    pub token_rate_limit: Option<u32>,
+    /// Private key PEM (normally from `PASSPORT_PRIVATE_KEY`).
+    pub private_key: Option<String>,
+    /// Public key PEM (normally from `PASSPORT_PUBLIC_KEY`).
+    pub public_key: Option<String>,
+}
+
+fn string_or_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match Either::deserialize(d)? {
+        Either::One(s) => split_list(&s),
+        Either::Many(v) => v,
+    })
+}
+
+fn split_list(s: &str) -> Vec<String> {
+    s.split([' ', ','])
+        .filter(|p| !p.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn parse_bool(key: &str, value: &str) -> Result<bool, ConfigError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" | "" => Ok(false),
+        _ => Err(ConfigError(format!("{key}: expected true or false, got {value:?}"))),
+    }
+}
+
+impl PassportConfig {
+    /// Parses `passport.toml` text.
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError(format!("passport.toml: {}", e.message())))
+    }
+
+    /// Overlays `PASSPORT_*` variables from `vars` (pass `std::env::vars()`). Unknown
+    /// `PASSPORT_` variables are ignored, since the CLI has its own.
+    pub fn apply_env(&mut self, vars: impl IntoIterator<Item = (String, String)>) -> Result<(), ConfigError> {
+        for (name, value) in vars {
+            let Some(key) = name.strip_prefix("PASSPORT_") else {
+                continue;
+            };
+            let key = key.to_ascii_lowercase();
+            match key.as_str() {
+                "issuer" => self.issuer = Some(value),
+                "scopes" => {
+                    let parsed: toml::Table = toml::from_str(&format!("v = {value}"))
+                        .map_err(|_| ConfigError(format!("{name}: expected a TOML inline table like {{ read = \"Read data\" }}")))?;
+                    let table = parsed
+                        .get("v")
+                        .and_then(toml::Value::as_table)
+                        .ok_or_else(|| ConfigError(format!("{name}: expected a table")))?;
+                    self.scopes = table
+                        .iter()
+                        .map(|(k, v)| {
+                            v.as_str()
+                                .map(|d| (k.clone(), d.to_owned()))
+                                .ok_or_else(|| ConfigError(format!("{name}: description of {k} must be a string")))
+                        })
+                        .collect::<Result<_, _>>()?;
+                }
+                "default_scopes" => self.default_scopes = split_list(&value),
+                "tokens_expire_in" => self.tokens_expire_in = Some(value),
+                "refresh_tokens_expire_in" => self.refresh_tokens_expire_in = Some(value),
+                "personal_access_tokens_expire_in" => self.personal_access_tokens_expire_in = Some(value),
+                "enable_password_grant" => self.enable_password_grant = parse_bool(&name, &value)?,
+                "enable_implicit_grant" => self.enable_implicit_grant = parse_bool(&name, &value)?,
+                "inherited_scopes" => self.inherited_scopes = parse_bool(&name, &value)?,
+                "cookie" => self.cookie = Some(value),
+                "path" => self.path = Some(value),
+                "session_lifetime" => self.session_lifetime = Some(value),
+                "token_rate_limit" => {
+                    self.token_rate_limit = Some(
+                        value
+                            .trim()
+                            .parse()
+                            .map_err(|_| ConfigError(format!("{name}: expected a whole number")))?,
+                    );
+                }
+                "private_key" => self.private_key = Some(value),
+                "public_key" => self.public_key = Some(value),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Parses a lifetime: `"3600"` (seconds), `"90s"`, `"15m"`, `"12h"`, `"15d"`, `"2w"`, `"1y"`
+/// (365 days), combinations such as `"1h30m"`, or ISO 8601 such as `"P1Y"`, `"PT1H"`.
+pub fn parse_duration(text: &str) -> Result<TimeDelta, ConfigError> {
+    let bad = || ConfigError(format!("invalid duration {text:?}: use e.g. 3600s, 15m, 12h, 15d, 1y or P1Y"));
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        return Err(bad());
+    }
+    if let Ok(secs) = trimmed.parse::<i64>() {
+        return positive(TimeDelta::try_seconds(secs).ok_or_else(bad)?, text);
+    }
+    let (iso, body) = match trimmed.strip_prefix(['P', 'p']) {
+        Some(rest) => (true, rest),
+        None => (false, trimmed),
+    };
+    let mut total: i64 = 0;
+    let mut number = String::new();
+    let mut in_time = false;
+    for c in body.chars() {
+        if c.is_ascii_digit() {
+            number.push(c);
+            continue;
+        }
+        if iso && (c == 'T' || c == 't') {
+            in_time = true;
+            continue;
+        }
+        let n: i64 = number.parse().map_err(|_| bad())?;
+        number.clear();
+        let unit: i64 = match (c.to_ascii_lowercase(), iso, in_time) {
+            ('s', _, _) => 1,
+            ('m', false, _) | ('m', true, true) => 60,
+            ('m', true, false) => 30 * 86_400,
+            ('h', _, _) => 3_600,
+            ('d', _, _) => 86_400,
+            ('w', _, _) => 7 * 86_400,
+            ('y', _, _) => 365 * 86_400,
+            _ => return Err(bad()),
+        };
+        total = n.checked_mul(unit).and_then(|v| total.checked_add(v)).ok_or_else(bad)?;
+    }
+    if !number.is_empty() {
+        return Err(bad());
+    }
+    positive(TimeDelta::try_seconds(total).ok_or_else(bad)?, text)
+}
+
+fn positive(d: TimeDelta, text: &str) -> Result<TimeDelta, ConfigError> {
+    if d <= TimeDelta::zero() {
+        return Err(ConfigError(format!("invalid duration {text:?}: must be longer than zero")));
+    }
+    Ok(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("3600").unwrap(), TimeDelta::seconds(3600));
+        assert_eq!(parse_duration("15d").unwrap(), TimeDelta::days(15));
+        assert_eq!(parse_duration("1h30m").unwrap(), TimeDelta::minutes(90));
+        assert_eq!(parse_duration("1y").unwrap(), TimeDelta::days(365));
+        assert_eq!(parse_duration("P1Y").unwrap(), TimeDelta::days(365));
+        assert_eq!(parse_duration("PT10M").unwrap(), TimeDelta::minutes(10));
+        for bad in ["", "abc", "10x", "0", "-5", "5d3", "99999999999999999999y"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn toml_and_env() {
+        let mut cfg = PassportConfig::from_toml(
+            "default_scopes = \"b a\"\n[scopes]\nb = \"Bee\"\na = \"Ay\"\n",
+        )
+        .unwrap();
+        assert_eq!(cfg.scopes.keys().collect::<Vec<_>>(), ["b", "a"]);
+        assert_eq!(cfg.default_scopes, ["b", "a"]);
+        cfg.apply_env([
+            ("PASSPORT_ENABLE_PASSWORD_GRANT".to_owned(), "true".to_owned()),
+            ("PASSPORT_SCOPES".to_owned(), "{ x = \"Ex\", y = \"Why\" }".to_owned()),
+            ("OTHER".to_owned(), "1".to_owned()),
+        ])
+        .unwrap();
+        assert!(cfg.enable_password_grant);
+        assert_eq!(cfg.scopes.keys().collect::<Vec<_>>(), ["x", "y"]);
+        assert!(PassportConfig::from_toml("nope = 1").is_err());
+    }
+}

@@ -1,0 +1,257 @@
+//! The OAuth 2.0 error vocabulary (RFC 6749 §4.1.2.1, §5.2; RFC 8628 §3.5; OpenID prompt errors)
+//! and the infrastructure errors behind it.
+//!
+//! Every endpoint speaks [`OAuthError`]; the HTTP adapter decides how it is delivered (JSON at the
+//! token endpoint, a redirect or an error page at the authorize endpoint). Infrastructure failures
+//! ([`StoreError`]) are logged where they are converted and reach clients only as `server_error`.
+
+use std::borrow::Cow;
+use std::fmt;
+
+/// The `error` codes this server emits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    /// Missing, repeated or malformed parameter.
+    InvalidRequest,
+    /// Client authentication failed.
+    InvalidClient,
+    /// Bad, expired or revoked grant (code, refresh token, credentials).
+    InvalidGrant,
+    /// The client may not use this grant type.
+    UnauthorizedClient,
+    /// The grant type is not supported here.
+    UnsupportedGrantType,
+    /// Unknown or disallowed scope.
+    InvalidScope,
+    /// The resource owner denied the request.
+    AccessDenied,
+    /// Unexpected failure inside the server.
+    ServerError,
+    /// Device flow: the user has not decided yet.
+    AuthorizationPending,
+    /// Device flow: polling too fast.
+    SlowDown,
+    /// Device flow: the device code expired.
+    ExpiredToken,
+    /// `prompt=none` and nobody is logged in.
+    LoginRequired,
+    /// `prompt=none` and consent is needed.
+    ConsentRequired,
+}
+
+impl ErrorCode {
+    /// The wire value of the code.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => "invalid_request",
+            Self::InvalidClient => "invalid_client",
+            Self::InvalidGrant => "invalid_grant",
+            Self::UnauthorizedClient => "unauthorized_client",
+            Self::UnsupportedGrantType => "unsupported_grant_type",
+            Self::InvalidScope => "invalid_scope",
+            Self::AccessDenied => "access_denied",
+            Self::ServerError => "server_error",
+            Self::AuthorizationPending => "authorization_pending",
+            Self::SlowDown => "slow_down",
+            Self::ExpiredToken => "expired_token",
+            Self::LoginRequired => "login_required",
+            Self::ConsentRequired => "consent_required",
+        }
+    }
+
+    /// The HTTP status this code carries when answered as JSON (RFC 6749 §5.2, RFC 8628 §3.5).
+    pub fn http_status(self) -> u16 {
+        match self {
+            Self::InvalidClient | Self::LoginRequired | Self::ConsentRequired => 401,
+            Self::ServerError => 500,
+            _ => 400,
+        }
+    }
+
+    fn default_description(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => {
+                "The request is missing a required parameter, includes an invalid parameter value, includes a parameter more than once, or is otherwise malformed."
+            }
+            Self::InvalidClient => "Client authentication failed",
+            Self::InvalidGrant => {
+                "The provided authorization grant (e.g., authorization code, resource owner credentials) or refresh token is invalid, expired, revoked, does not match the redirection URI used in the authorization request, or was issued to another client."
+            }
+            Self::UnauthorizedClient => {
+                "The authenticated client is not authorized to use this authorization grant type."
+            }
+            Self::UnsupportedGrantType => {
+                "The authorization grant type is not supported by the authorization server."
+            }
+            Self::InvalidScope => "The requested scope is invalid, unknown, or malformed",
+            Self::AccessDenied => "The resource owner or authorization server denied the request.",
+            Self::ServerError => {
+                "The authorization server encountered an unexpected condition which prevented it from fulfilling the request."
+            }
+            Self::AuthorizationPending => {
+                "The authorization request is still pending as the end user hasn't yet completed the user interaction steps."
+            }
+            Self::SlowDown => {
+                "The authorization request is still pending and polling should continue, but the interval MUST be increased by 5 seconds for this and all subsequent requests."
+            }
+            Self::ExpiredToken => {
+                "The `device_code` has expired and the device authorization session has concluded."
+            }
+            Self::LoginRequired => "The authorization server requires end-user authentication.",
+            Self::ConsentRequired => "The authorization server requires end-user consent.",
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An OAuth error: a code, a human description and an optional hint, as Passport renders them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthError {
+    code: ErrorCode,
+    description: Cow<'static, str>,
+    hint: Option<Cow<'static, str>>,
+}
+
+impl OAuthError {
+    /// An error with the code's standard description and no hint.
+    pub fn new(code: ErrorCode) -> Self {
+        Self {
+            code,
+            description: Cow::Borrowed(code.default_description()),
+            hint: None,
+        }
+    }
+
+    /// Adds a hint (shown to the client as `hint`).
+    pub fn with_hint(mut self, hint: impl Into<Cow<'static, str>>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    /// Replaces the description.
+    pub fn with_description(mut self, description: impl Into<Cow<'static, str>>) -> Self {
+        self.description = description.into();
+        self
+    }
+
+    /// `invalid_request` naming the offending parameter: hint "Check the `param` parameter".
+    pub fn invalid_parameter(param: &str) -> Self {
+        Self::new(ErrorCode::InvalidRequest).with_hint(format!("Check the `{param}` parameter"))
+    }
+
+    /// `invalid_request` with a free hint.
+    pub fn invalid_request(hint: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::InvalidRequest).with_hint(hint)
+    }
+
+    /// `invalid_client` (401).
+    pub fn invalid_client() -> Self {
+        Self::new(ErrorCode::InvalidClient)
+    }
+
+    /// `invalid_grant` with a hint.
+    pub fn invalid_grant(hint: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::InvalidGrant).with_hint(hint)
+    }
+
+    /// `invalid_grant` for wrong user credentials. Unknown user and wrong password look alike.
+    pub fn invalid_credentials() -> Self {
+        Self::new(ErrorCode::InvalidGrant).with_description("The user credentials were incorrect.")
+    }
+
+    /// `invalid_grant` for a refresh token that cannot be used.
+    pub fn invalid_refresh_token(hint: &'static str) -> Self {
+        Self::new(ErrorCode::InvalidGrant)
+            .with_description("The refresh token is invalid.")
+            .with_hint(hint)
+    }
+
+    /// `invalid_scope` naming the scope.
+    pub fn invalid_scope(scope: &str) -> Self {
+        Self::new(ErrorCode::InvalidScope).with_hint(format!("Check the `{scope}` scope"))
+    }
+
+    /// `unsupported_grant_type`.
+    pub fn unsupported_grant_type() -> Self {
+        Self::new(ErrorCode::UnsupportedGrantType)
+            .with_hint("Check that all required parameters have been provided")
+    }
+
+    /// `unauthorized_client`.
+    pub fn unauthorized_client() -> Self {
+        Self::new(ErrorCode::UnauthorizedClient)
+    }
+
+    /// `access_denied` with a hint.
+    pub fn access_denied(hint: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::AccessDenied).with_hint(hint)
+    }
+
+    /// `server_error`. The `reason` is logged, never sent to the client.
+    pub fn server_error(reason: &str) -> Self {
+        tracing::error!(reason, "internal error answered as server_error");
+        Self::new(ErrorCode::ServerError)
+    }
+
+    /// The error code.
+    pub fn code(&self) -> ErrorCode {
+        self.code
+    }
+
+    /// The human description.
+    pub fn description(&self) -> &str {
+        &self.description
+    }
+
+    /// The hint, if any.
+    pub fn hint(&self) -> Option<&str> {
+        self.hint.as_deref()
+    }
+
+    /// The HTTP status for a JSON rendering.
+    pub fn http_status(&self) -> u16 {
+        self.code.http_status()
+    }
+}
+
+impl fmt::Display for OAuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code, self.description)?;
+        if let Some(hint) = &self.hint {
+            write!(f, " ({hint})")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for OAuthError {}
+
+/// A storage failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique key already exists.
+    #[error("duplicate key")]
+    Conflict,
+    /// Any other failure of the backend.
+    #[error("storage backend failed: {0}")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl StoreError {
+    /// Wraps a backend error.
+    pub fn backend(err: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Backend(Box::new(err))
+    }
+}
+
+impl From<StoreError> for OAuthError {
+    fn from(err: StoreError) -> Self {
+        tracing::error!(error = %err, "storage failure answered as server_error");
+        Self::new(ErrorCode::ServerError)
+    }
+}

@@ -1,0 +1,63 @@
+//! Refresh token grant (RFC 6749 §6) with rotation (RFC 9700 §4.14.2): the presented token is
+//! used up atomically, the access token issued with it is revoked, and a new pair is issued in
+//! the same family. Presenting a used token again revokes the whole family. Scopes may be
+//! narrowed, never widened.
+
+use crate::client::GrantType;
+use crate::error::OAuthError;
+use crate::grants::{TokenRequest, TokenResponse};
+use crate::passport::{MintSpec, Passport};
+use crate::scope::parse_scope_param;
+use crate::secret::sha256_hex;
+
+pub(super) async fn handle(passport: &Passport, request: &TokenRequest) -> Result<TokenResponse, OAuthError> {
+    let client = passport.authenticate_client(request, GrantType::RefreshToken).await?;
+    let presented = request.required("refresh_token")?;
+    let id = sha256_hex(presented);
+    let store = passport.store();
+
+    let Some(old) = store.find_refresh_token(&id).await? else {
+        return Err(OAuthError::invalid_refresh_token("Token is unknown"));
+    };
+    if old.client_id != client.id {
+        return Err(OAuthError::invalid_refresh_token("Token is not linked to client"));
+    }
+    if old.revoked {
+        reuse_detected(passport, &old.family_id, &client.id).await?;
+        return Err(OAuthError::invalid_refresh_token("Token has been revoked"));
+    }
+    if old.expires_at <= passport.now() {
+        return Err(OAuthError::invalid_refresh_token("Token has expired"));
+    }
+
+    let asked = parse_scope_param(request.param("scope"));
+    let requested = if asked.is_empty() { old.scopes.clone() } else { asked };
+    if let Some(wider) = requested.iter().find(|s| !old.scopes.contains(s)) {
+        return Err(OAuthError::invalid_scope(wider));
+    }
+    let scopes = passport.scopes().finalize(requested.clone(), GrantType::RefreshToken, &client);
+
+    let minted = passport
+        .mint(MintSpec {
+            client: &client,
+            user_id: old.user_id.clone(),
+            scopes,
+            ttl: passport.settings().tokens_expire_in,
+            name: None,
+            refresh_family: Some(Some(old.family_id.clone())),
+        })
+        .await?;
+    let refresh = minted.refresh.as_ref().map(|(_, record)| record);
+    if !store.rotate_refresh_token(&id, &minted.access, refresh).await? {
+        // Lost a race with another redemption of the same token: that is reuse too.
+        reuse_detected(passport, &old.family_id, &client.id).await?;
+        return Err(OAuthError::invalid_refresh_token("Token has been revoked"));
+    }
+    Ok(TokenResponse::from_minted(&minted, Some(&requested), passport.now()))
+}
+
+async fn reuse_detected(passport: &Passport, family_id: &str, client_id: &str) -> Result<(), OAuthError> {
+    let revoked = passport.store().revoke_refresh_family(family_id).await?;
+    tracing::warn!(client_id, revoked, "refresh token reuse detected: token family revoked");
+    Ok(())
+}

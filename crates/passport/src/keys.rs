@@ -1,0 +1,262 @@
+//! RSA signing keys: generation (`passport keys`), loading from PEM (PKCS#8 `PRIVATE KEY` as
+//! Passport writes it, or PKCS#1 `RSA PRIVATE KEY` from older Passport), and the parsed forms
+//! kept in memory so the hot path never re-parses a key.
+//!
+//! Signing uses a cached aws-lc-rs [`RsaKeyPair`]; verification uses jsonwebtoken's
+//! [`DecodingKey`]. The JWT header's `kid` is the RFC 7638 thumbprint of the public key.
+
+use std::fmt;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der, PublicKeyX509Der};
+use aws_lc_rs::rsa::KeySize;
+use aws_lc_rs::signature::{KeyPair as _, RsaKeyPair};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::DecodingKey;
+use sha2::{Digest, Sha256};
+
+/// File name of the private key in the data directory.
+pub const PRIVATE_KEY_FILE: &str = "oauth-private.key";
+/// File name of the public key in the data directory.
+pub const PUBLIC_KEY_FILE: &str = "oauth-public.key";
+
+/// Why keys could not be made or loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// The key files already exist and `--force` was not given.
+    #[error("encryption keys already exist; use --force to overwrite them")]
+    AlreadyExists,
+    /// Unsupported RSA modulus length.
+    #[error("unsupported key length {0}: use 2048, 3072, 4096 or 8192")]
+    UnsupportedLength(u32),
+    /// The PEM text could not be parsed as an RSA key.
+    #[error("invalid {0} key: {1}")]
+    Invalid(&'static str, String),
+    /// The public key does not belong to the private key.
+    #[error("the public key does not match the private key")]
+    Mismatch,
+    /// No key was found.
+    #[error("no private key: set PASSPORT_PRIVATE_KEY or put {PRIVATE_KEY_FILE} in {0} (run `passport keys`)")]
+    Missing(PathBuf),
+    /// Reading or writing a key file failed.
+    #[error("{0}: {1}")]
+    Io(PathBuf, #[source] std::io::Error),
+    /// Key generation failed.
+    #[error("RSA key generation failed")]
+    Generation,
+}
+
+/// A freshly generated key pair, PEM encoded.
+#[derive(Clone)]
+pub struct GeneratedKeys {
+    /// PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`).
+    pub private_pem: String,
+    /// SPKI PEM (`-----BEGIN PUBLIC KEY-----`).
+    pub public_pem: String,
+}
+
+impl fmt::Debug for GeneratedKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GeneratedKeys").field("private_pem", &"[redacted]").finish()
+    }
+}
+
+/// Generates an RSA key pair of `bits` bits.
+pub fn generate_keys(bits: u32) -> Result<GeneratedKeys, KeyError> {
+    let size = match bits {
+        2048 => KeySize::Rsa2048,
+        3072 => KeySize::Rsa3072,
+        4096 => KeySize::Rsa4096,
+        8192 => KeySize::Rsa8192,
+        other => return Err(KeyError::UnsupportedLength(other)),
+    };
+    let pair = RsaKeyPair::generate(size).map_err(|_| KeyError::Generation)?;
+    let private_der: Pkcs8V1Der<'_> = pair.as_der().map_err(|_| KeyError::Generation)?;
+    let public_der: PublicKeyX509Der<'_> = pair.public_key().as_der().map_err(|_| KeyError::Generation)?;
+    Ok(GeneratedKeys {
+        private_pem: pem::encode(&pem::Pem::new("PRIVATE KEY", private_der.as_ref().to_vec())),
+        public_pem: pem::encode(&pem::Pem::new("PUBLIC KEY", public_der.as_ref().to_vec())),
+    })
+}
+
+/// Writes `oauth-private.key` (mode 0600) and `oauth-public.key` (0644) into `dir`, refusing to
+/// overwrite existing files unless `force`. Returns the two paths.
+pub fn write_keys(dir: &Path, bits: u32, force: bool) -> Result<(PathBuf, PathBuf), KeyError> {
+    let private_path = dir.join(PRIVATE_KEY_FILE);
+    let public_path = dir.join(PUBLIC_KEY_FILE);
+    if !force && (private_path.exists() || public_path.exists()) {
+        return Err(KeyError::AlreadyExists);
+    }
+    let keys = generate_keys(bits)?;
+    fs::create_dir_all(dir).map_err(|e| KeyError::Io(dir.to_owned(), e))?;
+    write_file(&private_path, &keys.private_pem, 0o600)?;
+    write_file(&public_path, &keys.public_pem, 0o644)?;
+    Ok((private_path, public_path))
+}
+
+fn write_file(path: &Path, contents: &str, mode: u32) -> Result<(), KeyError> {
+    let io = |e| KeyError::Io(path.to_owned(), e);
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        options.mode(mode);
+        let mut file = options.open(path).map_err(io)?;
+        // The mode given to open() only applies to new files: set it on existing ones too.
+        file.set_permissions(fs::Permissions::from_mode(mode)).map_err(io)?;
+        file.write_all(contents.as_bytes()).map_err(io)?;
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = mode;
+        let mut file = options.open(path).map_err(io)?;
+        file.write_all(contents.as_bytes()).map_err(io)?;
+    }
+    Ok(())
+}
+
+/// Where keys come from.
+#[derive(Clone, Default)]
+pub enum KeySource {
+    /// No keys configured: [`crate::PassportBuilder::build`] fails.
+    #[default]
+    None,
+    /// PEM text (environment variables); a literal `\n` is read as a newline.
+    Pem {
+        /// The private key.
+        private: String,
+        /// The public key; derived from the private key when absent.
+        public: Option<String>,
+    },
+    /// `oauth-private.key` / `oauth-public.key` in a directory.
+    Directory(PathBuf),
+}
+
+impl fmt::Debug for KeySource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::None => f.write_str("None"),
+            Self::Pem { .. } => f.write_str("Pem([redacted])"),
+            Self::Directory(dir) => f.debug_tuple("Directory").field(dir).finish(),
+        }
+    }
+}
+
+/// The parsed signing and verification keys.
+pub struct Keys {
+    signing: RsaKeyPair,
+    decoding: DecodingKey,
+    kid: String,
+    public_pem: String,
+    header_b64: String,
+}
+
+impl fmt::Debug for Keys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Keys").field("kid", &self.kid).finish_non_exhaustive()
+    }
+}
+
+impl Keys {
+    /// Loads keys from `source`.
+    pub fn load(source: &KeySource) -> Result<Self, KeyError> {
+        match source {
+            KeySource::None => Err(KeyError::Missing(PathBuf::from("."))),
+            KeySource::Pem { private, public } => {
+                let private = private.replace("\\n", "\n");
+                let public = public.as_ref().map(|p| p.replace("\\n", "\n"));
+                Self::from_pem(&private, public.as_deref())
+            }
+            KeySource::Directory(dir) => {
+                let private_path = dir.join(PRIVATE_KEY_FILE);
+                if !private_path.exists() {
+                    return Err(KeyError::Missing(dir.clone()));
+                }
+                let private = fs::read_to_string(&private_path).map_err(|e| KeyError::Io(private_path, e))?;
+                let public_path = dir.join(PUBLIC_KEY_FILE);
+                let public = if public_path.exists() {
+                    Some(fs::read_to_string(&public_path).map_err(|e| KeyError::Io(public_path, e))?)
+                } else {
+                    None
+                };
+                Self::from_pem(&private, public.as_deref())
+            }
+        }
+    }
+
+    /// Parses a private key PEM (PKCS#8 or PKCS#1) and, optionally, the matching public key PEM.
+    pub fn from_pem(private_pem: &str, public_pem: Option<&str>) -> Result<Self, KeyError> {
+        let parsed = pem::parse(private_pem.trim()).map_err(|e| KeyError::Invalid("private", e.to_string()))?;
+        let signing = match parsed.tag() {
+            "PRIVATE KEY" => RsaKeyPair::from_pkcs8(parsed.contents()),
+            "RSA PRIVATE KEY" => RsaKeyPair::from_der(parsed.contents()),
+            other => return Err(KeyError::Invalid("private", format!("unexpected PEM label {other:?}"))),
+        }
+        .map_err(|e| KeyError::Invalid("private", e.to_string()))?;
+
+        let derived_public: PublicKeyX509Der<'_> = signing
+            .public_key()
+            .as_der()
+            .map_err(|_| KeyError::Invalid("private", "cannot derive the public key".into()))?;
+        let derived_public_pem = pem::encode(&pem::Pem::new("PUBLIC KEY", derived_public.as_ref().to_vec()));
+        let public_pem = public_pem.map(str::trim).unwrap_or(derived_public_pem.trim()).to_owned();
+        let decoding = DecodingKey::from_rsa_pem(public_pem.as_bytes())
+            .map_err(|e| KeyError::Invalid("public", e.to_string()))?;
+
+        let public = signing.public_key();
+        let n = URL_SAFE_NO_PAD.encode(public.modulus().big_endian_without_leading_zero());
+        let e = URL_SAFE_NO_PAD.encode(public.exponent().big_endian_without_leading_zero());
+        // RFC 7638 §3: the required members in lexicographic order, no whitespace.
+        let jwk = format!(r#"{{"e":"{e}","kty":"RSA","n":"{n}"}}"#);
+        let kid = URL_SAFE_NO_PAD.encode(Sha256::digest(jwk.as_bytes()));
+
+        let header = format!(r#"{{"typ":"JWT","alg":"RS256","kid":"{kid}"}}"#);
+        let header_b64 = URL_SAFE_NO_PAD.encode(header.as_bytes());
+        let keys = Self {
+            signing,
+            decoding,
+            kid,
+            public_pem,
+            header_b64,
+        };
+        keys.check_pair()?;
+        Ok(keys)
+    }
+
+    /// Signs a probe and verifies it with the public key, so a mismatched pair fails at start-up.
+    fn check_pair(&self) -> Result<(), KeyError> {
+        let probe = crate::jwt::sign_compact(self, br#"{"probe":true}"#).map_err(|_| KeyError::Generation)?;
+        let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+        validation.required_spec_claims.clear();
+        validation.validate_exp = false;
+        jsonwebtoken::decode::<serde_json::Value>(&probe, &self.decoding, &validation)
+            .map(|_| ())
+            .map_err(|_| KeyError::Mismatch)
+    }
+
+    /// The RFC 7638 thumbprint used as `kid`.
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    /// The public key as PEM.
+    pub fn public_pem(&self) -> &str {
+        &self.public_pem
+    }
+
+    pub(crate) fn header_b64(&self) -> &str {
+        &self.header_b64
+    }
+
+    pub(crate) fn signing(&self) -> &RsaKeyPair {
+        &self.signing
+    }
+
+    pub(crate) fn decoding(&self) -> &DecodingKey {
+        &self.decoding
+    }
+}

@@ -1,0 +1,552 @@
+//! The [`Passport`] handle: configuration, keys, storage, user providers and clock in one cheap
+//! `Clone`, built once by [`PassportBuilder`]. Two servers with different settings can live in
+//! one process: there are no globals.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use indexmap::IndexMap;
+
+use crate::client::{Client, GrantType, NewClient};
+use crate::clock::{Clock, SystemClock};
+use crate::config::{ConfigError, PassportConfig, parse_duration};
+use crate::error::OAuthError;
+use crate::jwt::{self, AccessTokenClaims, TokenInvalid};
+use crate::keys::{KeySource, Keys};
+use crate::random::random_hex;
+use crate::scope::{ScopeRegistry, token_can};
+use crate::secret::{ClientSecret, PasswordHasher, hash_client_secret, sha256_hex};
+use crate::store::{AccessTokenRecord, RefreshTokenRecord, Store};
+use crate::user::{DEFAULT_PROVIDER, UserProvider};
+
+const ONE_YEAR: TimeDelta = TimeDelta::days(365);
+
+/// Server settings after validation.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Public base URL.
+    pub issuer: Option<String>,
+    /// Access token lifetime.
+    pub tokens_expire_in: TimeDelta,
+    /// Refresh token lifetime.
+    pub refresh_tokens_expire_in: TimeDelta,
+    /// Personal access token lifetime.
+    pub personal_access_tokens_expire_in: TimeDelta,
+    /// The password grant is enabled.
+    pub enable_password_grant: bool,
+    /// The implicit grant is enabled.
+    pub enable_implicit_grant: bool,
+    /// Route prefix, without slashes (default `oauth`).
+    pub path: String,
+    /// SPA token cookie name.
+    pub cookie: String,
+    /// Session lifetime.
+    pub session_lifetime: TimeDelta,
+    /// Requests per minute per client address on the token endpoint; 0 = unlimited.
+    pub token_rate_limit: u32,
+}
+
+/// Builds a [`Passport`]. Every setting has Passport's default; `build()` checks them.
+#[must_use]
+pub struct PassportBuilder {
+    scopes: IndexMap<String, String>,
+    default_scopes: Vec<String>,
+    inherited_scopes: bool,
+    tokens_expire_in: Result<TimeDelta, ConfigError>,
+    refresh_tokens_expire_in: Result<TimeDelta, ConfigError>,
+    personal_access_tokens_expire_in: Result<TimeDelta, ConfigError>,
+    session_lifetime: Result<TimeDelta, ConfigError>,
+    enable_password_grant: bool,
+    enable_implicit_grant: bool,
+    issuer: Option<String>,
+    path: String,
+    cookie: String,
+    token_rate_limit: u32,
+    keys: KeySource,
+    store: Option<Arc<dyn Store>>,
+    providers: IndexMap<String, Arc<dyn UserProvider>>,
+    default_provider: String,
+    clock: Arc<dyn Clock>,
+    hasher: PasswordHasher,
+}
+
+impl fmt::Debug for PassportBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PassportBuilder").field("scopes", &self.scopes).finish_non_exhaustive()
+    }
+}
+
+impl Default for PassportBuilder {
+    fn default() -> Self {
+        Self {
+            scopes: IndexMap::new(),
+            default_scopes: Vec::new(),
+            inherited_scopes: false,
+            tokens_expire_in: Ok(ONE_YEAR),
+            refresh_tokens_expire_in: Ok(ONE_YEAR),
+            personal_access_tokens_expire_in: Ok(ONE_YEAR),
+            session_lifetime: Ok(TimeDelta::minutes(120)),
+            enable_password_grant: false,
+            enable_implicit_grant: false,
+            issuer: None,
+            path: "oauth".to_owned(),
+            cookie: "passport_token".to_owned(),
+            token_rate_limit: 60,
+            keys: KeySource::None,
+            store: None,
+            providers: IndexMap::new(),
+            default_provider: DEFAULT_PROVIDER.to_owned(),
+            clock: Arc::new(SystemClock),
+            hasher: PasswordHasher::default(),
+        }
+    }
+}
+
+fn lifetime(text: Option<&String>, default: TimeDelta) -> Result<TimeDelta, ConfigError> {
+    text.map_or(Ok(default), |t| parse_duration(t))
+}
+
+impl PassportBuilder {
+    /// A builder with settings from a [`PassportConfig`]. Durations are checked by `build()`.
+    pub fn from_config(config: &PassportConfig) -> Self {
+        let mut b = Self {
+            scopes: config.scopes.clone(),
+            default_scopes: config.default_scopes.clone(),
+            inherited_scopes: config.inherited_scopes,
+            tokens_expire_in: lifetime(config.tokens_expire_in.as_ref(), ONE_YEAR),
+            refresh_tokens_expire_in: lifetime(config.refresh_tokens_expire_in.as_ref(), ONE_YEAR),
+            personal_access_tokens_expire_in: lifetime(config.personal_access_tokens_expire_in.as_ref(), ONE_YEAR),
+            session_lifetime: lifetime(config.session_lifetime.as_ref(), TimeDelta::minutes(120)),
+            enable_password_grant: config.enable_password_grant,
+            enable_implicit_grant: config.enable_implicit_grant,
+            issuer: config.issuer.clone(),
+            ..Self::default()
+        };
+        if let Some(path) = &config.path {
+            b.path = path.trim_matches('/').to_owned();
+        }
+        if let Some(cookie) = &config.cookie {
+            b.cookie.clone_from(cookie);
+        }
+        if let Some(limit) = config.token_rate_limit {
+            b.token_rate_limit = limit;
+        }
+        if let Some(private) = &config.private_key {
+            b.keys = KeySource::Pem {
+                private: private.clone(),
+                public: config.public_key.clone(),
+            };
+        }
+        b
+    }
+
+    /// Defines the scopes and their descriptions (Passport's `tokensCan`), in display order.
+    pub fn tokens_can<K: Into<String>, V: Into<String>>(mut self, scopes: impl IntoIterator<Item = (K, V)>) -> Self {
+        self.scopes = scopes.into_iter().map(|(k, v)| (k.into(), v.into())).collect();
+        self
+    }
+
+    /// Scopes given to requests that name none (Passport's `defaultScopes`).
+    pub fn default_scopes(mut self, scopes: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.default_scopes = scopes.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// `a` satisfies a check for `a:b` (Passport's `$withInheritedScopes`).
+    pub fn with_inherited_scopes(mut self, on: bool) -> Self {
+        self.inherited_scopes = on;
+        self
+    }
+
+    /// Access token lifetime (default one year).
+    pub fn tokens_expire_in(mut self, ttl: TimeDelta) -> Self {
+        self.tokens_expire_in = Ok(ttl);
+        self
+    }
+
+    /// Refresh token lifetime (default one year).
+    pub fn refresh_tokens_expire_in(mut self, ttl: TimeDelta) -> Self {
+        self.refresh_tokens_expire_in = Ok(ttl);
+        self
+    }
+
+    /// Personal access token lifetime (default one year).
+    pub fn personal_access_tokens_expire_in(mut self, ttl: TimeDelta) -> Self {
+        self.personal_access_tokens_expire_in = Ok(ttl);
+        self
+    }
+
+    /// Session lifetime for the browser pages (default two hours).
+    pub fn session_lifetime(mut self, ttl: TimeDelta) -> Self {
+        self.session_lifetime = Ok(ttl);
+        self
+    }
+
+    /// Turns the password grant on (off by default).
+    pub fn enable_password_grant(mut self, on: bool) -> Self {
+        self.enable_password_grant = on;
+        self
+    }
+
+    /// Turns the implicit grant on (off by default).
+    pub fn enable_implicit_grant(mut self, on: bool) -> Self {
+        self.enable_implicit_grant = on;
+        self
+    }
+
+    /// Public base URL of the server.
+    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.issuer = Some(issuer.into());
+        self
+    }
+
+    /// Route prefix (default `oauth`).
+    pub fn path(mut self, path: impl Into<String>) -> Self {
+        self.path = path.into().trim_matches('/').to_owned();
+        self
+    }
+
+    /// Requests per minute per client address on the token endpoint (default 60, 0 = off).
+    pub fn token_rate_limit(mut self, per_minute: u32) -> Self {
+        self.token_rate_limit = per_minute;
+        self
+    }
+
+    /// Loads `oauth-private.key` / `oauth-public.key` from `dir` (Passport's `loadKeysFrom`).
+    pub fn load_keys_from(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.keys = KeySource::Directory(dir.into());
+        self
+    }
+
+    /// Uses PEM keys given as text.
+    pub fn keys_from_pem(mut self, private: impl Into<String>, public: Option<String>) -> Self {
+        self.keys = KeySource::Pem {
+            private: private.into(),
+            public,
+        };
+        self
+    }
+
+    /// Uses keys from the configuration when it carried some, else from `dir`.
+    pub fn keys_or_directory(mut self, dir: impl Into<PathBuf>) -> Self {
+        if matches!(self.keys, KeySource::None) {
+            self.keys = KeySource::Directory(dir.into());
+        }
+        self
+    }
+
+    /// The storage backend (required).
+    pub fn store(mut self, store: Arc<dyn Store>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// Registers a named user provider. The first one registered is the default unless
+    /// [`default_provider`](Self::default_provider) says otherwise.
+    pub fn user_provider(mut self, name: impl Into<String>, provider: Arc<dyn UserProvider>) -> Self {
+        let name = name.into();
+        if self.providers.is_empty() {
+            self.default_provider.clone_from(&name);
+        }
+        self.providers.insert(name, provider);
+        self
+    }
+
+    /// Names the provider used by clients without one.
+    pub fn default_provider(mut self, name: impl Into<String>) -> Self {
+        self.default_provider = name.into();
+        self
+    }
+
+    /// Replaces the clock (tests use [`crate::MockClock`]).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Replaces the password hasher (e.g. to change its concurrency).
+    pub fn password_hasher(mut self, hasher: PasswordHasher) -> Self {
+        self.hasher = hasher;
+        self
+    }
+
+    /// Checks every setting, loads the keys and returns the immutable handle.
+    pub fn build(self) -> Result<Passport, ConfigError> {
+        for scope in &self.default_scopes {
+            if !self.scopes.contains_key(scope) {
+                return Err(ConfigError(format!("default scope {scope:?} is not defined in scopes")));
+            }
+        }
+        if let Some(bad) = self.scopes.keys().find(|s| s.is_empty() || s.contains(char::is_whitespace) || *s == "*") {
+            return Err(ConfigError(format!("invalid scope id {bad:?}: no spaces, not empty, not *")));
+        }
+        if !self.providers.is_empty() && !self.providers.contains_key(&self.default_provider) {
+            return Err(ConfigError(format!("default provider {:?} is not registered", self.default_provider)));
+        }
+        let store = self
+            .store
+            .ok_or_else(|| ConfigError("no store configured: call .store(...)".to_owned()))?;
+        let keys = Keys::load(&self.keys).map_err(|e| ConfigError(e.to_string()))?;
+        let settings = Settings {
+            issuer: self.issuer,
+            tokens_expire_in: self.tokens_expire_in?,
+            refresh_tokens_expire_in: self.refresh_tokens_expire_in?,
+            personal_access_tokens_expire_in: self.personal_access_tokens_expire_in?,
+            session_lifetime: self.session_lifetime?,
+            enable_password_grant: self.enable_password_grant,
+            enable_implicit_grant: self.enable_implicit_grant,
+            path: self.path,
+            cookie: self.cookie,
+            token_rate_limit: self.token_rate_limit,
+        };
+        Ok(Passport {
+            inner: Arc::new(Inner {
+                scopes: ScopeRegistry::new(self.scopes, self.default_scopes, self.inherited_scopes),
+                settings,
+                keys,
+                store,
+                providers: self.providers,
+                default_provider: self.default_provider,
+                clock: self.clock,
+                hasher: self.hasher,
+            }),
+        })
+    }
+}
+
+struct Inner {
+    scopes: ScopeRegistry,
+    settings: Settings,
+    keys: Keys,
+    store: Arc<dyn Store>,
+    providers: IndexMap<String, Arc<dyn UserProvider>>,
+    default_provider: String,
+    clock: Arc<dyn Clock>,
+    hasher: PasswordHasher,
+}
+
+/// The authorization server: cheap to clone, shared by every handler.
+#[derive(Clone)]
+pub struct Passport {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Passport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Passport")
+            .field("settings", &self.inner.settings)
+            .field("kid", &self.inner.keys.kid())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A validated bearer token: what a protected route learns about its caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessToken {
+    /// The token id (`jti`).
+    pub id: String,
+    /// The client the token was issued to.
+    pub client_id: String,
+    /// The user; always `None` for client-credentials tokens.
+    pub user_id: Option<String>,
+    /// Granted scopes.
+    pub scopes: Vec<String>,
+    /// The client's user provider.
+    pub client_provider: Option<String>,
+    /// Expiry.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// The minted parts of a token response, before they are stored.
+pub(crate) struct Minted {
+    pub(crate) access: AccessTokenRecord,
+    pub(crate) jwt: String,
+    pub(crate) refresh: Option<(String, RefreshTokenRecord)>,
+}
+
+/// What to mint.
+pub(crate) struct MintSpec<'a> {
+    pub(crate) client: &'a Client,
+    pub(crate) user_id: Option<String>,
+    pub(crate) scopes: Vec<String>,
+    pub(crate) ttl: TimeDelta,
+    pub(crate) name: Option<String>,
+    /// `Some(family)` to issue a refresh token in that family (`None` inside = new family).
+    pub(crate) refresh_family: Option<Option<String>>,
+}
+
+impl Passport {
+    /// Starts a builder.
+    pub fn builder() -> PassportBuilder {
+        PassportBuilder::default()
+    }
+
+    /// The scope registry.
+    pub fn scopes(&self) -> &ScopeRegistry {
+        &self.inner.scopes
+    }
+
+    /// The validated settings.
+    pub fn settings(&self) -> &Settings {
+        &self.inner.settings
+    }
+
+    /// The storage backend.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    /// The current time.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.inner.clock.now()
+    }
+
+    /// The password hasher.
+    pub fn hasher(&self) -> &PasswordHasher {
+        &self.inner.hasher
+    }
+
+    /// The signing key id.
+    pub fn kid(&self) -> &str {
+        self.inner.keys.kid()
+    }
+
+    /// The name of the default user provider.
+    pub fn default_provider(&self) -> &str {
+        &self.inner.default_provider
+    }
+
+    /// A user provider by name (`None` = the default one).
+    pub fn user_provider(&self, name: Option<&str>) -> Option<&Arc<dyn UserProvider>> {
+        self.inner
+            .providers
+            .get(name.unwrap_or(&self.inner.default_provider))
+    }
+
+    /// Registers a client and returns it with its plain secret (shown once; `None` for public
+    /// clients). Fails with `invalid_request` on a bad name, redirect URI or kind/public mix.
+    pub async fn create_client(&self, new: NewClient) -> Result<(Client, Option<ClientSecret>), OAuthError> {
+        let confidential = new.validate()?;
+        let secret = if confidential { Some(ClientSecret::generate()?) } else { None };
+        let now = self.now();
+        let client = Client {
+            id: uuid::Uuid::now_v7().to_string(),
+            owner_id: new.owner_id,
+            name: new.name.trim().to_owned(),
+            secret_hash: secret.as_ref().map(|s| hash_client_secret(s.expose_secret())),
+            provider: new.provider,
+            redirect_uris: new.redirect_uris,
+            grant_types: new.kind.grant_types(),
+            scopes: new.scopes,
+            skips_authorization: new.skips_authorization,
+            revoked: false,
+            created_at: now,
+            updated_at: now,
+        };
+        self.inner.store.insert_client(&client).await?;
+        Ok((client, secret))
+    }
+
+    /// A live (not revoked) client.
+    pub async fn find_active_client(&self, id: &str) -> Result<Option<Client>, OAuthError> {
+        Ok(self.inner.store.find_client(id).await?.filter(|c| !c.revoked))
+    }
+
+    /// Builds and signs an access token (and a refresh token if asked), without storing them.
+    pub(crate) async fn mint(&self, spec: MintSpec<'_>) -> Result<Minted, OAuthError> {
+        let now = self.now();
+        let expires_at = now + spec.ttl;
+        let id = random_hex(40)?;
+        let claims = AccessTokenClaims {
+            aud: spec.client.id.clone(),
+            jti: id.clone(),
+            iat: now.timestamp(),
+            nbf: now.timestamp(),
+            exp: expires_at.timestamp(),
+            sub: spec.user_id.clone().unwrap_or_else(|| spec.client.id.clone()),
+            scopes: spec.scopes.clone(),
+        };
+        let this = self.clone();
+        // RSA signing is milliseconds of CPU: keep it off the async workers.
+        let jwt = tokio::task::spawn_blocking(move || jwt::sign_claims(&this.inner.keys, &claims))
+            .await
+            .map_err(|_| OAuthError::server_error("signing task failed"))??;
+        let refresh = match spec.refresh_family {
+            None => None,
+            Some(family) => {
+                let value = random_hex(40)?;
+                let record = RefreshTokenRecord {
+                    id: sha256_hex(&value),
+                    access_token_id: id.clone(),
+                    client_id: spec.client.id.clone(),
+                    user_id: spec.user_id.clone(),
+                    scopes: spec.scopes.clone(),
+                    family_id: match family {
+                        Some(f) => f,
+                        None => random_hex(16)?,
+                    },
+                    revoked: false,
+                    created_at: now,
+                    expires_at: now + self.inner.settings.refresh_tokens_expire_in,
+                };
+                Some((value, record))
+            }
+        };
+        Ok(Minted {
+            access: AccessTokenRecord {
+                id,
+                user_id: spec.user_id,
+                client_id: spec.client.id.clone(),
+                name: spec.name,
+                scopes: spec.scopes,
+                revoked: false,
+                created_at: now,
+                expires_at,
+            },
+            jwt,
+            refresh,
+        })
+    }
+
+    /// Checks a bearer token: signature, time claims, its database row (not revoked, not purged)
+    /// and its client (not revoked). One indexed read. The user comes from the row, never from
+    /// `sub`, so a client-credentials token can never act as a user.
+    pub async fn authenticate_bearer(&self, token: &str) -> Result<AccessToken, TokenInvalid> {
+        let claims = jwt::verify(&self.inner.keys, token, self.now())?;
+        let status = match self.inner.store.token_status(&claims.jti).await {
+            Ok(Some(status)) => status,
+            Ok(None) => return Err(TokenInvalid::Revoked),
+            Err(err) => {
+                tracing::error!(error = %err, "token lookup failed");
+                return Err(TokenInvalid::Revoked);
+            }
+        };
+        if status.revoked || status.client_revoked || status.client_id != claims.aud {
+            return Err(TokenInvalid::Revoked);
+        }
+        Ok(AccessToken {
+            id: claims.jti,
+            client_id: status.client_id,
+            user_id: status.user_id,
+            scopes: claims.scopes,
+            client_provider: status.client_provider,
+            expires_at: DateTime::from_timestamp(claims.exp, 0).unwrap_or_default(),
+        })
+    }
+
+    /// Whether `token` grants `scope` (honouring `*` and, when enabled, inheritance).
+    pub fn token_can(&self, token: &AccessToken, scope: &str) -> bool {
+        token_can(&token.scopes, scope, self.inner.scopes.inherited())
+    }
+
+    /// Whether the grant type is switched on for this server.
+    pub(crate) fn grant_enabled(&self, grant: GrantType) -> bool {
+        match grant {
+            GrantType::Password => self.inner.settings.enable_password_grant,
+            GrantType::Implicit => self.inner.settings.enable_implicit_grant,
+            _ => true,
+        }
+    }
+}

@@ -1,0 +1,196 @@
+//! Client secrets and user passwords.
+//!
+//! Client secrets are 40 random alphanumeric characters that we generate, so a fast hash is
+//! enough: they are stored as `sha256:<hex>` and compared in constant time. bcrypt (`$2y$`, what
+//! Laravel writes) and argon2 hashes are verified too, for secrets imported from Passport.
+//! User passwords are argon2id, hashed and verified on the blocking pool with bounded
+//! concurrency so a burst of logins cannot starve the async workers.
+
+use std::fmt;
+use std::sync::Arc;
+
+use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
+use argon2::Argon2;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use tokio::sync::{OnceCell, Semaphore};
+
+use crate::error::OAuthError;
+use crate::random::random_alphanumeric;
+
+const SHA256_PREFIX: &str = "sha256:";
+
+/// A plain client secret, shown once at creation. Prints as `[redacted]`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ClientSecret(String);
+
+impl ClientSecret {
+    /// Generates a new 40-character secret.
+    pub fn generate() -> Result<Self, OAuthError> {
+        random_alphanumeric(40).map(Self)
+    }
+
+    /// Wraps a known plain secret.
+    pub fn new(plain: impl Into<String>) -> Self {
+        Self(plain.into())
+    }
+
+    /// The plain value. The only way to read it.
+    pub fn expose_secret(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for ClientSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ClientSecret([redacted])")
+    }
+}
+
+/// SHA-256 of an opaque credential (refresh token, code, secret) as lowercase hex. The database
+/// holds only this.
+pub fn sha256_hex(value: &str) -> String {
+    hex::encode(Sha256::digest(value.as_bytes()))
+}
+
+/// The stored form of a client secret.
+pub fn hash_client_secret(plain: &str) -> String {
+    format!("{SHA256_PREFIX}{}", sha256_hex(plain))
+}
+
+/// Whether a stored secret is already a hash we can verify (not a legacy plaintext secret).
+pub fn is_hashed_secret(stored: &str) -> bool {
+    stored.starts_with(SHA256_PREFIX) || is_bcrypt(stored) || stored.starts_with("$argon2")
+}
+
+fn is_bcrypt(stored: &str) -> bool {
+    ["$2y$", "$2a$", "$2b$"].iter().any(|p| stored.starts_with(p))
+}
+
+/// Verifies a presented client secret against the stored hash, in constant time for our own
+/// hashes. Slow hashes (bcrypt, argon2) run on the blocking pool. A plaintext stored secret never
+/// matches: run `passport hash` first.
+pub async fn verify_client_secret(stored: &str, presented: &str) -> bool {
+    if let Some(expected) = stored.strip_prefix(SHA256_PREFIX) {
+        let actual = sha256_hex(presented);
+        return actual.as_bytes().ct_eq(expected.as_bytes()).into();
+    }
+    if is_bcrypt(stored) || stored.starts_with("$argon2") {
+        let stored = stored.to_owned();
+        let presented = presented.to_owned();
+        return tokio::task::spawn_blocking(move || verify_slow_hash(&stored, &presented))
+            .await
+            .unwrap_or(false);
+    }
+    tracing::warn!("a client has an unhashed secret; run `passport hash`");
+    false
+}
+
+fn verify_slow_hash(stored: &str, presented: &str) -> bool {
+    if is_bcrypt(stored) {
+        return bcrypt::verify(presented, stored).unwrap_or(false);
+    }
+    match PasswordHash::new(stored) {
+        Ok(parsed) => Argon2::default().verify_password(presented.as_bytes(), &parsed).is_ok(),
+        Err(_) => false,
+    }
+}
+
+/// Hashes and verifies user passwords (argon2id; bcrypt accepted for imported Laravel users) off
+/// the async threads, at most `concurrency` at a time.
+#[derive(Debug, Clone)]
+pub struct PasswordHasher {
+    permits: Arc<Semaphore>,
+    dummy: Arc<OnceCell<String>>,
+}
+
+impl PasswordHasher {
+    /// A hasher running at most `concurrency` hashes at once.
+    pub fn new(concurrency: usize) -> Self {
+        Self {
+            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            dummy: Arc::new(OnceCell::new()),
+        }
+    }
+
+    /// Hashes `password` with argon2id (PHC string, compatible with PHP's `password_hash`).
+    pub async fn hash(&self, password: &str) -> Result<String, OAuthError> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| OAuthError::server_error("password hasher closed"))?;
+        let password = password.to_owned();
+        tokio::task::spawn_blocking(move || {
+            let mut salt = [0u8; 16];
+            aws_lc_rs::rand::fill(&mut salt).map_err(|_| OAuthError::server_error("random number generator failed"))?;
+            let salt = SaltString::encode_b64(&salt).map_err(|_| OAuthError::server_error("salt encoding failed"))?;
+            Argon2::default()
+                .hash_password(password.as_bytes(), &salt)
+                .map(|h| h.to_string())
+                .map_err(|_| OAuthError::server_error("password hashing failed"))
+        })
+        .await
+        .map_err(|_| OAuthError::server_error("password hashing task failed"))?
+    }
+
+    /// Verifies `password` against `hash`.
+    pub async fn verify(&self, hash: &str, password: &str) -> bool {
+        let Ok(_permit) = self.permits.acquire().await else {
+            return false;
+        };
+        let hash = hash.to_owned();
+        let password = password.to_owned();
+        tokio::task::spawn_blocking(move || verify_slow_hash(&hash, &password))
+            .await
+            .unwrap_or(false)
+    }
+
+    /// Spends the time of one verification without a user, so that "no such user" and "wrong
+    /// password" take as long as each other.
+    pub async fn verify_dummy(&self, password: &str) {
+        let dummy = self
+            .dummy
+            .get_or_try_init(|| async { self.hash("passport-dummy-password-for-timing").await })
+            .await;
+        if let Ok(dummy) = dummy {
+            let _ = self.verify(dummy, password).await;
+        }
+    }
+}
+
+impl Default for PasswordHasher {
+    fn default() -> Self {
+        Self::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn sha256_secrets_verify_in_constant_time() {
+        let secret = ClientSecret::generate().unwrap();
+        assert_eq!(secret.expose_secret().len(), 40);
+        assert_eq!(format!("{secret:?}"), "ClientSecret([redacted])");
+        let stored = hash_client_secret(secret.expose_secret());
+        assert!(is_hashed_secret(&stored));
+        assert!(verify_client_secret(&stored, secret.expose_secret()).await);
+        assert!(!verify_client_secret(&stored, "wrong").await);
+        assert!(!verify_client_secret(secret.expose_secret(), secret.expose_secret()).await);
+    }
+
+    #[tokio::test]
+    async fn laravel_bcrypt_and_argon2_hashes_verify() {
+        let bcrypt_hash = bcrypt::hash("s3cret", 4).unwrap().replacen("$2b$", "$2y$", 1);
+        assert!(verify_client_secret(&bcrypt_hash, "s3cret").await);
+        assert!(!verify_client_secret(&bcrypt_hash, "nope").await);
+        let hasher = PasswordHasher::new(2);
+        let argon = hasher.hash("s3cret").await.unwrap();
+        assert!(argon.starts_with("$argon2id$"));
+        assert!(verify_client_secret(&argon, "s3cret").await);
+        assert!(hasher.verify(&argon, "s3cret").await);
+        assert!(!hasher.verify(&argon, "other").await);
+    }
+}

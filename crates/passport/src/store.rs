@@ -1,0 +1,150 @@
+//! Storage traits. The core defines what it needs; `passport-sqlx` implements it for SQLite and
+//! PostgreSQL. Single-use operations (refresh rotation) are atomic in the database.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::client::Client;
+use crate::error::StoreError;
+
+/// One issued access token (the JWT itself is not stored; its `jti` is the key).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AccessTokenRecord {
+    /// 80 hex characters; the JWT's `jti`.
+    pub id: String,
+    /// The user, or `None` for client-credentials tokens.
+    pub user_id: Option<String>,
+    /// The client it was issued to.
+    pub client_id: String,
+    /// Name of a personal access token.
+    pub name: Option<String>,
+    /// Granted scopes.
+    pub scopes: Vec<String>,
+    /// Whether it has been revoked.
+    pub revoked: bool,
+    /// Issue time.
+    pub created_at: DateTime<Utc>,
+    /// Expiry.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// One refresh token. The token value is never stored: `id` is its SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshTokenRecord {
+    /// SHA-256 (hex) of the token value.
+    pub id: String,
+    /// The access token issued with it.
+    pub access_token_id: String,
+    /// The client it was issued to.
+    pub client_id: String,
+    /// The user.
+    pub user_id: Option<String>,
+    /// The scopes of the grant it continues.
+    pub scopes: Vec<String>,
+    /// Every token descending from one original grant shares a family; reuse of a rotated token
+    /// revokes the whole family (RFC 9700 §4.14.2).
+    pub family_id: String,
+    /// Whether it has been used or revoked.
+    pub revoked: bool,
+    /// Issue time.
+    pub created_at: DateTime<Utc>,
+    /// Expiry.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What the guard needs to accept a token, read in one indexed query (token joined with client).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenStatus {
+    /// The token row is revoked.
+    pub revoked: bool,
+    /// The user on the row (`None` for client credentials).
+    pub user_id: Option<String>,
+    /// The client on the row.
+    pub client_id: String,
+    /// The client is revoked or gone.
+    pub client_revoked: bool,
+    /// The client's user provider.
+    pub client_provider: Option<String>,
+}
+
+/// Rows removed by a purge.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct PurgeCounts {
+    /// Access tokens.
+    pub access_tokens: u64,
+    /// Refresh tokens.
+    pub refresh_tokens: u64,
+    /// Authorization codes.
+    pub auth_codes: u64,
+    /// Device codes.
+    pub device_codes: u64,
+}
+
+/// Which rows a purge removes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PurgeFilter {
+    /// Remove revoked rows.
+    pub revoked: bool,
+    /// Remove rows that expired before this instant.
+    pub expired_before: Option<DateTime<Utc>>,
+}
+
+/// Clients.
+#[async_trait]
+pub trait ClientStore: Send + Sync {
+    /// Stores a new client.
+    async fn insert_client(&self, client: &Client) -> Result<(), StoreError>;
+    /// A client by id, revoked or not.
+    async fn find_client(&self, id: &str) -> Result<Option<Client>, StoreError>;
+    /// Every client, oldest first.
+    async fn list_clients(&self) -> Result<Vec<Client>, StoreError>;
+    /// Marks a client revoked; false when there is no such live client.
+    async fn revoke_client(&self, id: &str) -> Result<bool, StoreError>;
+    /// Replaces a client's stored secret hash.
+    async fn update_client_secret(&self, id: &str, secret_hash: &str) -> Result<(), StoreError>;
+}
+
+/// Access and refresh tokens.
+#[async_trait]
+pub trait TokenStore: Send + Sync {
+    /// Stores an access token and, optionally, its refresh token, in one transaction.
+    async fn insert_tokens(
+        &self,
+        access: &AccessTokenRecord,
+        refresh: Option<&RefreshTokenRecord>,
+    ) -> Result<(), StoreError>;
+
+    /// The guard's lookup: token row joined with its client.
+    async fn token_status(&self, access_token_id: &str) -> Result<Option<TokenStatus>, StoreError>;
+
+    /// An access token row.
+    async fn find_access_token(&self, id: &str) -> Result<Option<AccessTokenRecord>, StoreError>;
+
+    /// Revokes an access token and its refresh tokens; false when it was not live.
+    async fn revoke_access_token(&self, id: &str) -> Result<bool, StoreError>;
+
+    /// A refresh token row by the hash of its value.
+    async fn find_refresh_token(&self, id: &str) -> Result<Option<RefreshTokenRecord>, StoreError>;
+
+    /// Atomically: marks refresh token `old_id` used (only if it is still live), revokes the
+    /// access token issued with it, and stores the new pair. Returns false, changing nothing,
+    /// when `old_id` was already used or revoked: of concurrent rotations exactly one wins.
+    async fn rotate_refresh_token(
+        &self,
+        old_id: &str,
+        access: &AccessTokenRecord,
+        refresh: Option<&RefreshTokenRecord>,
+    ) -> Result<bool, StoreError>;
+
+    /// Revokes every refresh token of a family and the access tokens issued with them.
+    async fn revoke_refresh_family(&self, family_id: &str) -> Result<u64, StoreError>;
+
+    /// Deletes dead rows.
+    async fn purge(&self, filter: PurgeFilter) -> Result<PurgeCounts, StoreError>;
+}
+
+/// Everything the core needs from storage.
+pub trait Store: ClientStore + TokenStore + std::fmt::Debug {}
+
+impl<T: ClientStore + TokenStore + std::fmt::Debug> Store for T {}
