@@ -18,14 +18,14 @@ use crate::cli::Cli;
 
 /// Settings every command shares.
 #[derive(Debug)]
-pub(crate) struct Context {
-    pub(crate) data_dir: PathBuf,
-    pub(crate) database_url: String,
-    pub(crate) config: PassportConfig,
+pub struct Context {
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub config: PassportConfig,
 }
 
 impl Context {
-    pub(crate) fn from_cli(cli: &Cli) -> anyhow::Result<Self> {
+    pub fn from_cli(cli: &Cli) -> anyhow::Result<Self> {
         let data_dir = cli.data_dir.clone();
         let config_path = cli.config.clone().or_else(|| {
             let default = data_dir.join("passport.toml");
@@ -51,7 +51,7 @@ impl Context {
     }
 
     /// Opens the database (creating the data directory for SQLite).
-    pub(crate) async fn database(&self) -> anyhow::Result<Database> {
+    pub async fn database(&self) -> anyhow::Result<Database> {
         if self.database_url.starts_with("sqlite:") {
             std::fs::create_dir_all(&self.data_dir)
                 .with_context(|| format!("cannot create {}", self.data_dir.display()))?;
@@ -60,32 +60,38 @@ impl Context {
     }
 
     /// Opens and migrates the database.
-    pub(crate) async fn migrated_database(&self) -> anyhow::Result<Database> {
+    pub async fn migrated_database(&self) -> anyhow::Result<Database> {
         let db = self.database().await?;
         db.migrate().await?;
         Ok(db)
     }
 
     /// Whether keys come from the environment / config rather than files.
-    pub(crate) fn keys_from_config(&self) -> bool {
+    pub fn keys_from_config(&self) -> bool {
         self.config.private_key.is_some()
     }
 
-    pub(crate) fn key_dir(&self) -> &Path {
+    pub fn key_dir(&self) -> &Path {
         &self.data_dir
     }
 
     /// The `Passport` handle over `db`.
-    pub(crate) fn passport(&self, db: &Database) -> anyhow::Result<Passport> {
-        let hasher = PasswordHasher::default();
-        let users = Arc::new(SqlUserProvider::new(db.users(), hasher.clone()));
-        Ok(PassportBuilder::from_config(&self.config)
+    pub fn passport(&self, db: &Database) -> anyhow::Result<Passport> {
+        Ok(passport_builder(&self.config, db)
             .keys_or_directory(&self.data_dir)
-            .store(db.store())
-            .user_provider(passport::DEFAULT_PROVIDER, users)
-            .password_hasher(hasher)
             .build()?)
     }
+}
+
+/// A builder configured from `config`, storing in `db`, with the `users` table as the default
+/// user provider. Keys still have to be chosen.
+pub fn passport_builder(config: &PassportConfig, db: &Database) -> PassportBuilder {
+    let hasher = PasswordHasher::default();
+    let users = Arc::new(SqlUserProvider::new(db.users(), hasher.clone()));
+    PassportBuilder::from_config(config)
+        .store(db.store())
+        .user_provider(passport::DEFAULT_PROVIDER, users)
+        .password_hasher(hasher)
 }
 
 /// The demo resource: the authenticated user.
@@ -94,7 +100,7 @@ async fn api_user(user: AuthUser) -> Json<User> {
 }
 
 /// The standalone server's router.
-pub(crate) fn router(passport: &Passport) -> Router {
+pub fn router(passport: &Passport) -> Router {
     Router::new()
         .route("/api/user", get(api_user))
         .route("/health", get(|| async { "ok" }))

@@ -7,22 +7,22 @@ use clap::{Args, Parser, Subcommand};
 /// Passport: an OAuth2 authorization server.
 #[derive(Debug, Parser)]
 #[command(name = "passport", version, about)]
-pub(crate) struct Cli {
+pub struct Cli {
     /// Database URL: sqlite://FILE or postgres://… (default: sqlite in the data directory).
     #[arg(long, global = true, env = "DATABASE_URL")]
-    pub(crate) database: Option<String>,
+    pub database: Option<String>,
     /// Directory for the database, keys and passport.toml.
     #[arg(long, global = true, env = "PASSPORT_DATA_DIR", default_value = "passport-data")]
-    pub(crate) data_dir: PathBuf,
+    pub data_dir: PathBuf,
     /// Configuration file (default: passport.toml in the data directory, if present).
     #[arg(long, global = true, env = "PASSPORT_CONFIG")]
-    pub(crate) config: Option<PathBuf>,
+    pub config: Option<PathBuf>,
     #[command(subcommand)]
-    pub(crate) command: Command,
+    pub command: Command,
 }
 
 #[derive(Debug, Subcommand)]
-pub(crate) enum Command {
+pub enum Command {
     /// Migrate, generate keys if missing, and create a personal access client.
     Install(KeyArgs),
     /// Generate the RSA key pair.
@@ -46,36 +46,36 @@ pub(crate) enum Command {
 }
 
 #[derive(Debug, Args)]
-pub(crate) struct JsonFlag {
+pub struct JsonFlag {
     /// Print one JSON object on stdout.
     #[arg(long)]
-    pub(crate) json: bool,
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
-pub(crate) struct KeyArgs {
+pub struct KeyArgs {
     /// Overwrite existing keys.
     #[arg(long)]
-    pub(crate) force: bool,
+    pub force: bool,
     /// RSA modulus length in bits (2048, 3072, 4096 or 8192).
     #[arg(long, default_value_t = 4096)]
-    pub(crate) length: u32,
+    pub length: u32,
     /// Print one JSON object on stdout.
     #[arg(long)]
-    pub(crate) json: bool,
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true)]
-pub(crate) struct ClientCommand {
+pub struct ClientCommand {
     #[command(subcommand)]
-    pub(crate) action: Option<ClientAction>,
+    pub action: Option<ClientAction>,
     #[command(flatten)]
-    pub(crate) create: CreateClient,
+    pub create: CreateClient,
 }
 
 #[derive(Debug, Subcommand)]
-pub(crate) enum ClientAction {
+pub enum ClientAction {
     /// List clients.
     List(JsonFlag),
     /// Revoke a client (its tokens stop working at once).
@@ -90,50 +90,50 @@ pub(crate) enum ClientAction {
 
 #[derive(Debug, Args)]
 #[group(id = "kind", multiple = false)]
-pub(crate) struct ClientKindFlags {
+pub struct ClientKindFlags {
     /// A client credentials client.
     #[arg(long)]
-    pub(crate) client: bool,
+    pub client: bool,
     /// A password grant client.
     #[arg(long)]
-    pub(crate) password: bool,
+    pub password: bool,
     /// An implicit grant client.
     #[arg(long)]
-    pub(crate) implicit: bool,
+    pub implicit: bool,
     /// A device authorization grant client.
     #[arg(long)]
-    pub(crate) device: bool,
+    pub device: bool,
     /// A personal access client.
     #[arg(long)]
-    pub(crate) personal: bool,
+    pub personal: bool,
 }
 
 #[derive(Debug, Args)]
-pub(crate) struct CreateClient {
+pub struct CreateClient {
     #[command(flatten)]
-    pub(crate) kind: ClientKindFlags,
+    pub kind: ClientKindFlags,
     /// The client's name.
     #[arg(long)]
-    pub(crate) name: Option<String>,
+    pub name: Option<String>,
     /// Redirect URIs, comma-separated.
     #[arg(long = "redirect-uri", alias = "redirect_uri")]
-    pub(crate) redirect_uri: Option<String>,
+    pub redirect_uri: Option<String>,
     /// The user provider the client serves.
     #[arg(long)]
-    pub(crate) provider: Option<String>,
+    pub provider: Option<String>,
     /// Make a public client (no secret).
     #[arg(long)]
-    pub(crate) public: bool,
+    pub public: bool,
     /// Also enable the device flow for an authorization code client.
     #[arg(long)]
-    pub(crate) with_device_flow: bool,
+    pub with_device_flow: bool,
     /// Print one JSON object on stdout.
     #[arg(long)]
-    pub(crate) json: bool,
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]
-pub(crate) enum UserCommand {
+pub enum UserCommand {
     /// Create a user (the password is read from stdin when --password is not given).
     Create {
         /// Email, the login name.
@@ -162,7 +162,7 @@ pub(crate) enum UserCommand {
 }
 
 #[derive(Debug, Subcommand)]
-pub(crate) enum TokenCommand {
+pub enum TokenCommand {
     /// Issue a personal access token for a user.
     Personal {
         /// The user id.
@@ -181,24 +181,24 @@ pub(crate) enum TokenCommand {
 }
 
 #[derive(Debug, Args)]
-pub(crate) struct PurgeArgs {
+pub struct PurgeArgs {
     /// Only revoked rows.
     #[arg(long)]
-    pub(crate) revoked: bool,
+    pub revoked: bool,
     /// Only rows expired for more than --hours.
     #[arg(long)]
-    pub(crate) expired: bool,
+    pub expired: bool,
     /// How long expired rows are kept.
     #[arg(long, default_value_t = 168)]
-    pub(crate) hours: u32,
+    pub hours: u32,
     /// Print one JSON object on stdout.
     #[arg(long)]
-    pub(crate) json: bool,
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
-pub(crate) struct ServeArgs {
+pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "PASSPORT_BIND", default_value = "127.0.0.1:8000")]
-    pub(crate) bind: String,
+    pub bind: String,
 }

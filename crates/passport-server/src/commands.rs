@@ -14,7 +14,7 @@ use serde_json::json;
 use crate::app::{Context, router};
 use crate::cli::{Cli, ClientAction, ClientCommand, Command, CreateClient, KeyArgs, PurgeArgs, TokenCommand, UserCommand};
 
-pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let ctx = Context::from_cli(&cli)?;
     match cli.command {
         Command::Install(args) => install(&ctx, &args).await,

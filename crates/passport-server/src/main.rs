@@ -1,12 +1,9 @@
 //! The `passport` binary: CLI commands and the standalone authorization server.
 
-mod app;
-mod cli;
-mod commands;
-
 use std::process::ExitCode;
 
 use clap::Parser as _;
+use passport_server::{cli, commands};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]

@@ -1,0 +1,155 @@
+//! The test harness: a real server on a loopback port per test, over a fresh database.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+
+use chrono::TimeDelta;
+use passport::{
+    ClientKind, GeneratedKeys, MockClock, NewClient, Passport, PassportBuilder, PassportConfig, generate_keys,
+};
+use passport_sqlx::Database;
+use passport_sqlx::testing::TestDatabase;
+use tokio::sync::oneshot;
+
+/// One 2048-bit key pair for the whole test process (generation takes a while).
+pub(crate) fn test_keys() -> &'static GeneratedKeys {
+    static KEYS: OnceLock<GeneratedKeys> = OnceLock::new();
+    KEYS.get_or_init(|| generate_keys(2048).expect("generate test keys"))
+}
+
+/// Every backend to run a test on: SQLite, plus PostgreSQL when configured.
+pub(crate) async fn backends() -> Vec<TestDatabase> {
+    passport_sqlx::testing::all().await
+}
+
+/// The scopes every test server defines, in order.
+pub(crate) const SCOPES: [(&str, &str); 4] = [
+    ("read", "Read your data"),
+    ("write", "Change your data"),
+    ("admin", "Administer the account"),
+    ("orders:read", "Read your orders"),
+];
+
+/// A running server.
+pub(crate) struct TestServer {
+    /// `http://127.0.0.1:PORT`
+    pub(crate) base: String,
+    /// The server's handle (shares the database with the server).
+    pub(crate) passport: Passport,
+    /// The database.
+    pub(crate) db: Database,
+    /// `"sqlite"` or `"postgres"`.
+    pub(crate) kind: &'static str,
+    /// The server's clock; tests move it instead of sleeping.
+    pub(crate) clock: Arc<MockClock>,
+    /// A plain HTTP client (no cookies).
+    pub(crate) http: reqwest::Client,
+    shutdown: Option<oneshot::Sender<()>>,
+    _database: TestDatabase,
+}
+
+impl TestServer {
+    /// Starts a server with the test defaults: [`SCOPES`], no default scopes, password grant on,
+    /// no rate limit, a mock clock; `configure` may change anything.
+    pub(crate) async fn start(database: TestDatabase, configure: impl FnOnce(PassportBuilder) -> PassportBuilder) -> Self {
+        let db = Database::connect(&database.url).await.expect("connect");
+        db.migrate().await.expect("migrate");
+        let clock = Arc::new(MockClock::starting_now());
+        let keys = test_keys();
+        let builder = passport_server::app::passport_builder(&PassportConfig::default(), &db)
+            .keys_from_pem(keys.private_pem.clone(), Some(keys.public_pem.clone()))
+            .tokens_can(SCOPES)
+            .enable_password_grant(true)
+            .token_rate_limit(0)
+            .clock(clock.clone());
+        let passport = configure(builder).build().expect("build passport");
+        let app = passport_server::app::router(&passport).into_make_service_with_connect_info::<SocketAddr>();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let (tx, rx) = oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = rx.await;
+                })
+                .await;
+        });
+        Self {
+            base,
+            passport,
+            kind: database.kind,
+            db,
+            clock,
+            http: reqwest::Client::new(),
+            shutdown: Some(tx),
+            _database: database,
+        }
+    }
+
+    /// Starts a server with the test defaults.
+    pub(crate) async fn start_default(database: TestDatabase) -> Self {
+        Self::start(database, |b| b).await
+    }
+
+    /// An absolute URL on this server.
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// Creates a client of `kind`; returns its id and plain secret (None for public clients).
+    pub(crate) async fn client(&self, kind: ClientKind, public: bool) -> (String, Option<String>) {
+        let mut new = NewClient::new("Test Client", kind).public(public);
+        if matches!(kind, ClientKind::AuthorizationCode { .. } | ClientKind::Implicit) {
+            new = new.redirect_uris(["https://client.example/callback"]);
+        }
+        let (client, secret) = self.passport.create_client(new).await.expect("create client");
+        (client.id, secret.map(|s| s.expose_secret().to_owned()))
+    }
+
+    /// A confidential client-credentials client.
+    pub(crate) async fn service_client(&self) -> (String, String) {
+        let (id, secret) = self.client(ClientKind::ClientCredentials, false).await;
+        (id, secret.expect("confidential"))
+    }
+
+    /// A confidential password-grant client.
+    pub(crate) async fn password_client(&self) -> (String, String) {
+        let (id, secret) = self.client(ClientKind::Password, false).await;
+        (id, secret.expect("confidential"))
+    }
+
+    /// Creates a user with this email and password; returns the id.
+    pub(crate) async fn user(&self, email: &str, password: &str) -> String {
+        let hash = self.passport.hasher().hash(password).await.expect("hash");
+        self.db
+            .users()
+            .create_user("Test User", email, &hash, self.passport.now())
+            .await
+            .expect("create user")
+    }
+
+    /// POSTs a form to the token endpoint.
+    pub(crate) async fn token(&self, form: &[(&str, &str)]) -> reqwest::Response {
+        self.http
+            .post(self.url("/oauth/token"))
+            .form(form)
+            .send()
+            .await
+            .expect("token request")
+    }
+
+    /// Moves the server's clock forward.
+    pub(crate) fn advance(&self, by: TimeDelta) {
+        self.clock.advance(by);
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}

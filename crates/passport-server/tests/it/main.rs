@@ -1,0 +1,10 @@
+//! End-to-end tests of the standalone server and the CLI. One test binary (fast linking on two
+//! cores); each module drives one area through HTTP or the command line, on SQLite and, when
+//! `PASSPORT_TEST_DATABASE_URL` is set, on PostgreSQL.
+
+mod bad_input;
+mod cli;
+mod common;
+mod e2e;
+mod guard;
+mod token;
