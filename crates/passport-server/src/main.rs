@@ -8,7 +8,20 @@ use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) if !err.use_stderr() || err.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            err.exit()
+        }
+        Err(err) => {
+            // Usage errors too are one line on stderr (SPEC §3): clap's first line is the message;
+            // the usage block and tips that follow it are dropped.
+            let rendered = err.to_string();
+            let line = rendered.lines().find(|l| !l.trim().is_empty()).unwrap_or("error: invalid arguments");
+            eprintln!("{} (see --help)", line.trim_end());
+            return ExitCode::from(2);
+        }
+    };
     let serving = matches!(cli.command, cli::Command::Serve(_));
     let default_filter = if serving { "info,sqlx=warn" } else { "warn" };
     tracing_subscriber::fmt()

@@ -37,7 +37,7 @@ const CLIENT_COLUMNS: &str = "id, owner_id, name, secret, provider, redirect_uri
 
 const REFRESH_COLUMNS: &str = "id, access_token_id, client_id, user_id, scopes, family_id, revoked, created_at, expires_at";
 
-const ACCESS_COLUMNS: &str = "id, user_id, client_id, name, scopes, revoked, created_at, expires_at";
+const ACCESS_COLUMNS: &str = "id, user_id, client_id, name, scopes, family_id, revoked, created_at, expires_at";
 
 macro_rules! sql_store {
     ($store:ident, $db:ty, $row:ty, $name:literal) => {
@@ -99,6 +99,7 @@ macro_rules! sql_store {
                     client_id: row.try_get("client_id")?,
                     name: row.try_get("name")?,
                     scopes: from_json(row.try_get("scopes")?),
+                    family_id: row.try_get("family_id")?,
                     revoked: row.try_get("revoked")?,
                     created_at: row.try_get("created_at")?,
                     expires_at: expires_at.unwrap_or(DateTime::<Utc>::MAX_UTC),
@@ -111,14 +112,15 @@ macro_rules! sql_store {
             {
                 sqlx::query(
                     "INSERT INTO oauth_access_tokens \
-                     (id, user_id, client_id, name, scopes, revoked, created_at, updated_at, expires_at) \
-                     VALUES ($1, $2, $3, $4, $5, FALSE, $6, $6, $7)",
+                     (id, user_id, client_id, name, scopes, family_id, revoked, created_at, updated_at, expires_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, FALSE, $7, $7, $8)",
                 )
                 .bind(&access.id)
                 .bind(&access.user_id)
                 .bind(&access.client_id)
                 .bind(&access.name)
                 .bind(to_json(&access.scopes))
+                .bind(&access.family_id)
                 .bind(access.created_at)
                 .bind(access.expires_at)
                 .execute(executor)
@@ -320,8 +322,7 @@ macro_rules! sql_store {
                     .await
                     .map_err(backend)?;
                 let access = sqlx::query(
-                    "UPDATE oauth_access_tokens SET revoked = TRUE WHERE revoked = FALSE AND id IN \
-                     (SELECT access_token_id FROM oauth_refresh_tokens WHERE family_id = $1)",
+                    "UPDATE oauth_access_tokens SET revoked = TRUE WHERE family_id = $1 AND revoked = FALSE",
                 )
                 .bind(family_id)
                 .execute(&mut *tx)

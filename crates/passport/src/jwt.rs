@@ -61,6 +61,16 @@ pub enum TokenInvalid {
     WrongProvider,
 }
 
+/// RS256 only; time claims are checked by [`verify`] against the injected clock.
+pub(crate) fn validation() -> jsonwebtoken::Validation {
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+    validation.required_spec_claims.clear();
+    validation.validate_exp = false;
+    validation.validate_nbf = false;
+    validation.validate_aud = false;
+    validation
+}
+
 /// Signs `claims_json` as a compact JWS with the cached key.
 pub(crate) fn sign_compact(keys: &Keys, claims_json: &[u8]) -> Result<String, OAuthError> {
     let pair = keys.signing();
@@ -85,12 +95,7 @@ pub(crate) fn sign_claims(keys: &Keys, claims: &AccessTokenClaims) -> Result<Str
 
 /// Verifies the signature and time claims of `token` at `now`.
 pub(crate) fn verify(keys: &Keys, token: &str, now: DateTime<Utc>) -> Result<AccessTokenClaims, TokenInvalid> {
-    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
-    validation.required_spec_claims.clear();
-    validation.validate_exp = false;
-    validation.validate_nbf = false;
-    validation.validate_aud = false;
-    let data = jsonwebtoken::decode::<AccessTokenClaims>(token, keys.decoding(), &validation)
+    let data = jsonwebtoken::decode::<AccessTokenClaims>(token, keys.decoding(), keys.validation())
         .map_err(|_| TokenInvalid::Malformed)?;
     let claims = data.claims;
     let now = now.timestamp();

@@ -153,6 +153,7 @@ pub struct Keys {
     kid: String,
     public_pem: String,
     header_b64: String,
+    validation: jsonwebtoken::Validation,
 }
 
 impl fmt::Debug for Keys {
@@ -222,6 +223,7 @@ impl Keys {
             kid,
             public_pem,
             header_b64,
+            validation: crate::jwt::validation(),
         };
         keys.check_pair()?;
         Ok(keys)
@@ -230,10 +232,7 @@ impl Keys {
     /// Signs a probe and verifies it with the public key, so a mismatched pair fails at start-up.
     fn check_pair(&self) -> Result<(), KeyError> {
         let probe = crate::jwt::sign_compact(self, br#"{"probe":true}"#).map_err(|_| KeyError::Generation)?;
-        let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
-        validation.required_spec_claims.clear();
-        validation.validate_exp = false;
-        jsonwebtoken::decode::<serde_json::Value>(&probe, &self.decoding, &validation)
+        jsonwebtoken::decode::<serde_json::Value>(&probe, &self.decoding, &self.validation)
             .map(|_| ())
             .map_err(|_| KeyError::Mismatch)
     }
@@ -250,6 +249,10 @@ impl Keys {
 
     pub(crate) fn header_b64(&self) -> &str {
         &self.header_b64
+    }
+
+    pub(crate) fn validation(&self) -> &jsonwebtoken::Validation {
+        &self.validation
     }
 
     pub(crate) fn signing(&self) -> &RsaKeyPair {

@@ -373,8 +373,21 @@ pub(crate) struct MintSpec<'a> {
     pub(crate) scopes: Vec<String>,
     pub(crate) ttl: TimeDelta,
     pub(crate) name: Option<String>,
-    /// `Some(family)` to issue a refresh token in that family (`None` inside = new family).
-    pub(crate) refresh_family: Option<Option<String>>,
+    /// The grant family the tokens join.
+    pub(crate) family: Family,
+    /// Issue a refresh token too (needs a family).
+    pub(crate) with_refresh: bool,
+}
+
+/// Which grant family minted tokens belong to: revoking a family revokes every access and
+/// refresh token in it (refresh reuse, authorization code replay).
+pub(crate) enum Family {
+    /// Stand-alone token (client credentials, personal access).
+    None,
+    /// Start a new family.
+    New,
+    /// Continue a family (refresh rotation, or a family named after an authorization code).
+    Existing(String),
 }
 
 impl Passport {
@@ -473,9 +486,13 @@ impl Passport {
         let jwt = tokio::task::spawn_blocking(move || jwt::sign_claims(&this.inner.keys, &claims))
             .await
             .map_err(|_| OAuthError::server_error("signing task failed"))??;
-        let refresh = match spec.refresh_family {
-            None => None,
-            Some(family) => {
+        let family_id = match spec.family {
+            Family::None => None,
+            Family::New => Some(random_hex(16)?),
+            Family::Existing(family) => Some(family),
+        };
+        let refresh = match (&family_id, spec.with_refresh) {
+            (Some(family), true) => {
                 let value = random_hex(40)?;
                 let record = RefreshTokenRecord {
                     id: sha256_hex(&value),
@@ -483,16 +500,14 @@ impl Passport {
                     client_id: spec.client.id.clone(),
                     user_id: spec.user_id.clone(),
                     scopes: spec.scopes.clone(),
-                    family_id: match family {
-                        Some(f) => f,
-                        None => random_hex(16)?,
-                    },
+                    family_id: family.clone(),
                     revoked: false,
                     created_at: now,
                     expires_at: now + self.inner.settings.refresh_tokens_expire_in,
                 };
                 Some((value, record))
             }
+            _ => None,
         };
         Ok(Minted {
             access: AccessTokenRecord {
@@ -501,6 +516,7 @@ impl Passport {
                 client_id: spec.client.id.clone(),
                 name: spec.name,
                 scopes: spec.scopes,
+                family_id,
                 revoked: false,
                 created_at: now,
                 expires_at,

@@ -21,6 +21,9 @@ pub struct AccessTokenRecord {
     pub name: Option<String>,
     /// Granted scopes.
     pub scopes: Vec<String>,
+    /// The grant family (shared with its refresh tokens and their descendants); revoking the
+    /// family revokes this token too. `None` for tokens that stand alone.
+    pub family_id: Option<String>,
     /// Whether it has been revoked.
     pub revoked: bool,
     /// Issue time.
@@ -137,7 +140,7 @@ pub trait TokenStore: Send + Sync {
         refresh: Option<&RefreshTokenRecord>,
     ) -> Result<bool, StoreError>;
 
-    /// Revokes every refresh token of a family and the access tokens issued with them.
+    /// Revokes every access and refresh token of a family.
     async fn revoke_refresh_family(&self, family_id: &str) -> Result<u64, StoreError>;
 
     /// Deletes dead rows.

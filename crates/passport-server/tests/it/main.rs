@@ -7,4 +7,5 @@ mod cli;
 mod common;
 mod e2e;
 mod guard;
+mod rate_limit;
 mod token;

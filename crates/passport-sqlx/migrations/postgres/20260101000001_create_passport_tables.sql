@@ -34,11 +34,13 @@ CREATE TABLE oauth_access_tokens (
     client_id TEXT NOT NULL,
     name TEXT NULL,
     scopes TEXT NULL,
+    family_id TEXT NULL,
     revoked BOOLEAN NOT NULL DEFAULT FALSE,
     created_at TIMESTAMPTZ NOT NULL,
     updated_at TIMESTAMPTZ NOT NULL,
     expires_at TIMESTAMPTZ NULL
 );
+CREATE INDEX oauth_access_tokens_family_id_index ON oauth_access_tokens (family_id);
 CREATE INDEX oauth_access_tokens_user_id_index ON oauth_access_tokens (user_id);
 CREATE INDEX oauth_access_tokens_client_id_index ON oauth_access_tokens (client_id);
 

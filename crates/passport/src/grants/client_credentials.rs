@@ -4,7 +4,7 @@
 use crate::client::GrantType;
 use crate::error::OAuthError;
 use crate::grants::{TokenRequest, TokenResponse};
-use crate::passport::{MintSpec, Passport};
+use crate::passport::{Family, MintSpec, Passport};
 use crate::scope::parse_scope_param;
 
 pub(super) async fn handle(passport: &Passport, request: &TokenRequest) -> Result<TokenResponse, OAuthError> {
@@ -21,7 +21,8 @@ pub(super) async fn handle(passport: &Passport, request: &TokenRequest) -> Resul
             scopes,
             ttl: passport.settings().tokens_expire_in,
             name: None,
-            refresh_family: None,
+            family: Family::None,
+            with_refresh: false,
         })
         .await?;
     passport.store().insert_tokens(&minted.access, None).await?;

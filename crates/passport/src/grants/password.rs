@@ -5,7 +5,7 @@
 use crate::client::GrantType;
 use crate::error::OAuthError;
 use crate::grants::{TokenRequest, TokenResponse};
-use crate::passport::{MintSpec, Passport};
+use crate::passport::{Family, MintSpec, Passport};
 use crate::scope::parse_scope_param;
 
 pub(super) async fn handle(passport: &Passport, request: &TokenRequest) -> Result<TokenResponse, OAuthError> {
@@ -39,7 +39,8 @@ pub(super) async fn handle(passport: &Passport, request: &TokenRequest) -> Resul
             scopes,
             ttl: passport.settings().tokens_expire_in,
             name: None,
-            refresh_family: with_refresh.then_some(None),
+            family: Family::New,
+            with_refresh,
         })
         .await?;
     let refresh = minted.refresh.as_ref().map(|(_, record)| record);

@@ -3,7 +3,7 @@
 
 use crate::client::{Client, GrantType};
 use crate::error::OAuthError;
-use crate::passport::{MintSpec, Passport};
+use crate::passport::{Family, MintSpec, Passport};
 use crate::store::AccessTokenRecord;
 
 /// A new personal access token: the JWT (shown once) and its stored record.
@@ -57,7 +57,8 @@ impl Passport {
                 scopes,
                 ttl: self.settings().personal_access_tokens_expire_in,
                 name: Some(name.to_owned()),
-                refresh_family: None,
+                family: Family::None,
+                with_refresh: false,
             })
             .await?;
         self.store().insert_tokens(&minted.access, None).await?;

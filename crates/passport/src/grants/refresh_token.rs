@@ -6,7 +6,7 @@
 use crate::client::GrantType;
 use crate::error::OAuthError;
 use crate::grants::{TokenRequest, TokenResponse};
-use crate::passport::{MintSpec, Passport};
+use crate::passport::{Family, MintSpec, Passport};
 use crate::scope::parse_scope_param;
 use crate::secret::sha256_hex;
 
@@ -44,7 +44,8 @@ pub(super) async fn handle(passport: &Passport, request: &TokenRequest) -> Resul
             scopes,
             ttl: passport.settings().tokens_expire_in,
             name: None,
-            refresh_family: Some(Some(old.family_id.clone())),
+            family: Family::Existing(old.family_id.clone()),
+            with_refresh: client.supports_grant(GrantType::RefreshToken),
         })
         .await?;
     let refresh = minted.refresh.as_ref().map(|(_, record)| record);

@@ -1,0 +1,82 @@
+//! An axum API protected by passport, the way a library user wires it:
+//! storage, keys, scopes, the OAuth routes, and guarded handlers.
+//!
+//! ```text
+//! cargo run -p example-axum-app            # listens on 127.0.0.1:3000, data in ./example-data
+//! ```
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::FromRef;
+use axum::routing::get;
+use axum::{Json, Router};
+use passport::{Passport, PasswordHasher};
+use passport_axum::{AuthUser, BearerToken, CheckToken};
+use passport_sqlx::{Database, SqlUserProvider};
+use serde_json::{Value, json};
+
+/// The application's state. Handlers that guard routes need `Passport: FromRef<AppState>`.
+#[derive(Clone, FromRef)]
+struct AppState {
+    passport: Passport,
+    shop_name: Arc<str>,
+}
+
+/// Any valid user token (Passport's `auth:api`).
+async fn me(user: AuthUser) -> Json<Value> {
+    Json(json!({ "id": user.user.id, "email": user.user.email, "can_write": user.token_can("orders:create") }))
+}
+
+/// Guarded by `CheckToken::all(["orders:read"])` in the router: only tokens with that scope
+/// get here. `BearerToken` gives the token itself (also client-credentials tokens).
+async fn orders(token: BearerToken, axum::extract::State(shop): axum::extract::State<Arc<str>>) -> Json<Value> {
+    Json(json!({ "shop": &*shop, "client": token.token.client_id, "orders": [] }))
+}
+
+fn app(state: AppState) -> Router {
+    let passport = state.passport.clone();
+    Router::new()
+        .route("/api/me", get(me))
+        .route(
+            "/api/orders",
+            get(orders).layer(CheckToken::all(&passport, ["orders:read"])),
+        )
+        .with_state(state)
+        // POST /oauth/token and the rest of the OAuth routes.
+        .merge(passport_axum::routes(&passport))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt::init();
+    let data = std::path::Path::new("example-data");
+    std::fs::create_dir_all(data)?;
+    if !data.join(passport::PRIVATE_KEY_FILE).exists() {
+        passport::write_keys(data, 2048, false)?;
+    }
+
+    let db = Database::connect("sqlite://example-data/app.db").await?;
+    db.migrate().await?;
+    let hasher = PasswordHasher::default();
+    let passport = Passport::builder()
+        .tokens_can([("orders:read", "Read your orders"), ("orders:create", "Place orders")])
+        .default_scopes(["orders:read"])
+        .tokens_expire_in(chrono::TimeDelta::days(15))
+        .refresh_tokens_expire_in(chrono::TimeDelta::days(30))
+        .enable_password_grant(true)
+        .load_keys_from(data)
+        .store(db.store())
+        .user_provider("users", Arc::new(SqlUserProvider::new(db.users(), hasher.clone())))
+        .password_hasher(hasher)
+        .build()?;
+
+    let state = AppState {
+        passport,
+        shop_name: Arc::from("Example Shop"),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+    println!("listening on http://{}", listener.local_addr()?);
+    axum::serve(listener, app(state).into_make_service_with_connect_info::<SocketAddr>()).await?;
+    Ok(())
+}
