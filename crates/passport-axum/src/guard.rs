@@ -197,7 +197,9 @@ where
         }
         // Client-credentials tokens have no user on their row: never a user, whatever `sub` says.
         let user_id = token.user_id.as_deref().ok_or(GuardRejection::Invalid)?;
-        let provider = passport.user_provider(Some(provider_name)).ok_or(GuardRejection::Invalid)?;
+        let provider = passport
+            .user_provider(Some(provider_name))
+            .ok_or(GuardRejection::Invalid)?;
         let user = match provider.retrieve_by_id(user_id).await {
             Ok(Some(user)) => user,
             Ok(None) => return Err(GuardRejection::Invalid),

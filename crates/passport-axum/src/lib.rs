@@ -27,21 +27,60 @@
 
 mod error;
 mod guard;
+mod pages;
 mod rate_limit;
+pub mod session;
 mod token;
+mod views;
 
 use axum::Router;
-use axum::routing::post;
+use axum::routing::{get, post};
 use passport::Passport;
 
 pub use error::OAuthJsonError;
 pub use guard::{Api, AuthUser, BearerToken, CheckToken, CheckTokenService, Guard, GuardRejection};
+pub use pages::Pages;
 pub use rate_limit::AddressLimiter;
 pub use token::issue_token;
+pub use views::{Renderer, Views};
 
-/// Every OAuth route, under `/{path}` (default `/oauth`).
+/// Every OAuth route under `/{path}` (default `/oauth`), plus the default login pages, with the
+/// built-in views.
 pub fn routes(passport: &Passport) -> Router {
-    token_routes(passport)
+    routes_with(Pages::new(passport))
+}
+
+/// Every route, with pages configured by `pages` (views, product name, login path).
+pub fn routes_with(pages: Pages) -> Router {
+    let passport = pages.passport.clone();
+    token_routes(&passport)
+        .merge(authorize_routes(pages.clone()))
+        .merge(login_routes(pages))
+}
+
+/// `GET /{path}/authorize` and the approve / deny forms (`POST` / `DELETE`).
+pub fn authorize_routes(pages: Pages) -> Router {
+    let path = format!("/{}/authorize", pages.passport.settings().path);
+    Router::new()
+        .route(
+            &path,
+            get(pages::authorize)
+                .post(pages::decide_authorization)
+                .delete(pages::decide_authorization),
+        )
+        .with_state(pages)
+}
+
+/// The default sign-in pages: `GET /login`, `POST /login` (rate limited), `POST /logout`, and
+/// a small `GET /` showing who is signed in.
+pub fn login_routes(pages: Pages) -> Router {
+    let limiter = pages.login_limiter.clone();
+    let post_login = post(pages::login).route_layer(axum::middleware::from_fn_with_state(limiter, rate_limit::limit));
+    Router::new()
+        .route("/login", get(pages::login_form).merge(post_login))
+        .route("/logout", post(pages::logout))
+        .route("/", get(pages::home))
+        .with_state(pages)
 }
 
 /// `POST /{path}/token`, rate limited per client address.

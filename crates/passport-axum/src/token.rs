@@ -4,11 +4,11 @@
 use std::collections::HashMap;
 use std::fmt;
 
+use axum::Json;
 use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use passport::{BasicCredentials, OAuthError, Passport, TokenRequest};
@@ -88,9 +88,13 @@ enum BodyError {
 impl From<BodyError> for OAuthError {
     fn from(err: BodyError) -> Self {
         match err {
-            BodyError::TooLarge => OAuthError::invalid_request(format!("The request body must be at most {MAX_BODY} bytes")),
+            BodyError::TooLarge => {
+                OAuthError::invalid_request(format!("The request body must be at most {MAX_BODY} bytes"))
+            }
             BodyError::NotUtf8 => OAuthError::invalid_request("The request body is not valid UTF-8"),
-            BodyError::Repeated(p) => OAuthError::invalid_request(format!("Parameter `{p}` is included more than once")),
+            BodyError::Repeated(p) => {
+                OAuthError::invalid_request(format!("Parameter `{p}` is included more than once"))
+            }
             BodyError::NotScalar(p) | BodyError::TooLong(p) => OAuthError::invalid_parameter(&p),
             BodyError::BadJson => OAuthError::invalid_request("The request body is not a JSON object"),
             BodyError::ContentType => OAuthError::invalid_request(
@@ -107,7 +111,11 @@ pub(crate) async fn read_params(request: Request<Body>) -> Result<Vec<(String, S
     let content_type = request
         .headers()
         .get(header::CONTENT_TYPE)
-        .map(|v| v.to_str().map(|s| s.to_ascii_lowercase()).map_err(|_| BodyError::ContentType))
+        .map(|v| {
+            v.to_str()
+                .map(|s| s.to_ascii_lowercase())
+                .map_err(|_| BodyError::ContentType)
+        })
         .transpose()?;
     let bytes = to_bytes(request.into_body(), MAX_BODY)
         .await
@@ -132,6 +140,16 @@ fn form_decode(raw: &[u8]) -> Result<String, BodyError> {
         .decode_utf8()
         .map(|s| s.into_owned())
         .map_err(|_| BodyError::NotUtf8)
+}
+
+/// Parses an `application/x-www-form-urlencoded` string (a body or a query) strictly: a
+/// repeated name or invalid UTF-8 is `invalid_request`.
+pub(crate) fn parse_query(query: &str) -> Result<Vec<(String, String)>, OAuthError> {
+    let params = parse_form(query.as_bytes())?;
+    if let Some((name, _)) = params.iter().find(|(_, v)| v.len() > MAX_VALUE) {
+        return Err(BodyError::TooLong(name.clone()).into());
+    }
+    Ok(params)
 }
 
 fn parse_form(body: &[u8]) -> Result<Vec<(String, String)>, BodyError> {
@@ -213,7 +231,14 @@ mod tests {
     #[test]
     fn form_parsing() {
         let p = parse_form(b"a=1&b=x+y%21&c").unwrap();
-        assert_eq!(p, vec![("a".into(), "1".into()), ("b".into(), "x y!".into()), ("c".into(), String::new())]);
+        assert_eq!(
+            p,
+            vec![
+                ("a".into(), "1".into()),
+                ("b".into(), "x y!".into()),
+                ("c".into(), String::new())
+            ]
+        );
         assert!(matches!(parse_form(b"a=1&a=2"), Err(BodyError::Repeated(_))));
         assert!(matches!(parse_form(b"a=%FF"), Err(BodyError::NotUtf8)));
     }
@@ -222,7 +247,10 @@ mod tests {
     fn json_parsing() {
         let p = parse_json(br#"{"a":"1","n":5,"t":true,"z":null}"#).unwrap();
         assert_eq!(p.len(), 3);
-        assert!(matches!(parse_json(br#"{"a":"1","a":"2"}"#), Err(BodyError::Repeated(_))));
+        assert!(matches!(
+            parse_json(br#"{"a":"1","a":"2"}"#),
+            Err(BodyError::Repeated(_))
+        ));
         assert!(matches!(parse_json(br#"{"a":["x"]}"#), Err(BodyError::NotScalar(_))));
         assert!(matches!(parse_json(b"[1]"), Err(BodyError::BadJson)));
         assert!(matches!(parse_json(b"{} x"), Err(BodyError::BadJson)));

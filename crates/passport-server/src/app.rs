@@ -9,7 +9,7 @@ use axum::extract::Request;
 use axum::routing::get;
 use axum::{Json, Router};
 use passport::{Passport, PassportBuilder, PassportConfig, PasswordHasher, User};
-use passport_axum::AuthUser;
+use passport_axum::{AuthUser, Pages, Views};
 use passport_sqlx::{Database, SqlUserProvider};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
@@ -99,13 +99,33 @@ async fn api_user(user: AuthUser) -> Json<User> {
     Json(user.user)
 }
 
-/// The standalone server's router.
+/// The standalone server's router with the built-in pages.
 pub fn router(passport: &Passport) -> Router {
+    router_with(Pages::new(passport))
+}
+
+/// The pages of the standalone server: built-in views, each replaceable by a file of the same
+/// name in `<data-dir>/views/` (`login.html`, `authorize.html`, `error.html`, `layout.html`,
+/// `home.html`).
+pub fn pages(passport: &Passport, data_dir: &Path) -> anyhow::Result<Pages> {
+    let dir = data_dir.join("views");
+    let pages = Pages::new(passport);
+    if dir.is_dir() {
+        let views = Views::with_overrides_from(&dir).map_err(|e| anyhow::anyhow!("views: {e}"))?;
+        tracing::info!(dir = %dir.display(), "using page templates from the data directory");
+        return Ok(pages.renderer(views));
+    }
+    Ok(pages)
+}
+
+/// The standalone server's router.
+pub fn router_with(pages: Pages) -> Router {
+    let passport = pages.passport().clone();
     Router::new()
         .route("/api/user", get(api_user))
         .route("/health", get(|| async { "ok" }))
-        .with_state(passport.clone())
-        .merge(passport_axum::routes(passport))
+        .with_state(passport)
+        .merge(passport_axum::routes_with(pages))
         .layer(
             // Spans carry the method and path only: query strings may hold codes or state.
             TraceLayer::new_for_http().make_span_with(|request: &Request| {

@@ -11,8 +11,10 @@ use passport::{
 };
 use serde_json::json;
 
-use crate::app::{Context, router};
-use crate::cli::{Cli, ClientAction, ClientCommand, Command, CreateClient, KeyArgs, PurgeArgs, TokenCommand, UserCommand};
+use crate::app::{Context, pages, router_with};
+use crate::cli::{
+    Cli, ClientAction, ClientCommand, Command, CreateClient, KeyArgs, PurgeArgs, TokenCommand, UserCommand,
+};
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let ctx = Context::from_cli(&cli)?;
@@ -23,7 +25,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let db = ctx.database().await?;
             let applied = db.migrate().await?;
             db.close().await;
-            print(flag.json, json!({"applied": applied}), &format!("Applied {applied} migration(s)."));
+            print(
+                flag.json,
+                json!({"applied": applied}),
+                &format!("Applied {applied} migration(s)."),
+            );
             Ok(())
         }
         Command::Client(cmd) => client(&ctx, cmd).await,
@@ -267,7 +273,11 @@ async fn user(ctx: &Context, cmd: UserCommand) -> anyhow::Result<()> {
                 if !users.delete_user(&id).await? {
                     bail!("no user with id {id}");
                 }
-                print(json, json!({"deleted": id}), &format!("User {id} deleted; their tokens are revoked."));
+                print(
+                    json,
+                    json!({"deleted": id}),
+                    &format!("User {id} deleted; their tokens are revoked."),
+                );
             }
         }
         Ok(())
@@ -332,7 +342,10 @@ async fn purge(ctx: &Context, args: &PurgeArgs) -> anyhow::Result<()> {
     db.close().await;
     let counts = counts?;
     let human = match (revoked, expired) {
-        (true, true) => format!("Purged revoked items and items expired for more than {} hours.", args.hours),
+        (true, true) => format!(
+            "Purged revoked items and items expired for more than {} hours.",
+            args.hours
+        ),
         (true, false) => "Purged revoked items.".to_owned(),
         _ => format!("Purged items expired for more than {} hours.", args.hours),
     };
@@ -355,7 +368,11 @@ async fn hash(ctx: &Context, json: bool) -> anyhow::Result<()> {
                 }
             }
         }
-        print(json, json!({"hashed": hashed}), &format!("Hashed {hashed} client secret(s)."));
+        print(
+            json,
+            json!({"hashed": hashed}),
+            &format!("Hashed {hashed} client secret(s)."),
+        );
         anyhow::Ok(())
     }
     .await;
@@ -377,7 +394,7 @@ async fn serve(ctx: &Context, bind: &str) -> anyhow::Result<()> {
     tracing::info!(%address, database = db.kind(), "passport listening");
     // Printed for scripts that start the server on port 0.
     println!("listening on http://{address}");
-    let app = router(&passport).into_make_service_with_connect_info::<SocketAddr>();
+    let app = router_with(pages(&passport, &ctx.data_dir)?).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await

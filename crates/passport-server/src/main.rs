@@ -10,15 +10,28 @@ use tracing_subscriber::EnvFilter;
 async fn main() -> ExitCode {
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
-        Err(err) if !err.use_stderr() || err.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+        Err(err)
+            if !err.use_stderr() || err.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand =>
+        {
             err.exit()
         }
         Err(err) => {
-            // Usage errors too are one line on stderr (SPEC §3): clap's first line is the message;
+            // Usage errors too are one line on stderr (SPEC §3): clap's message is its first
+            // paragraph (e.g. the missing arguments are listed on the lines after the first);
             // the usage block and tips that follow it are dropped.
             let rendered = err.to_string();
-            let line = rendered.lines().find(|l| !l.trim().is_empty()).unwrap_or("error: invalid arguments");
-            eprintln!("{} (see --help)", line.trim_end());
+            let message: Vec<&str> = rendered
+                .lines()
+                .map(str::trim)
+                .skip_while(|l| l.is_empty())
+                .take_while(|l| !l.is_empty())
+                .collect();
+            let line = if message.is_empty() {
+                "error: invalid arguments".to_owned()
+            } else {
+                message.join(" ")
+            };
+            eprintln!("{line} (see --help)");
             return ExitCode::from(2);
         }
     };

@@ -7,8 +7,8 @@
 
 use chrono::{DateTime, Utc};
 use passport::{
-    AccessTokenRecord, Client, ClientStore, GrantType, PurgeCounts, PurgeFilter, RefreshTokenRecord, StoreError,
-    TokenStatus, TokenStore,
+    AccessTokenRecord, AuthCodeRecord, AuthCodeStore, Client, ClientStore, GrantType, PendingAuthorizationRecord,
+    PurgeCounts, PurgeFilter, RefreshTokenRecord, SessionRecord, SessionStore, StoreError, TokenStatus, TokenStore,
 };
 use sqlx::Row as _;
 
@@ -35,7 +35,10 @@ fn grant_types_from_json(text: Option<String>) -> Vec<GrantType> {
 const CLIENT_COLUMNS: &str = "id, owner_id, name, secret, provider, redirect_uris, grant_types, scopes, \
      skips_authorization, revoked, created_at, updated_at";
 
-const REFRESH_COLUMNS: &str = "id, access_token_id, client_id, user_id, scopes, family_id, revoked, created_at, expires_at";
+const REFRESH_COLUMNS: &str =
+    "id, access_token_id, client_id, user_id, scopes, family_id, revoked, created_at, expires_at";
+
+const AUTH_CODE_COLUMNS: &str = "id, user_id, client_id, scopes, redirect_uri, code_challenge, code_challenge_method, revoked, created_at, expires_at";
 
 const ACCESS_COLUMNS: &str = "id, user_id, client_id, name, scopes, family_id, revoked, created_at, expires_at";
 
@@ -180,6 +183,11 @@ macro_rules! sql_store {
             }
 
             async fn find_client(&self, id: &str) -> Result<Option<Client>, StoreError> {
+                // No stored id holds a NUL, and PostgreSQL rejects NUL in text: the request's
+                // client id must be "unknown", not a database error.
+                if id.contains('\0') {
+                    return Ok(None);
+                }
                 let sql = format!("SELECT {CLIENT_COLUMNS} FROM oauth_clients WHERE id = $1");
                 let row = sqlx::query(&sql).bind(id).fetch_optional(&self.pool).await.map_err(backend)?;
                 row.as_ref().map(Self::client_from_row).transpose().map_err(backend)
@@ -361,9 +369,210 @@ macro_rules! sql_store {
                 })
             }
         }
+
+        #[async_trait::async_trait]
+        impl AuthCodeStore for $store {
+            async fn insert_auth_code(&self, code: &AuthCodeRecord) -> Result<(), StoreError> {
+                sqlx::query(
+                    "INSERT INTO oauth_auth_codes (id, user_id, client_id, scopes, redirect_uri, code_challenge, \
+                     code_challenge_method, revoked, created_at, expires_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, FALSE, $8, $9)",
+                )
+                .bind(&code.id)
+                .bind(&code.user_id)
+                .bind(&code.client_id)
+                .bind(to_json(&code.scopes))
+                .bind(&code.redirect_uri)
+                .bind(&code.code_challenge)
+                .bind(&code.code_challenge_method)
+                .bind(code.created_at)
+                .bind(code.expires_at)
+                .execute(&self.pool)
+                .await
+                .map_err(backend)?;
+                Ok(())
+            }
+
+            async fn find_auth_code(&self, id: &str) -> Result<Option<AuthCodeRecord>, StoreError> {
+                let sql = format!("SELECT {AUTH_CODE_COLUMNS} FROM oauth_auth_codes WHERE id = $1");
+                let row = sqlx::query(&sql).bind(id).fetch_optional(&self.pool).await.map_err(backend)?;
+                row.map(|row| -> Result<AuthCodeRecord, sqlx::Error> {
+                    let expires_at: Option<DateTime<Utc>> = row.try_get("expires_at")?;
+                    Ok(AuthCodeRecord {
+                        id: row.try_get("id")?,
+                        user_id: row.try_get("user_id")?,
+                        client_id: row.try_get("client_id")?,
+                        scopes: from_json(row.try_get("scopes")?),
+                        redirect_uri: row.try_get("redirect_uri")?,
+                        code_challenge: row.try_get("code_challenge")?,
+                        code_challenge_method: row.try_get("code_challenge_method")?,
+                        revoked: row.try_get("revoked")?,
+                        created_at: row.try_get("created_at")?,
+                        expires_at: expires_at.unwrap_or(DateTime::<Utc>::MIN_UTC),
+                    })
+                })
+                .transpose()
+                .map_err(backend)
+            }
+
+            async fn redeem_auth_code(
+                &self,
+                id: &str,
+                access: &AccessTokenRecord,
+                refresh: Option<&RefreshTokenRecord>,
+            ) -> Result<bool, StoreError> {
+                let mut tx = self.pool.begin().await.map_err(backend)?;
+                let used = sqlx::query("UPDATE oauth_auth_codes SET revoked = TRUE WHERE id = $1 AND revoked = FALSE")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend)?;
+                if used.rows_affected() == 0 {
+                    tx.rollback().await.map_err(backend)?;
+                    return Ok(false);
+                }
+                Self::insert_access(&mut *tx, access).await.map_err(backend)?;
+                if let Some(refresh) = refresh {
+                    Self::insert_refresh(&mut *tx, refresh).await.map_err(backend)?;
+                }
+                tx.commit().await.map_err(backend)?;
+                Ok(true)
+            }
+
+            async fn granted_scopes(
+                &self,
+                user_id: &str,
+                client_id: &str,
+                now: DateTime<Utc>,
+            ) -> Result<Vec<Vec<String>>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT scopes FROM oauth_access_tokens WHERE user_id = $1 AND client_id = $2 \
+                     AND revoked = FALSE AND expires_at > $3",
+                )
+                .bind(user_id)
+                .bind(client_id)
+                .bind(now)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(backend)?;
+                rows.iter()
+                    .map(|row| row.try_get::<Option<String>, _>("scopes").map(from_json))
+                    .collect::<Result<_, _>>()
+                    .map_err(backend)
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl SessionStore for $store {
+            async fn insert_session(&self, session: &SessionRecord) -> Result<(), StoreError> {
+                sqlx::query(
+                    "INSERT INTO sessions (id, user_id, data, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(&session.id)
+                .bind(&session.user_id)
+                .bind(to_json(&session.data))
+                .bind(session.created_at)
+                .bind(session.expires_at)
+                .execute(&self.pool)
+                .await
+                .map_err(backend)?;
+                Ok(())
+            }
+
+            async fn find_session(&self, id: &str, now: DateTime<Utc>) -> Result<Option<SessionRecord>, StoreError> {
+                let row = sqlx::query(
+                    "SELECT id, user_id, data, created_at, expires_at FROM sessions WHERE id = $1 AND expires_at > $2",
+                )
+                .bind(id)
+                .bind(now)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(backend)?;
+                row.map(|row| -> Result<SessionRecord, sqlx::Error> {
+                    Ok(SessionRecord {
+                        id: row.try_get("id")?,
+                        user_id: row.try_get("user_id")?,
+                        data: from_json(row.try_get("data")?),
+                        created_at: row.try_get("created_at")?,
+                        expires_at: row.try_get("expires_at")?,
+                    })
+                })
+                .transpose()
+                .map_err(backend)
+            }
+
+            async fn update_session(&self, session: &SessionRecord) -> Result<(), StoreError> {
+                sqlx::query("UPDATE sessions SET user_id = $1, data = $2, expires_at = $3 WHERE id = $4")
+                    .bind(&session.user_id)
+                    .bind(to_json(&session.data))
+                    .bind(session.expires_at)
+                    .bind(&session.id)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(backend)?;
+                Ok(())
+            }
+
+            async fn delete_session(&self, id: &str) -> Result<(), StoreError> {
+                let mut tx = self.pool.begin().await.map_err(backend)?;
+                sqlx::query("DELETE FROM sessions WHERE id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend)?;
+                sqlx::query("DELETE FROM oauth_pending_authorizations WHERE session_id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend)?;
+                tx.commit().await.map_err(backend)
+            }
+
+            async fn insert_pending(&self, pending: &PendingAuthorizationRecord) -> Result<(), StoreError> {
+                sqlx::query(
+                    "INSERT INTO oauth_pending_authorizations (id, session_id, user_id, payload, expires_at) \
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(&pending.id)
+                .bind(&pending.session_id)
+                .bind(&pending.user_id)
+                .bind(pending.payload.to_string())
+                .bind(pending.expires_at)
+                .execute(&self.pool)
+                .await
+                .map_err(backend)?;
+                Ok(())
+            }
+
+            async fn take_pending(
+                &self,
+                id: &str,
+                session_id: &str,
+                now: DateTime<Utc>,
+            ) -> Result<Option<PendingAuthorizationRecord>, StoreError> {
+                let row = sqlx::query(
+                    "DELETE FROM oauth_pending_authorizations WHERE id = $1 AND session_id = $2 \
+                     RETURNING id, session_id, user_id, payload, expires_at",
+                )
+                .bind(id)
+                .bind(session_id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(backend)?;
+                let Some(row) = row else { return Ok(None) };
+                let record = PendingAuthorizationRecord {
+                    id: row.try_get("id").map_err(backend)?,
+                    session_id: row.try_get("session_id").map_err(backend)?,
+                    user_id: row.try_get("user_id").map_err(backend)?,
+                    payload: serde_json::from_str(&row.try_get::<String, _>("payload").map_err(backend)?)
+                        .unwrap_or_default(),
+                    expires_at: row.try_get("expires_at").map_err(backend)?,
+                };
+                Ok((record.expires_at > now).then_some(record))
+            }
+        }
     };
 }
 
 sql_store!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow, "SQLite");
 sql_store!(PgStore, sqlx::Postgres, sqlx::postgres::PgRow, "PostgreSQL");
-

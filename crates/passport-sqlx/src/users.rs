@@ -119,7 +119,10 @@ macro_rules! user_admin {
                     .fetch_all(&self.pool)
                     .await
                     .map_err(backend)?;
-                rows.iter().map(Self::user_from_row).collect::<Result<_, _>>().map_err(backend)
+                rows.iter()
+                    .map(Self::user_from_row)
+                    .collect::<Result<_, _>>()
+                    .map_err(backend)
             }
 
             async fn delete_user(&self, id: &str) -> Result<bool, StoreError> {
@@ -132,7 +135,12 @@ macro_rules! user_admin {
                     .execute(&mut *tx)
                     .await
                     .map_err(backend)?;
-                for table in ["oauth_access_tokens", "oauth_refresh_tokens", "oauth_auth_codes", "oauth_device_codes"] {
+                for table in [
+                    "oauth_access_tokens",
+                    "oauth_refresh_tokens",
+                    "oauth_auth_codes",
+                    "oauth_device_codes",
+                ] {
                     sqlx::query(&format!("UPDATE {table} SET revoked = TRUE WHERE user_id = $1"))
                         .bind(id)
                         .execute(&mut *tx)
@@ -144,6 +152,10 @@ macro_rules! user_admin {
             }
 
             async fn find_user_by_email(&self, email: &str) -> Result<Option<UserRow>, StoreError> {
+                // As for client ids: a NUL finds nobody rather than failing on PostgreSQL.
+                if email.contains('\0') {
+                    return Ok(None);
+                }
                 let row = sqlx::query("SELECT id, name, email, password, created_at FROM users WHERE email = $1")
                     .bind(email.trim().to_lowercase())
                     .fetch_optional(&self.pool)

@@ -80,7 +80,10 @@ async fn clients_round_trip_and_revoke() {
         let c = client("0000-a");
         store.insert_client(&c).await.unwrap();
         assert_eq!(store.find_client("0000-a").await.unwrap(), Some(c.clone()), "{kind}");
-        assert!(matches!(store.insert_client(&c).await, Err(StoreError::Conflict)), "{kind}");
+        assert!(
+            matches!(store.insert_client(&c).await, Err(StoreError::Conflict)),
+            "{kind}"
+        );
         assert_eq!(store.find_client("missing").await.unwrap(), None, "{kind}");
         assert_eq!(store.list_clients().await.unwrap().len(), 1, "{kind}");
         store.update_client_secret("0000-a", "sha256:def").await.unwrap();
@@ -104,12 +107,21 @@ async fn token_status_joins_client_and_follows_revocation() {
         assert_eq!(status.user_id.as_deref(), Some("7"));
         assert_eq!(status.client_provider.as_deref(), Some("users"));
         assert_eq!(store.token_status("nope").await.unwrap(), None);
-        assert_eq!(store.find_access_token("t1").await.unwrap().unwrap().scopes, ["read", "write"]);
+        assert_eq!(
+            store.find_access_token("t1").await.unwrap().unwrap().scopes,
+            ["read", "write"]
+        );
 
         store.revoke_client("c1").await.unwrap();
-        assert!(store.token_status("t1").await.unwrap().unwrap().client_revoked, "{kind}");
+        assert!(
+            store.token_status("t1").await.unwrap().unwrap().client_revoked,
+            "{kind}"
+        );
         assert!(store.revoke_access_token("t1").await.unwrap());
-        assert!(!store.revoke_access_token("t1").await.unwrap(), "{kind}: already revoked");
+        assert!(
+            !store.revoke_access_token("t1").await.unwrap(),
+            "{kind}: already revoked"
+        );
         assert!(store.token_status("t1").await.unwrap().unwrap().revoked);
     })
     .await;
@@ -134,13 +146,20 @@ async fn refresh_rotation_is_single_use_and_family_revocation_reaches_descendant
             .unwrap();
         assert!(rotated, "{kind}: first rotation wins");
         assert!(store.find_refresh_token("r1").await.unwrap().unwrap().revoked);
-        assert!(store.token_status("a1").await.unwrap().unwrap().revoked, "{kind}: old access revoked");
+        assert!(
+            store.token_status("a1").await.unwrap().unwrap().revoked,
+            "{kind}: old access revoked"
+        );
         let again = store
             .rotate_refresh_token("r1", &access_in("a3", "fam"), Some(&refresh("r3", "a3", "c1", "fam")))
             .await
             .unwrap();
         assert!(!again, "{kind}: a used token cannot rotate again");
-        assert_eq!(store.find_access_token("a3").await.unwrap(), None, "{kind}: loser stored nothing");
+        assert_eq!(
+            store.find_access_token("a3").await.unwrap(),
+            None,
+            "{kind}: loser stored nothing"
+        );
 
         store.revoke_refresh_family("fam").await.unwrap();
         assert!(store.find_refresh_token("r2").await.unwrap().unwrap().revoked, "{kind}");
@@ -213,15 +232,26 @@ async fn purge_removes_only_what_it_is_asked_to() {
 async fn users_are_unique_by_email_and_deleting_revokes_their_tokens() {
     each_backend(async |db, kind| {
         let users = db.users();
-        let id = users.create_user("Ann", "Ann@Example.com", "$argon2id$x", now()).await.unwrap();
-        assert!(matches!(
-            users.create_user("Ann 2", "ann@example.com", "$argon2id$y", now()).await,
-            Err(StoreError::Conflict)
-        ), "{kind}");
+        let id = users
+            .create_user("Ann", "Ann@Example.com", "$argon2id$x", now())
+            .await
+            .unwrap();
+        assert!(
+            matches!(
+                users
+                    .create_user("Ann 2", "ann@example.com", "$argon2id$y", now())
+                    .await,
+                Err(StoreError::Conflict)
+            ),
+            "{kind}"
+        );
         let found = users.find_user_by_email(" ANN@example.com ").await.unwrap().unwrap();
         assert_eq!(found.id, id);
         assert_eq!(found.email, "ann@example.com");
-        assert!(users.find_user_by_id(&format!("0{id}")).await.unwrap().is_none(), "{kind}: no numeric coercion");
+        assert!(
+            users.find_user_by_id(&format!("0{id}")).await.unwrap().is_none(),
+            "{kind}: no numeric coercion"
+        );
         assert!(users.find_user_by_id("not-a-number").await.unwrap().is_none());
 
         let store = db.store();

@@ -245,13 +245,17 @@ impl NewClient {
             return Err(OAuthError::invalid_request("The client name must not be empty"));
         }
         if self.name.len() > 255 {
-            return Err(OAuthError::invalid_request("The client name must be at most 255 characters"));
+            return Err(OAuthError::invalid_request(
+                "The client name must be at most 255 characters",
+            ));
         }
         for uri in &self.redirect_uris {
             RedirectUri::parse(uri)?;
         }
         if self.kind.needs_redirect_uri() && self.redirect_uris.is_empty() {
-            return Err(OAuthError::invalid_request("This kind of client needs at least one redirect URI"));
+            return Err(OAuthError::invalid_request(
+                "This kind of client needs at least one redirect URI",
+            ));
         }
         match self.kind {
             ClientKind::ClientCredentials | ClientKind::PersonalAccess if self.public => Err(

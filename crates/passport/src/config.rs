@@ -94,8 +94,11 @@ impl PassportConfig {
             match key.as_str() {
                 "issuer" => self.issuer = Some(value),
                 "scopes" => {
-                    let parsed: toml::Table = toml::from_str(&format!("v = {value}"))
-                        .map_err(|_| ConfigError(format!("{name}: expected a TOML inline table like {{ read = \"Read data\" }}")))?;
+                    let parsed: toml::Table = toml::from_str(&format!("v = {value}")).map_err(|_| {
+                        ConfigError(format!(
+                            "{name}: expected a TOML inline table like {{ read = \"Read data\" }}"
+                        ))
+                    })?;
                     let table = parsed
                         .get("v")
                         .and_then(toml::Value::as_table)
@@ -139,7 +142,11 @@ impl PassportConfig {
 /// Parses a lifetime: `"3600"` (seconds), `"90s"`, `"15m"`, `"12h"`, `"15d"`, `"2w"`, `"1y"`
 /// (365 days), combinations such as `"1h30m"`, or ISO 8601 such as `"P1Y"`, `"PT1H"`.
 pub fn parse_duration(text: &str) -> Result<TimeDelta, ConfigError> {
-    let bad = || ConfigError(format!("invalid duration {text:?}: use e.g. 3600s, 15m, 12h, 15d, 1y or P1Y"));
+    let bad = || {
+        ConfigError(format!(
+            "invalid duration {text:?}: use e.g. 3600s, 15m, 12h, 15d, 1y or P1Y"
+        ))
+    };
     let trimmed = text.trim();
     if trimmed.is_empty() {
         return Err(bad());
@@ -185,7 +192,9 @@ pub fn parse_duration(text: &str) -> Result<TimeDelta, ConfigError> {
 
 fn positive(d: TimeDelta, text: &str) -> Result<TimeDelta, ConfigError> {
     if d <= TimeDelta::zero() {
-        return Err(ConfigError(format!("invalid duration {text:?}: must be longer than zero")));
+        return Err(ConfigError(format!(
+            "invalid duration {text:?}: must be longer than zero"
+        )));
     }
     Ok(d)
 }
@@ -209,10 +218,8 @@ mod tests {
 
     #[test]
     fn toml_and_env() {
-        let mut cfg = PassportConfig::from_toml(
-            "default_scopes = \"b a\"\n[scopes]\nb = \"Bee\"\na = \"Ay\"\n",
-        )
-        .unwrap();
+        let mut cfg =
+            PassportConfig::from_toml("default_scopes = \"b a\"\n[scopes]\nb = \"Bee\"\na = \"Ay\"\n").unwrap();
         assert_eq!(cfg.scopes.keys().collect::<Vec<_>>(), ["b", "a"]);
         assert_eq!(cfg.default_scopes, ["b", "a"]);
         cfg.apply_env([

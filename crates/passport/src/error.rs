@@ -21,6 +21,8 @@ pub enum ErrorCode {
     UnauthorizedClient,
     /// The grant type is not supported here.
     UnsupportedGrantType,
+    /// The authorize endpoint does not support this `response_type`.
+    UnsupportedResponseType,
     /// Unknown or disallowed scope.
     InvalidScope,
     /// The resource owner denied the request.
@@ -48,6 +50,7 @@ impl ErrorCode {
             Self::InvalidGrant => "invalid_grant",
             Self::UnauthorizedClient => "unauthorized_client",
             Self::UnsupportedGrantType => "unsupported_grant_type",
+            Self::UnsupportedResponseType => "unsupported_response_type",
             Self::InvalidScope => "invalid_scope",
             Self::AccessDenied => "access_denied",
             Self::ServerError => "server_error",
@@ -80,8 +83,9 @@ impl ErrorCode {
             Self::UnauthorizedClient => {
                 "The authenticated client is not authorized to use this authorization grant type."
             }
-            Self::UnsupportedGrantType => {
-                "The authorization grant type is not supported by the authorization server."
+            Self::UnsupportedGrantType => "The authorization grant type is not supported by the authorization server.",
+            Self::UnsupportedResponseType => {
+                "The authorization server does not support obtaining an authorization code or token using this method."
             }
             Self::InvalidScope => "The requested scope is invalid, unknown, or malformed",
             Self::AccessDenied => "The resource owner or authorization server denied the request.",
@@ -94,9 +98,7 @@ impl ErrorCode {
             Self::SlowDown => {
                 "The authorization request is still pending and polling should continue, but the interval MUST be increased by 5 seconds for this and all subsequent requests."
             }
-            Self::ExpiredToken => {
-                "The `device_code` has expired and the device authorization session has concluded."
-            }
+            Self::ExpiredToken => "The `device_code` has expired and the device authorization session has concluded.",
             Self::LoginRequired => "The authorization server requires end-user authentication.",
             Self::ConsentRequired => "The authorization server requires end-user consent.",
         }
@@ -178,8 +180,7 @@ impl OAuthError {
 
     /// `unsupported_grant_type`.
     pub fn unsupported_grant_type() -> Self {
-        Self::new(ErrorCode::UnsupportedGrantType)
-            .with_hint("Check that all required parameters have been provided")
+        Self::new(ErrorCode::UnsupportedGrantType).with_hint("Check that all required parameters have been provided")
     }
 
     /// `unauthorized_client`.

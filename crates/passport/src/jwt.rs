@@ -75,7 +75,8 @@ pub(crate) fn validation() -> jsonwebtoken::Validation {
 pub(crate) fn sign_compact(keys: &Keys, claims_json: &[u8]) -> Result<String, OAuthError> {
     let pair = keys.signing();
     let header = keys.header_b64();
-    let mut out = String::with_capacity(header.len() + claims_json.len() * 4 / 3 + pair.public_modulus_len() * 4 / 3 + 8);
+    let mut out =
+        String::with_capacity(header.len() + claims_json.len() * 4 / 3 + pair.public_modulus_len() * 4 / 3 + 8);
     out.push_str(header);
     out.push('.');
     URL_SAFE_NO_PAD.encode_string(claims_json, &mut out);
@@ -128,6 +129,9 @@ fn string_or_first<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> 
     }
     match Aud::deserialize(d)? {
         Aud::One(s) => Ok(s),
-        Aud::Many(v) => v.into_iter().next().ok_or_else(|| serde::de::Error::custom("empty aud")),
+        Aud::Many(v) => v
+            .into_iter()
+            .next()
+            .ok_or_else(|| serde::de::Error::custom("empty aud")),
     }
 }

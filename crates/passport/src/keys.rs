@@ -60,7 +60,9 @@ pub struct GeneratedKeys {
 
 impl fmt::Debug for GeneratedKeys {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("GeneratedKeys").field("private_pem", &"[redacted]").finish()
+        f.debug_struct("GeneratedKeys")
+            .field("private_pem", &"[redacted]")
+            .finish()
     }
 }
 
@@ -204,9 +206,12 @@ impl Keys {
             .as_der()
             .map_err(|_| KeyError::Invalid("private", "cannot derive the public key".into()))?;
         let derived_public_pem = pem::encode(&pem::Pem::new("PUBLIC KEY", derived_public.as_ref().to_vec()));
-        let public_pem = public_pem.map(str::trim).unwrap_or(derived_public_pem.trim()).to_owned();
-        let decoding = DecodingKey::from_rsa_pem(public_pem.as_bytes())
-            .map_err(|e| KeyError::Invalid("public", e.to_string()))?;
+        let public_pem = public_pem
+            .map(str::trim)
+            .unwrap_or(derived_public_pem.trim())
+            .to_owned();
+        let decoding =
+            DecodingKey::from_rsa_pem(public_pem.as_bytes()).map_err(|e| KeyError::Invalid("public", e.to_string()))?;
 
         let public = signing.public_key();
         let n = URL_SAFE_NO_PAD.encode(public.modulus().big_endian_without_leading_zero());

@@ -28,6 +28,7 @@
 //! # Ok(()) }
 //! ```
 
+mod authorize;
 mod client;
 mod clock;
 mod config;
@@ -43,19 +44,28 @@ mod secret;
 mod store;
 mod user;
 
+pub use authorize::{
+    AUTH_CODE_TTL, AuthorizationRequest, AuthorizeError, Decision, ErrorRedirect, Prompt, ResponseType, UserState,
+    ValidatedAuthorization, decide, error_redirect, redirect_with,
+};
 pub use client::{Client, ClientKind, GrantType, NewClient};
 pub use clock::{Clock, MockClock, SystemClock};
 pub use config::{ConfigError, PassportConfig, parse_duration};
 pub use error::{ErrorCode, OAuthError, StoreError};
 pub use grants::{BasicCredentials, PersonalAccessToken, TokenRequest, TokenResponse};
 pub use jwt::{AccessTokenClaims, TokenInvalid};
-pub use keys::{GeneratedKeys, KeyError, KeySource, Keys, PRIVATE_KEY_FILE, PUBLIC_KEY_FILE, generate_keys, write_keys};
+pub use keys::{
+    GeneratedKeys, KeyError, KeySource, Keys, PRIVATE_KEY_FILE, PUBLIC_KEY_FILE, generate_keys, write_keys,
+};
 pub use passport::{AccessToken, Passport, PassportBuilder, Settings};
 pub use random::{random_alphanumeric, random_from_alphabet, random_hex};
 pub use redirect::{RedirectUri, redirect_uri_matches};
 pub use scope::{ScopeDescription, ScopeRegistry, WILDCARD, parse_scope_param, token_can};
-pub use secret::{ClientSecret, PasswordHasher, hash_client_secret, is_hashed_secret, sha256_hex, verify_client_secret};
+pub use secret::{
+    ClientSecret, PasswordHasher, hash_client_secret, is_hashed_secret, sha256_hex, verify_client_secret,
+};
 pub use store::{
-    AccessTokenRecord, ClientStore, PurgeCounts, PurgeFilter, RefreshTokenRecord, Store, TokenStatus, TokenStore,
+    AccessTokenRecord, AuthCodeRecord, AuthCodeStore, ClientStore, PendingAuthorizationRecord, PurgeCounts,
+    PurgeFilter, RefreshTokenRecord, SessionRecord, SessionStore, Store, TokenStatus, TokenStore,
 };
 pub use user::{DEFAULT_PROVIDER, User, UserProvider};

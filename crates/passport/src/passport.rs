@@ -74,7 +74,9 @@ pub struct PassportBuilder {
 
 impl fmt::Debug for PassportBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PassportBuilder").field("scopes", &self.scopes).finish_non_exhaustive()
+        f.debug_struct("PassportBuilder")
+            .field("scopes", &self.scopes)
+            .finish_non_exhaustive()
     }
 }
 
@@ -279,11 +281,20 @@ impl PassportBuilder {
                 return Err(ConfigError(format!("default scope {scope:?} is not defined in scopes")));
             }
         }
-        if let Some(bad) = self.scopes.keys().find(|s| s.is_empty() || s.contains(char::is_whitespace) || *s == "*") {
-            return Err(ConfigError(format!("invalid scope id {bad:?}: no spaces, not empty, not *")));
+        if let Some(bad) = self
+            .scopes
+            .keys()
+            .find(|s| s.is_empty() || s.contains(char::is_whitespace) || *s == "*")
+        {
+            return Err(ConfigError(format!(
+                "invalid scope id {bad:?}: no spaces, not empty, not *"
+            )));
         }
         if !self.providers.is_empty() && !self.providers.contains_key(&self.default_provider) {
-            return Err(ConfigError(format!("default provider {:?} is not registered", self.default_provider)));
+            return Err(ConfigError(format!(
+                "default provider {:?} is not registered",
+                self.default_provider
+            )));
         }
         let store = self
             .store
@@ -433,16 +444,18 @@ impl Passport {
 
     /// A user provider by name (`None` = the default one).
     pub fn user_provider(&self, name: Option<&str>) -> Option<&Arc<dyn UserProvider>> {
-        self.inner
-            .providers
-            .get(name.unwrap_or(&self.inner.default_provider))
+        self.inner.providers.get(name.unwrap_or(&self.inner.default_provider))
     }
 
     /// Registers a client and returns it with its plain secret (shown once; `None` for public
     /// clients). Fails with `invalid_request` on a bad name, redirect URI or kind/public mix.
     pub async fn create_client(&self, new: NewClient) -> Result<(Client, Option<ClientSecret>), OAuthError> {
         let confidential = new.validate()?;
-        let secret = if confidential { Some(ClientSecret::generate()?) } else { None };
+        let secret = if confidential {
+            Some(ClientSecret::generate()?)
+        } else {
+            None
+        };
         let now = self.now();
         let client = Client {
             id: uuid::Uuid::now_v7().to_string(),

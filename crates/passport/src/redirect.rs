@@ -65,11 +65,17 @@ mod tests {
     fn exact_and_loopback_matching() {
         assert!(redirect_uri_matches("https://a.example/cb", "https://a.example/cb"));
         assert!(!redirect_uri_matches("https://a.example/cb", "https://a.example/cb/"));
-        assert!(!redirect_uri_matches("https://a.example/cb", "https://a.example/cb?x=1"));
+        assert!(!redirect_uri_matches(
+            "https://a.example/cb",
+            "https://a.example/cb?x=1"
+        ));
         assert!(redirect_uri_matches("http://127.0.0.1/cb", "http://127.0.0.1:5123/cb"));
         assert!(redirect_uri_matches("http://[::1]:80/cb", "http://[::1]:9999/cb"));
         assert!(!redirect_uri_matches("http://localhost/cb", "http://localhost:5123/cb"));
-        assert!(!redirect_uri_matches("http://127.0.0.1/cb", "http://127.0.0.1:5123/other"));
+        assert!(!redirect_uri_matches(
+            "http://127.0.0.1/cb",
+            "http://127.0.0.1:5123/other"
+        ));
     }
 
     #[test]

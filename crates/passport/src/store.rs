@@ -147,7 +147,112 @@ pub trait TokenStore: Send + Sync {
     async fn purge(&self, filter: PurgeFilter) -> Result<PurgeCounts, StoreError>;
 }
 
-/// Everything the core needs from storage.
-pub trait Store: ClientStore + TokenStore + std::fmt::Debug {}
+/// An authorization code. The code value is never stored: `id` is its SHA-256. Tokens issued
+/// from it join the family named by `id`, so a replayed code revokes them (RFC 6749 §4.1.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthCodeRecord {
+    /// SHA-256 (hex) of the code.
+    pub id: String,
+    /// The user who approved.
+    pub user_id: String,
+    /// The client it was issued to.
+    pub client_id: String,
+    /// Approved scopes (not yet finalized).
+    pub scopes: Vec<String>,
+    /// The `redirect_uri` parameter of the authorization request, if it had one.
+    pub redirect_uri: Option<String>,
+    /// PKCE challenge (RFC 7636).
+    pub code_challenge: Option<String>,
+    /// `S256` or `plain`.
+    pub code_challenge_method: Option<String>,
+    /// Whether it has been redeemed or revoked.
+    pub revoked: bool,
+    /// Issue time.
+    pub created_at: DateTime<Utc>,
+    /// Expiry (ten minutes after issue).
+    pub expires_at: DateTime<Utc>,
+}
 
-impl<T: ClientStore + TokenStore + std::fmt::Debug> Store for T {}
+/// A browser session of the login and consent pages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    /// SHA-256 (hex) of the session cookie's value.
+    pub id: String,
+    /// The signed-in user, if any.
+    pub user_id: Option<String>,
+    /// Everything else (CSRF token, intended URL, flags), as JSON.
+    pub data: serde_json::Map<String, serde_json::Value>,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Expiry.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// An authorization request waiting for the user's decision on the consent page, stored
+/// server-side and bound to one session and one single-use `auth_token`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingAuthorizationRecord {
+    /// SHA-256 (hex) of the `auth_token`.
+    pub id: String,
+    /// The session (hash) it belongs to.
+    pub session_id: String,
+    /// The user who was asked.
+    pub user_id: String,
+    /// The validated request, as JSON.
+    pub payload: serde_json::Value,
+    /// Expiry.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Authorization codes.
+#[async_trait]
+pub trait AuthCodeStore: Send + Sync {
+    /// Stores a new code.
+    async fn insert_auth_code(&self, code: &AuthCodeRecord) -> Result<(), StoreError>;
+    /// A code by the hash of its value.
+    async fn find_auth_code(&self, id: &str) -> Result<Option<AuthCodeRecord>, StoreError>;
+    /// Atomically: marks code `id` used (only if it is still unused) and stores the tokens issued
+    /// for it. Returns false, changing nothing, when it was already used: of concurrent
+    /// exchanges exactly one wins.
+    async fn redeem_auth_code(
+        &self,
+        id: &str,
+        access: &AccessTokenRecord,
+        refresh: Option<&RefreshTokenRecord>,
+    ) -> Result<bool, StoreError>;
+    /// The scope lists of a user's live tokens for a client (for skipping consent).
+    async fn granted_scopes(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Vec<String>>, StoreError>;
+}
+
+/// Browser sessions and pending consent requests.
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    /// Stores a new session.
+    async fn insert_session(&self, session: &SessionRecord) -> Result<(), StoreError>;
+    /// A live session by id hash (expired ones are not returned).
+    async fn find_session(&self, id: &str, now: DateTime<Utc>) -> Result<Option<SessionRecord>, StoreError>;
+    /// Saves a session's user, data and expiry.
+    async fn update_session(&self, session: &SessionRecord) -> Result<(), StoreError>;
+    /// Deletes a session and its pending requests.
+    async fn delete_session(&self, id: &str) -> Result<(), StoreError>;
+    /// Stores a pending authorization.
+    async fn insert_pending(&self, pending: &PendingAuthorizationRecord) -> Result<(), StoreError>;
+    /// Atomically removes and returns the live pending authorization `id` of session
+    /// `session_id` (single use).
+    async fn take_pending(
+        &self,
+        id: &str,
+        session_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<PendingAuthorizationRecord>, StoreError>;
+}
+
+/// Everything the core needs from storage.
+pub trait Store: ClientStore + TokenStore + AuthCodeStore + SessionStore + std::fmt::Debug {}
+
+impl<T: ClientStore + TokenStore + AuthCodeStore + SessionStore + std::fmt::Debug> Store for T {}

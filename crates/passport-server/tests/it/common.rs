@@ -53,7 +53,10 @@ pub(crate) struct TestServer {
 impl TestServer {
     /// Starts a server with the test defaults: [`SCOPES`], no default scopes, password grant on,
     /// no rate limit, a mock clock; `configure` may change anything.
-    pub(crate) async fn start(database: TestDatabase, configure: impl FnOnce(PassportBuilder) -> PassportBuilder) -> Self {
+    pub(crate) async fn start(
+        database: TestDatabase,
+        configure: impl FnOnce(PassportBuilder) -> PassportBuilder,
+    ) -> Self {
         let db = Database::connect(&database.url).await.expect("connect");
         db.migrate().await.expect("migrate");
         let clock = Arc::new(MockClock::starting_now());

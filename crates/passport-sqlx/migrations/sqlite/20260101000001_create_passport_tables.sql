@@ -96,3 +96,12 @@ CREATE TABLE sessions (
     expires_at TEXT NOT NULL
 );
 CREATE INDEX sessions_expires_at_index ON sessions (expires_at);
+
+CREATE TABLE oauth_pending_authorizations (
+    id TEXT PRIMARY KEY NOT NULL,
+    session_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    expires_at TEXT NOT NULL
+);
+CREATE INDEX oauth_pending_authorizations_session_id_index ON oauth_pending_authorizations (session_id);

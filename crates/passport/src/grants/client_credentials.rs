@@ -8,12 +8,16 @@ use crate::passport::{Family, MintSpec, Passport};
 use crate::scope::parse_scope_param;
 
 pub(super) async fn handle(passport: &Passport, request: &TokenRequest) -> Result<TokenResponse, OAuthError> {
-    let client = passport.authenticate_client(request, GrantType::ClientCredentials).await?;
+    let client = passport
+        .authenticate_client(request, GrantType::ClientCredentials)
+        .await?;
     if !client.is_confidential() {
         return Err(OAuthError::invalid_client());
     }
     let requested = passport.scopes().requested(request.param("scope"))?;
-    let scopes = passport.scopes().finalize(requested, GrantType::ClientCredentials, &client);
+    let scopes = passport
+        .scopes()
+        .finalize(requested, GrantType::ClientCredentials, &client);
     let minted = passport
         .mint(MintSpec {
             client: &client,

@@ -1,6 +1,7 @@
 //! The token endpoint's grants (RFC 6749 §4–6), one file each, dispatched by a table on
 //! `grant_type`. A grant reads: authenticate the client → validate → finalize scopes → issue.
 
+mod authorization_code;
 mod client_credentials;
 mod password;
 mod personal_access;
@@ -116,7 +117,11 @@ impl fmt::Debug for TokenResponse {
 }
 
 impl TokenResponse {
-    pub(crate) fn from_minted(minted: &Minted, requested: Option<&[String]>, now: chrono::DateTime<chrono::Utc>) -> Self {
+    pub(crate) fn from_minted(
+        minted: &Minted,
+        requested: Option<&[String]>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Self {
         let granted = &minted.access.scopes;
         let same = requested.is_some_and(|r| r.len() == granted.len() && r.iter().all(|s| granted.contains(s)));
         Self {
@@ -132,6 +137,7 @@ impl TokenResponse {
 /// The grants reachable over HTTP, by `grant_type`. A missing entry is
 /// `unsupported_grant_type`; `personal_access` is deliberately absent.
 const GRANTS: &[(&str, GrantType)] = &[
+    ("authorization_code", GrantType::AuthorizationCode),
     ("client_credentials", GrantType::ClientCredentials),
     ("password", GrantType::Password),
     ("refresh_token", GrantType::RefreshToken),
@@ -150,6 +156,7 @@ impl Passport {
             .filter(|g| self.grant_enabled(*g))
             .ok_or_else(OAuthError::unsupported_grant_type)?;
         match grant {
+            GrantType::AuthorizationCode => authorization_code::handle(self, request).await,
             GrantType::ClientCredentials => client_credentials::handle(self, request).await,
             GrantType::Password => password::handle(self, request).await,
             GrantType::RefreshToken => refresh_token::handle(self, request).await,
@@ -160,7 +167,11 @@ impl Passport {
     /// Authenticates the client of a token request for `grant` (Passport 13 order): find the
     /// live client, check it may use the grant, then check the secret of confidential clients.
     /// Public clients' secrets are ignored.
-    pub(crate) async fn authenticate_client(&self, request: &TokenRequest, grant: GrantType) -> Result<Client, OAuthError> {
+    pub(crate) async fn authenticate_client(
+        &self,
+        request: &TokenRequest,
+        grant: GrantType,
+    ) -> Result<Client, OAuthError> {
         let basic = request.basic.as_ref();
         let client_id = request
             .param("client_id")

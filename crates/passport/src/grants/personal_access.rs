@@ -20,10 +20,11 @@ impl Passport {
     pub async fn personal_access_client(&self, provider: Option<&str>) -> Result<Option<Client>, OAuthError> {
         let provider = provider.unwrap_or(self.default_provider());
         let clients = self.store().list_clients().await?;
-        Ok(clients
-            .into_iter()
-            .rev()
-            .find(|c| !c.revoked && c.supports_grant(GrantType::PersonalAccess) && c.belongs_to_provider(provider, self.default_provider())))
+        Ok(clients.into_iter().rev().find(|c| {
+            !c.revoked
+                && c.supports_grant(GrantType::PersonalAccess)
+                && c.belongs_to_provider(provider, self.default_provider())
+        }))
     }
 
     /// Issues a personal access token named `name` for `user_id` of `provider` (`None` = the

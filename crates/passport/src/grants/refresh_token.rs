@@ -35,7 +35,9 @@ pub(super) async fn handle(passport: &Passport, request: &TokenRequest) -> Resul
     if let Some(wider) = requested.iter().find(|s| !old.scopes.contains(s)) {
         return Err(OAuthError::invalid_scope(wider));
     }
-    let scopes = passport.scopes().finalize(requested.clone(), GrantType::RefreshToken, &client);
+    let scopes = passport
+        .scopes()
+        .finalize(requested.clone(), GrantType::RefreshToken, &client);
 
     let minted = passport
         .mint(MintSpec {
