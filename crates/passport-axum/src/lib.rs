@@ -71,17 +71,17 @@ pub fn authorize_routes(pages: Pages) -> Router {
         .with_state(pages)
 }
 
-/// The default sign-in pages: `GET /login`, `POST /login` (rate limited), `POST /logout`, and
-/// a small `GET /` showing who is signed in.
+/// The default sign-in pages: `GET /login`, `POST /login` (rate limited), `POST /logout`.
 pub fn login_routes(pages: Pages) -> Router {
     let limiter = pages.login_limiter.clone();
     let post_login = post(pages::login).route_layer(axum::middleware::from_fn_with_state(limiter, rate_limit::limit));
     Router::new()
         .route("/login", get(pages::login_form).merge(post_login))
         .route("/logout", post(pages::logout))
-        .route("/", get(pages::home))
         .with_state(pages)
 }
+
+pub use pages::home;
 
 /// `POST /{path}/token`, rate limited per client address.
 pub fn token_routes(passport: &Passport) -> Router {

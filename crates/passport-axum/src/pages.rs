@@ -36,14 +36,15 @@ pub struct Pages {
 }
 
 impl Pages {
-    /// Built-in pages, login at `/login`, 10 login attempts a minute per address.
+    /// Built-in pages, login at `/login`, login attempts limited per address as the settings
+    /// say (`login_rate_limit`).
     pub fn new(passport: &Passport) -> Self {
         Self {
             passport: passport.clone(),
             renderer: Arc::new(Views::builtin()),
             app_name: Arc::from("Passport"),
             login_path: Arc::from("/login"),
-            login_limiter: AddressLimiter::per_minute(10),
+            login_limiter: AddressLimiter::per_minute(passport.settings().login_rate_limit),
         }
     }
 
@@ -425,8 +426,8 @@ pub(crate) async fn logout(State(pages): State<Pages>, request: Request) -> Resp
     pages.finish(session, redirect(&pages.login_path)).await
 }
 
-/// `GET /`: who is signed in, with a sign-out button.
-pub(crate) async fn home(State(pages): State<Pages>, headers: HeaderMap) -> Response {
+/// `GET /`: who is signed in, with a sign-out button (the standalone server mounts it).
+pub async fn home(State(pages): State<Pages>, headers: HeaderMap) -> Response {
     let session = match session::load_or_start(&pages.passport, &headers).await {
         Ok(session) => session,
         Err(err) => return pages.error_page(&err),

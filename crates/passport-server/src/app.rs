@@ -125,6 +125,7 @@ pub fn router_with(pages: Pages) -> Router {
         .route("/api/user", get(api_user))
         .route("/health", get(|| async { "ok" }))
         .with_state(passport)
+        .merge(Router::new().route("/", get(passport_axum::home)).with_state(pages.clone()))
         .merge(passport_axum::routes_with(pages))
         .layer(
             // Spans carry the method and path only: query strings may hold codes or state.

@@ -127,6 +127,10 @@ pub struct CreateClient {
     /// Also enable the device flow for an authorization code client.
     #[arg(long)]
     pub with_device_flow: bool,
+    /// A trusted first-party client: users are not asked for consent (Passport's
+    /// `skipsAuthorization`).
+    #[arg(long)]
+    pub skips_authorization: bool,
     /// Print one JSON object on stdout.
     #[arg(long)]
     pub json: bool,

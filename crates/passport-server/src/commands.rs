@@ -166,7 +166,8 @@ async fn create_client(passport: &Passport, args: CreateClient) -> anyhow::Resul
     let new = NewClient::new(name, kind)
         .redirect_uris(redirect_uris)
         .public(args.public)
-        .provider(args.provider.clone());
+        .provider(args.provider.clone())
+        .skips_authorization(args.skips_authorization);
     let (client, secret) = passport
         .create_client(new)
         .await
@@ -337,6 +338,7 @@ async fn purge(ctx: &Context, args: &PurgeArgs) -> anyhow::Result<()> {
         .purge(PurgeFilter {
             revoked,
             expired_before: expired.then_some(cutoff),
+            now: passport.now(),
         })
         .await;
     db.close().await;

@@ -345,7 +345,7 @@ macro_rules! sql_store {
                     (true, true) => "revoked = TRUE OR expires_at < $1",
                     (true, false) => "revoked = TRUE",
                     (false, true) => "expires_at < $1",
-                    (false, false) => return Ok(PurgeCounts::default()),
+                    (false, false) => "FALSE",
                 };
                 let mut tx = self.pool.begin().await.map_err(backend)?;
                 let mut counts = [0u64; 4];
@@ -360,12 +360,26 @@ macro_rules! sql_store {
                     }
                     counts[i] = query.execute(&mut *tx).await.map_err(backend)?.rows_affected();
                 }
+                let now = filter.now;
+                let sessions = sqlx::query("DELETE FROM sessions WHERE expires_at < $1")
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend)?
+                    .rows_affected();
+                let pending = sqlx::query("DELETE FROM oauth_pending_authorizations WHERE expires_at < $1")
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend)?
+                    .rows_affected();
                 tx.commit().await.map_err(backend)?;
                 Ok(PurgeCounts {
                     access_tokens: counts[0],
                     refresh_tokens: counts[1],
                     auth_codes: counts[2],
                     device_codes: counts[3],
+                    sessions: sessions + pending,
                 })
             }
         }

@@ -211,6 +211,7 @@ async fn purge_removes_only_what_it_is_asked_to() {
             .purge(PurgeFilter {
                 revoked: true,
                 expired_before: None,
+                now: now(),
             })
             .await
             .unwrap();
@@ -219,6 +220,7 @@ async fn purge_removes_only_what_it_is_asked_to() {
             .purge(PurgeFilter {
                 revoked: false,
                 expired_before: Some(now() - TimeDelta::days(7)),
+                now: now(),
             })
             .await
             .unwrap();

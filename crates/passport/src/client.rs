@@ -233,6 +233,12 @@ impl NewClient {
         self
     }
 
+    /// Skips the consent screen for this client (trusted first-party applications).
+    pub fn skips_authorization(mut self, skip: bool) -> Self {
+        self.skips_authorization = skip;
+        self
+    }
+
     /// Sets the owning user.
     pub fn owner(mut self, owner_id: Option<String>) -> Self {
         self.owner_id = owner_id;

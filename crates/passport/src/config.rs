@@ -43,6 +43,8 @@ pub struct PassportConfig {
     /// Requests per minute and client address allowed on `/oauth/token` (default 60; 0 turns
     /// the limit off).
     pub token_rate_limit: Option<u32>,
+    /// Login attempts per minute and client address on `POST /login` (default 10; 0 = off).
+    pub login_rate_limit: Option<u32>,
     /// Private key PEM (normally from `PASSPORT_PRIVATE_KEY`).
     pub private_key: Option<String>,
     /// Public key PEM (normally from `PASSPORT_PUBLIC_KEY`).
@@ -124,6 +126,14 @@ impl PassportConfig {
                 "session_lifetime" => self.session_lifetime = Some(value),
                 "token_rate_limit" => {
                     self.token_rate_limit = Some(
+                        value
+                            .trim()
+                            .parse()
+                            .map_err(|_| ConfigError(format!("{name}: expected a whole number")))?,
+                    );
+                }
+                "login_rate_limit" => {
+                    self.login_rate_limit = Some(
                         value
                             .trim()
                             .parse()

@@ -46,6 +46,8 @@ pub struct Settings {
     pub session_lifetime: TimeDelta,
     /// Requests per minute per client address on the token endpoint; 0 = unlimited.
     pub token_rate_limit: u32,
+    /// Login attempts per minute per client address; 0 = unlimited.
+    pub login_rate_limit: u32,
 }
 
 /// Builds a [`Passport`]. Every setting has Passport's default; `build()` checks them.
@@ -64,6 +66,7 @@ pub struct PassportBuilder {
     path: String,
     cookie: String,
     token_rate_limit: u32,
+    login_rate_limit: u32,
     keys: KeySource,
     store: Option<Arc<dyn Store>>,
     providers: IndexMap<String, Arc<dyn UserProvider>>,
@@ -96,6 +99,7 @@ impl Default for PassportBuilder {
             path: "oauth".to_owned(),
             cookie: "passport_token".to_owned(),
             token_rate_limit: 60,
+            login_rate_limit: 10,
             keys: KeySource::None,
             store: None,
             providers: IndexMap::new(),
@@ -134,6 +138,9 @@ impl PassportBuilder {
         }
         if let Some(limit) = config.token_rate_limit {
             b.token_rate_limit = limit;
+        }
+        if let Some(limit) = config.login_rate_limit {
+            b.login_rate_limit = limit;
         }
         if let Some(private) = &config.private_key {
             b.keys = KeySource::Pem {
@@ -213,6 +220,12 @@ impl PassportBuilder {
     /// Requests per minute per client address on the token endpoint (default 60, 0 = off).
     pub fn token_rate_limit(mut self, per_minute: u32) -> Self {
         self.token_rate_limit = per_minute;
+        self
+    }
+
+    /// Login attempts per minute per client address on `POST /login` (default 10, 0 = off).
+    pub fn login_rate_limit(mut self, per_minute: u32) -> Self {
+        self.login_rate_limit = per_minute;
         self
     }
 
@@ -311,6 +324,7 @@ impl PassportBuilder {
             path: self.path,
             cookie: self.cookie,
             token_rate_limit: self.token_rate_limit,
+            login_rate_limit: self.login_rate_limit,
         };
         Ok(Passport {
             inner: Arc::new(Inner {

@@ -82,6 +82,8 @@ pub struct PurgeCounts {
     pub auth_codes: u64,
     /// Device codes.
     pub device_codes: u64,
+    /// Expired browser sessions and consent requests (always removed).
+    pub sessions: u64,
 }
 
 /// Which rows a purge removes.
@@ -91,6 +93,8 @@ pub struct PurgeFilter {
     pub revoked: bool,
     /// Remove rows that expired before this instant.
     pub expired_before: Option<DateTime<Utc>>,
+    /// The current time: expired sessions and consent requests are always removed.
+    pub now: DateTime<Utc>,
 }
 
 /// Clients.
