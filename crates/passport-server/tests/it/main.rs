@@ -2,7 +2,9 @@
 //! cores); each module drives one area through HTTP or the command line, on SQLite and, when
 //! `PASSPORT_TEST_DATABASE_URL` is set, on PostgreSQL.
 
+mod authorize;
 mod bad_input;
+mod browser;
 mod cli;
 mod common;
 mod e2e;
