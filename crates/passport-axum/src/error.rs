@@ -58,12 +58,12 @@ impl IntoResponse for OAuthJsonError {
         };
         let mut response = (status, Json(body)).into_response();
         no_store(&mut response);
-        if self.error.code() == ErrorCode::InvalidClient {
-            if let Some(scheme) = self.authorization_scheme {
-                let value = format!("{scheme} realm=\"OAuth\"");
-                if let Ok(value) = HeaderValue::from_str(&value) {
-                    response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
-                }
+        if self.error.code() == ErrorCode::InvalidClient
+            && let Some(scheme) = self.authorization_scheme
+        {
+            let value = format!("{scheme} realm=\"OAuth\"");
+            if let Ok(value) = HeaderValue::from_str(&value) {
+                response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
             }
         }
         response

@@ -360,14 +360,14 @@ async fn hash(ctx: &Context, json: bool) -> anyhow::Result<()> {
     let result = async {
         let mut hashed = 0;
         for client in passport.store().list_clients().await? {
-            if let Some(secret) = client.secret_hash.as_deref().filter(|s| !s.is_empty()) {
-                if !is_hashed_secret(secret) {
-                    passport
-                        .store()
-                        .update_client_secret(&client.id, &hash_client_secret(secret))
-                        .await?;
-                    hashed += 1;
-                }
+            if let Some(secret) = client.secret_hash.as_deref().filter(|s| !s.is_empty())
+                && !is_hashed_secret(secret)
+            {
+                passport
+                    .store()
+                    .update_client_secret(&client.id, &hash_client_secret(secret))
+                    .await?;
+                hashed += 1;
             }
         }
         print(

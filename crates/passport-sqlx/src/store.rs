@@ -7,7 +7,7 @@
 
 use chrono::{DateTime, Utc};
 use passport::{
-    AccessTokenRecord, AuthCodeRecord, AuthCodeStore, Client, ClientStore, GrantType, PendingAuthorizationRecord,
+    AccessTokenRecord, AuthCodeRecord, AuthCodeStore, Client, ClientStore, DeviceCodeRecord, DeviceCodeStore, GrantType, PendingAuthorizationRecord,
     PurgeCounts, PurgeFilter, RefreshTokenRecord, SessionRecord, SessionStore, StoreError, TokenStatus, TokenStore,
 };
 use sqlx::Row as _;
@@ -39,6 +39,9 @@ const REFRESH_COLUMNS: &str =
     "id, access_token_id, client_id, user_id, scopes, family_id, revoked, created_at, expires_at";
 
 const AUTH_CODE_COLUMNS: &str = "id, user_id, client_id, scopes, redirect_uri, code_challenge, code_challenge_method, revoked, created_at, expires_at";
+
+const DEVICE_COLUMNS: &str = "id, user_code, client_id, scopes, user_id, user_approved_at, last_polled_at, \"interval\", \
+     revoked, created_at, expires_at";
 
 const ACCESS_COLUMNS: &str = "id, user_id, client_id, name, scopes, family_id, revoked, created_at, expires_at";
 
@@ -473,6 +476,129 @@ macro_rules! sql_store {
                     .map(|row| row.try_get::<Option<String>, _>("scopes").map(from_json))
                     .collect::<Result<_, _>>()
                     .map_err(backend)
+            }
+        }
+
+        impl $store {
+            fn device_from_row(row: &$row) -> Result<DeviceCodeRecord, sqlx::Error> {
+                let expires_at: Option<DateTime<Utc>> = row.try_get("expires_at")?;
+                let interval: i32 = row.try_get("interval")?;
+                Ok(DeviceCodeRecord {
+                    id: row.try_get("id")?,
+                    user_code: row.try_get("user_code")?,
+                    client_id: row.try_get("client_id")?,
+                    scopes: from_json(row.try_get("scopes")?),
+                    user_id: row.try_get("user_id")?,
+                    user_approved_at: row.try_get("user_approved_at")?,
+                    last_polled_at: row.try_get("last_polled_at")?,
+                    interval: i64::from(interval),
+                    revoked: row.try_get("revoked")?,
+                    created_at: row.try_get("created_at")?,
+                    expires_at: expires_at.unwrap_or(DateTime::<Utc>::MIN_UTC),
+                })
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl DeviceCodeStore for $store {
+            async fn insert_device_code(&self, code: &DeviceCodeRecord) -> Result<(), StoreError> {
+                sqlx::query(
+                    "INSERT INTO oauth_device_codes (id, user_code, client_id, scopes, user_id, user_approved_at, \
+                     last_polled_at, \"interval\", revoked, created_at, expires_at) \
+                     VALUES ($1, $2, $3, $4, NULL, NULL, NULL, $5, FALSE, $6, $7)",
+                )
+                .bind(&code.id)
+                .bind(&code.user_code)
+                .bind(&code.client_id)
+                .bind(to_json(&code.scopes))
+                .bind(i32::try_from(code.interval).unwrap_or(5))
+                .bind(code.created_at)
+                .bind(code.expires_at)
+                .execute(&self.pool)
+                .await
+                .map_err(backend)?;
+                Ok(())
+            }
+
+            async fn find_device_code(&self, id: &str) -> Result<Option<DeviceCodeRecord>, StoreError> {
+                let sql = format!("SELECT {DEVICE_COLUMNS} FROM oauth_device_codes WHERE id = $1");
+                let row = sqlx::query(&sql).bind(id).fetch_optional(&self.pool).await.map_err(backend)?;
+                row.as_ref().map(Self::device_from_row).transpose().map_err(backend)
+            }
+
+            async fn find_pending_user_code(
+                &self,
+                user_code: &str,
+                now: DateTime<Utc>,
+            ) -> Result<Option<DeviceCodeRecord>, StoreError> {
+                let sql = format!(
+                    "SELECT {DEVICE_COLUMNS} FROM oauth_device_codes WHERE user_code = $1 AND revoked = FALSE \
+                     AND user_id IS NULL AND expires_at > $2"
+                );
+                let row = sqlx::query(&sql)
+                    .bind(user_code)
+                    .bind(now)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(backend)?;
+                row.as_ref().map(Self::device_from_row).transpose().map_err(backend)
+            }
+
+            async fn decide_device_code(
+                &self,
+                id: &str,
+                user_id: &str,
+                approved_at: Option<DateTime<Utc>>,
+            ) -> Result<bool, StoreError> {
+                let done = sqlx::query(
+                    "UPDATE oauth_device_codes SET user_id = $1, user_approved_at = $2 \
+                     WHERE id = $3 AND user_id IS NULL AND revoked = FALSE",
+                )
+                .bind(user_id)
+                .bind(approved_at)
+                .bind(id)
+                .execute(&self.pool)
+                .await
+                .map_err(backend)?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn record_device_poll(&self, id: &str, polled_at: DateTime<Utc>, interval: i64) -> Result<(), StoreError> {
+                sqlx::query("UPDATE oauth_device_codes SET last_polled_at = $1, \"interval\" = $2 WHERE id = $3")
+                    .bind(polled_at)
+                    .bind(i32::try_from(interval).unwrap_or(i32::MAX))
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(backend)?;
+                Ok(())
+            }
+
+            async fn redeem_device_code(
+                &self,
+                id: &str,
+                access: &AccessTokenRecord,
+                refresh: Option<&RefreshTokenRecord>,
+            ) -> Result<bool, StoreError> {
+                let mut tx = self.pool.begin().await.map_err(backend)?;
+                let used = sqlx::query(
+                    "UPDATE oauth_device_codes SET revoked = TRUE \
+                     WHERE id = $1 AND revoked = FALSE AND user_approved_at IS NOT NULL",
+                )
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+                if used.rows_affected() == 0 {
+                    tx.rollback().await.map_err(backend)?;
+                    return Ok(false);
+                }
+                Self::insert_access(&mut *tx, access).await.map_err(backend)?;
+                if let Some(refresh) = refresh {
+                    Self::insert_refresh(&mut *tx, refresh).await.map_err(backend)?;
+                }
+                tx.commit().await.map_err(backend)?;
+                Ok(true)
             }
         }
 

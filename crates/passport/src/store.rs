@@ -177,6 +177,34 @@ pub struct AuthCodeRecord {
     pub expires_at: DateTime<Utc>,
 }
 
+/// A device authorization (RFC 8628). The device code is never stored: `id` is its SHA-256.
+/// The user code is short and typed by a person, so it is stored as is (unique).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceCodeRecord {
+    /// SHA-256 (hex) of the device code.
+    pub id: String,
+    /// The code the person types (8 consonants, no separators).
+    pub user_code: String,
+    /// The client that asked.
+    pub client_id: String,
+    /// Requested scopes.
+    pub scopes: Vec<String>,
+    /// The person who decided; `None` while pending.
+    pub user_id: Option<String>,
+    /// When the person approved; `None` while pending or when denied.
+    pub user_approved_at: Option<DateTime<Utc>>,
+    /// The last poll.
+    pub last_polled_at: Option<DateTime<Utc>>,
+    /// Minimum seconds between polls (grows by 5 on each `slow_down`).
+    pub interval: i64,
+    /// Exchanged for tokens (or revoked).
+    pub revoked: bool,
+    /// Issue time.
+    pub created_at: DateTime<Utc>,
+    /// Expiry.
+    pub expires_at: DateTime<Utc>,
+}
+
 /// A browser session of the login and consent pages.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionRecord {
@@ -233,6 +261,38 @@ pub trait AuthCodeStore: Send + Sync {
     ) -> Result<Vec<Vec<String>>, StoreError>;
 }
 
+/// Device authorizations.
+#[async_trait]
+pub trait DeviceCodeStore: Send + Sync {
+    /// Stores a new device authorization; `StoreError::Conflict` when the user code is taken.
+    async fn insert_device_code(&self, code: &DeviceCodeRecord) -> Result<(), StoreError>;
+    /// A device authorization by the hash of its device code.
+    async fn find_device_code(&self, id: &str) -> Result<Option<DeviceCodeRecord>, StoreError>;
+    /// The live, undecided device authorization with this user code.
+    async fn find_pending_user_code(
+        &self,
+        user_code: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DeviceCodeRecord>, StoreError>;
+    /// Records the person's decision, only if still undecided; false otherwise.
+    async fn decide_device_code(
+        &self,
+        id: &str,
+        user_id: &str,
+        approved_at: Option<DateTime<Utc>>,
+    ) -> Result<bool, StoreError>;
+    /// Records a poll and the (possibly raised) interval.
+    async fn record_device_poll(&self, id: &str, polled_at: DateTime<Utc>, interval: i64) -> Result<(), StoreError>;
+    /// Atomically: marks an approved device authorization used (only once) and stores the
+    /// tokens issued for it. False, changing nothing, when it was already used.
+    async fn redeem_device_code(
+        &self,
+        id: &str,
+        access: &AccessTokenRecord,
+        refresh: Option<&RefreshTokenRecord>,
+    ) -> Result<bool, StoreError>;
+}
+
 /// Browser sessions and pending consent requests.
 #[async_trait]
 pub trait SessionStore: Send + Sync {
@@ -257,6 +317,6 @@ pub trait SessionStore: Send + Sync {
 }
 
 /// Everything the core needs from storage.
-pub trait Store: ClientStore + TokenStore + AuthCodeStore + SessionStore + std::fmt::Debug {}
+pub trait Store: ClientStore + TokenStore + AuthCodeStore + DeviceCodeStore + SessionStore + std::fmt::Debug {}
 
-impl<T: ClientStore + TokenStore + AuthCodeStore + SessionStore + std::fmt::Debug> Store for T {}
+impl<T: ClientStore + TokenStore + AuthCodeStore + DeviceCodeStore + SessionStore + std::fmt::Debug> Store for T {}

@@ -1,1 +1,353 @@
-//! (tests to come)
+//! The real `passport` binary as a server process, set up with its own CLI, driven by a
+//! third-party OAuth 2.0 client library (the `oauth2` crate): client credentials, password and
+//! refresh grants with both client authentication methods, errors parsed by the library, a
+//! crash and restart (tokens survive), and a graceful shutdown on SIGTERM / SIGINT.
+
+// Helpers outside #[test] functions panic on failure too: that is how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use oauth2::basic::{BasicClient, BasicErrorResponseType, BasicTokenType};
+use oauth2::{
+    AuthType, ClientId, ClientSecret, RequestTokenError, ResourceOwnerPassword, ResourceOwnerUsername, Scope,
+    TokenResponse, TokenUrl,
+};
+use serde_json::{Value, json};
+
+use crate::cli::{Deployment, ServerProcess, api_user, jwt_claims, post_token};
+
+/// What the CLI set up.
+struct Setup {
+    user_id: String,
+    email: &'static str,
+    password: &'static str,
+    /// Client credentials client (id, secret).
+    service: (String, String),
+    /// Password grant client (id, secret).
+    app: (String, String),
+}
+
+/// Keys, scopes, the password grant switched on, a user and two clients — all with the CLI.
+fn set_up(site: &mut Deployment) -> Setup {
+    site.write_config("[scopes]\nread = \"Read your data\"\nwrite = \"Change your data\"\n");
+    site.set_env("PASSPORT_ENABLE_PASSWORD_GRANT", "true");
+    site.keys();
+    let email = "erin@example.com";
+    let password = "erin's password";
+    let user_id = site.user(email, password);
+    let (service, service_secret) = site.client(&["--client", "--name", "Service"]);
+    let (app, app_secret) = site.client(&["--password", "--name", "App"]);
+    Setup {
+        user_id,
+        email,
+        password,
+        service: (service, service_secret.expect("confidential")),
+        app: (app, app_secret.expect("confidential")),
+    }
+}
+
+/// oauth2 5 refuses to run with a client that follows redirects.
+fn http_client() -> reqwest::Client {
+    reqwest::ClientBuilder::new()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("reqwest client")
+}
+
+type Client = oauth2::basic::BasicClient<
+    oauth2::EndpointNotSet,
+    oauth2::EndpointNotSet,
+    oauth2::EndpointNotSet,
+    oauth2::EndpointNotSet,
+    oauth2::EndpointSet,
+>;
+
+fn oauth_client(server: &ServerProcess, (id, secret): &(String, String), auth: &AuthType) -> Client {
+    BasicClient::new(ClientId::new(id.clone()))
+        .set_client_secret(ClientSecret::new(secret.clone()))
+        .set_token_uri(TokenUrl::new(server.url("/oauth/token")).expect("token URL"))
+        .set_auth_type(auth.clone())
+}
+
+/// The error code of a failed oauth2 request, which must be a parsed server response.
+fn server_error<RE: std::error::Error + 'static>(
+    result: Result<impl std::fmt::Debug, RequestTokenError<RE, oauth2::StandardErrorResponse<BasicErrorResponseType>>>,
+) -> BasicErrorResponseType {
+    match result {
+        Err(RequestTokenError::ServerResponse(response)) => response.error().clone(),
+        Err(other) => panic!("expected an OAuth error response, got {other:?}"),
+        Ok(token) => panic!("expected an OAuth error response, got a token: {token:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_standard_oauth2_client_library_works_against_the_binary() {
+    for mut site in Deployment::all().await {
+        let kind = site.kind;
+        let setup = set_up(&mut site);
+        let server = site.serve();
+        let http = http_client();
+        let username = ResourceOwnerUsername::new(setup.email.to_owned());
+        let password = ResourceOwnerPassword::new(setup.password.to_owned());
+
+        for auth in [AuthType::BasicAuth, AuthType::RequestBody] {
+            let what = format!("{kind} {auth:?}");
+            let service = oauth_client(&server, &setup.service, &auth);
+            let app = oauth_client(&server, &setup.app, &auth);
+
+            // Client credentials.
+            let token = service
+                .exchange_client_credentials()
+                .add_scope(Scope::new("read".to_owned()))
+                .request_async(&http)
+                .await
+                .unwrap_or_else(|e| panic!("{what}: {e:?}; log:\n{}", server.log()));
+            assert_eq!(*token.token_type(), BasicTokenType::Bearer, "{what}");
+            assert!(
+                token.refresh_token().is_none(),
+                "{what}: no refresh token for client credentials"
+            );
+            assert_eq!(token.expires_in(), Some(Duration::from_secs(365 * 86_400)), "{what}");
+            assert!(
+                token.scopes().is_none(),
+                "{what}: scope omitted when granted as requested"
+            );
+            let claims = jwt_claims(token.access_token().secret());
+            assert_eq!(claims["aud"], setup.service.0.as_str());
+            assert_eq!(claims["sub"], setup.service.0.as_str());
+            assert_eq!(claims["scopes"], json!(["read"]));
+            let (status, _) = api_user(&http, &server, token.access_token().secret()).await;
+            assert_eq!(status, 401, "{what}: a client token is no user");
+
+            // Errors the library parses: wrong secret, unknown scope, a grant the client lacks.
+            let wrong = oauth_client(&server, &(setup.service.0.clone(), "not-the-secret".to_owned()), &auth);
+            let error = server_error(wrong.exchange_client_credentials().request_async(&http).await);
+            assert_eq!(error, BasicErrorResponseType::InvalidClient, "{what}");
+            let error = server_error(
+                service
+                    .exchange_client_credentials()
+                    .add_scope(Scope::new("delete-everything".to_owned()))
+                    .request_async(&http)
+                    .await,
+            );
+            assert_eq!(error, BasicErrorResponseType::InvalidScope, "{what}");
+            let error = server_error(
+                service
+                    .exchange_password(&username, &password)
+                    .request_async(&http)
+                    .await,
+            );
+            assert_eq!(error, BasicErrorResponseType::UnauthorizedClient, "{what}");
+
+            // Password grant.
+            let token = app
+                .exchange_password(&username, &password)
+                .add_scope(Scope::new("read".to_owned()))
+                .add_scope(Scope::new("write".to_owned()))
+                .request_async(&http)
+                .await
+                .unwrap_or_else(|e| panic!("{what}: {e:?}"));
+            let first_access = token.access_token().secret().clone();
+            let first_refresh = token.refresh_token().expect("a refresh token").clone();
+            assert_eq!(jwt_claims(&first_access)["scopes"], json!(["read", "write"]));
+            let (status, body) = api_user(&http, &server, &first_access).await;
+            assert_eq!(status, 200, "{what}: {body}");
+            assert_eq!(body["id"], setup.user_id.as_str());
+            assert_eq!(body["email"], setup.email);
+
+            let wrong_password = ResourceOwnerPassword::new("guess".to_owned());
+            let error = server_error(
+                app.exchange_password(&username, &wrong_password)
+                    .request_async(&http)
+                    .await,
+            );
+            assert_eq!(error, BasicErrorResponseType::InvalidGrant, "{what}");
+
+            // Refresh: rotation, the old access token revoked.
+            let refreshed = app
+                .exchange_refresh_token(&first_refresh)
+                .request_async(&http)
+                .await
+                .unwrap_or_else(|e| panic!("{what}: {e:?}"));
+            let second_access = refreshed.access_token().secret().clone();
+            let second_refresh = refreshed.refresh_token().expect("rotated refresh token").clone();
+            assert_ne!(second_refresh.secret(), first_refresh.secret());
+            assert_eq!(jwt_claims(&second_access)["scopes"], json!(["read", "write"]));
+            assert_eq!(api_user(&http, &server, &second_access).await.0, 200, "{what}");
+            assert_eq!(
+                api_user(&http, &server, &first_access).await.0,
+                401,
+                "{what}: old access token revoked"
+            );
+
+            // Narrowing the scope on refresh.
+            let narrowed = app
+                .exchange_refresh_token(&second_refresh)
+                .add_scope(Scope::new("read".to_owned()))
+                .request_async(&http)
+                .await
+                .unwrap_or_else(|e| panic!("{what}: {e:?}"));
+            let third_access = narrowed.access_token().secret().clone();
+            assert_eq!(jwt_claims(&third_access)["scopes"], json!(["read"]), "{what}");
+            assert_eq!(api_user(&http, &server, &third_access).await.0, 200);
+
+            // Replaying a rotated refresh token fails and revokes the family (SPEC §6.2).
+            let error = server_error(app.exchange_refresh_token(&first_refresh).request_async(&http).await);
+            assert_eq!(error, BasicErrorResponseType::InvalidGrant, "{what}");
+            assert_eq!(
+                api_user(&http, &server, &third_access).await.0,
+                401,
+                "{what}: reuse revokes the family"
+            );
+            let latest = narrowed.refresh_token().expect("refresh token");
+            let error = server_error(app.exchange_refresh_token(latest).request_async(&http).await);
+            assert_eq!(error, BasicErrorResponseType::InvalidGrant, "{what}: family revoked");
+        }
+
+        // On the wire: HTTP Basic failures answer 401 with a Basic challenge and no-store.
+        let response = http
+            .post(server.url("/oauth/token"))
+            .basic_auth(&setup.service.0, Some("not-the-secret"))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 401);
+        let challenge = response.headers()["www-authenticate"].to_str().unwrap().to_owned();
+        assert!(challenge.starts_with("Basic"), "{challenge}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_client");
+
+        // Revoking a client with the CLI while the server runs: its tokens stop at once.
+        let app = oauth_client(&server, &setup.app, &AuthType::BasicAuth);
+        let token = app
+            .exchange_password(&username, &password)
+            .request_async(&http)
+            .await
+            .unwrap();
+        assert_eq!(api_user(&http, &server, token.access_token().secret()).await.0, 200);
+        site.json(&["client", "revoke", &setup.app.0, "--json"]);
+        let (status, body) = api_user(&http, &server, token.access_token().secret()).await;
+        assert_eq!((status, body["error"].as_str()), (401, Some("invalid_token")), "{kind}");
+        let error = server_error(app.exchange_password(&username, &password).request_async(&http).await);
+        assert_eq!(error, BasicErrorResponseType::InvalidClient, "{kind}");
+        let error = server_error(
+            app.exchange_refresh_token(token.refresh_token().unwrap())
+                .request_async(&http)
+                .await,
+        );
+        assert_eq!(error, BasicErrorResponseType::InvalidClient, "{kind}");
+    }
+}
+
+#[tokio::test]
+async fn tokens_survive_a_crash_and_restart() {
+    for mut site in Deployment::all().await {
+        let kind = site.kind;
+        let setup = set_up(&mut site);
+        let http = http_client();
+        let mut server = site.serve();
+        let (status, body) = post_token(
+            &http,
+            &server.url("/oauth/token"),
+            &[
+                ("grant_type", "password"),
+                ("client_id", &setup.app.0),
+                ("client_secret", &setup.app.1),
+                ("username", setup.email),
+                ("password", setup.password),
+                ("scope", "read"),
+            ],
+        )
+        .await;
+        assert_eq!(status, 200, "{kind}: {body}");
+        let access = body["access_token"].as_str().unwrap().to_owned();
+        let refresh = body["refresh_token"].as_str().unwrap().to_owned();
+        assert_eq!(api_user(&http, &server, &access).await.0, 200);
+
+        // SIGKILL: no shutdown, no WAL checkpoint.
+        let status = server.kill9();
+        assert!(!status.success(), "{kind}: killed");
+        let old_base = server.base.clone();
+        drop(server);
+        assert!(
+            http.get(format!("{old_base}/health")).send().await.is_err(),
+            "{kind}: gone"
+        );
+
+        let server = site.serve();
+        let (status, body) = api_user(&http, &server, &access).await;
+        assert_eq!(
+            status,
+            200,
+            "{kind}: the access token survives: {body}; log:\n{}",
+            server.log()
+        );
+        assert_eq!(body["id"], setup.user_id.as_str());
+
+        let (status, body) = post_token(
+            &http,
+            &server.url("/oauth/token"),
+            &[
+                ("grant_type", "refresh_token"),
+                ("client_id", &setup.app.0),
+                ("client_secret", &setup.app.1),
+                ("refresh_token", &refresh),
+            ],
+        )
+        .await;
+        assert_eq!(status, 200, "{kind}: the refresh token survives: {body}");
+        let new_access = body["access_token"].as_str().unwrap();
+        assert_eq!(jwt_claims(new_access)["scopes"], json!(["read"]));
+        assert_eq!(api_user(&http, &server, new_access).await.0, 200);
+        assert_eq!(api_user(&http, &server, &access).await.0, 401, "{kind}: rotated");
+    }
+}
+
+#[tokio::test]
+async fn sigterm_and_sigint_shut_down_gracefully() {
+    for signal in ["TERM", "INT"] {
+        let mut site = Deployment::sqlite();
+        let setup = set_up(&mut site);
+        let http = http_client();
+        let mut server = site.serve();
+        // A keep-alive connection is open when the signal arrives.
+        let response = http.get(server.url("/health")).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.text().await.unwrap(), "ok");
+        let (status, _) = post_token(
+            &http,
+            &server.url("/oauth/token"),
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", &setup.service.0),
+                ("client_secret", &setup.service.1),
+            ],
+        )
+        .await;
+        assert_eq!(status, 200);
+
+        server.signal(signal);
+        let status = server
+            .wait_exit(Duration::from_secs(10))
+            .await
+            .unwrap_or_else(|| panic!("SIG{signal}: still running after 10 s; log:\n{}", server.log()));
+        assert_eq!(status.code(), Some(0), "SIG{signal}: exit 0; log:\n{}", server.log());
+        assert!(
+            server.log().contains("shutting down"),
+            "SIG{signal}: log:\n{}",
+            server.log()
+        );
+        assert!(
+            http.get(server.url("/health")).send().await.is_err(),
+            "SIG{signal}: no longer listening"
+        );
+
+        // The database was closed cleanly: the next start finds everything.
+        let server = site.serve();
+        assert_eq!(http.get(server.url("/health")).send().await.unwrap().status(), 200);
+        let list = site.json(&["client", "list", "--json"]);
+        assert_eq!(list.as_array().map(Vec::len), Some(2));
+    }
+}

@@ -2,6 +2,8 @@
 //! cores); each module drives one area through HTTP or the command line, on SQLite and, when
 //! `PASSPORT_TEST_DATABASE_URL` is set, on PostgreSQL.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod authorize;
 mod bad_input;
 mod browser;

@@ -3,6 +3,7 @@
 
 mod authorization_code;
 mod client_credentials;
+mod device_code;
 mod password;
 mod personal_access;
 mod refresh_token;
@@ -139,6 +140,7 @@ impl TokenResponse {
 const GRANTS: &[(&str, GrantType)] = &[
     ("authorization_code", GrantType::AuthorizationCode),
     ("client_credentials", GrantType::ClientCredentials),
+    ("urn:ietf:params:oauth:grant-type:device_code", GrantType::DeviceCode),
     ("password", GrantType::Password),
     ("refresh_token", GrantType::RefreshToken),
 ];
@@ -158,6 +160,7 @@ impl Passport {
         match grant {
             GrantType::AuthorizationCode => authorization_code::handle(self, request).await,
             GrantType::ClientCredentials => client_credentials::handle(self, request).await,
+            GrantType::DeviceCode => device_code::handle(self, request).await,
             GrantType::Password => password::handle(self, request).await,
             GrantType::RefreshToken => refresh_token::handle(self, request).await,
             _ => Err(OAuthError::unsupported_grant_type()),
