@@ -25,6 +25,7 @@
 //! routers ([`token_routes`]) let you mount them piecemeal (Passport's `ignoreRoutes`).
 //! Handlers need `Passport: FromRef<YourState>`; a `Passport` is itself a valid state.
 
+mod device;
 mod error;
 mod guard;
 mod pages;
@@ -55,7 +56,24 @@ pub fn routes_with(pages: Pages) -> Router {
     let passport = pages.passport.clone();
     token_routes(&passport)
         .merge(authorize_routes(pages.clone()))
+        .merge(device_routes(pages.clone()))
         .merge(login_routes(pages))
+}
+
+/// The device flow (RFC 8628): `POST /{path}/device/code` (rate limited like the token
+/// endpoint), `GET /{path}/device`, `GET|POST|DELETE /{path}/device/authorize`.
+pub fn device_routes(pages: Pages) -> Router {
+    let prefix = format!("/{}", pages.passport.settings().path);
+    let limiter = AddressLimiter::per_minute(pages.passport.settings().token_rate_limit);
+    let code = post(device::device_code).route_layer(axum::middleware::from_fn_with_state(limiter, rate_limit::limit));
+    Router::new()
+        .route(&format!("{prefix}/device/code"), code)
+        .route(&format!("{prefix}/device"), get(device::user_code_page))
+        .route(
+            &format!("{prefix}/device/authorize"),
+            get(device::authorize_page).post(device::decide).delete(device::decide),
+        )
+        .with_state(pages)
 }
 
 /// `GET /{path}/authorize` and the approve / deny forms (`POST` / `DELETE`).

@@ -17,7 +17,7 @@ use passport::{
 };
 use serde_json::{Value, json};
 
-use crate::rate_limit::AddressLimiter;
+use crate::rate_limit::{AddressLimiter, KeyLimiter};
 use crate::session::{self, Session, csrf_header};
 use crate::token::{parse_query, read_params};
 use crate::views::{Renderer, Views, page_response};
@@ -33,6 +33,8 @@ pub struct Pages {
     app_name: Arc<str>,
     login_path: Arc<str>,
     pub(crate) login_limiter: AddressLimiter,
+    pub(crate) device_address_limiter: AddressLimiter,
+    pub(crate) device_session_limiter: KeyLimiter,
 }
 
 impl Pages {
@@ -45,6 +47,8 @@ impl Pages {
             app_name: Arc::from("Passport"),
             login_path: Arc::from("/login"),
             login_limiter: AddressLimiter::per_minute(passport.settings().login_rate_limit),
+            device_address_limiter: AddressLimiter::per_minute(20),
+            device_session_limiter: KeyLimiter::per_minute(10),
         }
     }
 
@@ -77,11 +81,53 @@ impl Pages {
         &self.passport
     }
 
+    /// User-code attempts on the device consent page allowed per minute, per address and per
+    /// session (defaults 20 and 10; 0 = unlimited).
+    pub fn device_code_rate_limit(mut self, per_address: u32, per_session: u32) -> Self {
+        self.device_address_limiter = AddressLimiter::per_minute(per_address);
+        self.device_session_limiter = KeyLimiter::per_minute(per_session);
+        self
+    }
+
     fn authorize_url(&self) -> String {
         format!("/{}/authorize", self.passport.settings().path)
     }
 
-    pub(crate) fn render(&self, status: StatusCode, template: &str, mut context: Value, session: Option<&Session>) -> Response {
+    pub(crate) fn device_url(&self) -> String {
+        format!("/{}/device", self.passport.settings().path)
+    }
+
+    pub(crate) fn device_authorize_url(&self) -> String {
+        format!("/{}/device/authorize", self.passport.settings().path)
+    }
+
+    pub(crate) fn login_url(&self) -> &str {
+        &self.login_path
+    }
+
+    pub(crate) fn sign_in_required(&self) -> Response {
+        self.plain_error(
+            StatusCode::UNAUTHORIZED,
+            "Sign in required",
+            "Sign in, then start again from the application.",
+        )
+    }
+
+    pub(crate) fn invalid_auth_token(&self) -> Response {
+        self.plain_error(
+            StatusCode::FORBIDDEN,
+            "This request is no longer valid",
+            "The provided auth token for the request is different from the session auth token. Start again from the application.",
+        )
+    }
+
+    pub(crate) fn render(
+        &self,
+        status: StatusCode,
+        template: &str,
+        mut context: Value,
+        session: Option<&Session>,
+    ) -> Response {
         if let Value::Object(map) = &mut context {
             map.insert("app_name".to_owned(), Value::from(&*self.app_name));
             map.insert(
@@ -120,10 +166,14 @@ impl Pages {
     fn page_expired(&self) -> Response {
         // 419: Laravel's "page expired" for a missing or wrong CSRF token.
         let status = StatusCode::from_u16(419).unwrap_or(StatusCode::FORBIDDEN);
-        self.plain_error(status, "Page expired", "Your session expired or the form was not sent from this site. Go back, reload the page and try again.")
+        self.plain_error(
+            status,
+            "Page expired",
+            "Your session expired or the form was not sent from this site. Go back, reload the page and try again.",
+        )
     }
 
-    async fn current_user(&self, session: &Session) -> Result<Option<User>, OAuthError> {
+    pub(crate) async fn current_user(&self, session: &Session) -> Result<Option<User>, OAuthError> {
         let Some(id) = session.user_id() else {
             return Ok(None);
         };
@@ -134,7 +184,7 @@ impl Pages {
         Ok(provider.retrieve_by_id(id).await?)
     }
 
-    async fn finish(&self, mut session: Session, mut response: Response) -> Response {
+    pub(crate) async fn finish(&self, mut session: Session, mut response: Response) -> Response {
         match session::save(&self.passport, &mut session, &mut response).await {
             Ok(()) => response,
             Err(err) => self.error_page(&err),
@@ -226,8 +276,13 @@ async fn authorize_inner(
     Ok(pages.finish(session, response).await)
 }
 
+/// `base` with query parameters added, URL-encoded.
+pub(crate) fn with_query(base: &str, params: &[(&str, &str)]) -> String {
+    passport::redirect_with(base, false, params)
+}
+
 /// The path and query to come back to after login.
-fn intended(uri: &axum::http::Uri) -> String {
+pub(crate) fn intended(uri: &axum::http::Uri) -> String {
     uri.path_and_query().map_or_else(|| "/".to_owned(), ToString::to_string)
 }
 
@@ -255,7 +310,9 @@ async fn consent_page(
         .ok()
         .and_then(|u| u.host_str().map(str::to_owned))
         .unwrap_or_else(|| validated.redirect_uri.clone());
-    let scopes = passport.scopes().scopes_for(validated.scopes.iter().map(String::as_str));
+    let scopes = passport
+        .scopes()
+        .scopes_for(validated.scopes.iter().map(String::as_str));
     Ok(pages.render(
         StatusCode::OK,
         "authorize.html",
@@ -272,24 +329,29 @@ async fn consent_page(
     ))
 }
 
-/// Reads a form post and checks the session and its CSRF token.
-async fn form_with_session(pages: &Pages, request: Request) -> Result<(Vec<(String, String)>, Session, Method), Response> {
-    let method = request.method().clone();
-    let headers = request.headers().clone();
-    let params = read_params(request).await.map_err(|e| pages.error_page(&e))?;
-    let session = match session::load(&pages.passport, &headers).await {
-        Ok(Some(session)) => session,
-        Ok(None) => return Err(pages.page_expired()),
-        Err(err) => return Err(pages.error_page(&err)),
-    };
-    let token = param(&params, "_token").or_else(|| csrf_header(&headers));
-    if !session.csrf_matches(token) {
-        return Err(pages.page_expired());
+impl Pages {
+    /// Reads a form post and checks the session and its CSRF token (419 otherwise).
+    pub(crate) async fn form_with_session(
+        &self,
+        request: Request,
+    ) -> Result<(Vec<(String, String)>, Session, Method), Response> {
+        let method = request.method().clone();
+        let headers = request.headers().clone();
+        let params = read_params(request).await.map_err(|e| self.error_page(&e))?;
+        let session = match session::load(&self.passport, &headers).await {
+            Ok(Some(session)) => session,
+            Ok(None) => return Err(self.page_expired()),
+            Err(err) => return Err(self.error_page(&err)),
+        };
+        let token = param(&params, "_token").or_else(|| csrf_header(&headers));
+        if !session.csrf_matches(token) {
+            return Err(self.page_expired());
+        }
+        Ok((params, session, method))
     }
-    Ok((params, session, method))
 }
 
-fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+pub(crate) fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
     params
         .iter()
         .find(|(k, _)| k == name)
@@ -299,13 +361,13 @@ fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
 
 /// `POST /oauth/authorize` (approve; or deny with `_method=DELETE`) and `DELETE /oauth/authorize`.
 pub(crate) async fn decide_authorization(State(pages): State<Pages>, request: Request) -> Response {
-    let (params, session, method) = match form_with_session(&pages, request).await {
+    let (params, session, method) = match pages.form_with_session(request).await {
         Ok(ok) => ok,
         Err(response) => return response,
     };
     let deny = method == Method::DELETE || param(&params, "_method").is_some_and(|m| m.eq_ignore_ascii_case("DELETE"));
     let Some(user_id) = session.user_id().map(str::to_owned) else {
-        return pages.plain_error(StatusCode::UNAUTHORIZED, "Sign in required", "Sign in, then start again from the application.");
+        return pages.sign_in_required();
     };
     let Some(auth_token) = param(&params, "auth_token") else {
         return pages.error_page(&OAuthError::invalid_parameter("auth_token"));
@@ -317,17 +379,13 @@ pub(crate) async fn decide_authorization(State(pages): State<Pages>, request: Re
         .await
     {
         Ok(Some(pending)) if pending.user_id == user_id => pending,
-        Ok(_) => {
-            return pages.plain_error(
-                StatusCode::FORBIDDEN,
-                "This request is no longer valid",
-                "The provided auth token for the request is different from the session auth token. Start again from the application.",
-            );
-        }
+        Ok(_) => return pages.invalid_auth_token(),
         Err(err) => return pages.error_page(&err.into()),
     };
     let Ok(validated) = serde_json::from_value::<ValidatedAuthorization>(pending.payload) else {
-        return pages.error_page(&OAuthError::invalid_request("The stored authorization request is unreadable"));
+        return pages.error_page(&OAuthError::invalid_request(
+            "The stored authorization request is unreadable",
+        ));
     };
     if deny {
         return redirect(&passport.deny_authorization(&validated));
@@ -356,7 +414,7 @@ pub(crate) async fn login_form(State(pages): State<Pages>, headers: HeaderMap) -
 
 /// `POST /login` (`email`, `password`, `_token`).
 pub(crate) async fn login(State(pages): State<Pages>, request: Request) -> Response {
-    let (params, mut session, _) = match form_with_session(&pages, request).await {
+    let (params, mut session, _) = match pages.form_with_session(request).await {
         Ok(ok) => ok,
         Err(response) => return response,
     };
@@ -416,7 +474,7 @@ fn safe_local_path(path: &str) -> bool {
 
 /// `POST /logout`.
 pub(crate) async fn logout(State(pages): State<Pages>, request: Request) -> Response {
-    let (_, mut session, _) = match form_with_session(&pages, request).await {
+    let (_, mut session, _) = match pages.form_with_session(request).await {
         Ok(ok) => ok,
         Err(response) => return response,
     };

@@ -29,15 +29,54 @@ impl AddressLimiter {
     }
 }
 
+impl AddressLimiter {
+    /// Counts one attempt from `address`; `Err(seconds to wait)` when over the quota.
+    pub(crate) fn check(&self, address: IpAddr) -> Result<(), u64> {
+        match &self.limiter {
+            None => Ok(()),
+            Some(limiter) => limiter
+                .check_key(&address)
+                .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()).as_secs().max(1)),
+        }
+    }
+}
+
+/// A limiter keyed by an arbitrary string (e.g. a session id).
+#[derive(Debug, Clone)]
+pub(crate) struct KeyLimiter {
+    limiter: Option<Arc<DefaultKeyedRateLimiter<String>>>,
+}
+
+impl KeyLimiter {
+    pub(crate) fn per_minute(per_minute: u32) -> Self {
+        Self {
+            limiter: NonZeroU32::new(per_minute).map(|n| Arc::new(RateLimiter::keyed(Quota::per_minute(n)))),
+        }
+    }
+
+    pub(crate) fn check(&self, key: &str) -> Result<(), u64> {
+        match &self.limiter {
+            None => Ok(()),
+            Some(limiter) => limiter
+                .check_key(&key.to_owned())
+                .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()).as_secs().max(1)),
+        }
+    }
+}
+
+/// The TCP peer's address of a request (unspecified when unknown, e.g. in unit tests).
+pub(crate) fn peer_address(extensions: &axum::http::Extensions) -> IpAddr {
+    extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip())
+}
+
 /// Middleware: answers 429 with `Retry-After` when the caller's address is over its quota.
 pub(crate) async fn limit(State(limiter): State<AddressLimiter>, request: Request, next: Next) -> Response {
     let Some(limiter) = &limiter.limiter else {
         return next.run(request).await;
     };
-    let address = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
+    let address = peer_address(request.extensions());
     match limiter.check_key(&address) {
         Ok(()) => next.run(request).await,
         Err(not_until) => {

@@ -181,7 +181,10 @@ pub async fn save(passport: &Passport, session: &mut Session, response: &mut Res
     let headers = response.headers_mut();
     if session.deleted {
         for name in [SESSION_COOKIE, XSRF_COOKIE] {
-            let c = Cookie::build((name, "")).path("/").max_age(cookie::time::Duration::ZERO).build();
+            let c = Cookie::build((name, ""))
+                .path("/")
+                .max_age(cookie::time::Duration::ZERO)
+                .build();
             append_cookie(headers, &c);
         }
         return Ok(());

@@ -9,6 +9,10 @@
 //!   `state`, `auth_token`, `authorize_url`, `redirect_host`
 //! * `error.html` — `title`, `message`, `code`
 //! * `home.html` — `user`
+//! * `device_user_code.html` — `authorize_url`, `user_code`, `error` (Passport's `deviceUserCodeView`)
+//! * `device_authorize.html` — `client`, `user`, `scopes`, `user_code`, `auth_token`, `authorize_url`
+//!   (Passport's `deviceAuthorizationView`)
+//! * `device_done.html` — `approved`
 //! * `layout.html` — the frame the others extend.
 
 use std::fmt;
@@ -19,12 +23,21 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use minijinja::Environment;
 
-const BUILTIN: [(&str, &str); 5] = [
+const BUILTIN: [(&str, &str); 8] = [
     ("layout.html", include_str!("../templates/layout.html")),
     ("login.html", include_str!("../templates/login.html")),
     ("authorize.html", include_str!("../templates/authorize.html")),
     ("error.html", include_str!("../templates/error.html")),
     ("home.html", include_str!("../templates/home.html")),
+    (
+        "device_user_code.html",
+        include_str!("../templates/device_user_code.html"),
+    ),
+    (
+        "device_authorize.html",
+        include_str!("../templates/device_authorize.html"),
+    ),
+    ("device_done.html", include_str!("../templates/device_done.html")),
 ];
 
 /// Renders a named page with a JSON context. Implement it to take over the pages entirely.
@@ -152,6 +165,11 @@ mod tests {
     #[test]
     fn a_template_can_be_replaced() {
         let views = Views::with_template("login.html", "custom {{ app_name }}").unwrap();
-        assert_eq!(views.render("login.html", &serde_json::json!({"app_name": "X"})).unwrap(), "custom X");
+        assert_eq!(
+            views
+                .render("login.html", &serde_json::json!({"app_name": "X"}))
+                .unwrap(),
+            "custom X"
+        );
     }
 }

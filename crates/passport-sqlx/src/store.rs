@@ -7,8 +7,9 @@
 
 use chrono::{DateTime, Utc};
 use passport::{
-    AccessTokenRecord, AuthCodeRecord, AuthCodeStore, Client, ClientStore, DeviceCodeRecord, DeviceCodeStore, GrantType, PendingAuthorizationRecord,
-    PurgeCounts, PurgeFilter, RefreshTokenRecord, SessionRecord, SessionStore, StoreError, TokenStatus, TokenStore,
+    AccessTokenRecord, AuthCodeRecord, AuthCodeStore, Client, ClientStore, DeviceCodeRecord, DeviceCodeStore,
+    GrantType, PendingAuthorizationRecord, PurgeCounts, PurgeFilter, RefreshTokenRecord, SessionRecord, SessionStore,
+    StoreError, TokenStatus, TokenStore,
 };
 use sqlx::Row as _;
 

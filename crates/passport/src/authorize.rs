@@ -83,9 +83,12 @@ impl AuthorizationRequest {
                 _ => continue,
             };
             if slot.is_some() {
-                return Err(OAuthError::invalid_request(format!("Parameter `{name}` is included more than once")));
+                return Err(OAuthError::invalid_request(format!(
+                    "Parameter `{name}` is included more than once"
+                )));
             }
-            let value = value.trim();
+            // `state` is opaque and must come back exactly as sent (RFC 6749 §4.1.2): no trimming.
+            let value = if name == "state" { value.as_str() } else { value.trim() };
             if !value.is_empty() {
                 *slot = Some(value.to_owned());
             }
@@ -222,14 +225,17 @@ pub fn error_redirect(request: &ValidatedAuthorization, error: OAuthError) -> Er
     if let Some(hint) = error.hint() {
         params.push(("hint", hint));
     }
-    let location = redirect_with(&request.redirect_uri, request.response_type == ResponseType::Token, &params);
+    let location = redirect_with(
+        &request.redirect_uri,
+        request.response_type == ResponseType::Token,
+        &params,
+    );
     ErrorRedirect { location, error }
 }
 
 fn valid_pkce_string(s: &str) -> bool {
     (43..=128).contains(&s.len())
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
 }
 
@@ -288,7 +294,11 @@ impl Passport {
             }
             None => match client.redirect_uris.as_slice() {
                 [only] => only.clone(),
-                [] => return Err(OAuthError::invalid_client().with_hint("The client has no redirect URI").into()),
+                [] => {
+                    return Err(OAuthError::invalid_client()
+                        .with_hint("The client has no redirect URI")
+                        .into());
+                }
                 _ => return Err(OAuthError::invalid_parameter("redirect_uri").into()),
             },
         };
@@ -300,7 +310,11 @@ impl Passport {
             _ => None,
         };
         let mut validated = ValidatedAuthorization {
-            response_type: if response_type == "token" { ResponseType::Token } else { ResponseType::Code },
+            response_type: if response_type == "token" {
+                ResponseType::Token
+            } else {
+                ResponseType::Code
+            },
             client_id: client.id.clone(),
             redirect_uri,
             redirect_uri_given: request.redirect_uri.is_some(),
@@ -317,7 +331,10 @@ impl Passport {
             "token" if self.grant_enabled(GrantType::Implicit) => GrantType::Implicit,
             _ => {
                 validated.response_type = ResponseType::Code;
-                return Err(redirect(&validated, OAuthError::new(ErrorCode::UnsupportedResponseType)));
+                return Err(redirect(
+                    &validated,
+                    OAuthError::new(ErrorCode::UnsupportedResponseType),
+                ));
             }
         };
         if !client.supports_grant(grant) {
@@ -361,7 +378,11 @@ impl Passport {
 
     /// Whether the user's live tokens for the client already cover the requested scopes
     /// (Passport 13's `hasGrantedScopes`).
-    pub async fn has_granted_scopes(&self, user_id: &str, request: &ValidatedAuthorization) -> Result<bool, OAuthError> {
+    pub async fn has_granted_scopes(
+        &self,
+        user_id: &str,
+        request: &ValidatedAuthorization,
+    ) -> Result<bool, OAuthError> {
         let granted = self
             .store()
             .granted_scopes(user_id, &request.client_id, self.now())
@@ -407,7 +428,9 @@ impl Passport {
                 Ok(redirect_with(&request.redirect_uri, false, &params))
             }
             ResponseType::Token => {
-                let scopes = self.scopes().finalize(request.scopes.clone(), GrantType::Implicit, &client);
+                let scopes = self
+                    .scopes()
+                    .finalize(request.scopes.clone(), GrantType::Implicit, &client);
                 let minted = self
                     .mint(MintSpec {
                         client: &client,
@@ -419,7 +442,10 @@ impl Passport {
                         with_refresh: false,
                     })
                     .await?;
-                self.store().insert_tokens(&minted.access, None).await.map_err(OAuthError::from)?;
+                self.store()
+                    .insert_tokens(&minted.access, None)
+                    .await
+                    .map_err(OAuthError::from)?;
                 let expires_in = (minted.access.expires_at - self.now()).num_seconds().to_string();
                 let granted = minted.access.scopes.join(" ");
                 let mut params = vec![
@@ -471,32 +497,61 @@ mod tests {
 
     #[test]
     fn decision_table() {
-        let user = UserState { signed_in: true, ..GUEST };
+        let user = UserState {
+            signed_in: true,
+            ..GUEST
+        };
         assert_eq!(decide(&request(None), GUEST), Decision::Login { force: false });
         match decide(&request(Some(Prompt::None)), GUEST) {
             Decision::Redirect(r) => {
                 assert_eq!(r.error.code(), ErrorCode::LoginRequired);
-                assert!(r.location.starts_with("https://app.example/cb?state=a+b%26c&error=login_required"));
+                assert!(
+                    r.location
+                        .starts_with("https://app.example/cb?state=a+b%26c&error=login_required")
+                );
             }
             other => panic!("{other:?}"),
         }
-        assert_eq!(decide(&request(Some(Prompt::Login)), user), Decision::Login { force: true });
-        let prompted = UserState { prompted_login: true, ..user };
+        assert_eq!(
+            decide(&request(Some(Prompt::Login)), user),
+            Decision::Login { force: true }
+        );
+        let prompted = UserState {
+            prompted_login: true,
+            ..user
+        };
         assert_eq!(decide(&request(Some(Prompt::Login)), prompted), Decision::AskConsent);
         assert_eq!(decide(&request(None), user), Decision::AskConsent);
-        let granted = UserState { already_granted: true, ..user };
+        let granted = UserState {
+            already_granted: true,
+            ..user
+        };
         assert_eq!(decide(&request(None), granted), Decision::Approve);
         assert_eq!(decide(&request(Some(Prompt::Consent)), granted), Decision::AskConsent);
-        let skips = UserState { client_skips_consent: true, ..user };
+        let skips = UserState {
+            client_skips_consent: true,
+            ..user
+        };
         assert_eq!(decide(&request(None), skips), Decision::Approve);
-        assert!(matches!(decide(&request(Some(Prompt::None)), user), Decision::Redirect(r) if r.error.code() == ErrorCode::ConsentRequired));
+        assert!(
+            matches!(decide(&request(Some(Prompt::None)), user), Decision::Redirect(r) if r.error.code() == ErrorCode::ConsentRequired)
+        );
     }
 
     #[test]
     fn redirects_are_url_encoded_with_the_right_separator() {
-        assert_eq!(redirect_with("https://a/cb", false, &[("code", "x y")]), "https://a/cb?code=x+y");
-        assert_eq!(redirect_with("https://a/cb?k=1", false, &[("code", "x")]), "https://a/cb?k=1&code=x");
-        assert_eq!(redirect_with("https://a/cb", true, &[("access_token", "t")]), "https://a/cb#access_token=t");
+        assert_eq!(
+            redirect_with("https://a/cb", false, &[("code", "x y")]),
+            "https://a/cb?code=x+y"
+        );
+        assert_eq!(
+            redirect_with("https://a/cb?k=1", false, &[("code", "x")]),
+            "https://a/cb?k=1&code=x"
+        );
+        assert_eq!(
+            redirect_with("https://a/cb", true, &[("access_token", "t")]),
+            "https://a/cb#access_token=t"
+        );
     }
 
     #[test]
@@ -505,16 +560,24 @@ mod tests {
         let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"; // RFC 7636 appendix B
         assert!(verify_pkce(challenge, "S256", verifier).is_ok());
         assert_eq!(
-            verify_pkce(challenge, "S256", &verifier.replace('d', "e")).unwrap_err().code(),
+            verify_pkce(challenge, "S256", &verifier.replace('d', "e"))
+                .unwrap_err()
+                .code(),
             ErrorCode::InvalidGrant
         );
         assert!(verify_pkce(verifier, "plain", verifier).is_ok());
-        assert_eq!(verify_pkce(challenge, "S256", "short").unwrap_err().code(), ErrorCode::InvalidRequest);
+        assert_eq!(
+            verify_pkce(challenge, "S256", "short").unwrap_err().code(),
+            ErrorCode::InvalidRequest
+        );
     }
 
     #[test]
     fn repeated_parameters_are_refused() {
-        let pairs = vec![("state".to_owned(), "a".to_owned()), ("state".to_owned(), "b".to_owned())];
+        let pairs = vec![
+            ("state".to_owned(), "a".to_owned()),
+            ("state".to_owned(), "b".to_owned()),
+        ];
         assert!(AuthorizationRequest::from_pairs(pairs).is_err());
     }
 }

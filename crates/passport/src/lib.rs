@@ -51,10 +51,11 @@ pub use authorize::{
 };
 pub use client::{Client, ClientKind, GrantType, NewClient};
 pub use clock::{Clock, MockClock, SystemClock};
-pub use device::{
-    DEVICE_CODE_TTL, DEVICE_POLL_INTERVAL, DeviceAuthorization, USER_CODE_ALPHABET, display_user_code, normalize_user_code,
-};
 pub use config::{ConfigError, PassportConfig, parse_duration};
+pub use device::{
+    DEVICE_CODE_TTL, DEVICE_POLL_INTERVAL, DeviceAuthorization, USER_CODE_ALPHABET, display_user_code,
+    normalize_user_code,
+};
 pub use error::{ErrorCode, OAuthError, StoreError};
 pub use grants::{BasicCredentials, PersonalAccessToken, TokenRequest, TokenResponse};
 pub use jwt::{AccessTokenClaims, TokenInvalid};
@@ -69,7 +70,8 @@ pub use secret::{
     ClientSecret, PasswordHasher, hash_client_secret, is_hashed_secret, sha256_hex, verify_client_secret,
 };
 pub use store::{
-    AccessTokenRecord, AuthCodeRecord, AuthCodeStore, ClientStore, DeviceCodeRecord, DeviceCodeStore, PendingAuthorizationRecord, PurgeCounts,
-    PurgeFilter, RefreshTokenRecord, SessionRecord, SessionStore, Store, TokenStatus, TokenStore,
+    AccessTokenRecord, AuthCodeRecord, AuthCodeStore, ClientStore, DeviceCodeRecord, DeviceCodeStore,
+    PendingAuthorizationRecord, PurgeCounts, PurgeFilter, RefreshTokenRecord, SessionRecord, SessionStore, Store,
+    TokenStatus, TokenStore,
 };
 pub use user::{DEFAULT_PROVIDER, User, UserProvider};

@@ -10,20 +10,26 @@ use crate::passport::{Family, MintSpec, Passport};
 use crate::secret::sha256_hex;
 
 pub(super) async fn handle(passport: &Passport, request: &TokenRequest) -> Result<TokenResponse, OAuthError> {
-    let client = passport.authenticate_client(request, GrantType::AuthorizationCode).await?;
+    let client = passport
+        .authenticate_client(request, GrantType::AuthorizationCode)
+        .await?;
     let code = request.required("code")?;
     let id = sha256_hex(code);
     let store = passport.store();
 
     let Some(record) = store.find_auth_code(&id).await? else {
-        return Err(OAuthError::invalid_grant("Cannot validate the provided authorization code"));
+        return Err(OAuthError::invalid_grant(
+            "Cannot validate the provided authorization code",
+        ));
     };
     if record.revoked {
         replay_detected(passport, &id, &client.id).await?;
         return Err(OAuthError::invalid_grant("Authorization code has been revoked"));
     }
     if record.client_id != client.id {
-        return Err(OAuthError::invalid_grant("Authorization code was not issued to this client"));
+        return Err(OAuthError::invalid_grant(
+            "Authorization code was not issued to this client",
+        ));
     }
     if record.expires_at <= passport.now() {
         return Err(OAuthError::invalid_grant("Authorization code has expired"));
@@ -73,11 +79,19 @@ pub(super) async fn handle(passport: &Passport, request: &TokenRequest) -> Resul
         replay_detected(passport, &id, &client.id).await?;
         return Err(OAuthError::invalid_grant("Authorization code has been revoked"));
     }
-    Ok(TokenResponse::from_minted(&minted, Some(&record.scopes), passport.now()))
+    Ok(TokenResponse::from_minted(
+        &minted,
+        Some(&record.scopes),
+        passport.now(),
+    ))
 }
 
 async fn replay_detected(passport: &Passport, code_id: &str, client_id: &str) -> Result<(), OAuthError> {
     let revoked = passport.store().revoke_refresh_family(code_id).await?;
-    tracing::warn!(client_id, revoked, "authorization code replay: tokens issued from it revoked");
+    tracing::warn!(
+        client_id,
+        revoked,
+        "authorization code replay: tokens issued from it revoked"
+    );
     Ok(())
 }
