@@ -9,6 +9,7 @@ mod bad_input;
 mod browser;
 mod cli;
 mod common;
+mod device;
 mod e2e;
 mod guard;
 mod rate_limit;
