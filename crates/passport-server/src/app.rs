@@ -66,6 +66,11 @@ impl Context {
         Ok(db)
     }
 
+    /// Checks the configuration (scopes, lifetimes) before anything is created.
+    pub fn check(&self) -> anyhow::Result<()> {
+        Ok(PassportBuilder::from_config(&self.config).check()?)
+    }
+
     /// Whether keys come from the environment / config rather than files.
     pub fn keys_from_config(&self) -> bool {
         self.config.private_key.is_some()

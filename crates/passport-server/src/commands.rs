@@ -72,7 +72,12 @@ fn ensure_keys(ctx: &Context, length: u32, force: bool) -> anyhow::Result<()> {
 }
 
 async fn open(ctx: &Context) -> anyhow::Result<(passport_sqlx::Database, Passport)> {
+    ctx.check()?;
     let db = ctx.migrated_database().await?;
+    if !ctx.keys_from_config() && !ctx.key_dir().join(passport::PRIVATE_KEY_FILE).exists() {
+        tracing::info!("no keys found: generating a 4096-bit RSA key pair");
+        ensure_keys(ctx, 4096, false)?;
+    }
     let passport = ctx.passport(&db)?;
     Ok((db, passport))
 }
@@ -383,12 +388,14 @@ async fn hash(ctx: &Context, json: bool) -> anyhow::Result<()> {
 }
 
 async fn serve(ctx: &Context, bind: &str) -> anyhow::Result<()> {
+    ctx.check()?;
     let db = ctx.migrated_database().await?;
     if !ctx.keys_from_config() && !ctx.key_dir().join(passport::PRIVATE_KEY_FILE).exists() {
         tracing::info!("no keys found: generating a 4096-bit RSA key pair");
         ensure_keys(ctx, 4096, false)?;
     }
     let passport = ctx.passport(&db)?;
+    let app = router_with(pages(&passport, &ctx.data_dir)?).into_make_service_with_connect_info::<SocketAddr>();
     let listener = tokio::net::TcpListener::bind(bind)
         .await
         .with_context(|| format!("cannot listen on {bind}"))?;
@@ -396,7 +403,6 @@ async fn serve(ctx: &Context, bind: &str) -> anyhow::Result<()> {
     tracing::info!(%address, database = db.kind(), "passport listening");
     // Printed for scripts that start the server on port 0.
     println!("listening on http://{address}");
-    let app = router_with(pages(&passport, &ctx.data_dir)?).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await

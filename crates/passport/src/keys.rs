@@ -66,6 +66,11 @@ impl fmt::Debug for GeneratedKeys {
     }
 }
 
+/// PEM with `\n` line endings (the `pem` crate defaults to CRLF).
+fn pem_lf(block: &pem::Pem) -> String {
+    pem::encode_config(block, pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF))
+}
+
 /// Generates an RSA key pair of `bits` bits.
 pub fn generate_keys(bits: u32) -> Result<GeneratedKeys, KeyError> {
     let size = match bits {
@@ -79,8 +84,8 @@ pub fn generate_keys(bits: u32) -> Result<GeneratedKeys, KeyError> {
     let private_der: Pkcs8V1Der<'_> = pair.as_der().map_err(|_| KeyError::Generation)?;
     let public_der: PublicKeyX509Der<'_> = pair.public_key().as_der().map_err(|_| KeyError::Generation)?;
     Ok(GeneratedKeys {
-        private_pem: pem::encode(&pem::Pem::new("PRIVATE KEY", private_der.as_ref().to_vec())),
-        public_pem: pem::encode(&pem::Pem::new("PUBLIC KEY", public_der.as_ref().to_vec())),
+        private_pem: pem_lf(&pem::Pem::new("PRIVATE KEY", private_der.as_ref().to_vec())),
+        public_pem: pem_lf(&pem::Pem::new("PUBLIC KEY", public_der.as_ref().to_vec())),
     })
 }
 
@@ -205,7 +210,7 @@ impl Keys {
             .public_key()
             .as_der()
             .map_err(|_| KeyError::Invalid("private", "cannot derive the public key".into()))?;
-        let derived_public_pem = pem::encode(&pem::Pem::new("PUBLIC KEY", derived_public.as_ref().to_vec()));
+        let derived_public_pem = pem_lf(&pem::Pem::new("PUBLIC KEY", derived_public.as_ref().to_vec()));
         let public_pem = public_pem
             .map(str::trim)
             .unwrap_or(derived_public_pem.trim())

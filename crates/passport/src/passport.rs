@@ -287,8 +287,19 @@ impl PassportBuilder {
         self
     }
 
-    /// Checks every setting, loads the keys and returns the immutable handle.
-    pub fn build(self) -> Result<Passport, ConfigError> {
+    /// Checks the settings that need neither keys nor storage (scopes, lifetimes, providers), so
+    /// a bad configuration is reported before anything is created.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        for lifetime in [
+            &self.tokens_expire_in,
+            &self.refresh_tokens_expire_in,
+            &self.personal_access_tokens_expire_in,
+            &self.session_lifetime,
+        ] {
+            if let Err(err) = lifetime {
+                return Err(err.clone());
+            }
+        }
         for scope in &self.default_scopes {
             if !self.scopes.contains_key(scope) {
                 return Err(ConfigError(format!("default scope {scope:?} is not defined in scopes")));
@@ -309,6 +320,12 @@ impl PassportBuilder {
                 self.default_provider
             )));
         }
+        Ok(())
+    }
+
+    /// Checks every setting, loads the keys and returns the immutable handle.
+    pub fn build(self) -> Result<Passport, ConfigError> {
+        self.check()?;
         let store = self
             .store
             .ok_or_else(|| ConfigError("no store configured: call .store(...)".to_owned()))?;
