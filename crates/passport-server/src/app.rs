@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use axum::extract::Request;
 use axum::routing::get;
 use axum::{Json, Router};
-use passport::{Passport, PassportBuilder, PassportConfig, PasswordHasher, User};
+use passport::{Event, EventListener, Passport, PassportBuilder, PassportConfig, PasswordHasher, User};
 use passport_axum::{AuthUser, Pages, Views};
 use passport_sqlx::{Database, SqlUserProvider};
 use tower_http::catch_panic::CatchPanicLayer;
@@ -88,6 +88,17 @@ impl Context {
     }
 }
 
+/// Logs every event as one structured line (target `passport::events`).
+#[derive(Debug)]
+pub struct LogEvents;
+
+impl EventListener for LogEvents {
+    fn handle(&self, event: &Event) {
+        let fields = serde_json::to_string(event).unwrap_or_default();
+        tracing::info!(target: "passport::events", event = %fields);
+    }
+}
+
 /// A builder configured from `config`, storing in `db`, with the `users` table as the default
 /// user provider. Keys still have to be chosen.
 pub fn passport_builder(config: &PassportConfig, db: &Database) -> PassportBuilder {
@@ -97,6 +108,7 @@ pub fn passport_builder(config: &PassportConfig, db: &Database) -> PassportBuild
         .store(db.store())
         .user_provider(passport::DEFAULT_PROVIDER, users)
         .password_hasher(hasher)
+        .listen(Arc::new(LogEvents))
 }
 
 /// The demo resource: the authenticated user.

@@ -446,6 +446,7 @@ impl Passport {
                     .insert_tokens(&minted.access, None)
                     .await
                     .map_err(OAuthError::from)?;
+                self.announce(&minted);
                 let expires_in = (minted.access.expires_at - self.now()).num_seconds().to_string();
                 let granted = minted.access.scopes.join(" ");
                 let mut params = vec![

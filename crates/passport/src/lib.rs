@@ -34,6 +34,7 @@ mod clock;
 mod config;
 mod device;
 mod error;
+mod events;
 mod grants;
 mod jwt;
 mod keys;
@@ -57,6 +58,7 @@ pub use device::{
     normalize_user_code,
 };
 pub use error::{ErrorCode, OAuthError, StoreError};
+pub use events::{Event, EventListener};
 pub use grants::{BasicCredentials, PersonalAccessToken, TokenRequest, TokenResponse};
 pub use jwt::{AccessTokenClaims, TokenInvalid};
 pub use keys::{

@@ -12,6 +12,7 @@ use indexmap::IndexMap;
 use crate::client::{Client, GrantType, NewClient};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{ConfigError, PassportConfig, parse_duration};
+use crate::events::{Event, EventListener, Events};
 use crate::error::OAuthError;
 use crate::jwt::{self, AccessTokenClaims, TokenInvalid};
 use crate::keys::{KeySource, Keys};
@@ -73,6 +74,7 @@ pub struct PassportBuilder {
     default_provider: String,
     clock: Arc<dyn Clock>,
     hasher: PasswordHasher,
+    listeners: Vec<Arc<dyn EventListener>>,
 }
 
 impl fmt::Debug for PassportBuilder {
@@ -106,6 +108,7 @@ impl Default for PassportBuilder {
             default_provider: DEFAULT_PROVIDER.to_owned(),
             clock: Arc::new(SystemClock),
             hasher: PasswordHasher::default(),
+            listeners: Vec::new(),
         }
     }
 }
@@ -281,6 +284,12 @@ impl PassportBuilder {
         self
     }
 
+    /// Registers an event listener (Passport's `Event::listen`).
+    pub fn listen(mut self, listener: Arc<dyn EventListener>) -> Self {
+        self.listeners.push(listener);
+        self
+    }
+
     /// Replaces the password hasher (e.g. to change its concurrency).
     pub fn password_hasher(mut self, hasher: PasswordHasher) -> Self {
         self.hasher = hasher;
@@ -353,6 +362,7 @@ impl PassportBuilder {
                 default_provider: self.default_provider,
                 clock: self.clock,
                 hasher: self.hasher,
+                events: Events::new(self.listeners),
             }),
         })
     }
@@ -367,6 +377,7 @@ struct Inner {
     default_provider: String,
     clock: Arc<dyn Clock>,
     hasher: PasswordHasher,
+    events: Events,
 }
 
 /// The authorization server: cheap to clone, shared by every handler.
@@ -461,6 +472,43 @@ impl Passport {
     /// The password hasher.
     pub fn hasher(&self) -> &PasswordHasher {
         &self.inner.hasher
+    }
+
+    /// Queues an event for the listeners (never waits for them).
+    pub fn emit(&self, event: Event) {
+        self.inner.events.emit(event);
+    }
+
+    /// Waits until the listeners have handled every event emitted so far (for tests).
+    pub async fn flush_events(&self) {
+        self.inner.events.flush().await;
+    }
+
+    /// Emits the creation events of freshly stored tokens.
+    pub(crate) fn announce(&self, minted: &Minted) {
+        self.emit(Event::AccessTokenCreated {
+            token_id: minted.access.id.clone(),
+            user_id: minted.access.user_id.clone(),
+            client_id: minted.access.client_id.clone(),
+        });
+        if let Some((_, refresh)) = &minted.refresh {
+            self.emit(Event::RefreshTokenCreated {
+                refresh_token_id: refresh.id.clone(),
+                access_token_id: minted.access.id.clone(),
+            });
+        }
+    }
+
+    /// Revokes an access token and its refresh tokens (Passport's `$token->revoke()`); false
+    /// when it was not live.
+    pub async fn revoke_token(&self, token_id: &str) -> Result<bool, OAuthError> {
+        let revoked = self.inner.store.revoke_access_token(token_id).await?;
+        if revoked {
+            self.emit(Event::AccessTokenRevoked {
+                token_id: token_id.to_owned(),
+            });
+        }
+        Ok(revoked)
     }
 
     /// The signing key id.

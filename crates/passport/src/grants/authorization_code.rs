@@ -5,6 +5,7 @@
 use crate::authorize::verify_pkce;
 use crate::client::GrantType;
 use crate::error::OAuthError;
+use crate::events::Event;
 use crate::grants::{TokenRequest, TokenResponse};
 use crate::passport::{Family, MintSpec, Passport};
 use crate::secret::sha256_hex;
@@ -79,6 +80,7 @@ pub(super) async fn handle(passport: &Passport, request: &TokenRequest) -> Resul
         replay_detected(passport, &id, &client.id).await?;
         return Err(OAuthError::invalid_grant("Authorization code has been revoked"));
     }
+    passport.announce(&minted);
     Ok(TokenResponse::from_minted(
         &minted,
         Some(&record.scopes),
@@ -93,5 +95,8 @@ async fn replay_detected(passport: &Passport, code_id: &str, client_id: &str) ->
         revoked,
         "authorization code replay: tokens issued from it revoked"
     );
+    passport.emit(Event::AuthCodeReplayed {
+        client_id: client_id.to_owned(),
+    });
     Ok(())
 }

@@ -30,6 +30,7 @@ pub(super) async fn handle(passport: &Passport, request: &TokenRequest) -> Resul
         })
         .await?;
     passport.store().insert_tokens(&minted.access, None).await?;
+    passport.announce(&minted);
     let asked = parse_scope_param(request.param("scope"));
     Ok(TokenResponse::from_minted(&minted, Some(&asked), passport.now()))
 }

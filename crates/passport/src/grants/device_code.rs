@@ -61,5 +61,6 @@ pub(super) async fn handle(passport: &Passport, request: &TokenRequest) -> Resul
     if !store.redeem_device_code(&id, &minted.access, refresh).await? {
         return Err(OAuthError::invalid_grant("The device code has been used"));
     }
+    passport.announce(&minted);
     Ok(TokenResponse::from_minted(&minted, Some(&record.scopes), now))
 }

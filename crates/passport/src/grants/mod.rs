@@ -15,6 +15,7 @@ use serde::Serialize;
 
 use crate::client::{Client, GrantType};
 use crate::error::OAuthError;
+use crate::events::Event;
 use crate::passport::{Minted, Passport};
 use crate::secret::verify_client_secret;
 
@@ -183,6 +184,9 @@ impl Passport {
             .ok_or_else(|| OAuthError::invalid_parameter("client_id"))?;
         let Some(client) = self.find_active_client(client_id).await? else {
             tracing::info!(client_id, "client authentication failed: unknown or revoked client");
+            self.emit(Event::ClientAuthenticationFailed {
+                client_id: client_id.to_owned(),
+            });
             return Err(OAuthError::invalid_client());
         };
         if !client.supports_grant(grant) {
@@ -196,6 +200,9 @@ impl Passport {
                 .ok_or_else(|| OAuthError::invalid_parameter("client_secret"))?;
             if !verify_client_secret(stored, secret).await {
                 tracing::info!(client_id, "client authentication failed: wrong secret");
+                self.emit(Event::ClientAuthenticationFailed {
+                    client_id: client_id.to_owned(),
+                });
                 return Err(OAuthError::invalid_client());
             }
         }

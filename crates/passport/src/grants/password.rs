@@ -4,6 +4,7 @@
 
 use crate::client::GrantType;
 use crate::error::OAuthError;
+use crate::events::Event;
 use crate::grants::{TokenRequest, TokenResponse};
 use crate::passport::{Family, MintSpec, Passport};
 use crate::scope::parse_scope_param;
@@ -22,11 +23,17 @@ pub(super) async fn handle(passport: &Passport, request: &TokenRequest) -> Resul
         None => {
             passport.hasher().verify_dummy(password).await;
             tracing::info!(client_id = %client.id, "password grant: user authentication failed");
+            passport.emit(Event::UserAuthenticationFailed {
+                client_id: Some(client.id.clone()),
+            });
             return Err(OAuthError::invalid_credentials());
         }
     };
     if !provider.validate_for_passport_password_grant(&user, password).await? {
         tracing::info!(client_id = %client.id, "password grant: user authentication failed");
+        passport.emit(Event::UserAuthenticationFailed {
+            client_id: Some(client.id.clone()),
+        });
         return Err(OAuthError::invalid_credentials());
     }
 
@@ -45,6 +52,7 @@ pub(super) async fn handle(passport: &Passport, request: &TokenRequest) -> Resul
         .await?;
     let refresh = minted.refresh.as_ref().map(|(_, record)| record);
     passport.store().insert_tokens(&minted.access, refresh).await?;
+    passport.announce(&minted);
     let asked = parse_scope_param(request.param("scope"));
     Ok(TokenResponse::from_minted(&minted, Some(&asked), passport.now()))
 }

@@ -63,6 +63,7 @@ impl Passport {
             })
             .await?;
         self.store().insert_tokens(&minted.access, None).await?;
+        self.announce(&minted);
         Ok(PersonalAccessToken {
             access_token: minted.jwt,
             token: minted.access,

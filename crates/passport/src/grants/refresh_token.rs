@@ -5,6 +5,7 @@
 
 use crate::client::GrantType;
 use crate::error::OAuthError;
+use crate::events::Event;
 use crate::grants::{TokenRequest, TokenResponse};
 use crate::passport::{Family, MintSpec, Passport};
 use crate::scope::parse_scope_param;
@@ -56,11 +57,18 @@ pub(super) async fn handle(passport: &Passport, request: &TokenRequest) -> Resul
         reuse_detected(passport, &old.family_id, &client.id).await?;
         return Err(OAuthError::invalid_refresh_token("Token has been revoked"));
     }
+    passport.emit(Event::AccessTokenRevoked {
+        token_id: old.access_token_id.clone(),
+    });
+    passport.announce(&minted);
     Ok(TokenResponse::from_minted(&minted, Some(&requested), passport.now()))
 }
 
 async fn reuse_detected(passport: &Passport, family_id: &str, client_id: &str) -> Result<(), OAuthError> {
     let revoked = passport.store().revoke_refresh_family(family_id).await?;
     tracing::warn!(client_id, revoked, "refresh token reuse detected: token family revoked");
+    passport.emit(Event::RefreshTokenReused {
+        client_id: client_id.to_owned(),
+    });
     Ok(())
 }

@@ -1,0 +1,147 @@
+//! Events (Passport's `AccessTokenCreated`, `AccessTokenRevoked`, `RefreshTokenCreated`, plus
+//! security facts) delivered to registered listeners.
+//!
+//! Delivery is asynchronous: emitting puts the event on a bounded queue and returns at once; one
+//! background task hands events to the listeners in order. A slow listener delays only later
+//! events; a panicking one is caught and logged; when the queue is full, events are dropped
+//! with a warning. Token requests never wait for listeners.
+
+use std::fmt::Debug;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Arc, OnceLock};
+
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot};
+
+/// Something that happened.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// An access token was issued and stored.
+    AccessTokenCreated {
+        /// The token id (`jti`).
+        token_id: String,
+        /// The user, if any.
+        user_id: Option<String>,
+        /// The client.
+        client_id: String,
+    },
+    /// An access token was revoked.
+    AccessTokenRevoked {
+        /// The token id.
+        token_id: String,
+    },
+    /// A refresh token was issued.
+    RefreshTokenCreated {
+        /// The refresh token's id (hash).
+        refresh_token_id: String,
+        /// The access token issued with it.
+        access_token_id: String,
+    },
+    /// A client failed to authenticate at the token endpoint.
+    ClientAuthenticationFailed {
+        /// The client id it claimed.
+        client_id: String,
+    },
+    /// Wrong user credentials (password grant or login page).
+    UserAuthenticationFailed {
+        /// The client, for the password grant.
+        client_id: Option<String>,
+    },
+    /// A used authorization code was presented again; the tokens issued from it were revoked.
+    AuthCodeReplayed {
+        /// The client.
+        client_id: String,
+    },
+    /// A used refresh token was presented again; its whole family was revoked.
+    RefreshTokenReused {
+        /// The client.
+        client_id: String,
+    },
+}
+
+/// Receives events. Called on a background task, one event at a time, in order.
+pub trait EventListener: Send + Sync + Debug {
+    /// Handles one event.
+    fn handle(&self, event: &Event);
+}
+
+enum Message {
+    Event(Event),
+    Flush(oneshot::Sender<()>),
+}
+
+/// The queue between emitters and listeners.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Events {
+    inner: Arc<EventsInner>,
+}
+
+#[derive(Debug, Default)]
+struct EventsInner {
+    listeners: Vec<Arc<dyn EventListener>>,
+    sender: OnceLock<Option<mpsc::Sender<Message>>>,
+}
+
+const QUEUE: usize = 4096;
+
+impl Events {
+    pub(crate) fn new(listeners: Vec<Arc<dyn EventListener>>) -> Self {
+        Self {
+            inner: Arc::new(EventsInner {
+                listeners,
+                sender: OnceLock::new(),
+            }),
+        }
+    }
+
+    fn sender(&self) -> Option<&mpsc::Sender<Message>> {
+        if self.inner.listeners.is_empty() {
+            return None;
+        }
+        self.inner
+            .sender
+            .get_or_init(|| {
+                let handle = tokio::runtime::Handle::try_current().ok()?;
+                let (tx, mut rx) = mpsc::channel::<Message>(QUEUE);
+                let listeners = self.inner.listeners.clone();
+                handle.spawn(async move {
+                    while let Some(message) = rx.recv().await {
+                        match message {
+                            Message::Event(event) => {
+                                for listener in &listeners {
+                                    if catch_unwind(AssertUnwindSafe(|| listener.handle(&event))).is_err() {
+                                        tracing::error!(?listener, "an event listener panicked");
+                                    }
+                                }
+                            }
+                            Message::Flush(done) => {
+                                let _ = done.send(());
+                            }
+                        }
+                    }
+                });
+                Some(tx)
+            })
+            .as_ref()
+    }
+
+    /// Queues `event` for the listeners; never waits.
+    pub(crate) fn emit(&self, event: Event) {
+        if let Some(sender) = self.sender() {
+            if sender.try_send(Message::Event(event)).is_err() {
+                tracing::warn!("event queue full: an event was dropped");
+            }
+        }
+    }
+
+    /// Waits until every event emitted so far has been handled.
+    pub(crate) async fn flush(&self) {
+        if let Some(sender) = self.sender() {
+            let (tx, rx) = oneshot::channel();
+            if sender.send(Message::Flush(tx)).await.is_ok() {
+                let _ = rx.await;
+            }
+        }
+    }
+}
