@@ -28,6 +28,8 @@ use passport::{AccessToken, Passport, User};
 use serde_json::json;
 use tower::{Layer, Service};
 
+use crate::testing::ActingUser;
+
 /// Names the user provider a guard serves. [`Api`] is the default provider.
 pub trait Guard: Send + Sync + 'static {
     /// The provider name, or `None` for the server's default provider.
@@ -197,6 +199,16 @@ where
         }
         // Client-credentials tokens have no user on their row: never a user, whatever `sub` says.
         let user_id = token.user_id.as_deref().ok_or(GuardRejection::Invalid)?;
+        if let Some(ActingUser(user)) = parts.extensions.get::<ActingUser>()
+            && user.id == user_id
+        {
+            let user = user.clone();
+            return Ok(Self {
+                user,
+                token: BearerToken { token, passport },
+                _guard: PhantomData,
+            });
+        }
         let provider = passport
             .user_provider(Some(provider_name))
             .ok_or(GuardRejection::Invalid)?;

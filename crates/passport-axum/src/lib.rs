@@ -30,6 +30,7 @@ mod error;
 mod guard;
 mod pages;
 mod rate_limit;
+pub mod testing;
 pub mod session;
 mod token;
 mod views;

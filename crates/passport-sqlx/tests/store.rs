@@ -1,6 +1,8 @@
 //! The store conformance suite: the same checks on every backend (SQLite always, PostgreSQL when
 //! `PASSPORT_TEST_DATABASE_URL` is set).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
 use passport::{AccessTokenRecord, Client, GrantType, PurgeFilter, RefreshTokenRecord, StoreError};
 use passport_sqlx::Database;

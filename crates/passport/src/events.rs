@@ -128,10 +128,10 @@ impl Events {
 
     /// Queues `event` for the listeners; never waits.
     pub(crate) fn emit(&self, event: Event) {
-        if let Some(sender) = self.sender() {
-            if sender.try_send(Message::Event(event)).is_err() {
-                tracing::warn!("event queue full: an event was dropped");
-            }
+        if let Some(sender) = self.sender()
+            && sender.try_send(Message::Event(event)).is_err()
+        {
+            tracing::warn!("event queue full: an event was dropped");
         }
     }
 
