@@ -214,7 +214,12 @@ pub(crate) async fn decide(State(pages): State<Pages>, request: Request) -> Resp
         Ok(ok) => ok,
         Err(response) => return response,
     };
-    let deny = method == Method::DELETE || param(&params, "_method").is_some_and(|m| m.eq_ignore_ascii_case("DELETE"));
+    let deny = match param(&params, "_method") {
+        None => method == Method::DELETE,
+        Some(m) if m.eq_ignore_ascii_case("DELETE") => true,
+        Some(m) if m.eq_ignore_ascii_case("POST") => method == Method::DELETE,
+        Some(_) => return pages.error_page(&OAuthError::invalid_parameter("_method")),
+    };
     let Some(user_id) = session.user_id().map(str::to_owned) else {
         return pages.sign_in_required();
     };

@@ -111,7 +111,9 @@ async fn authenticate(parts: &mut Parts, passport: &Passport) -> Result<AccessTo
     if let Some(token) = parts.extensions.get::<AccessToken>() {
         return Ok(token.clone());
     }
-    let token = bearer(&parts.headers).ok_or(GuardRejection::Missing)?;
+    let Some(token) = bearer(&parts.headers) else {
+        return transient(parts, passport);
+    };
     match passport.authenticate_bearer(token).await {
         Ok(token) => {
             parts.extensions.insert(token.clone());
@@ -122,6 +124,31 @@ async fn authenticate(parts: &mut Parts, passport: &Passport) -> Result<AccessTo
             Err(GuardRejection::Invalid)
         }
     }
+}
+
+/// The SPA cookie path (Passport's `laravel_token`): accepted only with a matching CSRF header,
+/// and then the token may do everything (`*`), like Passport's `TransientToken`.
+fn transient(parts: &mut Parts, passport: &Passport) -> Result<AccessToken, GuardRejection> {
+    let cookie = crate::session::cookie_value(&parts.headers, &passport.settings().cookie).ok_or(GuardRejection::Missing)?;
+    let Some(transient) = passport.verify_transient_token(cookie) else {
+        tracing::debug!("SPA token cookie refused");
+        return Err(GuardRejection::Invalid);
+    };
+    let presented = crate::session::csrf_header(&parts.headers).unwrap_or_default();
+    if !transient.csrf_matches(presented) {
+        tracing::debug!("SPA token cookie without a matching CSRF header");
+        return Err(GuardRejection::Invalid);
+    }
+    let token = AccessToken {
+        id: "transient".to_owned(),
+        client_id: String::new(),
+        user_id: Some(transient.user_id),
+        scopes: vec![passport::WILDCARD.to_owned()],
+        client_provider: None,
+        expires_at: chrono::DateTime::<chrono::Utc>::MAX_UTC,
+    };
+    parts.extensions.insert(token.clone());
+    Ok(token)
 }
 
 /// A validated bearer token, any kind (user or client credentials).

@@ -25,6 +25,7 @@
 //! routers ([`token_routes`]) let you mount them piecemeal (Passport's `ignoreRoutes`).
 //! Handlers need `Passport: FromRef<YourState>`; a `Passport` is itself a valid state.
 
+mod api;
 mod device;
 mod error;
 mod guard;
@@ -41,7 +42,7 @@ use passport::Passport;
 
 pub use error::OAuthJsonError;
 pub use guard::{Api, AuthUser, BearerToken, CheckToken, CheckTokenService, Guard, GuardRejection};
-pub use pages::Pages;
+pub use pages::{Pages, create_fresh_api_token};
 pub use rate_limit::AddressLimiter;
 pub use token::issue_token;
 pub use views::{Renderer, Views};
@@ -59,6 +60,28 @@ pub fn routes_with(pages: Pages) -> Router {
         .merge(authorize_routes(pages.clone()))
         .merge(device_routes(pages.clone()))
         .merge(login_routes(pages))
+}
+
+/// The JSON management API (session + CSRF): `GET /{path}/scopes`, `GET|POST /{path}/clients`,
+/// `PUT|DELETE /{path}/clients/{id}`, `GET /{path}/tokens`, `DELETE /{path}/tokens/{id}`,
+/// `GET|POST /{path}/personal-access-tokens`, `DELETE /{path}/personal-access-tokens/{id}`, and
+/// `POST /{path}/token/refresh` (renews the SPA cookie). Not part of [`routes`]: mount it when
+/// your pages need it (the standalone server does).
+pub fn json_api_routes(pages: Pages) -> Router {
+    let p = format!("/{}", pages.passport.settings().path);
+    Router::new()
+        .route(&format!("{p}/scopes"), get(api::scopes))
+        .route(&format!("{p}/clients"), get(api::list_clients).post(api::create_client))
+        .route(&format!("{p}/clients/{{id}}"), axum::routing::put(api::update_client).delete(api::delete_client))
+        .route(&format!("{p}/tokens"), get(api::list_tokens))
+        .route(&format!("{p}/tokens/{{id}}"), axum::routing::delete(api::revoke_token))
+        .route(
+            &format!("{p}/personal-access-tokens"),
+            get(api::list_personal_tokens).post(api::create_personal_token),
+        )
+        .route(&format!("{p}/personal-access-tokens/{{id}}"), axum::routing::delete(api::revoke_token))
+        .route(&format!("{p}/token/refresh"), post(api::refresh_cookie))
+        .with_state(pages)
 }
 
 /// The device flow (RFC 8628): `POST /{path}/device/code` (rate limited like the token

@@ -192,6 +192,41 @@ impl Pages {
     }
 }
 
+/// Sets a fresh SPA token cookie for the session's user.
+pub(crate) fn refresh_transient_cookie(pages: &Pages, session: &Session, user_id: &str, response: &mut Response) {
+    session::set_transient_cookie(&pages.passport, session.csrf_token(), user_id, response);
+}
+
+/// Middleware (Passport's `CreateFreshApiToken`): on `GET` requests of a signed-in browser, sets
+/// the SPA token cookie (name from the `cookie` setting) on the response, so the page's
+/// JavaScript can call the API with it plus the `X-XSRF-TOKEN` header.
+///
+/// ```no_run
+/// # fn demo(app: axum::Router, pages: passport_axum::Pages) -> axum::Router {
+/// app.layer(axum::middleware::from_fn_with_state(pages, passport_axum::create_fresh_api_token))
+/// # }
+/// ```
+pub async fn create_fresh_api_token(State(pages): State<Pages>, request: Request, next: axum::middleware::Next) -> Response {
+    if request.method() != Method::GET {
+        return next.run(request).await;
+    }
+    let session = session::load(&pages.passport, request.headers()).await.ok().flatten();
+    let mut response = next.run(request).await;
+    let cookie = &pages.passport.settings().cookie;
+    let already = response
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.starts_with(&format!("{cookie}=")));
+    if let Some(session) = session
+        && let (Some(user_id), false) = (session.user_id(), already)
+    {
+        refresh_transient_cookie(&pages, &session, user_id, &mut response);
+    }
+    response
+}
+
 /// A 302 that no cache keeps (the location may carry a code or token).
 pub(crate) fn redirect(location: &str) -> Response {
     let mut response = StatusCode::FOUND.into_response();
@@ -365,7 +400,12 @@ pub(crate) async fn decide_authorization(State(pages): State<Pages>, request: Re
         Ok(ok) => ok,
         Err(response) => return response,
     };
-    let deny = method == Method::DELETE || param(&params, "_method").is_some_and(|m| m.eq_ignore_ascii_case("DELETE"));
+    let deny = match param(&params, "_method") {
+        None => method == Method::DELETE,
+        Some(m) if m.eq_ignore_ascii_case("DELETE") => true,
+        Some(m) if m.eq_ignore_ascii_case("POST") => method == Method::DELETE,
+        Some(_) => return pages.error_page(&OAuthError::invalid_parameter("_method")),
+    };
     let Some(user_id) = session.user_id().map(str::to_owned) else {
         return pages.sign_in_required();
     };

@@ -76,7 +76,7 @@ pub fn csrf_header(headers: &HeaderMap) -> Option<&str> {
         .find_map(|h| headers.get(*h).and_then(|v| v.to_str().ok()))
 }
 
-fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+pub(crate) fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -180,8 +180,9 @@ pub async fn save(passport: &Passport, session: &mut Session, response: &mut Res
     let lifetime = cookie::time::Duration::seconds(passport.settings().session_lifetime.num_seconds());
     let headers = response.headers_mut();
     if session.deleted {
-        for name in [SESSION_COOKIE, XSRF_COOKIE] {
-            let c = Cookie::build((name, ""))
+        let spa_cookie = passport.settings().cookie.clone();
+        for name in [SESSION_COOKIE, XSRF_COOKIE, spa_cookie.as_str()] {
+            let c = Cookie::build((name.to_owned(), ""))
                 .path("/")
                 .max_age(cookie::time::Duration::ZERO)
                 .build();
@@ -214,6 +215,24 @@ pub async fn save(passport: &Passport, session: &mut Session, response: &mut Res
         append_cookie(headers, &x);
     }
     Ok(())
+}
+
+/// Sets the SPA token cookie (HttpOnly, SameSite=Lax) for `user_id` on `response`.
+pub(crate) fn set_transient_cookie(passport: &Passport, csrf: &str, user_id: &str, response: &mut Response) {
+    let secure = passport
+        .settings()
+        .issuer
+        .as_deref()
+        .is_some_and(|i| i.starts_with("https://"));
+    let value = passport.issue_transient_token(user_id, csrf);
+    let c = Cookie::build((passport.settings().cookie.clone(), value))
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(secure)
+        .max_age(cookie::time::Duration::seconds(passport.settings().session_lifetime.num_seconds()))
+        .build();
+    append_cookie(response.headers_mut(), &c);
 }
 
 fn append_cookie(headers: &mut HeaderMap, cookie: &Cookie<'_>) {

@@ -123,7 +123,7 @@ pub fn router(passport: &Passport) -> Router {
 
 /// The pages of the standalone server: built-in views, each replaceable by a file of the same
 /// name in `<data-dir>/views/` (`login.html`, `authorize.html`, `error.html`, `layout.html`,
-/// `home.html`).
+/// `home.html`, `device_user_code.html`, `device_authorize.html`, `device_done.html`).
 pub fn pages(passport: &Passport, data_dir: &Path) -> anyhow::Result<Pages> {
     let dir = data_dir.join("views");
     let pages = Pages::new(passport);

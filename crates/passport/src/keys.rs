@@ -161,6 +161,7 @@ pub struct Keys {
     public_pem: String,
     header_b64: String,
     validation: jsonwebtoken::Validation,
+    cookie_key: aws_lc_rs::hmac::Key,
 }
 
 impl fmt::Debug for Keys {
@@ -227,6 +228,14 @@ impl Keys {
 
         let header = format!(r#"{{"typ":"JWT","alg":"RS256","kid":"{kid}"}}"#);
         let header_b64 = URL_SAFE_NO_PAD.encode(header.as_bytes());
+        // A key for the SPA cookie's HMAC, derived from the private key (same on every instance).
+        let private_der: Pkcs8V1Der<'_> = signing
+            .as_der()
+            .map_err(|_| KeyError::Invalid("private", "cannot serialize the key".into()))?;
+        let mut derivation = Sha256::new();
+        derivation.update(b"passport transient token cookie v1");
+        derivation.update(private_der.as_ref());
+        let cookie_key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &derivation.finalize());
         let keys = Self {
             signing,
             decoding,
@@ -234,6 +243,7 @@ impl Keys {
             public_pem,
             header_b64,
             validation: crate::jwt::validation(),
+            cookie_key,
         };
         keys.check_pair()?;
         Ok(keys)
@@ -259,6 +269,10 @@ impl Keys {
 
     pub(crate) fn header_b64(&self) -> &str {
         &self.header_b64
+    }
+
+    pub(crate) fn cookie_key(&self) -> &aws_lc_rs::hmac::Key {
+        &self.cookie_key
     }
 
     pub(crate) fn validation(&self) -> &jsonwebtoken::Validation {

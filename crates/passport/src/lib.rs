@@ -38,12 +38,14 @@ mod events;
 mod grants;
 mod jwt;
 mod keys;
+mod manage;
 mod passport;
 mod random;
 mod redirect;
 mod scope;
 mod secret;
 mod store;
+mod transient;
 mod user;
 
 pub use authorize::{
@@ -64,6 +66,7 @@ pub use jwt::{AccessTokenClaims, TokenInvalid};
 pub use keys::{
     GeneratedKeys, KeyError, KeySource, Keys, PRIVATE_KEY_FILE, PUBLIC_KEY_FILE, generate_keys, write_keys,
 };
+pub use manage::Connection;
 pub use passport::{AccessToken, Passport, PassportBuilder, Settings};
 pub use random::{random_alphanumeric, random_from_alphabet, random_hex};
 pub use redirect::{RedirectUri, redirect_uri_matches};
@@ -76,4 +79,5 @@ pub use store::{
     PendingAuthorizationRecord, PurgeCounts, PurgeFilter, RefreshTokenRecord, SessionRecord, SessionStore, Store,
     TokenStatus, TokenStore,
 };
+pub use transient::TransientToken;
 pub use user::{DEFAULT_PROVIDER, User, UserProvider};

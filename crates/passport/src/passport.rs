@@ -511,6 +511,10 @@ impl Passport {
         Ok(revoked)
     }
 
+    pub(crate) fn cookie_key(&self) -> &aws_lc_rs::hmac::Key {
+        self.inner.keys.cookie_key()
+    }
+
     /// The signing key id.
     pub fn kid(&self) -> &str {
         self.inner.keys.kid()

@@ -110,6 +110,16 @@ pub trait ClientStore: Send + Sync {
     async fn revoke_client(&self, id: &str) -> Result<bool, StoreError>;
     /// Replaces a client's stored secret hash.
     async fn update_client_secret(&self, id: &str, secret_hash: &str) -> Result<(), StoreError>;
+    /// The live clients a user owns, by name.
+    async fn clients_owned_by(&self, owner_id: &str) -> Result<Vec<Client>, StoreError>;
+    /// Renames a client and replaces its redirect URIs.
+    async fn update_client(
+        &self,
+        id: &str,
+        name: &str,
+        redirect_uris: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
 }
 
 /// Access and refresh tokens.
@@ -143,6 +153,12 @@ pub trait TokenStore: Send + Sync {
         access: &AccessTokenRecord,
         refresh: Option<&RefreshTokenRecord>,
     ) -> Result<bool, StoreError>;
+
+    /// A user's live (not revoked, not expired) access tokens, newest first.
+    async fn tokens_of_user(&self, user_id: &str, now: DateTime<Utc>) -> Result<Vec<AccessTokenRecord>, StoreError>;
+
+    /// Revokes every access and refresh token of a client; returns the revoked access token ids.
+    async fn revoke_client_tokens(&self, client_id: &str) -> Result<Vec<String>, StoreError>;
 
     /// Revokes every access and refresh token of a family.
     async fn revoke_refresh_family(&self, family_id: &str) -> Result<u64, StoreError>;

@@ -79,11 +79,17 @@ async fn open_browser(driver: &Driver) -> Client {
             ],
         },
     });
-    let Value::Object(capabilities) = capabilities else { unreachable!() };
+    let Value::Object(capabilities) = capabilities else {
+        unreachable!()
+    };
     let url = format!("http://127.0.0.1:{}", driver.port);
     for attempt in 0..50 {
         let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-        match ClientBuilder::new(connector).capabilities(capabilities.clone()).connect(&url).await {
+        match ClientBuilder::new(connector)
+            .capabilities(capabilities.clone())
+            .connect(&url)
+            .await
+        {
             Ok(client) => return client,
             Err(err) if attempt == 49 => panic!("cannot start a browser session: {err}"),
             Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
@@ -133,7 +139,10 @@ async fn a_person_signs_in_approves_and_denies_in_a_real_browser() {
     server.user("grace@example.com", "analytical engine").await;
     let (client, secret) = server
         .passport
-        .create_client(NewClient::new("Acme Reports", ClientKind::AuthorizationCode { device_flow: false }).redirect_uris([callback.clone()]))
+        .create_client(
+            NewClient::new("Acme Reports", ClientKind::AuthorizationCode { device_flow: false })
+                .redirect_uris([callback.clone()]),
+        )
         .await
         .expect("client");
     let secret = secret.expect("confidential client").expose_secret().to_owned();
@@ -182,15 +191,27 @@ async fn a_person_signs_in_approves_and_denies_in_a_real_browser() {
         .expect("the consent page");
 
     let page = browser.source().await.expect("page source");
-    assert!(page.contains("Acme Reports wants to access your account"), "names the client");
-    assert!(page.contains("Read your data") && page.contains("Read your orders"), "describes each scope");
+    assert!(
+        page.contains("Acme Reports wants to access your account"),
+        "names the client"
+    );
+    assert!(
+        page.contains("Read your data") && page.contains("Read your orders"),
+        "describes each scope"
+    );
     assert!(page.contains("grace@example.com"), "says who is signed in");
     let screenshot = browser.screenshot().await.expect("screenshot");
     assert!(screenshot.starts_with(b"\x89PNG"), "a PNG screenshot");
     std::fs::write(artifact_dir().join("consent.png"), &screenshot).expect("save screenshot");
 
     // Approve: the browser lands on the callback with a code the client exchanges.
-    browser.find(Locator::Css("#approve")).await.expect("approve").click().await.expect("click approve");
+    browser
+        .find(Locator::Css("#approve"))
+        .await
+        .expect("approve")
+        .click()
+        .await
+        .expect("click approve");
     let landed = wait_for_url(&browser, &callback).await;
     assert_eq!(query_param(&landed, "state").as_deref(), Some("first-run"));
     let code = query_param(&landed, "code").expect("a code on the callback");
@@ -217,8 +238,18 @@ async fn a_person_signs_in_approves_and_denies_in_a_real_browser() {
 
     // A second request, denied.
     browser.goto(&authorize("second-run", "consent")).await.expect("goto");
-    browser.wait().for_element(Locator::Css("#deny")).await.expect("consent again");
-    browser.find(Locator::Css("#deny")).await.expect("deny").click().await.expect("click deny");
+    browser
+        .wait()
+        .for_element(Locator::Css("#deny"))
+        .await
+        .expect("consent again");
+    browser
+        .find(Locator::Css("#deny"))
+        .await
+        .expect("deny")
+        .click()
+        .await
+        .expect("click deny");
     let landed = wait_for_url(&browser, &callback).await;
     assert_eq!(query_param(&landed, "error").as_deref(), Some("access_denied"));
     assert_eq!(query_param(&landed, "state").as_deref(), Some("second-run"));
