@@ -84,6 +84,15 @@ pub fn json_api_routes(pages: Pages) -> Router {
         .with_state(pages)
 }
 
+/// The account dashboard: `GET /account` and its script `GET /account/app.js`. Needs
+/// [`json_api_routes`] mounted too.
+pub fn account_routes(pages: Pages) -> Router {
+    Router::new()
+        .route("/account", get(pages::account))
+        .route("/account/app.js", get(pages::account_script))
+        .with_state(pages)
+}
+
 /// The device flow (RFC 8628): `POST /{path}/device/code` (rate limited like the token
 /// endpoint), `GET /{path}/device`, `GET|POST|DELETE /{path}/device/authorize`.
 pub fn device_routes(pages: Pages) -> Router {

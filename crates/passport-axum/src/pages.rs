@@ -130,6 +130,7 @@ impl Pages {
     ) -> Response {
         if let Value::Object(map) = &mut context {
             map.insert("app_name".to_owned(), Value::from(&*self.app_name));
+            map.insert("oauth_path".to_owned(), Value::from(self.passport.settings().path.as_str()));
             map.insert(
                 "csrf_token".to_owned(),
                 Value::from(session.map(Session::csrf_token).unwrap_or_default()),
@@ -522,6 +523,43 @@ pub(crate) async fn logout(State(pages): State<Pages>, request: Request) -> Resp
         return pages.error_page(&err);
     }
     pages.finish(session, redirect(&pages.login_path)).await
+}
+
+/// `GET /account`: the dashboard (your apps, authorized apps, personal access tokens), built on
+/// the JSON API. Guests are sent to sign in first.
+pub(crate) async fn account(State(pages): State<Pages>, OriginalUri(uri): OriginalUri, headers: HeaderMap) -> Response {
+    let mut session = match session::load_or_start(&pages.passport, &headers).await {
+        Ok(session) => session,
+        Err(err) => return pages.error_page(&err),
+    };
+    let user = match pages.current_user(&session).await {
+        Ok(user) => user,
+        Err(err) => return pages.error_page(&err),
+    };
+    let Some(user) = user else {
+        session.insert("intended", Value::from(intended(&uri)));
+        let response = redirect(&pages.login_path);
+        return pages.finish(session, response).await;
+    };
+    let mut response = pages.render(StatusCode::OK, "account.html", json!({"user": user}), Some(&session));
+    // The dashboard runs its own script and calls the JSON API on this origin.
+    response.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+        ),
+    );
+    pages.finish(session, response).await
+}
+
+/// `GET /account/app.js`: the dashboard's script.
+pub(crate) async fn account_script() -> Response {
+    let mut response = (StatusCode::OK, include_str!("../templates/account.js")).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/javascript; charset=utf-8"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    response
 }
 
 /// `GET /`: who is signed in, with a sign-out button (the standalone server mounts it).

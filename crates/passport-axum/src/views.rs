@@ -13,6 +13,7 @@
 //! * `device_authorize.html` — `client`, `user`, `scopes`, `user_code`, `auth_token`, `authorize_url`
 //!   (Passport's `deviceAuthorizationView`)
 //! * `device_done.html` — `approved`
+//! * `account.html` — `user` (the dashboard; its script is served at `/account/app.js`)
 //! * `layout.html` — the frame the others extend.
 
 use std::fmt;
@@ -23,7 +24,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use minijinja::Environment;
 
-const BUILTIN: [(&str, &str); 8] = [
+const BUILTIN: [(&str, &str); 9] = [
     ("layout.html", include_str!("../templates/layout.html")),
     ("login.html", include_str!("../templates/login.html")),
     ("authorize.html", include_str!("../templates/authorize.html")),
@@ -38,6 +39,7 @@ const BUILTIN: [(&str, &str); 8] = [
         include_str!("../templates/device_authorize.html"),
     ),
     ("device_done.html", include_str!("../templates/device_done.html")),
+    ("account.html", include_str!("../templates/account.html")),
 ];
 
 /// Renders a named page with a JSON context. Implement it to take over the pages entirely.

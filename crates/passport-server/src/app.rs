@@ -143,7 +143,11 @@ pub fn router_with(pages: Pages) -> Router {
         .route("/health", get(|| async { "ok" }))
         .with_state(passport)
         .merge(Router::new().route("/", get(passport_axum::home)).with_state(pages.clone()))
-        .merge(passport_axum::routes_with(pages))
+        .merge(passport_axum::account_routes(pages.clone()))
+        .merge(passport_axum::json_api_routes(pages.clone()))
+        .merge(passport_axum::routes_with(pages.clone()))
+        // Signed-in browsers get the SPA token cookie on every GET (Passport's CreateFreshApiToken).
+        .layer(axum::middleware::from_fn_with_state(pages, passport_axum::create_fresh_api_token))
         .layer(
             // Spans carry the method and path only: query strings may hold codes or state.
             TraceLayer::new_for_http().make_span_with(|request: &Request| {

@@ -82,17 +82,22 @@ async fn open(ctx: &Context) -> anyhow::Result<(passport_sqlx::Database, Passpor
     Ok((db, passport))
 }
 
-async fn install(ctx: &Context, args: &KeyArgs) -> anyhow::Result<()> {
-    let db = ctx.migrated_database().await?;
-    ensure_keys(ctx, args.length, args.force)?;
-    let passport = ctx.passport(&db)?;
-    let client = match passport.personal_access_client(None).await? {
+/// The default provider's personal access client, created when missing.
+async fn ensure_personal_access_client(passport: &Passport) -> anyhow::Result<passport::Client> {
+    Ok(match passport.personal_access_client(None).await? {
         Some(client) => client,
         None => {
             let new = NewClient::new("Personal Access Client", ClientKind::PersonalAccess);
             passport.create_client(new).await?.0
         }
-    };
+    })
+}
+
+async fn install(ctx: &Context, args: &KeyArgs) -> anyhow::Result<()> {
+    let db = ctx.migrated_database().await?;
+    ensure_keys(ctx, args.length, args.force)?;
+    let passport = ctx.passport(&db)?;
+    let client = ensure_personal_access_client(&passport).await?;
     db.close().await;
     print(
         args.json,
@@ -395,6 +400,8 @@ async fn serve(ctx: &Context, bind: &str) -> anyhow::Result<()> {
         ensure_keys(ctx, 4096, false)?;
     }
     let passport = ctx.passport(&db)?;
+    // The dashboard issues personal access tokens: make sure there is a client for them.
+    ensure_personal_access_client(&passport).await?;
     let app = router_with(pages(&passport, &ctx.data_dir)?).into_make_service_with_connect_info::<SocketAddr>();
     let listener = tokio::net::TcpListener::bind(bind)
         .await

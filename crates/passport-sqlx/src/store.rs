@@ -212,6 +212,32 @@ macro_rules! sql_store {
                 Ok(done.rows_affected() > 0)
             }
 
+            async fn clients_owned_by(&self, owner_id: &str) -> Result<Vec<Client>, StoreError> {
+                let sql = format!(
+                    "SELECT {CLIENT_COLUMNS} FROM oauth_clients WHERE owner_id = $1 AND revoked = FALSE ORDER BY name, id"
+                );
+                let rows = sqlx::query(&sql).bind(owner_id).fetch_all(&self.pool).await.map_err(backend)?;
+                rows.iter().map(Self::client_from_row).collect::<Result<_, _>>().map_err(backend)
+            }
+
+            async fn update_client(
+                &self,
+                id: &str,
+                name: &str,
+                redirect_uris: &[String],
+                now: DateTime<Utc>,
+            ) -> Result<(), StoreError> {
+                sqlx::query("UPDATE oauth_clients SET name = $1, redirect_uris = $2, updated_at = $3 WHERE id = $4")
+                    .bind(name)
+                    .bind(to_json(&redirect_uris))
+                    .bind(now)
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(backend)?;
+                Ok(())
+            }
+
             async fn update_client_secret(&self, id: &str, secret_hash: &str) -> Result<(), StoreError> {
                 sqlx::query("UPDATE oauth_clients SET secret = $1 WHERE id = $2")
                     .bind(secret_hash)
@@ -225,6 +251,45 @@ macro_rules! sql_store {
 
         #[async_trait::async_trait]
         impl TokenStore for $store {
+            async fn tokens_of_user(
+                &self,
+                user_id: &str,
+                now: DateTime<Utc>,
+            ) -> Result<Vec<AccessTokenRecord>, StoreError> {
+                let sql = format!(
+                    "SELECT {ACCESS_COLUMNS} FROM oauth_access_tokens WHERE user_id = $1 AND revoked = FALSE \
+                     AND expires_at > $2 ORDER BY created_at DESC, id"
+                );
+                let rows = sqlx::query(&sql)
+                    .bind(user_id)
+                    .bind(now)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(backend)?;
+                rows.iter().map(Self::access_from_row).collect::<Result<_, _>>().map_err(backend)
+            }
+
+            async fn revoke_client_tokens(&self, client_id: &str) -> Result<Vec<String>, StoreError> {
+                let mut tx = self.pool.begin().await.map_err(backend)?;
+                let rows = sqlx::query(
+                    "UPDATE oauth_access_tokens SET revoked = TRUE WHERE client_id = $1 AND revoked = FALSE RETURNING id",
+                )
+                .bind(client_id)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(backend)?;
+                sqlx::query("UPDATE oauth_refresh_tokens SET revoked = TRUE WHERE client_id = $1")
+                    .bind(client_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend)?;
+                tx.commit().await.map_err(backend)?;
+                rows.iter()
+                    .map(|row| row.try_get::<String, _>("id"))
+                    .collect::<Result<_, _>>()
+                    .map_err(backend)
+            }
+
             async fn insert_tokens(
                 &self,
                 access: &AccessTokenRecord,
