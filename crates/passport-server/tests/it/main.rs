@@ -13,4 +13,5 @@ mod device;
 mod e2e;
 mod guard;
 mod rate_limit;
+mod selfservice;
 mod token;
