@@ -403,6 +403,16 @@ impl Passport {
             .find_active_client(&request.client_id)
             .await?
             .ok_or_else(OAuthError::invalid_client)?;
+        // The client may have changed its redirect URIs while the consent page was open.
+        if !client
+            .redirect_uris
+            .iter()
+            .any(|r| redirect_uri_matches(r, &request.redirect_uri))
+        {
+            return Err(OAuthError::invalid_client()
+                .with_hint("The redirect URI is no longer registered for this client")
+                .into());
+        }
         let state = request.state.as_deref();
         match request.response_type {
             ResponseType::Code => {
