@@ -20,13 +20,17 @@ fn message(status: StatusCode, text: &str) -> Response {
     (status, Json(json!({ "message": text }))).into_response()
 }
 
-fn unprocessable(errors: Vec<(&str, String)>) -> Response {
+fn unprocessable(errors: FieldErrors) -> Response {
     let mut map = Map::new();
     for (field, text) in &errors {
         map.insert((*field).to_owned(), json!([text]));
     }
     let first = errors.first().map(|(_, t)| t.clone()).unwrap_or_default();
-    (StatusCode::UNPROCESSABLE_ENTITY, Json(json!({ "message": first, "errors": map }))).into_response()
+    (
+        StatusCode::UNPROCESSABLE_ENTITY,
+        Json(json!({ "message": first, "errors": map })),
+    )
+        .into_response()
 }
 
 fn server_error(err: &passport::OAuthError) -> Response {
@@ -75,11 +79,16 @@ async fn read_body(request: Request<Body>) -> Result<Map<String, Value>, Respons
     if is_json {
         return match serde_json::from_slice::<Value>(&bytes) {
             Ok(Value::Object(map)) => Ok(map),
-            _ => Err(message(StatusCode::BAD_REQUEST, "The request body must be a JSON object.")),
+            _ => Err(message(
+                StatusCode::BAD_REQUEST,
+                "The request body must be a JSON object.",
+            )),
         };
     }
-    let text = std::str::from_utf8(&bytes).map_err(|_| message(StatusCode::BAD_REQUEST, "The request body is not valid UTF-8."))?;
-    let pairs = crate::token::parse_query(text).map_err(|e| message(StatusCode::BAD_REQUEST, e.hint().unwrap_or("Malformed body.")))?;
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|_| message(StatusCode::BAD_REQUEST, "The request body is not valid UTF-8."))?;
+    let pairs = crate::token::parse_query(text)
+        .map_err(|e| message(StatusCode::BAD_REQUEST, e.hint().unwrap_or("Malformed body.")))?;
     Ok(pairs.into_iter().map(|(k, v)| (k, Value::String(v))).collect())
 }
 
@@ -121,32 +130,60 @@ fn token_json(token: &AccessTokenRecord) -> Value {
 }
 
 /// Validates `name` and `redirect` (comma-separated URIs) of a client form.
-fn client_fields(body: &Map<String, Value>) -> Result<(String, Vec<String>), Response> {
+/// Validation errors: field → message.
+type FieldErrors = Vec<(&'static str, String)>;
+
+fn client_fields(body: &Map<String, Value>) -> Result<(String, Vec<String>), FieldErrors> {
     let mut errors = Vec::new();
-    let name = body.get("name").and_then(Value::as_str).unwrap_or_default().trim().to_owned();
+    let name = body
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .trim()
+        .to_owned();
     if name.is_empty() {
         errors.push(("name", "The name field is required.".to_owned()));
     } else if name.chars().count() > 255 {
         errors.push(("name", "The name may not be greater than 255 characters.".to_owned()));
     }
     let redirect: Vec<String> = match body.get("redirect") {
-        Some(Value::String(s)) => s.split(',').map(str::trim).filter(|u| !u.is_empty()).map(str::to_owned).collect(),
-        Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).map(str::trim).map(str::to_owned).collect(),
+        Some(Value::String(s)) => s
+            .split(',')
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::trim)
+            .map(str::to_owned)
+            .collect(),
         _ => Vec::new(),
     };
     if redirect.is_empty() {
         errors.push(("redirect", "The redirect field is required.".to_owned()));
     } else if redirect.iter().any(|u| RedirectUri::parse(u).is_err()) {
-        errors.push(("redirect", "One or more redirects have an invalid URI format.".to_owned()));
+        errors.push((
+            "redirect",
+            "One or more redirects have an invalid URI format.".to_owned(),
+        ));
     }
-    if errors.is_empty() { Ok((name, redirect)) } else { Err(unprocessable(errors)) }
+    if errors.is_empty() {
+        Ok((name, redirect))
+    } else {
+        Err(errors)
+    }
 }
 
 fn truthy(value: Option<&Value>) -> Option<bool> {
     match value? {
         Value::Bool(b) => Some(*b),
         Value::Number(n) => Some(n.as_i64() != Some(0)),
-        Value::String(s) => Some(!matches!(s.to_ascii_lowercase().as_str(), "0" | "false" | "off" | "no" | "")),
+        Value::String(s) => Some(!matches!(
+            s.to_ascii_lowercase().as_str(),
+            "0" | "false" | "off" | "no" | ""
+        )),
         _ => None,
     }
 }
@@ -180,10 +217,14 @@ pub(crate) async fn create_client(State(pages): State<Pages>, request: Request) 
     };
     let (name, redirect) = match client_fields(&body) {
         Ok(fields) => fields,
-        Err(response) => return response,
+        Err(errors) => return unprocessable(errors),
     };
     let confidential = truthy(body.get("confidential")).unwrap_or(true);
-    match pages.passport.create_owned_client(&user.id, &name, redirect, confidential).await {
+    match pages
+        .passport
+        .create_owned_client(&user.id, &name, redirect, confidential)
+        .await
+    {
         Ok((client, secret)) => {
             let mut value = client_json(&client);
             let plain = secret.as_ref().map(|s| s.expose_secret().to_owned());
@@ -209,9 +250,13 @@ pub(crate) async fn update_client(State(pages): State<Pages>, Path(id): Path<Str
     }
     let (name, redirect) = match client_fields(&body) {
         Ok(fields) => fields,
-        Err(response) => return response,
+        Err(errors) => return unprocessable(errors),
     };
-    if let Err(err) = passport.store().update_client(&id, &name, &redirect, passport.now()).await {
+    if let Err(err) = passport
+        .store()
+        .update_client(&id, &name, &redirect, passport.now())
+        .await
+    {
         return server_error(&err.into());
     }
     match passport.owned_client(&user.id, &id).await {
@@ -296,7 +341,12 @@ pub(crate) async fn create_personal_token(State(pages): State<Pages>, request: R
     };
     let passport = &pages.passport;
     let mut errors = Vec::new();
-    let name = body.get("name").and_then(Value::as_str).unwrap_or_default().trim().to_owned();
+    let name = body
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .trim()
+        .to_owned();
     if name.is_empty() {
         errors.push(("name", "The name field is required.".to_owned()));
     } else if name.chars().count() > 255 {
@@ -305,7 +355,11 @@ pub(crate) async fn create_personal_token(State(pages): State<Pages>, request: R
     let scopes: Vec<String> = match body.get("scopes") {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Array(items)) => items.iter().map(|v| v.as_str().unwrap_or("\u{0}").to_owned()).collect(),
-        Some(Value::String(s)) => s.split([' ', ',']).filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+        Some(Value::String(s)) => s
+            .split([' ', ','])
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
         Some(_) => vec!["\u{0}".to_owned()],
     };
     if let Some(bad) = scopes.iter().find(|s| !passport.scopes().has_scope(s)) {
@@ -315,10 +369,13 @@ pub(crate) async fn create_personal_token(State(pages): State<Pages>, request: R
         return unprocessable(errors);
     }
     match passport.create_token(&user.id, None, &name, &scopes).await {
-        Ok(issued) => Json(json!({"accessToken": issued.access_token, "token": token_json(&issued.token)})).into_response(),
-        Err(err) if err.code() == passport::ErrorCode::InvalidRequest => {
-            message(StatusCode::SERVICE_UNAVAILABLE, err.hint().unwrap_or("No personal access client."))
+        Ok(issued) => {
+            Json(json!({"accessToken": issued.access_token, "token": token_json(&issued.token)})).into_response()
         }
+        Err(err) if err.code() == passport::ErrorCode::InvalidRequest => message(
+            StatusCode::SERVICE_UNAVAILABLE,
+            err.hint().unwrap_or("No personal access client."),
+        ),
         Err(err) => server_error(&err),
     }
 }

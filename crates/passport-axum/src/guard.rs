@@ -129,7 +129,8 @@ async fn authenticate(parts: &mut Parts, passport: &Passport) -> Result<AccessTo
 /// The SPA cookie path (Passport's `laravel_token`): accepted only with a matching CSRF header,
 /// and then the token may do everything (`*`), like Passport's `TransientToken`.
 fn transient(parts: &mut Parts, passport: &Passport) -> Result<AccessToken, GuardRejection> {
-    let cookie = crate::session::cookie_value(&parts.headers, &passport.settings().cookie).ok_or(GuardRejection::Missing)?;
+    let cookie =
+        crate::session::cookie_value(&parts.headers, &passport.settings().cookie).ok_or(GuardRejection::Missing)?;
     let Some(transient) = passport.verify_transient_token(cookie) else {
         tracing::debug!("SPA token cookie refused");
         return Err(GuardRejection::Invalid);

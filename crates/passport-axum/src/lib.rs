@@ -31,8 +31,8 @@ mod error;
 mod guard;
 mod pages;
 mod rate_limit;
-pub mod testing;
 pub mod session;
+pub mod testing;
 mod token;
 mod views;
 
@@ -72,14 +72,20 @@ pub fn json_api_routes(pages: Pages) -> Router {
     Router::new()
         .route(&format!("{p}/scopes"), get(api::scopes))
         .route(&format!("{p}/clients"), get(api::list_clients).post(api::create_client))
-        .route(&format!("{p}/clients/{{id}}"), axum::routing::put(api::update_client).delete(api::delete_client))
+        .route(
+            &format!("{p}/clients/{{id}}"),
+            axum::routing::put(api::update_client).delete(api::delete_client),
+        )
         .route(&format!("{p}/tokens"), get(api::list_tokens))
         .route(&format!("{p}/tokens/{{id}}"), axum::routing::delete(api::revoke_token))
         .route(
             &format!("{p}/personal-access-tokens"),
             get(api::list_personal_tokens).post(api::create_personal_token),
         )
-        .route(&format!("{p}/personal-access-tokens/{{id}}"), axum::routing::delete(api::revoke_token))
+        .route(
+            &format!("{p}/personal-access-tokens/{{id}}"),
+            axum::routing::delete(api::revoke_token),
+        )
         .route(&format!("{p}/token/refresh"), post(api::refresh_cookie))
         .with_state(pages)
 }

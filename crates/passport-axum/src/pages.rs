@@ -130,7 +130,10 @@ impl Pages {
     ) -> Response {
         if let Value::Object(map) = &mut context {
             map.insert("app_name".to_owned(), Value::from(&*self.app_name));
-            map.insert("oauth_path".to_owned(), Value::from(self.passport.settings().path.as_str()));
+            map.insert(
+                "oauth_path".to_owned(),
+                Value::from(self.passport.settings().path.as_str()),
+            );
             map.insert(
                 "csrf_token".to_owned(),
                 Value::from(session.map(Session::csrf_token).unwrap_or_default()),
@@ -207,7 +210,11 @@ pub(crate) fn refresh_transient_cookie(pages: &Pages, session: &Session, user_id
 /// app.layer(axum::middleware::from_fn_with_state(pages, passport_axum::create_fresh_api_token))
 /// # }
 /// ```
-pub async fn create_fresh_api_token(State(pages): State<Pages>, request: Request, next: axum::middleware::Next) -> Response {
+pub async fn create_fresh_api_token(
+    State(pages): State<Pages>,
+    request: Request,
+    next: axum::middleware::Next,
+) -> Response {
     if request.method() != Method::GET {
         return next.run(request).await;
     }
@@ -556,7 +563,10 @@ pub(crate) async fn account(State(pages): State<Pages>, OriginalUri(uri): Origin
 pub(crate) async fn account_script() -> Response {
     let mut response = (StatusCode::OK, include_str!("../templates/account.js")).into_response();
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/javascript; charset=utf-8"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/javascript; charset=utf-8"),
+    );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
     response

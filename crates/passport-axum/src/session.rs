@@ -230,7 +230,9 @@ pub(crate) fn set_transient_cookie(passport: &Passport, csrf: &str, user_id: &st
         .http_only(true)
         .same_site(SameSite::Lax)
         .secure(secure)
-        .max_age(cookie::time::Duration::seconds(passport.settings().session_lifetime.num_seconds()))
+        .max_age(cookie::time::Duration::seconds(
+            passport.settings().session_lifetime.num_seconds(),
+        ))
         .build();
     append_cookie(response.headers_mut(), &c);
 }

@@ -21,10 +21,7 @@ pub struct Connection {
 }
 
 impl Passport {
-    async fn live_tokens_with_clients(
-        &self,
-        user_id: &str,
-    ) -> Result<Vec<(AccessTokenRecord, Client)>, OAuthError> {
+    async fn live_tokens_with_clients(&self, user_id: &str) -> Result<Vec<(AccessTokenRecord, Client)>, OAuthError> {
         let tokens = self.store().tokens_of_user(user_id, self.now()).await?;
         let mut clients: HashMap<String, Option<Client>> = HashMap::new();
         let mut out = Vec::with_capacity(tokens.len());
@@ -72,7 +69,9 @@ impl Passport {
     /// Revokes a user's token if it is theirs; false otherwise (also when already revoked).
     pub async fn revoke_user_token(&self, user_id: &str, token_id: &str) -> Result<bool, OAuthError> {
         match self.store().find_access_token(token_id).await? {
-            Some(token) if token.user_id.as_deref() == Some(user_id) && !token.revoked => self.revoke_token(token_id).await,
+            Some(token) if token.user_id.as_deref() == Some(user_id) && !token.revoked => {
+                self.revoke_token(token_id).await
+            }
             _ => Ok(false),
         }
     }

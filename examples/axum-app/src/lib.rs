@@ -42,4 +42,3 @@ pub fn app(state: AppState) -> Router {
         // POST /oauth/token and the rest of the OAuth routes.
         .merge(passport_axum::routes(&passport))
 }
-

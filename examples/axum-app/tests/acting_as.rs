@@ -54,12 +54,23 @@ async fn acting_as_a_user_passes_the_guard_and_the_scope_checks() {
     let (state, _db) = state().await;
     let (status, body) = get(app(state.clone()).layer(acting_as(ada(), ["orders:read"])), "/api/me").await;
     assert_eq!(status, StatusCode::OK);
-    assert!(body.contains("ada@example.com") && body.contains("\"can_write\":false"), "{body}");
+    assert!(
+        body.contains("ada@example.com") && body.contains("\"can_write\":false"),
+        "{body}"
+    );
 
-    let (status, _) = get(app(state.clone()).layer(acting_as(ada(), ["orders:read"])), "/api/orders").await;
+    let (status, _) = get(
+        app(state.clone()).layer(acting_as(ada(), ["orders:read"])),
+        "/api/orders",
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
 
-    let (status, _) = get(app(state.clone()).layer(acting_as(ada(), ["orders:create"])), "/api/orders").await;
+    let (status, _) = get(
+        app(state.clone()).layer(acting_as(ada(), ["orders:create"])),
+        "/api/orders",
+    )
+    .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "a missing scope still fails");
 
     let (status, body) = get(app(state.clone()).layer(acting_as(ada(), ["*"])), "/api/me").await;
