@@ -475,6 +475,7 @@ pub(crate) async fn login(State(pages): State<Pages>, request: Request) -> Respo
     };
     let Some(user) = user else {
         tracing::info!("login failed");
+        passport.emit(passport::Event::UserAuthenticationFailed { client_id: None });
         let response = pages.render(
             StatusCode::UNPROCESSABLE_ENTITY,
             "login.html",

@@ -250,7 +250,8 @@ impl NewClient {
         if self.name.trim().is_empty() {
             return Err(OAuthError::invalid_request("The client name must not be empty"));
         }
-        if self.name.len() > 255 {
+        // Characters, not bytes: the JSON API and the message count characters too.
+        if self.name.trim().chars().count() > 255 {
             return Err(OAuthError::invalid_request(
                 "The client name must be at most 255 characters",
             ));

@@ -2,7 +2,7 @@
 //! security facts) delivered to registered listeners.
 //!
 //! Delivery is asynchronous: emitting puts the event on a bounded queue and returns at once; one
-//! background task hands events to the listeners in order. A slow listener delays only later
+//! background thread hands events to the listeners in order. A slow listener delays only later
 //! events; a panicking one is caught and logged; when the queue is full, events are dropped
 //! with a warning. Token requests never wait for listeners.
 
@@ -60,7 +60,7 @@ pub enum Event {
     },
 }
 
-/// Receives events. Called on a background task, one event at a time, in order.
+/// Receives events. Called on a background thread, one event at a time, in order.
 pub trait EventListener: Send + Sync + Debug {
     /// Handles one event.
     fn handle(&self, event: &Event);
@@ -102,25 +102,32 @@ impl Events {
         self.inner
             .sender
             .get_or_init(|| {
-                let handle = tokio::runtime::Handle::try_current().ok()?;
                 let (tx, mut rx) = mpsc::channel::<Message>(QUEUE);
                 let listeners = self.inner.listeners.clone();
-                handle.spawn(async move {
-                    while let Some(message) = rx.recv().await {
-                        match message {
-                            Message::Event(event) => {
-                                for listener in &listeners {
-                                    if catch_unwind(AssertUnwindSafe(|| listener.handle(&event))).is_err() {
-                                        tracing::error!(?listener, "an event listener panicked");
+                // Listeners are synchronous and may block (I/O, locks, sleeps): they run on a
+                // thread of their own, never on the async workers that serve requests.
+                let spawned = std::thread::Builder::new()
+                    .name("passport-events".to_owned())
+                    .spawn(move || {
+                        while let Some(message) = rx.blocking_recv() {
+                            match message {
+                                Message::Event(event) => {
+                                    for listener in &listeners {
+                                        if catch_unwind(AssertUnwindSafe(|| listener.handle(&event))).is_err() {
+                                            tracing::error!(?listener, "an event listener panicked");
+                                        }
                                     }
                                 }
-                            }
-                            Message::Flush(done) => {
-                                let _ = done.send(());
+                                Message::Flush(done) => {
+                                    let _ = done.send(());
+                                }
                             }
                         }
-                    }
-                });
+                    });
+                if let Err(err) = spawned {
+                    tracing::error!(error = %err, "cannot start the event thread: events are dropped");
+                    return None;
+                }
                 Some(tx)
             })
             .as_ref()
