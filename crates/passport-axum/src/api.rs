@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use passport::{AccessTokenRecord, Client, RedirectUri, User};
 use serde_json::{Map, Value, json};
 
+use crate::error::no_store;
 use crate::pages::{Pages, refresh_transient_cookie};
 use crate::session::{self, Session, csrf_header};
 use crate::token::MAX_BODY;
@@ -145,6 +146,8 @@ fn client_fields(body: &Map<String, Value>) -> Result<(String, Vec<String>), Fie
         errors.push(("name", "The name field is required.".to_owned()));
     } else if name.chars().count() > 255 {
         errors.push(("name", "The name may not be greater than 255 characters.".to_owned()));
+    } else if name.chars().any(char::is_control) {
+        errors.push(("name", "The name may not contain control characters.".to_owned()));
     }
     let redirect: Vec<String> = match body.get("redirect") {
         Some(Value::String(s)) => s
@@ -230,7 +233,9 @@ pub(crate) async fn create_client(State(pages): State<Pages>, request: Request) 
             let plain = secret.as_ref().map(|s| s.expose_secret().to_owned());
             value["secret"] = json!(plain);
             value["plainSecret"] = json!(plain);
-            (StatusCode::CREATED, Json(value)).into_response()
+            let mut response = (StatusCode::CREATED, Json(value)).into_response();
+            no_store(&mut response);
+            response
         }
         Err(err) => server_error(&err),
     }
@@ -351,6 +356,8 @@ pub(crate) async fn create_personal_token(State(pages): State<Pages>, request: R
         errors.push(("name", "The name field is required.".to_owned()));
     } else if name.chars().count() > 255 {
         errors.push(("name", "The name may not be greater than 255 characters.".to_owned()));
+    } else if name.chars().any(char::is_control) {
+        errors.push(("name", "The name may not contain control characters.".to_owned()));
     }
     let scopes: Vec<String> = match body.get("scopes") {
         None | Some(Value::Null) => Vec::new(),
@@ -370,7 +377,10 @@ pub(crate) async fn create_personal_token(State(pages): State<Pages>, request: R
     }
     match passport.create_token(&user.id, None, &name, &scopes).await {
         Ok(issued) => {
-            Json(json!({"accessToken": issued.access_token, "token": token_json(&issued.token)})).into_response()
+            let mut response =
+                Json(json!({"accessToken": issued.access_token, "token": token_json(&issued.token)})).into_response();
+            no_store(&mut response);
+            response
         }
         Err(err) if err.code() == passport::ErrorCode::InvalidRequest => message(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -388,5 +398,6 @@ pub(crate) async fn refresh_cookie(State(pages): State<Pages>, request: Request)
     };
     let mut response = (StatusCode::OK, "Refreshed.").into_response();
     refresh_transient_cookie(&pages, &session, &user.id, &mut response);
+    no_store(&mut response);
     response
 }

@@ -24,7 +24,7 @@ use axum::extract::{FromRef, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use passport::{AccessToken, Passport, User};
+use passport::{AccessToken, Passport, TokenInvalid, User};
 use serde_json::json;
 use tower::{Layer, Service};
 
@@ -53,11 +53,24 @@ pub enum GuardRejection {
     Invalid,
     /// The token lacks scopes; lists the missing ones.
     InsufficientScope(Vec<String>),
+    /// The token could not be checked (storage unavailable): 503, so clients keep it.
+    Unavailable,
 }
 
 impl IntoResponse for GuardRejection {
     fn into_response(self) -> Response {
         let (status, challenge, body) = match &self {
+            Self::Unavailable => {
+                let mut response = (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Json(json!({"message": "The token could not be checked right now. Try again later."})),
+                )
+                    .into_response();
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+                return response;
+            }
             Self::Missing => (
                 StatusCode::UNAUTHORIZED,
                 "Bearer realm=\"passport\"".to_owned(),
@@ -119,6 +132,7 @@ async fn authenticate(parts: &mut Parts, passport: &Passport) -> Result<AccessTo
             parts.extensions.insert(token.clone());
             Ok(token)
         }
+        Err(TokenInvalid::Unavailable) => Err(GuardRejection::Unavailable),
         Err(reason) => {
             tracing::debug!(%reason, "bearer token refused");
             Err(GuardRejection::Invalid)
@@ -245,7 +259,7 @@ where
             Ok(None) => return Err(GuardRejection::Invalid),
             Err(err) => {
                 tracing::error!(error = %err, "user lookup failed");
-                return Err(GuardRejection::Invalid);
+                return Err(GuardRejection::Unavailable);
             }
         };
         Ok(Self {

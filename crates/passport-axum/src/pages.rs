@@ -231,19 +231,27 @@ pub async fn create_fresh_api_token(
         && let (Some(user_id), false) = (session.user_id(), already)
     {
         refresh_transient_cookie(&pages, &session, user_id, &mut response);
+        // A response carrying the cookie must never be stored by a shared cache.
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
     }
     response
 }
 
 /// A 302 that no cache keeps (the location may carry a code or token).
 pub(crate) fn redirect(location: &str) -> Response {
+    let Ok(value) = HeaderValue::from_str(location) else {
+        // Registered redirect URIs are ASCII without control characters, so this is not
+        // reachable through them; never answer a bare 302 all the same.
+        tracing::error!("a redirect location was not a valid header value");
+        return (StatusCode::BAD_REQUEST, "The redirect address is invalid.").into_response();
+    };
     let mut response = StatusCode::FOUND.into_response();
-    if let Ok(value) = HeaderValue::from_str(location) {
-        response.headers_mut().insert(header::LOCATION, value);
-    }
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    let headers = response.headers_mut();
+    headers.insert(header::LOCATION, value);
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     response
 }
 
@@ -436,7 +444,11 @@ pub(crate) async fn decide_authorization(State(pages): State<Pages>, request: Re
         ));
     };
     if deny {
-        return redirect(&passport.deny_authorization(&validated));
+        return match passport.deny_authorization(&validated).await {
+            Ok(location) => redirect(&location),
+            Err(AuthorizeError::Show(err)) => pages.error_page(&err),
+            Err(AuthorizeError::Redirect(r)) => redirect(&r.location),
+        };
     }
     match passport.approve_authorization(&validated, &user_id).await {
         Ok(location) => redirect(&location),

@@ -34,7 +34,7 @@ impl AddressLimiter {
     pub(crate) fn check(&self, address: IpAddr) -> Result<(), u64> {
         match &self.limiter {
             None => Ok(()),
-            Some(limiter) => limiter
+            Some(limiter) => tidy(limiter)
                 .check_key(&address)
                 .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()).as_secs().max(1)),
         }
@@ -57,18 +57,33 @@ impl KeyLimiter {
     pub(crate) fn check(&self, key: &str) -> Result<(), u64> {
         match &self.limiter {
             None => Ok(()),
-            Some(limiter) => limiter
+            Some(limiter) => tidy(limiter)
                 .check_key(&key.to_owned())
                 .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()).as_secs().max(1)),
         }
     }
 }
 
-/// The TCP peer's address of a request (unspecified when unknown, e.g. in unit tests).
+/// Drops idle keys once the table grows large, so memory stays bounded.
+fn tidy<K: std::hash::Hash + Eq + Clone>(limiter: &DefaultKeyedRateLimiter<K>) -> &DefaultKeyedRateLimiter<K> {
+    if limiter.len() > 10_000 {
+        limiter.retain_recent();
+    }
+    limiter
+}
+
+/// The TCP peer's address of a request (unspecified when unknown, e.g. in unit tests). IPv6
+/// peers count by their /64, since one host usually owns the whole prefix.
 pub(crate) fn peer_address(extensions: &axum::http::Extensions) -> IpAddr {
-    extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip())
+    match extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()) {
+        Some(IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_some() => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+        Some(IpAddr::V6(v6)) => {
+            let bits = u128::from(v6) & !((1u128 << 64) - 1);
+            IpAddr::V6(std::net::Ipv6Addr::from(bits))
+        }
+        Some(v4) => v4,
+        None => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+    }
 }
 
 /// Middleware: answers 429 with `Retry-After` when the caller's address is over its quota.
@@ -77,7 +92,7 @@ pub(crate) async fn limit(State(limiter): State<AddressLimiter>, request: Reques
         return next.run(request).await;
     };
     let address = peer_address(request.extensions());
-    match limiter.check_key(&address) {
+    match tidy(limiter).check_key(&address) {
         Ok(()) => next.run(request).await,
         Err(not_until) => {
             let wait = not_until.wait_time_from(DefaultClock::default().now()).as_secs().max(1);

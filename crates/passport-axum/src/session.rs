@@ -17,8 +17,8 @@ pub const SESSION_COOKIE: &str = "passport_session";
 /// Name of the readable CSRF cookie (the Laravel/axios convention).
 pub const XSRF_COOKIE: &str = "XSRF-TOKEN";
 
-/// A loaded (or new) session.
-#[derive(Debug, Clone)]
+/// A loaded (or new) session. `Debug` shows no cookie value or token.
+#[derive(Clone)]
 pub struct Session {
     record: SessionRecord,
     /// The cookie value, set when the id is new and must be sent to the browser.
@@ -26,6 +26,15 @@ pub struct Session {
     is_new: bool,
     dirty: bool,
     deleted: bool,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("record", &self.record)
+            .field("is_new", &self.is_new)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Session {

@@ -154,6 +154,7 @@ pub(crate) fn parse_query(query: &str) -> Result<Vec<(String, String)>, OAuthErr
 
 fn parse_form(body: &[u8]) -> Result<Vec<(String, String)>, BodyError> {
     let mut out: Vec<(String, String)> = Vec::new();
+    let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
     for pair in body.split(|&b| b == b'&').filter(|p| !p.is_empty()) {
         let (name, value) = match pair.iter().position(|&b| b == b'=') {
             Some(i) => (&pair[..i], &pair[i + 1..]),
@@ -161,7 +162,7 @@ fn parse_form(body: &[u8]) -> Result<Vec<(String, String)>, BodyError> {
         };
         let name = form_decode(name)?;
         let value = form_decode(value)?;
-        if out.iter().any(|(n, _)| *n == name) {
+        if !seen.insert(name.clone()) {
             return Err(BodyError::Repeated(name));
         }
         out.push((name, value));

@@ -193,7 +193,7 @@ pub struct PurgeArgs {
     #[arg(long)]
     pub expired: bool,
     /// How long expired rows are kept.
-    #[arg(long, default_value_t = 168)]
+    #[arg(long, default_value_t = 168, value_parser = clap::value_parser!(u32).range(0..=876_000))]
     pub hours: u32,
     /// Print one JSON object on stdout.
     #[arg(long)]

@@ -163,6 +163,11 @@ async fn create_client(passport: &Passport, args: CreateClient) -> anyhow::Resul
     if args.public && matches!(kind, ClientKind::ClientCredentials | ClientKind::PersonalAccess) {
         bail!("client credentials and personal access clients cannot be public");
     }
+    if args.provider.is_some() && !matches!(kind, ClientKind::Password | ClientKind::PersonalAccess) {
+        bail!(
+            "--provider applies to password and personal access clients only (the sign-in pages serve the default provider)"
+        );
+    }
     let redirect_uris: Vec<String> = args
         .redirect_uri
         .as_deref()

@@ -329,6 +329,10 @@ macro_rules! sql_store {
             }
 
             async fn find_access_token(&self, id: &str) -> Result<Option<AccessTokenRecord>, StoreError> {
+                // As for client ids: a NUL (from a URL path) finds nothing.
+                if id.contains('\0') {
+                    return Ok(None);
+                }
                 let sql = format!("SELECT {ACCESS_COLUMNS} FROM oauth_access_tokens WHERE id = $1");
                 let row = sqlx::query(&sql).bind(id).fetch_optional(&self.pool).await.map_err(backend)?;
                 row.as_ref().map(Self::access_from_row).transpose().map_err(backend)

@@ -16,8 +16,8 @@ use crate::store::{PgStore, SqliteStore};
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
 
-/// A row of the `users` table.
-#[derive(Debug, Clone, Serialize)]
+/// A row of the `users` table. `Debug` hides the password hash.
+#[derive(Clone, Serialize)]
 pub struct UserRow {
     /// Numeric id, as text (tokens store user ids as text).
     pub id: String,
@@ -30,6 +30,15 @@ pub struct UserRow {
     pub password_hash: String,
     /// When the account was made.
     pub created_at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for UserRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserRow")
+            .field("id", &self.id)
+            .field("email", &self.email)
+            .finish_non_exhaustive()
+    }
 }
 
 impl UserRow {

@@ -337,7 +337,12 @@ impl Passport {
                 ));
             }
         };
-        if !client.supports_grant(grant) {
+        // The login and consent pages sign in users of the default provider: a client serving
+        // another provider must not receive their tokens (its guard would read the user id as
+        // one of its own users).
+        if !client.supports_grant(grant)
+            || !client.belongs_to_provider(self.default_provider(), self.default_provider())
+        {
             return Err(redirect(&validated, OAuthError::unauthorized_client()));
         }
         validated.scopes = self
@@ -399,20 +404,7 @@ impl Passport {
         request: &ValidatedAuthorization,
         user_id: &str,
     ) -> Result<String, AuthorizeError> {
-        let client = self
-            .find_active_client(&request.client_id)
-            .await?
-            .ok_or_else(OAuthError::invalid_client)?;
-        // The client may have changed its redirect URIs while the consent page was open.
-        if !client
-            .redirect_uris
-            .iter()
-            .any(|r| redirect_uri_matches(r, &request.redirect_uri))
-        {
-            return Err(OAuthError::invalid_client()
-                .with_hint("The redirect URI is no longer registered for this client")
-                .into());
-        }
+        let client = self.registered_client(request).await?;
         let state = request.state.as_deref();
         match request.response_type {
             ResponseType::Code => {
@@ -475,9 +467,33 @@ impl Passport {
         }
     }
 
-    /// The redirect for a denied request: `access_denied` with `state`.
-    pub fn deny_authorization(&self, request: &ValidatedAuthorization) -> String {
-        error_redirect(request, OAuthError::access_denied("The user denied the request")).location
+    /// The redirect for a denied request: `access_denied` with `state`. Fails (shown as a page)
+    /// when the client was revoked or dropped the redirect URI meanwhile.
+    pub async fn deny_authorization(&self, request: &ValidatedAuthorization) -> Result<String, AuthorizeError> {
+        self.registered_client(request).await?;
+        Ok(error_redirect(request, OAuthError::access_denied("The user denied the request")).location)
+    }
+
+    /// The request's client, still live and still registering the request's redirect URI.
+    async fn registered_client(
+        &self,
+        request: &ValidatedAuthorization,
+    ) -> Result<crate::client::Client, AuthorizeError> {
+        let client = self
+            .find_active_client(&request.client_id)
+            .await?
+            .ok_or_else(OAuthError::invalid_client)?;
+        // The client may have changed its redirect URIs while the consent page was open.
+        if !client
+            .redirect_uris
+            .iter()
+            .any(|r| redirect_uri_matches(r, &request.redirect_uri))
+        {
+            return Err(OAuthError::invalid_client()
+                .with_hint("The redirect URI is no longer registered for this client")
+                .into());
+        }
+        Ok(client)
     }
 }
 

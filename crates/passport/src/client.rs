@@ -247,6 +247,11 @@ impl NewClient {
 
     /// Checks the request and decides whether the client is confidential.
     pub(crate) fn validate(&self) -> Result<bool, OAuthError> {
+        if self.name.chars().any(char::is_control) {
+            return Err(OAuthError::invalid_request(
+                "The client name must not contain control characters",
+            ));
+        }
         if self.name.trim().is_empty() {
             return Err(OAuthError::invalid_request("The client name must not be empty"));
         }

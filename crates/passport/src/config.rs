@@ -12,7 +12,7 @@ use serde::{Deserialize, Deserializer};
 pub struct ConfigError(pub String);
 
 /// Every setting of `passport.toml`; each is also settable as `PASSPORT_<KEY>`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PassportConfig {
     /// Public base URL of the server (e.g. `https://auth.example.com`).
@@ -49,6 +49,26 @@ pub struct PassportConfig {
     pub private_key: Option<String>,
     /// Public key PEM (normally from `PASSPORT_PUBLIC_KEY`).
     pub public_key: Option<String>,
+}
+
+impl std::fmt::Debug for PassportConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PassportConfig")
+            .field("issuer", &self.issuer)
+            .field("scopes", &self.scopes)
+            .field("default_scopes", &self.default_scopes)
+            .field("tokens_expire_in", &self.tokens_expire_in)
+            .field("refresh_tokens_expire_in", &self.refresh_tokens_expire_in)
+            .field(
+                "personal_access_tokens_expire_in",
+                &self.personal_access_tokens_expire_in,
+            )
+            .field("enable_password_grant", &self.enable_password_grant)
+            .field("enable_implicit_grant", &self.enable_implicit_grant)
+            .field("path", &self.path)
+            .field("private_key", &self.private_key.as_ref().map(|_| "[redacted]"))
+            .finish_non_exhaustive()
+    }
 }
 
 fn string_or_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {

@@ -80,7 +80,10 @@ impl Passport {
             .find_active_client(client_id)
             .await?
             .ok_or_else(OAuthError::invalid_client)?;
-        if !client.supports_grant(GrantType::DeviceCode) {
+        // The device pages sign in users of the default provider (see `validate_authorization`).
+        if !client.supports_grant(GrantType::DeviceCode)
+            || !client.belongs_to_provider(self.default_provider(), self.default_provider())
+        {
             return Err(OAuthError::unauthorized_client());
         }
         let scopes = self.scopes().requested(scope)?;

@@ -59,6 +59,9 @@ pub enum TokenInvalid {
     /// The token does not belong to this guard's user provider.
     #[error("the token belongs to another user provider")]
     WrongProvider,
+    /// The token could not be checked (storage unavailable); it may be fine.
+    #[error("the token could not be checked right now")]
+    Unavailable,
 }
 
 /// RS256 only; time claims are checked by [`verify`] against the injected clock.

@@ -305,8 +305,17 @@ impl PassportBuilder {
             &self.personal_access_tokens_expire_in,
             &self.session_lifetime,
         ] {
-            if let Err(err) = lifetime {
-                return Err(err.clone());
+            match lifetime {
+                Err(err) => return Err(err.clone()),
+                Ok(ttl) if *ttl > TimeDelta::days(365 * 100) => {
+                    return Err(ConfigError(
+                        "lifetimes longer than 100 years are not supported".to_owned(),
+                    ));
+                }
+                Ok(ttl) if *ttl <= TimeDelta::zero() => {
+                    return Err(ConfigError("lifetimes must be longer than zero".to_owned()));
+                }
+                Ok(_) => {}
             }
         }
         for scope in &self.default_scopes {
@@ -632,7 +641,7 @@ impl Passport {
             Ok(None) => return Err(TokenInvalid::Revoked),
             Err(err) => {
                 tracing::error!(error = %err, "token lookup failed");
-                return Err(TokenInvalid::Revoked);
+                return Err(TokenInvalid::Unavailable);
             }
         };
         if status.revoked || status.client_revoked || status.client_id != claims.aud {

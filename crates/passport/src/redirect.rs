@@ -11,7 +11,12 @@ pub struct RedirectUri(String);
 impl RedirectUri {
     /// Validates `uri` (RFC 6749 §3.1.2: absolute, no fragment).
     pub fn parse(uri: &str) -> Result<Self, OAuthError> {
-        let bad = || OAuthError::invalid_request(format!("Invalid redirect URI: {uri}"));
+        let bad = || OAuthError::invalid_request("Invalid redirect URI: use an absolute ASCII URI without a fragment");
+        // Stored and sent back in `Location` as is: printable ASCII only (IDNs in punycode,
+        // other characters percent-encoded).
+        if uri.is_empty() || !uri.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(bad());
+        }
         let parsed = url::Url::parse(uri).map_err(|_| bad())?;
         if parsed.fragment().is_some() || parsed.cannot_be_a_base() && parsed.scheme() != "urn" {
             return Err(bad());
@@ -45,6 +50,10 @@ pub fn redirect_uri_matches(registered: &str, requested: &str) -> bool {
 
 fn strip_loopback_port(uri: &str) -> Option<String> {
     let parsed = url::Url::parse(uri).ok()?;
+    // The parser silently drops tabs, newlines and trailing controls: refuse them outright.
+    if !uri.bytes().all(|b| b.is_ascii_graphic()) {
+        return None;
+    }
     if parsed.scheme() != "http" {
         return None;
     }
@@ -86,5 +95,7 @@ mod tests {
         assert!(RedirectUri::parse("javascript:alert(1)").is_err());
         assert!(RedirectUri::parse("/relative").is_err());
         assert!(RedirectUri::parse("not a url").is_err());
+        assert!(RedirectUri::parse("https://exämple.com/cb").is_err());
+        assert!(RedirectUri::parse("https://a.example/cb\u{0}").is_err());
     }
 }

@@ -221,8 +221,8 @@ pub struct DeviceCodeRecord {
     pub expires_at: DateTime<Utc>,
 }
 
-/// A browser session of the login and consent pages.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A browser session of the login and consent pages. `Debug` hides the data (CSRF token).
+#[derive(Clone, PartialEq, Eq)]
 pub struct SessionRecord {
     /// SHA-256 (hex) of the session cookie's value.
     pub id: String,
@@ -234,6 +234,15 @@ pub struct SessionRecord {
     pub created_at: DateTime<Utc>,
     /// Expiry.
     pub expires_at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for SessionRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionRecord")
+            .field("user_id", &self.user_id)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
 }
 
 /// An authorization request waiting for the user's decision on the consent page, stored

@@ -22,12 +22,21 @@ struct Claims {
 }
 
 /// What a valid cookie says.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct TransientToken {
     /// The user.
     pub user_id: String,
     /// The CSRF token of the session it was made for.
     pub csrf: String,
+}
+
+impl std::fmt::Debug for TransientToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TransientToken")
+            .field("user_id", &self.user_id)
+            .field("csrf", &"[redacted]")
+            .finish()
+    }
 }
 
 impl TransientToken {

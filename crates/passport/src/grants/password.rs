@@ -15,9 +15,10 @@ pub(super) async fn handle(passport: &Passport, request: &TokenRequest) -> Resul
     let username = request.required("username")?;
     let password = request.required("password")?;
 
-    let provider = passport
-        .user_provider(client.provider.as_deref())
-        .ok_or_else(|| OAuthError::server_error("the client's user provider is not registered"))?;
+    let provider = passport.user_provider(client.provider.as_deref()).ok_or_else(|| {
+        tracing::warn!(client_id = %client.id, "the client's user provider is not registered");
+        OAuthError::unauthorized_client().with_hint("The client's user provider is not available")
+    })?;
     let user = match provider.find_for_passport(username).await? {
         Some(user) => user,
         None => {

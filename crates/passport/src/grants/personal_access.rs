@@ -7,12 +7,21 @@ use crate::passport::{Family, MintSpec, Passport};
 use crate::store::AccessTokenRecord;
 
 /// A new personal access token: the JWT (shown once) and its stored record.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct PersonalAccessToken {
     /// The bearer token.
     pub access_token: String,
     /// The stored row (`id`, `name`, `scopes`, `expires_at`, …).
     pub token: AccessTokenRecord,
+}
+
+impl std::fmt::Debug for PersonalAccessToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PersonalAccessToken")
+            .field("access_token", &"[redacted]")
+            .field("token", &self.token)
+            .finish()
+    }
 }
 
 impl Passport {
@@ -38,6 +47,11 @@ impl Passport {
         name: &str,
         scopes: &[String],
     ) -> Result<PersonalAccessToken, OAuthError> {
+        if name.trim().is_empty() || name.chars().count() > 255 || name.chars().any(char::is_control) {
+            return Err(OAuthError::invalid_request(
+                "The token name must be 1 to 255 characters without control characters",
+            ));
+        }
         let client = self.personal_access_client(provider).await?.ok_or_else(|| {
             OAuthError::invalid_request(format!(
                 "Personal access client not found for '{}' user provider. Please create one.",
