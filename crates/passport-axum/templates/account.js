@@ -49,7 +49,7 @@
     return b;
   }
 
-  const day = (iso) => new Date(iso).toLocaleDateString();
+  const day = (iso) => new Date(iso).toLocaleDateString(undefined, { dateStyle: "medium" });
 
   async function loadClients() {
     const clients = await call("GET", "/clients");
@@ -73,6 +73,7 @@
         $("client-redirect").value = client.redirect;
         $("client-confidential").disabled = true;
         $("client-save").textContent = "Save changes";
+        $("client-form-title").textContent = "Edit " + client.name;
         $("client-cancel").hidden = false;
       });
       actions.append(" ");
@@ -89,6 +90,7 @@
     $("client-id").value = "";
     $("client-confidential").disabled = false;
     $("client-save").textContent = "Create application";
+    $("client-form-title").textContent = "New application";
     $("client-cancel").hidden = true;
   }
 
@@ -144,7 +146,9 @@
       input.type = "checkbox";
       input.name = "scope";
       input.value = scope.id;
-      label.append(input, " " + scope.description);
+      const id = document.createElement("code");
+      id.textContent = scope.id;
+      label.append(input, " " + scope.description + " ", id);
       label.title = scope.id;
       box.appendChild(label);
     }
