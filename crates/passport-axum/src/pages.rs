@@ -232,9 +232,16 @@ pub async fn create_fresh_api_token(
     {
         refresh_transient_cookie(&pages, &session, user_id, &mut response);
         // A response carrying the cookie must never be stored by a shared cache.
-        response
-            .headers_mut()
-            .insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+        let cacheable = !response
+            .headers()
+            .get(header::CACHE_CONTROL)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("no-store"));
+        if cacheable {
+            response
+                .headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+        }
     }
     response
 }
