@@ -271,6 +271,18 @@ impl Keys {
         &self.header_b64
     }
 
+    /// Signs `claims_json` as a compact JWS (for benchmarks; tokens are minted by the grants).
+    #[doc(hidden)]
+    pub fn sign_for_bench(&self, claims_json: &[u8]) -> String {
+        crate::jwt::sign_compact(self, claims_json).unwrap_or_default()
+    }
+
+    /// Verifies a token's signature (for benchmarks).
+    #[doc(hidden)]
+    pub fn verify_for_bench(&self, token: &str) -> bool {
+        jsonwebtoken::decode::<serde_json::Value>(token, &self.decoding, &self.validation).is_ok()
+    }
+
     pub(crate) fn cookie_key(&self) -> &aws_lc_rs::hmac::Key {
         &self.cookie_key
     }
