@@ -93,17 +93,17 @@ pub(crate) async fn user_code_page(
         let location = crate::pages::with_query(&pages.device_authorize_url(), &[("user_code", code.trim())]);
         return redirect(&location);
     }
-    let session = match session::load_or_start(&pages.passport, &headers).await {
+    // The entry form is a plain GET form: no session is needed (nor stored) to show it.
+    let session = match session::load(&pages.passport, &headers).await {
         Ok(session) => session,
         Err(err) => return pages.error_page(&err),
     };
-    let response = pages.render(
-        StatusCode::OK,
-        "device_user_code.html",
-        json!({"authorize_url": pages.device_authorize_url(), "user_code": "", "error": null}),
-        Some(&session),
-    );
-    pages.finish(session, response).await
+    let context = json!({"authorize_url": pages.device_authorize_url(), "user_code": "", "error": null});
+    let response = pages.render(StatusCode::OK, "device_user_code.html", context, session.as_ref());
+    match session {
+        Some(session) => pages.finish(session, response).await,
+        None => response,
+    }
 }
 
 /// `GET /oauth/device/authorize?user_code=`: the device consent page.

@@ -313,7 +313,11 @@ async fn authorize_inner(
                 return Ok(pages.finish(fresh, response).await);
             }
             session.insert("intended", Value::from(intended(uri)));
-            session.insert("prompted_login", Value::Bool(true));
+            // Remember that this login answers `prompt=login`, so the request goes on afterwards
+            // instead of asking again.
+            if validated.prompt == Some(passport::Prompt::Login) {
+                session.insert("prompted_login", Value::Bool(true));
+            }
             redirect(&pages.login_path)
         }
         (Decision::Redirect(r), _) => redirect(&r.location),
@@ -594,8 +598,10 @@ pub(crate) async fn account_script() -> Response {
 
 /// `GET /`: who is signed in, with a sign-out button (the standalone server mounts it).
 pub async fn home(State(pages): State<Pages>, headers: HeaderMap) -> Response {
-    let session = match session::load_or_start(&pages.passport, &headers).await {
-        Ok(session) => session,
+    // Guests get the page without a session: nothing is stored for anonymous visits.
+    let session = match session::load(&pages.passport, &headers).await {
+        Ok(Some(session)) => session,
+        Ok(None) => return pages.render(StatusCode::OK, "home.html", json!({"user": null}), None),
         Err(err) => return pages.error_page(&err),
     };
     let user = pages.current_user(&session).await.ok().flatten();

@@ -397,20 +397,30 @@ macro_rules! sql_store {
 
             async fn revoke_refresh_family(&self, family_id: &str) -> Result<u64, StoreError> {
                 let mut tx = self.pool.begin().await.map_err(backend)?;
-                let refresh = sqlx::query("UPDATE oauth_refresh_tokens SET revoked = TRUE WHERE family_id = $1")
+                let mut revoked = 0;
+                // Two passes: on PostgreSQL a rotation in this family that committed while the
+                // first pass waited for its row lock inserted tokens the first pass's snapshot
+                // cannot see; the second statement sees them. A rotation starting later finds
+                // its token already revoked by the first pass and stores nothing.
+                for _ in 0..2 {
+                    let refresh = sqlx::query(
+                        "UPDATE oauth_refresh_tokens SET revoked = TRUE WHERE family_id = $1 AND revoked = FALSE",
+                    )
                     .bind(family_id)
                     .execute(&mut *tx)
                     .await
                     .map_err(backend)?;
-                let access = sqlx::query(
-                    "UPDATE oauth_access_tokens SET revoked = TRUE WHERE family_id = $1 AND revoked = FALSE",
-                )
-                .bind(family_id)
-                .execute(&mut *tx)
-                .await
-                .map_err(backend)?;
+                    let access = sqlx::query(
+                        "UPDATE oauth_access_tokens SET revoked = TRUE WHERE family_id = $1 AND revoked = FALSE",
+                    )
+                    .bind(family_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend)?;
+                    revoked += refresh.rows_affected() + access.rows_affected();
+                }
                 tx.commit().await.map_err(backend)?;
-                Ok(refresh.rows_affected() + access.rows_affected())
+                Ok(revoked)
             }
 
             async fn purge(&self, filter: PurgeFilter) -> Result<PurgeCounts, StoreError> {

@@ -144,6 +144,17 @@ macro_rules! user_admin {
                     .execute(&mut *tx)
                     .await
                     .map_err(backend)?;
+                // Their browser sessions end and the apps they own stop working.
+                sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend)?;
+                sqlx::query("UPDATE oauth_clients SET revoked = TRUE WHERE owner_id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend)?;
                 for table in [
                     "oauth_access_tokens",
                     "oauth_refresh_tokens",
