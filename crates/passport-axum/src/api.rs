@@ -134,8 +134,8 @@ fn token_json(token: &AccessTokenRecord) -> Value {
 /// Validation errors: field → message.
 type FieldErrors = Vec<(&'static str, String)>;
 
-fn client_fields(body: &Map<String, Value>) -> Result<(String, Vec<String>), FieldErrors> {
-    let mut errors = Vec::new();
+/// The required `name` field: 1 to 255 characters, no control characters.
+fn name_field(body: &Map<String, Value>, errors: &mut FieldErrors) -> String {
     let name = body
         .get("name")
         .and_then(Value::as_str)
@@ -149,6 +149,12 @@ fn client_fields(body: &Map<String, Value>) -> Result<(String, Vec<String>), Fie
     } else if name.chars().any(char::is_control) {
         errors.push(("name", "The name may not contain control characters.".to_owned()));
     }
+    name
+}
+
+fn client_fields(body: &Map<String, Value>) -> Result<(String, Vec<String>), FieldErrors> {
+    let mut errors = Vec::new();
+    let name = name_field(body, &mut errors);
     let redirect: Vec<String> = match body.get("redirect") {
         Some(Value::String(s)) => s
             .split(',')
@@ -346,19 +352,7 @@ pub(crate) async fn create_personal_token(State(pages): State<Pages>, request: R
     };
     let passport = &pages.passport;
     let mut errors = Vec::new();
-    let name = body
-        .get("name")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .trim()
-        .to_owned();
-    if name.is_empty() {
-        errors.push(("name", "The name field is required.".to_owned()));
-    } else if name.chars().count() > 255 {
-        errors.push(("name", "The name may not be greater than 255 characters.".to_owned()));
-    } else if name.chars().any(char::is_control) {
-        errors.push(("name", "The name may not contain control characters.".to_owned()));
-    }
+    let name = name_field(&body, &mut errors);
     let scopes: Vec<String> = match body.get("scopes") {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Array(items)) => items.iter().map(|v| v.as_str().unwrap_or("\u{0}").to_owned()).collect(),

@@ -6,7 +6,7 @@
 
 use axum::Json;
 use axum::extract::{OriginalUri, RawQuery, Request, State};
-use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use passport::{OAuthError, PendingAuthorizationRecord, display_user_code, random_alphanumeric, sha256_hex};
 use serde::{Deserialize, Serialize};
@@ -215,32 +215,12 @@ fn retry_page(pages: &Pages, session: &session::Session, typed: &str, wait: u64)
 
 /// `POST /oauth/device/authorize` (approve; deny with `_method=DELETE`) and `DELETE`.
 pub(crate) async fn decide(State(pages): State<Pages>, request: Request) -> Response {
-    let (params, session, method) = match pages.form_with_session(request).await {
-        Ok(ok) => ok,
+    let decision = match pages.take_decision(request).await {
+        Ok(decision) => decision,
         Err(response) => return response,
     };
-    let deny = match param(&params, "_method") {
-        None => method == Method::DELETE,
-        Some(m) if m.eq_ignore_ascii_case("DELETE") => true,
-        Some(m) if m.eq_ignore_ascii_case("POST") => method == Method::DELETE,
-        Some(_) => return pages.error_page(&OAuthError::invalid_parameter("_method")),
-    };
-    let Some(user_id) = session.user_id().map(str::to_owned) else {
-        return pages.sign_in_required();
-    };
-    let Some(auth_token) = param(&params, "auth_token") else {
-        return pages.error_page(&OAuthError::invalid_parameter("auth_token"));
-    };
+    let (deny, user_id, pending, session) = (decision.deny, decision.user_id, decision.pending, decision.session);
     let passport = &pages.passport;
-    let pending = match passport
-        .store()
-        .take_pending(&sha256_hex(auth_token), session.id(), passport.now())
-        .await
-    {
-        Ok(Some(pending)) if pending.user_id == user_id => pending,
-        Ok(_) => return pages.invalid_auth_token(),
-        Err(err) => return pages.error_page(&err.into()),
-    };
     let Ok(device) = serde_json::from_value::<DevicePending>(pending.payload) else {
         return pages.invalid_auth_token();
     };

@@ -391,7 +391,52 @@ async fn consent_page(
     ))
 }
 
+/// A consent decision: the form checked (CSRF), the signed-in user, and the pending request
+/// its single-use `auth_token` named, already taken from storage.
+pub(crate) struct TakenDecision {
+    pub(crate) deny: bool,
+    pub(crate) user_id: String,
+    pub(crate) pending: PendingAuthorizationRecord,
+    pub(crate) session: Session,
+}
+
 impl Pages {
+    /// Reads an approve / deny form (`POST`, `DELETE`, or `POST` with `_method=DELETE`): checks
+    /// CSRF (419), the signed-in user (401), and takes the pending request bound to this session
+    /// and `auth_token` (403 when it is not there: forged, reused or someone else's).
+    pub(crate) async fn take_decision(&self, request: Request) -> Result<TakenDecision, Response> {
+        let pages = self;
+        let (params, session, method) = pages.form_with_session(request).await?;
+        let deny = match param(&params, "_method") {
+            None => method == Method::DELETE,
+            Some(m) if m.eq_ignore_ascii_case("DELETE") => true,
+            Some(m) if m.eq_ignore_ascii_case("POST") => method == Method::DELETE,
+            Some(_) => return Err(pages.error_page(&OAuthError::invalid_parameter("_method"))),
+        };
+        let Some(user_id) = session.user_id().map(str::to_owned) else {
+            return Err(pages.sign_in_required());
+        };
+        let Some(auth_token) = param(&params, "auth_token") else {
+            return Err(pages.error_page(&OAuthError::invalid_parameter("auth_token")));
+        };
+        let passport = &pages.passport;
+        let pending = match passport
+            .store()
+            .take_pending(&sha256_hex(auth_token), session.id(), passport.now())
+            .await
+        {
+            Ok(Some(pending)) if pending.user_id == user_id => pending,
+            Ok(_) => return Err(pages.invalid_auth_token()),
+            Err(err) => return Err(pages.error_page(&err.into())),
+        };
+        Ok(TakenDecision {
+            deny,
+            user_id,
+            pending,
+            session,
+        })
+    }
+
     /// Reads a form post and checks the session and its CSRF token (419 otherwise).
     pub(crate) async fn form_with_session(
         &self,
@@ -423,32 +468,12 @@ pub(crate) fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'
 
 /// `POST /oauth/authorize` (approve; or deny with `_method=DELETE`) and `DELETE /oauth/authorize`.
 pub(crate) async fn decide_authorization(State(pages): State<Pages>, request: Request) -> Response {
-    let (params, session, method) = match pages.form_with_session(request).await {
-        Ok(ok) => ok,
+    let decision = match pages.take_decision(request).await {
+        Ok(decision) => decision,
         Err(response) => return response,
     };
-    let deny = match param(&params, "_method") {
-        None => method == Method::DELETE,
-        Some(m) if m.eq_ignore_ascii_case("DELETE") => true,
-        Some(m) if m.eq_ignore_ascii_case("POST") => method == Method::DELETE,
-        Some(_) => return pages.error_page(&OAuthError::invalid_parameter("_method")),
-    };
-    let Some(user_id) = session.user_id().map(str::to_owned) else {
-        return pages.sign_in_required();
-    };
-    let Some(auth_token) = param(&params, "auth_token") else {
-        return pages.error_page(&OAuthError::invalid_parameter("auth_token"));
-    };
+    let (deny, user_id, pending) = (decision.deny, decision.user_id, decision.pending);
     let passport = &pages.passport;
-    let pending = match passport
-        .store()
-        .take_pending(&sha256_hex(auth_token), session.id(), passport.now())
-        .await
-    {
-        Ok(Some(pending)) if pending.user_id == user_id => pending,
-        Ok(_) => return pages.invalid_auth_token(),
-        Err(err) => return pages.error_page(&err.into()),
-    };
     let Ok(validated) = serde_json::from_value::<ValidatedAuthorization>(pending.payload) else {
         return pages.error_page(&OAuthError::invalid_request(
             "The stored authorization request is unreadable",

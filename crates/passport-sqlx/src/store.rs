@@ -113,6 +113,30 @@ macro_rules! sql_store {
                 })
             }
 
+            /// In one transaction: runs `use_sql` (an `UPDATE … WHERE id = $1 AND <still unused>`)
+            /// and, when it changed a row, stores the tokens issued for it. False, changing nothing,
+            /// when the row was already used: of concurrent redemptions exactly one wins.
+            async fn use_once_and_store(
+                &self,
+                use_sql: &str,
+                id: &str,
+                access: &AccessTokenRecord,
+                refresh: Option<&RefreshTokenRecord>,
+            ) -> Result<bool, StoreError> {
+                let mut tx = self.pool.begin().await.map_err(backend)?;
+                let used = sqlx::query(use_sql).bind(id).execute(&mut *tx).await.map_err(backend)?;
+                if used.rows_affected() == 0 {
+                    tx.rollback().await.map_err(backend)?;
+                    return Ok(false);
+                }
+                Self::insert_access(&mut *tx, access).await.map_err(backend)?;
+                if let Some(refresh) = refresh {
+                    Self::insert_refresh(&mut *tx, refresh).await.map_err(backend)?;
+                }
+                tx.commit().await.map_err(backend)?;
+                Ok(true)
+            }
+
             async fn insert_access<'c, E>(executor: E, access: &AccessTokenRecord) -> Result<(), sqlx::Error>
             where
                 E: sqlx::Executor<'c, Database = $db>,
@@ -518,22 +542,13 @@ macro_rules! sql_store {
                 access: &AccessTokenRecord,
                 refresh: Option<&RefreshTokenRecord>,
             ) -> Result<bool, StoreError> {
-                let mut tx = self.pool.begin().await.map_err(backend)?;
-                let used = sqlx::query("UPDATE oauth_auth_codes SET revoked = TRUE WHERE id = $1 AND revoked = FALSE")
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(backend)?;
-                if used.rows_affected() == 0 {
-                    tx.rollback().await.map_err(backend)?;
-                    return Ok(false);
-                }
-                Self::insert_access(&mut *tx, access).await.map_err(backend)?;
-                if let Some(refresh) = refresh {
-                    Self::insert_refresh(&mut *tx, refresh).await.map_err(backend)?;
-                }
-                tx.commit().await.map_err(backend)?;
-                Ok(true)
+                self.use_once_and_store(
+                    "UPDATE oauth_auth_codes SET revoked = TRUE WHERE id = $1 AND revoked = FALSE",
+                    id,
+                    access,
+                    refresh,
+                )
+                .await
             }
 
             async fn granted_scopes(
@@ -660,25 +675,14 @@ macro_rules! sql_store {
                 access: &AccessTokenRecord,
                 refresh: Option<&RefreshTokenRecord>,
             ) -> Result<bool, StoreError> {
-                let mut tx = self.pool.begin().await.map_err(backend)?;
-                let used = sqlx::query(
+                self.use_once_and_store(
                     "UPDATE oauth_device_codes SET revoked = TRUE \
                      WHERE id = $1 AND revoked = FALSE AND user_approved_at IS NOT NULL",
+                    id,
+                    access,
+                    refresh,
                 )
-                .bind(id)
-                .execute(&mut *tx)
                 .await
-                .map_err(backend)?;
-                if used.rows_affected() == 0 {
-                    tx.rollback().await.map_err(backend)?;
-                    return Ok(false);
-                }
-                Self::insert_access(&mut *tx, access).await.map_err(backend)?;
-                if let Some(refresh) = refresh {
-                    Self::insert_refresh(&mut *tx, refresh).await.map_err(backend)?;
-                }
-                tx.commit().await.map_err(backend)?;
-                Ok(true)
             }
         }
 
