@@ -16,12 +16,12 @@ use oauth2::{
     RefreshToken, RequestTokenError, Scope, TokenResponse as _, TokenUrl,
 };
 use passport::{ClientKind, NewClient};
-use reqwest::cookie::{CookieStore as _, Jar};
 use reqwest::header::HeaderMap;
 use reqwest::{StatusCode, Url};
 use serde_json::Value;
 
-use crate::common::{TestServer, backends};
+use crate::common::{TestServer, api_user, backends, create_client};
+use crate::support_web::{Browser, Page};
 
 /// The redirect URI `TestServer::client` registers for code and implicit clients.
 const CALLBACK: &str = "https://client.example/callback";
@@ -35,86 +35,11 @@ const BAD_CREDENTIALS: &str = "These credentials do not match our records.";
 const AWKWARD_STATE: &str = "a b&c#d=e+f%20g/h?i é✓ 🚀";
 
 // ---------------------------------------------------------------------------------------------
-// A browser: cookies kept, redirects not followed, forms read from the HTML.
+// The flow's pages and redirects, as the browser of `support_web` sees them.
 // ---------------------------------------------------------------------------------------------
 
-/// A served response, read completely.
-#[derive(Debug)]
-struct Page {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: String,
-}
-
+/// Checks on the pages of the authorization flow.
 impl Page {
-    async fn read(response: reqwest::Response) -> Self {
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = response.text().await.expect("response body");
-        Self { status, headers, body }
-    }
-
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).map(|v| v.to_str().expect("ASCII header"))
-    }
-
-    fn location(&self) -> Option<&str> {
-        self.header("location")
-    }
-
-    /// Every `Set-Cookie` header.
-    fn set_cookies(&self) -> Vec<&str> {
-        self.headers
-            .get_all("set-cookie")
-            .iter()
-            .map(|v| v.to_str().expect("ASCII cookie"))
-            .collect()
-    }
-
-    /// The last `Set-Cookie` for `name` (attributes included).
-    fn set_cookie(&self, name: &str) -> Option<&str> {
-        let prefix = format!("{name}=");
-        self.set_cookies().into_iter().rev().find(|c| c.starts_with(&prefix))
-    }
-
-    /// Every `<form>` on the page.
-    fn forms(&self) -> Vec<Form> {
-        parse_forms(&self.body)
-    }
-
-    /// The consent page's approve form (the one without `_method`).
-    fn approve_form(&self, what: &str) -> Form {
-        let forms = self.forms();
-        assert_eq!(
-            forms.len(),
-            2,
-            "{what}: the consent page has an approve and a deny form:\n{}",
-            self.body
-        );
-        forms
-            .into_iter()
-            .find(|f| f.get("_method").is_none())
-            .unwrap_or_else(|| panic!("{what}: no approve form"))
-    }
-
-    /// The consent page's deny form (`_method=DELETE`).
-    fn deny_form(&self, what: &str) -> Form {
-        self.forms()
-            .into_iter()
-            .find(|f| f.get("_method") == Some("DELETE"))
-            .unwrap_or_else(|| panic!("{what}: no deny form with _method=DELETE:\n{}", self.body))
-    }
-
-    /// An HTML page that is not frameable.
-    fn assert_html_page(&self, what: &str) {
-        assert!(
-            self.header("content-type").is_some_and(|c| c.starts_with("text/html")),
-            "{what}: an HTML page, got {:?}",
-            self.header("content-type")
-        );
-        assert_eq!(self.header("x-frame-options"), Some("DENY"), "{what}: X-Frame-Options");
-    }
-
     /// An error page: 4xx, HTML, no `Location` (never a redirect), not frameable.
     fn assert_error_page(&self, what: &str) {
         assert!(
@@ -129,7 +54,7 @@ impl Page {
     }
 
     /// A 4xx answer of any kind, never a 5xx or a redirect.
-    fn assert_client_error(&self, what: &str) {
+    fn assert_any_client_error(&self, what: &str) {
         assert!(
             self.status.is_client_error(),
             "{what}: expected 4xx, got {}\n{}",
@@ -217,208 +142,8 @@ impl Params {
     }
 }
 
-/// One HTML form: where it posts and its inputs.
-#[derive(Debug, Clone)]
-struct Form {
-    action: String,
-    fields: Vec<(String, String)>,
-}
-
-impl Form {
-    fn get(&self, name: &str) -> Option<&str> {
-        self.fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
-    }
-
-    /// The fields with `name` replaced by `value` (or added).
-    fn with(&self, name: &str, value: &str) -> Vec<(String, String)> {
-        let mut fields = self.without(name);
-        fields.push((name.to_owned(), value.to_owned()));
-        fields
-    }
-
-    /// The fields without `name`.
-    fn without(&self, name: &str) -> Vec<(String, String)> {
-        self.fields.iter().filter(|(k, _)| k != name).cloned().collect()
-    }
-}
-
-/// `name="value"` of one tag.
-fn attribute(tag: &str, name: &str) -> Option<String> {
-    let needle = format!(" {name}=\"");
-    let start = tag.find(&needle)? + needle.len();
-    let end = tag[start..].find('"')? + start;
-    Some(html_unescape(&tag[start..end]))
-}
-
-/// Undoes HTML escaping (named entities the templates produce, and numeric references).
-fn html_unescape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(i) = rest.find('&') {
-        out.push_str(&rest[..i]);
-        rest = &rest[i..];
-        let Some(end) = rest.find(';') else { break };
-        let entity = &rest[1..end];
-        let decoded = match entity {
-            "amp" => Some('&'),
-            "lt" => Some('<'),
-            "gt" => Some('>'),
-            "quot" => Some('"'),
-            "apos" => Some('\''),
-            _ => entity
-                .strip_prefix("#x")
-                .or_else(|| entity.strip_prefix("#X"))
-                .and_then(|hex| u32::from_str_radix(hex, 16).ok())
-                .or_else(|| entity.strip_prefix('#').and_then(|dec| dec.parse().ok()))
-                .and_then(char::from_u32),
-        };
-        match decoded {
-            Some(c) => {
-                out.push(c);
-                rest = &rest[end + 1..];
-            }
-            None => {
-                out.push('&');
-                rest = &rest[1..];
-            }
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
-fn parse_forms(html: &str) -> Vec<Form> {
-    let mut forms = Vec::new();
-    let mut rest = html;
-    while let Some(start) = rest.find("<form") {
-        let after = &rest[start..];
-        let end = after.find("</form>").expect("closed form");
-        let form = &after[..end];
-        let open = &form[..form.find('>').expect("form tag")];
-        let action = attribute(open, "action").unwrap_or_default();
-        let mut fields = Vec::new();
-        let mut inputs = form;
-        while let Some(i) = inputs.find("<input") {
-            let tag_end = inputs[i..].find('>').expect("input tag") + i;
-            let tag = &inputs[i..tag_end];
-            if let Some(name) = attribute(tag, "name") {
-                fields.push((name, attribute(tag, "value").unwrap_or_default()));
-            }
-            inputs = &inputs[tag_end..];
-        }
-        forms.push(Form { action, fields });
-        rest = &after[end..];
-    }
-    forms
-}
-
-/// A cookie-holding client that does not follow redirects.
-struct Browser {
-    http: reqwest::Client,
-    jar: Arc<Jar>,
-    base: String,
-}
-
+/// The authorization flow, driven by a browser.
 impl Browser {
-    fn new(server: &TestServer) -> Self {
-        let jar = Arc::new(Jar::default());
-        let http = reqwest::Client::builder()
-            .cookie_provider(jar.clone())
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("browser client");
-        Self {
-            http,
-            jar,
-            base: server.base.clone(),
-        }
-    }
-
-    /// A browser signed in as `email`.
-    async fn signed_in(server: &TestServer, email: &str, password: &str) -> Self {
-        let browser = Self::new(server);
-        let page = browser.login(email, password).await;
-        assert_eq!(
-            page.status,
-            StatusCode::FOUND,
-            "{}: sign in as {email}\n{}",
-            server.kind,
-            page.body
-        );
-        browser
-    }
-
-    fn url(&self, path: &str) -> String {
-        if path.starts_with("http://") || path.starts_with("https://") {
-            path.to_owned()
-        } else {
-            format!("{}{}", self.base, path)
-        }
-    }
-
-    /// The value of a cookie this browser holds for the server.
-    fn cookie(&self, name: &str) -> Option<String> {
-        let url = Url::parse(&self.base).expect("base URL");
-        let header = self.jar.cookies(&url)?;
-        let prefix = format!("{name}=");
-        header
-            .to_str()
-            .expect("ASCII cookies")
-            .split("; ")
-            .find_map(|c| c.strip_prefix(&prefix).map(str::to_owned))
-    }
-
-    async fn send(&self, request: reqwest::RequestBuilder) -> Page {
-        Page::read(request.send().await.expect("request")).await
-    }
-
-    async fn get(&self, path: &str) -> Page {
-        self.send(self.http.get(self.url(path))).await
-    }
-
-    async fn post(&self, path: &str, form: &[(String, String)]) -> Page {
-        self.send(self.http.post(self.url(path)).form(form)).await
-    }
-
-    /// POSTs a raw body with a content type.
-    async fn post_raw(&self, path: &str, content_type: &str, body: impl Into<reqwest::Body>) -> Page {
-        self.send(
-            self.http
-                .post(self.url(path))
-                .header("content-type", content_type)
-                .body(body),
-        )
-        .await
-    }
-
-    /// Submits a form as the browser would (POST to its action).
-    async fn submit(&self, form: &Form) -> Page {
-        self.post(&form.action, &form.fields).await
-    }
-
-    /// The login page and its form's `_token`.
-    async fn login_form(&self) -> (Page, Form) {
-        let page = self.get("/login").await;
-        assert_eq!(page.status, StatusCode::OK, "login page\n{}", page.body);
-        let form = page
-            .forms()
-            .into_iter()
-            .find(|f| f.get("email").is_some() && f.get("password").is_some())
-            .unwrap_or_else(|| panic!("a login form with email and password:\n{}", page.body));
-        assert!(form.get("_token").is_some_and(|t| !t.is_empty()), "login form _token");
-        (page, form)
-    }
-
-    /// Fills in and sends the login form.
-    async fn login(&self, email: &str, password: &str) -> Page {
-        let (_, form) = self.login_form().await;
-        let mut fields = form.without("email");
-        fields.retain(|(k, _)| k != "password");
-        fields.push(("email".to_owned(), email.to_owned()));
-        fields.push(("password".to_owned(), password.to_owned()));
-        self.post(&form.action, &fields).await
-    }
-
     /// Runs an authorization request for a signed-in user up to the redirect back to the
     /// client: GET, approve on the consent page if one is shown. Returns the final response.
     async fn authorize(&self, url: &str, what: &str) -> Page {
@@ -480,12 +205,6 @@ fn path_and_query(url: &str) -> String {
     }
 }
 
-/// Creates a client; returns its id and plain secret.
-async fn create_client(server: &TestServer, new: NewClient) -> (String, Option<String>) {
-    let (client, secret) = server.passport.create_client(new).await.expect("create client");
-    (client.id, secret.map(|s| s.expose_secret().to_owned()))
-}
-
 /// A confidential authorization-code client with [`CALLBACK`].
 async fn confidential(server: &TestServer) -> (String, String) {
     let (id, secret) = server.client(CODE_CLIENT, false).await;
@@ -541,19 +260,6 @@ async fn exchange(server: &TestServer, code: &str, fields: &[(&str, &str)]) -> A
     token(server, &form).await
 }
 
-/// `GET /api/user` with a bearer token.
-async fn api_user(server: &TestServer, access_token: &str) -> (StatusCode, Value) {
-    let response = server
-        .http
-        .get(server.url("/api/user"))
-        .bearer_auth(access_token)
-        .send()
-        .await
-        .expect("api request");
-    let status = response.status();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
-
 /// A PKCE verifier and its S256 challenge.
 fn pkce_s256() -> (String, String) {
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
@@ -579,7 +285,7 @@ async fn errors_are_shown_or_redirected_with_state() {
     for db in backends().await {
         let server = TestServer::start_default(db).await;
         let kind = server.kind;
-        let browser = Browser::new(&server);
+        let browser = Browser::new(&server.base);
         let (confidential_id, _) = confidential(&server).await;
         let (public_id, _) = server.client(CODE_CLIENT, true).await;
         let (multi_id, _) = create_client(
@@ -802,7 +508,7 @@ async fn redirect_uris_match_exactly_except_loopback_ports() {
     for db in backends().await {
         let server = TestServer::start_default(db).await;
         let kind = server.kind;
-        let guest = Browser::new(&server);
+        let guest = Browser::new(&server.base);
         let (web_id, _) = confidential(&server).await;
         let (native_id, native_secret) = create_client(
             &server,
@@ -884,7 +590,7 @@ async fn guest_signs_in_consents_and_the_code_is_exchanged() {
         .await;
         let secret = secret.expect("confidential");
         server.user(EMAIL, PASSWORD).await;
-        let browser = Browser::new(&server);
+        let browser = Browser::new(&server.base);
         let state = "xyz 1&2";
         let url = code_url(&server, &client_id, state, &[("scope", "read orders:read")]);
 
@@ -1064,7 +770,7 @@ async fn consent_needs_its_own_auth_token_and_the_csrf_token() {
         let url = code_url(&server, &client_id, "st", &[("prompt", "consent")]);
 
         // Cookies: the session cookie is HttpOnly + SameSite=Lax, the CSRF cookie readable.
-        let alice = Browser::new(&server);
+        let alice = Browser::new(&server.base);
         let (login, form) = alice.login_form().await;
         let session = login.set_cookie("passport_session").expect("session cookie");
         let xsrf = login.set_cookie("XSRF-TOKEN").expect("XSRF-TOKEN cookie");
@@ -1154,7 +860,7 @@ async fn consent_needs_its_own_auth_token_and_the_csrf_token() {
             419,
             "{kind}: the token of the session before login"
         );
-        let cookieless = Browser::new(&server);
+        let cookieless = Browser::new(&server.base);
         let page = cookieless.post("/oauth/authorize", &approve.fields).await;
         assert_eq!(page.status.as_u16(), 419, "{kind}: no session cookie");
         let page = cookieless.get("/oauth/authorize").await;
@@ -1269,7 +975,7 @@ async fn prompt_and_skipping_consent() {
         let kind = server.kind;
         let (client_id, secret) = confidential(&server).await;
         server.user(EMAIL, PASSWORD).await;
-        let browser = Browser::new(&server);
+        let browser = Browser::new(&server.base);
         let url = |scope: &str, prompt: Option<&str>| {
             let mut extra = vec![("scope", scope)];
             if let Some(p) = prompt {
@@ -1821,7 +1527,7 @@ async fn implicit_grant_puts_the_token_in_the_fragment() {
                 Some(AWKWARD_STATE),
                 &format!("{kind}: implicit invalid_scope"),
             );
-        let guest = Browser::new(&server);
+        let guest = Browser::new(&server.base);
         let page = guest.get(&token_url("g", &[("prompt", "none")])).await;
         page.callback(CALLBACK, true, &format!("{kind}: implicit login_required"))
             .assert_error("login_required", Some("g"), &format!("{kind}: implicit login_required"));
@@ -1886,7 +1592,7 @@ async fn bad_input_is_refused_with_4xx() {
         let kind = server.kind;
         let (client_id, _) = confidential(&server).await;
         server.user(EMAIL, PASSWORD).await;
-        let guest = Browser::new(&server);
+        let guest = Browser::new(&server.base);
         let big = "x".repeat(5000);
         let base = format!(
             "/oauth/authorize?response_type=code&client_id={client_id}&redirect_uri=https%3A%2F%2Fclient.example%2Fcallback&scope=read"
@@ -1969,7 +1675,7 @@ async fn bad_input_is_refused_with_4xx() {
         for (what, content_type, body) in bodies {
             let what = format!("{kind}: login with {what}");
             let page = guest.post_raw("/login", content_type, body).await;
-            page.assert_client_error(&what);
+            page.assert_any_client_error(&what);
         }
         // None of that signed anyone in; the real form still works.
         let page = guest.login(EMAIL, PASSWORD).await;
@@ -2024,7 +1730,7 @@ async fn bad_input_is_refused_with_4xx() {
         for (what, content_type, body) in bodies {
             let what = format!("{kind}: consent form with {what}");
             let page = guest.post_raw("/oauth/authorize", content_type, body.clone()).await;
-            page.assert_client_error(&what);
+            page.assert_any_client_error(&what);
             let page = guest
                 .send(
                     guest
@@ -2034,7 +1740,7 @@ async fn bad_input_is_refused_with_4xx() {
                         .body(body),
                 )
                 .await;
-            page.assert_client_error(&format!("{what} (DELETE)"));
+            page.assert_any_client_error(&format!("{what} (DELETE)"));
         }
     }
 }
@@ -2069,7 +1775,7 @@ async fn oauth2_crate_flow(server: &TestServer, public: bool) {
         .url();
 
     // The user's browser: login, consent, approve.
-    let browser = Browser::new(server);
+    let browser = Browser::new(&server.base);
     let page = browser.get(auth_url.as_str()).await;
     assert_eq!(page.location(), Some("/login"), "{what}: guest goes to login");
     let page = browser.login(EMAIL, PASSWORD).await;

@@ -7,96 +7,15 @@
 //! test prints why it is skipped — except under CI (`CI` set), where a missing browser fails.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::Locator;
 use passport::{ClientKind, NewClient};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::common::{TestServer, backends};
-
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
-const CHROMIUM: &str = "/usr/bin/chromium";
-
-/// chromedriver, killed on drop.
-struct Driver {
-    child: Child,
-    port: u16,
-    _profile: tempfile::TempDir,
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
-fn start_driver() -> Option<Driver> {
-    if !Path::new(CHROMEDRIVER).exists() || !Path::new(CHROMIUM).exists() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must install chromium and chromium-driver for the browser test"
-        );
-        eprintln!("skipping the browser test: {CHROMEDRIVER} or {CHROMIUM} is not installed");
-        return None;
-    }
-    let port = free_port();
-    let child = Command::new(CHROMEDRIVER)
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start chromedriver");
-    Some(Driver {
-        child,
-        port,
-        _profile: tempfile::tempdir().expect("profile dir"),
-    })
-}
-
-async fn open_browser(driver: &Driver) -> Client {
-    let profile = driver._profile.path().display().to_string();
-    let capabilities = json!({
-        "browserName": "chrome",
-        "goog:chromeOptions": {
-            "binary": CHROMIUM,
-            "args": [
-                "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--no-first-run", "--window-size=1000,900", format!("--user-data-dir={profile}"),
-            ],
-        },
-    });
-    let Value::Object(capabilities) = capabilities else {
-        unreachable!()
-    };
-    let url = format!("http://127.0.0.1:{}", driver.port);
-    for attempt in 0..50 {
-        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-        match ClientBuilder::new(connector)
-            .capabilities(capabilities.clone())
-            .connect(&url)
-            .await
-        {
-            Ok(client) => return client,
-            Err(err) if attempt == 49 => panic!("cannot start a browser session: {err}"),
-            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-        }
-    }
-    unreachable!()
-}
+use crate::support_browser::{artifact_dir, click, open_browser, start_driver, type_into, wait_for_url};
 
 /// A stand-in for the client application: its callback page just says so.
 async fn start_callback_app() -> String {
@@ -109,30 +28,15 @@ async fn start_callback_app() -> String {
     format!("http://127.0.0.1:{}/callback", address.port())
 }
 
-fn artifact_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-artifacts");
-    std::fs::create_dir_all(&dir).expect("artifact dir");
-    dir
-}
-
-async fn wait_for_url(browser: &Client, prefix: &str) -> url::Url {
-    for _ in 0..100 {
-        let current = browser.current_url().await.expect("current url");
-        if current.as_str().starts_with(prefix) {
-            return current;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("the browser never reached {prefix}");
-}
-
 fn query_param(url: &url::Url, name: &str) -> Option<String> {
     url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_person_signs_in_approves_and_denies_in_a_real_browser() {
-    let Some(driver) = start_driver() else { return };
+    let Some(driver) = start_driver("browser test") else {
+        return;
+    };
     let db = backends().await.remove(0);
     let server = TestServer::start(db, |b| b.login_rate_limit(0)).await;
     let callback = start_callback_app().await;
@@ -158,32 +62,14 @@ async fn a_person_signs_in_approves_and_denies_in_a_real_browser() {
         url.to_string()
     };
 
-    let browser = open_browser(&driver).await;
+    let browser = open_browser(&driver, "1000,900").await;
 
     // A guest is sent to the login page, signs in, and comes back to the consent page.
     browser.goto(&authorize("first-run", "consent")).await.expect("goto");
     wait_for_url(&browser, &server.url("/login")).await;
-    browser
-        .find(Locator::Css("input[name=email]"))
-        .await
-        .expect("email field")
-        .send_keys("grace@example.com")
-        .await
-        .expect("type email");
-    browser
-        .find(Locator::Css("input[name=password]"))
-        .await
-        .expect("password field")
-        .send_keys("analytical engine")
-        .await
-        .expect("type password");
-    browser
-        .find(Locator::Css("button[type=submit]"))
-        .await
-        .expect("sign in button")
-        .click()
-        .await
-        .expect("sign in");
+    type_into(&browser, "input[name=email]", "grace@example.com").await;
+    type_into(&browser, "input[name=password]", "analytical engine").await;
+    click(&browser, "button[type=submit]").await;
     browser
         .wait()
         .for_element(Locator::Css("#approve"))
@@ -205,13 +91,7 @@ async fn a_person_signs_in_approves_and_denies_in_a_real_browser() {
     std::fs::write(artifact_dir().join("consent.png"), &screenshot).expect("save screenshot");
 
     // Approve: the browser lands on the callback with a code the client exchanges.
-    browser
-        .find(Locator::Css("#approve"))
-        .await
-        .expect("approve")
-        .click()
-        .await
-        .expect("click approve");
+    click(&browser, "#approve").await;
     let landed = wait_for_url(&browser, &callback).await;
     assert_eq!(query_param(&landed, "state").as_deref(), Some("first-run"));
     let code = query_param(&landed, "code").expect("a code on the callback");
@@ -243,13 +123,7 @@ async fn a_person_signs_in_approves_and_denies_in_a_real_browser() {
         .for_element(Locator::Css("#deny"))
         .await
         .expect("consent again");
-    browser
-        .find(Locator::Css("#deny"))
-        .await
-        .expect("deny")
-        .click()
-        .await
-        .expect("click deny");
+    click(&browser, "#deny").await;
     let landed = wait_for_url(&browser, &callback).await;
     assert_eq!(query_param(&landed, "error").as_deref(), Some("access_denied"));
     assert_eq!(query_param(&landed, "state").as_deref(), Some("second-run"));

@@ -11,6 +11,8 @@ use passport::{
 };
 use passport_sqlx::Database;
 use passport_sqlx::testing::TestDatabase;
+use reqwest::StatusCode;
+use serde_json::Value;
 use tokio::sync::oneshot;
 
 /// One 2048-bit key pair for the whole test process (generation takes a while).
@@ -107,8 +109,7 @@ impl TestServer {
         if matches!(kind, ClientKind::AuthorizationCode { .. } | ClientKind::Implicit) {
             new = new.redirect_uris(["https://client.example/callback"]);
         }
-        let (client, secret) = self.passport.create_client(new).await.expect("create client");
-        (client.id, secret.map(|s| s.expose_secret().to_owned()))
+        create_client(self, new).await
     }
 
     /// A confidential client-credentials client.
@@ -147,6 +148,25 @@ impl TestServer {
     pub(crate) fn advance(&self, by: TimeDelta) {
         self.clock.advance(by);
     }
+}
+
+/// Creates a client; returns its id and plain secret (None for public clients).
+pub(crate) async fn create_client(server: &TestServer, new: NewClient) -> (String, Option<String>) {
+    let (client, secret) = server.passport.create_client(new).await.expect("create client");
+    (client.id, secret.map(|s| s.expose_secret().to_owned()))
+}
+
+/// `GET /api/user` with a bearer token: the status and the JSON body (`Null` when not JSON).
+pub(crate) async fn api_user(server: &TestServer, access_token: &str) -> (StatusCode, Value) {
+    let response = server
+        .http
+        .get(server.url("/api/user"))
+        .bearer_auth(access_token)
+        .send()
+        .await
+        .expect("api request");
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
 }
 
 impl Drop for TestServer {

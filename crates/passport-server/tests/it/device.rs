@@ -4,30 +4,29 @@
 //! deny, CSRF, single-use `auth_token`, brute-force limits), a run with the third-party
 //! `oauth2` crate as the device, and the person's side in a real headless Chromium.
 //!
-//! A [`Person`] is a cookie-holding HTTP client that never follows redirects, so every hop of
+//! A [`Browser`] is a cookie-holding HTTP client that never follows redirects, so every hop of
 //! the person's side is checked; forms are read out of the served HTML, as a browser would.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::TimeDelta;
-use fantoccini::{ClientBuilder, Locator};
+use fantoccini::Locator;
 use oauth2::basic::BasicClient;
 use oauth2::{
     AuthType, ClientId, DeviceAuthorizationUrl, Scope, StandardDeviceAuthorizationResponse, TokenResponse as _,
     TokenUrl,
 };
 use passport::{ClientKind, NewClient, SystemClock, USER_CODE_ALPHABET};
-use reqwest::cookie::{CookieStore as _, Jar};
 use reqwest::header::HeaderMap;
 use reqwest::{StatusCode, Url};
 use serde_json::{Value, json};
 use sqlx::{Connection as _, Row as _};
 
-use crate::common::{TestServer, backends};
+use crate::common::{TestServer, api_user, backends, create_client};
+use crate::support_browser::{artifact_dir, click, open_browser, start_driver, type_into, wait_for_url};
+use crate::support_web::{Browser, Page};
 
 const EMAIL: &str = "dana@example.com";
 const PASSWORD: &str = "the remote is under the sofa";
@@ -201,25 +200,6 @@ async fn decide_directly(server: &TestServer, user_code: &str, user_id: &str, ap
     );
 }
 
-/// `GET /api/user` with a bearer token: the status and the body.
-async fn api_user(server: &TestServer, access_token: &str) -> (StatusCode, Value) {
-    let response = server
-        .http
-        .get(server.url("/api/user"))
-        .bearer_auth(access_token)
-        .send()
-        .await
-        .expect("api/user");
-    let status = response.status();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
-
-/// Creates a client and returns its id and plain secret.
-async fn create_client(server: &TestServer, new: NewClient) -> (String, Option<String>) {
-    let (client, secret) = server.passport.create_client(new).await.expect("create client");
-    (client.id, secret.map(|s| s.expose_secret().to_owned()))
-}
-
 /// A public device client named [`DEVICE_CLIENT_NAME`].
 async fn public_device_client(server: &TestServer) -> String {
     create_client(
@@ -296,37 +276,11 @@ fn unissued_user_code(issued: &[&str]) -> String {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The person: cookies kept, redirects not followed, forms read from the HTML.
+// The person: a browser of `support_web` (cookies kept, redirects not followed).
 // ---------------------------------------------------------------------------------------------
 
-/// A served page, read completely.
-#[derive(Debug)]
-struct Page {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: String,
-}
-
+/// Checks on the person's pages.
 impl Page {
-    async fn read(response: reqwest::Response) -> Self {
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = response.text().await.expect("response body");
-        Self { status, headers, body }
-    }
-
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).map(|v| v.to_str().expect("ASCII header"))
-    }
-
-    fn location(&self) -> Option<&str> {
-        self.header("location")
-    }
-
-    fn forms(&self) -> Vec<Form> {
-        parse_forms(&self.body)
-    }
-
     /// A 302 to `target` (a path on the server).
     fn assert_redirect(&self, target: &str, what: &str) {
         assert_eq!(
@@ -335,17 +289,6 @@ impl Page {
             "{what}: a redirect to {target}\n{}",
             self.body
         );
-    }
-
-    /// An HTML page that is not frameable nor cached.
-    fn assert_html_page(&self, what: &str) {
-        assert!(
-            self.header("content-type").is_some_and(|c| c.starts_with("text/html")),
-            "{what}: an HTML page, got {:?}",
-            self.header("content-type")
-        );
-        assert_eq!(self.header("x-frame-options"), Some("DENY"), "{what}: X-Frame-Options");
-        assert_eq!(self.header("cache-control"), Some("no-store"), "{what}: Cache-Control");
     }
 
     /// The user-code entry form: a GET form to the device consent page with a `user_code`
@@ -394,24 +337,6 @@ impl Page {
         );
     }
 
-    /// The approve form (the one without `_method`).
-    fn approve_form(&self, what: &str) -> Form {
-        let forms = self.forms();
-        assert_eq!(forms.len(), 2, "{what}: an approve and a deny form:\n{}", self.body);
-        forms
-            .into_iter()
-            .find(|f| f.get("_method").is_none())
-            .unwrap_or_else(|| panic!("{what}: no approve form"))
-    }
-
-    /// The deny form (`_method=DELETE`).
-    fn deny_form(&self, what: &str) -> Form {
-        self.forms()
-            .into_iter()
-            .find(|f| f.get("_method") == Some("DELETE"))
-            .unwrap_or_else(|| panic!("{what}: no deny form with _method=DELETE:\n{}", self.body))
-    }
-
     /// The page after a decision: 200, and it sends the person back to their device.
     fn assert_done(&self, approved: bool, what: &str) {
         assert_eq!(self.status, StatusCode::OK, "{what}: the done page\n{}", self.body);
@@ -433,198 +358,8 @@ impl Page {
     }
 }
 
-/// One HTML form: method, action and inputs.
-#[derive(Debug, Clone)]
-struct Form {
-    method: String,
-    action: String,
-    fields: Vec<(String, String)>,
-}
-
-impl Form {
-    fn get(&self, name: &str) -> Option<&str> {
-        self.fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
-    }
-
-    /// The fields with `name` replaced by `value` (or added).
-    fn with(&self, name: &str, value: &str) -> Vec<(String, String)> {
-        let mut fields = self.without(name);
-        fields.push((name.to_owned(), value.to_owned()));
-        fields
-    }
-
-    /// The fields without `name`.
-    fn without(&self, name: &str) -> Vec<(String, String)> {
-        self.fields.iter().filter(|(k, _)| k != name).cloned().collect()
-    }
-}
-
-/// `name="value"` of one tag.
-fn attribute(tag: &str, name: &str) -> Option<String> {
-    let needle = format!(" {name}=\"");
-    let start = tag.find(&needle)? + needle.len();
-    let end = tag[start..].find('"')? + start;
-    Some(html_unescape(&tag[start..end]))
-}
-
-/// Undoes HTML escaping (named entities and numeric references).
-fn html_unescape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(i) = rest.find('&') {
-        out.push_str(&rest[..i]);
-        rest = &rest[i..];
-        let Some(end) = rest.find(';') else { break };
-        let entity = &rest[1..end];
-        let decoded = match entity {
-            "amp" => Some('&'),
-            "lt" => Some('<'),
-            "gt" => Some('>'),
-            "quot" => Some('"'),
-            "apos" => Some('\''),
-            _ => entity
-                .strip_prefix("#x")
-                .or_else(|| entity.strip_prefix("#X"))
-                .and_then(|hex| u32::from_str_radix(hex, 16).ok())
-                .or_else(|| entity.strip_prefix('#').and_then(|dec| dec.parse().ok()))
-                .and_then(char::from_u32),
-        };
-        match decoded {
-            Some(c) => {
-                out.push(c);
-                rest = &rest[end + 1..];
-            }
-            None => {
-                out.push('&');
-                rest = &rest[1..];
-            }
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
-fn parse_forms(html: &str) -> Vec<Form> {
-    let mut forms = Vec::new();
-    let mut rest = html;
-    while let Some(start) = rest.find("<form") {
-        let after = &rest[start..];
-        let end = after.find("</form>").expect("closed form");
-        let form = &after[..end];
-        let open = &form[..form.find('>').expect("form tag")];
-        let method = attribute(open, "method").unwrap_or_else(|| "GET".to_owned());
-        let action = attribute(open, "action").unwrap_or_default();
-        let mut fields = Vec::new();
-        let mut inputs = form;
-        while let Some(i) = inputs.find("<input") {
-            let tag_end = inputs[i..].find('>').expect("input tag") + i;
-            let tag = &inputs[i..tag_end];
-            if let Some(name) = attribute(tag, "name") {
-                fields.push((name, attribute(tag, "value").unwrap_or_default()));
-            }
-            inputs = &inputs[tag_end..];
-        }
-        forms.push(Form { method, action, fields });
-        rest = &after[end..];
-    }
-    forms
-}
-
-/// A cookie-holding client that does not follow redirects: the person on another screen.
-struct Person {
-    http: reqwest::Client,
-    jar: Arc<Jar>,
-    base: String,
-}
-
-impl Person {
-    fn new(base: &str) -> Self {
-        let jar = Arc::new(Jar::default());
-        let http = reqwest::Client::builder()
-            .cookie_provider(jar.clone())
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("person's client");
-        Self {
-            http,
-            jar,
-            base: base.to_owned(),
-        }
-    }
-
-    /// A person signed in as `email`.
-    async fn signed_in(server: &TestServer, email: &str, password: &str) -> Self {
-        let person = Self::new(&server.base);
-        let page = person.login(email, password).await;
-        assert_eq!(
-            (page.status, page.location()),
-            (StatusCode::FOUND, Some("/")),
-            "{}: sign in as {email}\n{}",
-            server.kind,
-            page.body
-        );
-        person
-    }
-
-    fn url(&self, path: &str) -> String {
-        if path.starts_with("http://") || path.starts_with("https://") {
-            path.to_owned()
-        } else {
-            format!("{}{}", self.base, path)
-        }
-    }
-
-    /// The value of a cookie held for the server.
-    fn cookie(&self, name: &str) -> Option<String> {
-        let url = Url::parse(&self.base).expect("base URL");
-        let header = self.jar.cookies(&url)?;
-        let prefix = format!("{name}=");
-        header
-            .to_str()
-            .expect("ASCII cookies")
-            .split("; ")
-            .find_map(|c| c.strip_prefix(&prefix).map(str::to_owned))
-    }
-
-    async fn send(&self, request: reqwest::RequestBuilder) -> Page {
-        Page::read(request.send().await.expect("request")).await
-    }
-
-    async fn get(&self, path: &str) -> Page {
-        self.send(self.http.get(self.url(path))).await
-    }
-
-    async fn post(&self, path: &str, form: &[(String, String)]) -> Page {
-        self.send(self.http.post(self.url(path)).form(form)).await
-    }
-
-    async fn delete(&self, path: &str, form: &[(String, String)]) -> Page {
-        self.send(self.http.delete(self.url(path)).form(form)).await
-    }
-
-    async fn submit(&self, form: &Form) -> Page {
-        assert!(form.method.eq_ignore_ascii_case("POST"), "a POST form");
-        self.post(&form.action, &form.fields).await
-    }
-
-    /// Fills in and sends the login form.
-    async fn login(&self, email: &str, password: &str) -> Page {
-        let page = self.get("/login").await;
-        assert_eq!(page.status, StatusCode::OK, "login page\n{}", page.body);
-        let form = page
-            .forms()
-            .into_iter()
-            .find(|f| f.get("email").is_some() && f.get("password").is_some())
-            .unwrap_or_else(|| panic!("a login form:\n{}", page.body));
-        let fields = Form {
-            method: form.method.clone(),
-            action: form.action.clone(),
-            fields: form.with("email", email),
-        }
-        .with("password", password);
-        self.post(&form.action, &fields).await
-    }
-
+/// The person's side of the device flow.
+impl Browser {
     /// Types `typed` into the user-code form and submits it (a GET form, so the value is
     /// form-encoded into the query as a browser does).
     async fn enter_code(&self, typed: &str) -> Page {
@@ -1252,7 +987,7 @@ async fn a_guest_enters_the_code_signs_in_and_approves() {
         server.user(EMAIL, PASSWORD).await;
         let client_id = public_device_client(&server).await;
         let device = start_device(&server, &client_id, Some("read orders:read")).await;
-        let person = Person::new(&server.base);
+        let person = Browser::new(&server.base);
 
         // The entry page: a GET form with a user_code field, to the consent page.
         let page = person.get(&device.verification_uri).await;
@@ -1332,7 +1067,7 @@ async fn typed_codes_are_normalized() {
         server.user(EMAIL, PASSWORD).await;
         let client_id = public_device_client(&server).await;
         let device = start_device(&server, &client_id, Some("read")).await;
-        let person = Person::signed_in(&server, EMAIL, PASSWORD).await;
+        let person = Browser::signed_in(&server, EMAIL, PASSWORD).await;
         let plain = device.user_code.replace('-', "");
         let variants = [
             device.user_code.clone(),
@@ -1367,7 +1102,7 @@ async fn wrong_or_expired_codes_show_the_entry_page_again() {
         let user_id = server.user(EMAIL, PASSWORD).await;
         let client_id = public_device_client(&server).await;
         let live = start_device(&server, &client_id, None).await;
-        let person = Person::signed_in(&server, EMAIL, PASSWORD).await;
+        let person = Browser::signed_in(&server, EMAIL, PASSWORD).await;
 
         let unissued = unissued_user_code(&[&live.user_code]);
         let attempts = [
@@ -1409,7 +1144,7 @@ async fn approve_and_deny_by_post_override_and_by_delete() {
         let kind = server.kind;
         server.user(EMAIL, PASSWORD).await;
         let client_id = public_device_client(&server).await;
-        let person = Person::signed_in(&server, EMAIL, PASSWORD).await;
+        let person = Browser::signed_in(&server, EMAIL, PASSWORD).await;
 
         // Deny with the form (POST + _method=DELETE).
         let first = start_device(&server, &client_id, Some("read")).await;
@@ -1484,7 +1219,7 @@ async fn decisions_need_csrf_and_a_fresh_auth_token() {
         server.user(OTHER_EMAIL, OTHER_PASSWORD).await;
         let client_id = public_device_client(&server).await;
         let device = start_device(&server, &client_id, Some("read")).await;
-        let person = Person::signed_in(&server, EMAIL, PASSWORD).await;
+        let person = Browser::signed_in(&server, EMAIL, PASSWORD).await;
         let page = person.enter_code(&device.user_code).await;
         page.assert_consent(DEVICE_CLIENT_NAME, &device.user_code, kind);
         let approve = page.approve_form(kind);
@@ -1506,7 +1241,7 @@ async fn decisions_need_csrf_and_a_fresh_auth_token() {
             .await
             .assert_client_error(419, &format!("{kind}: DELETE with a wrong _token"));
         // Without the session cookie (a cross-site attacker) → 419 as well.
-        let stranger = Person::new(&server.base);
+        let stranger = Browser::new(&server.base);
         stranger
             .post(&approve.action, &approve.fields)
             .await
@@ -1528,7 +1263,7 @@ async fn decisions_need_csrf_and_a_fresh_auth_token() {
         );
 
         // Another signed-in person cannot use this auth_token (bound to the session).
-        let other = Person::signed_in(&server, OTHER_EMAIL, OTHER_PASSWORD).await;
+        let other = Browser::signed_in(&server, OTHER_EMAIL, OTHER_PASSWORD).await;
         let other_page = other.get("/oauth/device").await;
         let other_csrf = other.cookie("XSRF-TOKEN").expect("XSRF-TOKEN cookie");
         assert_eq!(other_page.status, StatusCode::OK);
@@ -1591,7 +1326,7 @@ async fn a_consent_page_left_open_past_expiry_cannot_approve() {
     server.user(EMAIL, PASSWORD).await;
     let client_id = public_device_client(&server).await;
     let device = start_device(&server, &client_id, Some("read")).await;
-    let person = Person::signed_in(&server, EMAIL, PASSWORD).await;
+    let person = Browser::signed_in(&server, EMAIL, PASSWORD).await;
     let page = person.enter_code(&device.user_code).await;
     page.assert_consent(DEVICE_CLIENT_NAME, &device.user_code, "open");
     server.advance(TimeDelta::minutes(11));
@@ -1615,7 +1350,7 @@ async fn wrong_codes_are_limited_per_session() {
         server.user(EMAIL, PASSWORD).await;
         let client_id = public_device_client(&server).await;
         let device = start_device(&server, &client_id, None).await;
-        let person = Person::signed_in(&server, EMAIL, PASSWORD).await;
+        let person = Browser::signed_in(&server, EMAIL, PASSWORD).await;
         let wrong = unissued_user_code(&[&device.user_code]);
 
         for attempt in 1..=10 {
@@ -1656,7 +1391,7 @@ async fn wrong_codes_are_limited_per_session() {
         );
 
         // Another session from the same address is not blocked by this one.
-        let other = Person::signed_in(&server, EMAIL, PASSWORD).await;
+        let other = Browser::signed_in(&server, EMAIL, PASSWORD).await;
         other.enter_code(&device.user_code).await.assert_consent(
             DEVICE_CLIENT_NAME,
             &device.user_code,
@@ -1676,7 +1411,7 @@ async fn wrong_codes_are_limited_per_address_across_sessions() {
         let wrong = unissued_user_code(&[&device.user_code]);
         let mut sessions = Vec::new();
         for _ in 0..3 {
-            sessions.push(Person::signed_in(&server, EMAIL, PASSWORD).await);
+            sessions.push(Browser::signed_in(&server, EMAIL, PASSWORD).await);
         }
 
         // Round robin over three sessions, at most 9 attempts each: never a per-session limit.
@@ -1696,7 +1431,7 @@ async fn wrong_codes_are_limited_per_address_across_sessions() {
         let limited_at = limited_at.unwrap_or_else(|| panic!("{kind}: more than 20 attempts per address → 429"));
         assert!(limited_at <= 24, "{kind}: limited at attempt {limited_at}");
         // A fresh session from the same address is limited too.
-        let fresh = Person::signed_in(&server, EMAIL, PASSWORD).await;
+        let fresh = Browser::signed_in(&server, EMAIL, PASSWORD).await;
         let page = fresh.enter_code(&device.user_code).await;
         assert_eq!(
             page.status,
@@ -1714,7 +1449,7 @@ async fn guests_and_bad_input_on_the_person_side() {
     server.user(EMAIL, PASSWORD).await;
     let client_id = public_device_client(&server).await;
     let device = start_device(&server, &client_id, None).await;
-    let guest = Person::new(&server.base);
+    let guest = Browser::new(&server.base);
 
     // A guest may see the entry page; deciding needs a session with a user.
     guest
@@ -1733,7 +1468,7 @@ async fn guests_and_bad_input_on_the_person_side() {
     );
 
     // Odd input is a 4xx, never a 5xx.
-    let person = Person::signed_in(&server, EMAIL, PASSWORD).await;
+    let person = Browser::signed_in(&server, EMAIL, PASSWORD).await;
     for query in [
         "user_code=BCDF-GHJK&user_code=BCDF-GHJK",
         "user_code=%FF%FE",
@@ -1797,7 +1532,7 @@ async fn device_pages_can_be_replaced() {
         let _ = axum::serve(listener, app).await;
     });
 
-    let person = Person::new(&base);
+    let person = Browser::new(&base);
     let page = person.login(EMAIL, PASSWORD).await;
     assert_eq!(page.status, StatusCode::FOUND, "sign in\n{}", page.body);
     let page = person.get("/oauth/device").await;
@@ -1881,7 +1616,7 @@ async fn the_oauth2_crate_runs_the_device_flow() {
     let entry = details.verification_uri().to_string();
     let person = tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(500)).await;
-        let person = Person::new(&base);
+        let person = Browser::new(&base);
         let page = person.login(EMAIL, PASSWORD).await;
         assert_eq!(page.status, StatusCode::FOUND, "sign in\n{}", page.body);
         let page = person.get(&entry).await;
@@ -1910,134 +1645,18 @@ async fn the_oauth2_crate_runs_the_device_flow() {
 // 5. The person's side in a real browser (headless Chromium through chromedriver).
 // ---------------------------------------------------------------------------------------------
 
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
-const CHROMIUM: &str = "/usr/bin/chromium";
-
-/// chromedriver, killed on drop.
-struct Driver {
-    child: Child,
-    port: u16,
-    profile: tempfile::TempDir,
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a: SocketAddr| a.port())
-        .expect("free port")
-}
-
-fn start_driver() -> Option<Driver> {
-    if !Path::new(CHROMEDRIVER).exists() || !Path::new(CHROMIUM).exists() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must install chromium and chromium-driver for the browser test"
-        );
-        eprintln!("skipping the device browser test: {CHROMEDRIVER} or {CHROMIUM} is not installed");
-        return None;
-    }
-    let port = free_port();
-    let child = Command::new(CHROMEDRIVER)
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start chromedriver");
-    Some(Driver {
-        child,
-        port,
-        profile: tempfile::tempdir().expect("profile dir"),
-    })
-}
-
-async fn open_browser(driver: &Driver) -> fantoccini::Client {
-    let profile = driver.profile.path().display().to_string();
-    let capabilities = json!({
-        "browserName": "chrome",
-        "goog:chromeOptions": {
-            "binary": CHROMIUM,
-            "args": [
-                "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--no-first-run", "--window-size=1000,900", format!("--user-data-dir={profile}"),
-            ],
-        },
-    });
-    let Value::Object(capabilities) = capabilities else {
-        unreachable!()
-    };
-    let url = format!("http://127.0.0.1:{}", driver.port);
-    for attempt in 0..50 {
-        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-        match ClientBuilder::new(connector)
-            .capabilities(capabilities.clone())
-            .connect(&url)
-            .await
-        {
-            Ok(client) => return client,
-            Err(err) if attempt == 49 => panic!("cannot start a browser session: {err}"),
-            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-        }
-    }
-    unreachable!()
-}
-
-fn artifact_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-artifacts");
-    std::fs::create_dir_all(&dir).expect("artifact dir");
-    dir
-}
-
-async fn wait_for_url(browser: &fantoccini::Client, prefix: &str) -> Url {
-    for _ in 0..100 {
-        let current = browser.current_url().await.expect("current url");
-        if current.as_str().starts_with(prefix) {
-            return current;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("the browser never reached {prefix}");
-}
-
-async fn type_into(browser: &fantoccini::Client, css: &str, text: &str) {
-    browser
-        .wait()
-        .for_element(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"))
-        .send_keys(text)
-        .await
-        .unwrap_or_else(|e| panic!("type into {css}: {e}"));
-}
-
-async fn click(browser: &fantoccini::Client, css: &str) {
-    browser
-        .wait()
-        .for_element(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"))
-        .click()
-        .await
-        .unwrap_or_else(|e| panic!("click {css}: {e}"));
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_person_connects_a_device_in_a_real_browser() {
-    let Some(driver) = start_driver() else { return };
+    let Some(driver) = start_driver("device browser test") else {
+        return;
+    };
     let db = backends().await.remove(0);
     let server = TestServer::start(db, |b| b.login_rate_limit(0)).await;
     server.user(EMAIL, PASSWORD).await;
     let client_id = public_device_client(&server).await;
     let device = start_device(&server, &client_id, Some("read orders:read")).await;
 
-    let browser = open_browser(&driver).await;
+    let browser = open_browser(&driver, "1000,900").await;
     // The person opens the address the device shows and types the code as it comes: lower
     // case, a space instead of the dash.
     browser.goto(&device.verification_uri).await.expect("goto");

@@ -14,4 +14,6 @@ mod e2e;
 mod guard;
 mod rate_limit;
 mod selfservice;
+mod support_browser;
+mod support_web;
 mod token;

@@ -17,8 +17,6 @@
 //! API calls send the `XSRF-TOKEN` cookie back as `X-XSRF-TOKEN`, as the dashboard's script does.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -29,16 +27,16 @@ use axum::routing::get;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, TimeDelta, Utc};
-use fantoccini::{ClientBuilder, Locator};
+use fantoccini::Locator;
 use passport::{ClientKind, ErrorCode, Event, EventListener, NewClient, PassportBuilder, sha256_hex};
 use passport_axum::{BearerToken, CheckToken};
 use passport_sqlx::testing::TestDatabase;
-use reqwest::cookie::{CookieStore as _, Jar};
-use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode, Url};
 use serde_json::{Value, json};
 
-use crate::common::{SCOPES, TestServer, backends};
+use crate::common::{SCOPES, TestServer, api_user, backends};
+use crate::support_browser::{artifact_dir, click, open_browser, start_driver};
+use crate::support_web::{Browser, Page, parse_forms};
 
 const ALICE: &str = "alice@example.com";
 const BOB: &str = "bob@example.com";
@@ -84,51 +82,6 @@ fn strings(items: &[&str]) -> Vec<String> {
     items.iter().map(|s| (*s).to_owned()).collect()
 }
 
-/// A response, read completely.
-#[derive(Debug)]
-struct Reply {
-    status: StatusCode,
-    headers: HeaderMap,
-    text: String,
-}
-
-impl Reply {
-    async fn read(response: reqwest::Response) -> Self {
-        let status = response.status();
-        let headers = response.headers().clone();
-        let text = response.text().await.expect("response body");
-        Self { status, headers, text }
-    }
-
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).map(|v| v.to_str().expect("ASCII header"))
-    }
-
-    /// The body as JSON (the content type must say so).
-    #[track_caller]
-    fn json(&self) -> Value {
-        assert!(
-            self.header("content-type")
-                .is_some_and(|c| c.starts_with("application/json")),
-            "a JSON response, got {:?}: {}",
-            self.header("content-type"),
-            self.text
-        );
-        serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.text))
-    }
-
-    /// The last `Set-Cookie` for `name`, attributes included.
-    fn set_cookie(&self, name: &str) -> Option<&str> {
-        let prefix = format!("{name}=");
-        self.headers
-            .get_all("set-cookie")
-            .iter()
-            .map(|v| v.to_str().expect("ASCII cookie"))
-            .rev()
-            .find(|c| c.starts_with(&prefix))
-    }
-}
-
 /// The value of a `Set-Cookie` line.
 fn cookie_value(set_cookie: &str) -> &str {
     let pair = set_cookie.split(';').next().unwrap_or_default();
@@ -145,15 +98,15 @@ fn has_attribute(set_cookie: &str, attribute: &str) -> bool {
 
 /// A JSON body of exactly `{"message": message}` with `status`.
 #[track_caller]
-fn assert_message(reply: &Reply, status: u16, message: &str, what: &str) {
-    assert_eq!(reply.status.as_u16(), status, "{what}: {}", reply.text);
+fn assert_message(reply: &Page, status: u16, message: &str, what: &str) {
+    assert_eq!(reply.status.as_u16(), status, "{what}: {}", reply.body);
     assert_eq!(reply.json(), json!({ "message": message }), "{what}");
 }
 
 /// A 422 `{"message", "errors": {field: [..]}}` naming exactly `fields`.
 #[track_caller]
-fn assert_unprocessable(reply: &Reply, fields: &[&str], what: &str) {
-    assert_eq!(reply.status.as_u16(), 422, "{what}: {}", reply.text);
+fn assert_unprocessable(reply: &Page, fields: &[&str], what: &str) {
+    assert_eq!(reply.status.as_u16(), 422, "{what}: {}", reply.body);
     let body = reply.json();
     let object = body.as_object().expect("a JSON object");
     let mut keys: Vec<&str> = object.keys().map(String::as_str).collect();
@@ -208,173 +161,15 @@ fn assert_close(a: DateTime<Utc>, b: DateTime<Utc>, what: &str) {
     assert!((a - b).num_milliseconds().abs() <= 1, "{what}: {a} vs {b}");
 }
 
-/// One HTML form: where it posts and its inputs.
-#[derive(Debug)]
-struct Form {
-    action: String,
-    fields: Vec<(String, String)>,
-}
-
-impl Form {
-    fn get(&self, name: &str) -> Option<&str> {
-        self.fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
-    }
-}
-
-/// `name="value"` of one tag.
-fn attribute(tag: &str, name: &str) -> Option<String> {
-    let needle = format!(" {name}=\"");
-    let start = tag.find(&needle)? + needle.len();
-    let end = tag[start..].find('"')? + start;
-    Some(html_unescape(&tag[start..end]))
-}
-
-/// Undoes the HTML escaping templates produce.
-fn html_unescape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(i) = rest.find('&') {
-        out.push_str(&rest[..i]);
-        rest = &rest[i..];
-        let Some(end) = rest.find(';') else { break };
-        let entity = &rest[1..end];
-        let decoded = match entity {
-            "amp" => Some('&'),
-            "lt" => Some('<'),
-            "gt" => Some('>'),
-            "quot" => Some('"'),
-            "apos" => Some('\''),
-            _ => entity
-                .strip_prefix("#x")
-                .or_else(|| entity.strip_prefix("#X"))
-                .and_then(|hex| u32::from_str_radix(hex, 16).ok())
-                .or_else(|| entity.strip_prefix('#').and_then(|dec| dec.parse().ok()))
-                .and_then(char::from_u32),
-        };
-        match decoded {
-            Some(c) => {
-                out.push(c);
-                rest = &rest[end + 1..];
-            }
-            None => {
-                out.push('&');
-                rest = &rest[1..];
-            }
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
-fn parse_forms(html: &str) -> Vec<Form> {
-    let mut forms = Vec::new();
-    let mut rest = html;
-    while let Some(start) = rest.find("<form") {
-        let after = &rest[start..];
-        let end = after.find("</form>").expect("closed form");
-        let form = &after[..end];
-        let open = &form[..form.find('>').expect("form tag")];
-        let action = attribute(open, "action").unwrap_or_default();
-        let mut fields = Vec::new();
-        let mut inputs = form;
-        while let Some(i) = inputs.find("<input") {
-            let tag_end = inputs[i..].find('>').expect("input tag") + i;
-            let tag = &inputs[i..tag_end];
-            if let Some(name) = attribute(tag, "name") {
-                fields.push((name, attribute(tag, "value").unwrap_or_default()));
-            }
-            inputs = &inputs[tag_end..];
-        }
-        forms.push(Form { action, fields });
-        rest = &after[end..];
-    }
-    forms
-}
-
-/// A cookie-holding client that does not follow redirects.
-struct Browser {
-    http: reqwest::Client,
-    jar: Arc<Jar>,
-    base: String,
-}
-
+/// The JSON API and the authorization flow, driven by a browser.
 impl Browser {
-    fn new(server: &TestServer) -> Self {
-        let jar = Arc::new(Jar::default());
-        let http = reqwest::Client::builder()
-            .cookie_provider(jar.clone())
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("browser client");
-        Self {
-            http,
-            jar,
-            base: server.base.clone(),
-        }
-    }
-
-    /// A browser signed in through the login form.
-    async fn signed_in(server: &TestServer, email: &str) -> Self {
-        let browser = Self::new(server);
-        let reply = browser.login(email, PASSWORD).await;
-        assert_eq!(
-            reply.status,
-            StatusCode::FOUND,
-            "{}: sign in as {email}: {}",
-            server.kind,
-            reply.text
-        );
-        browser
-    }
-
-    /// Opens the login page and sends its form.
-    async fn login(&self, email: &str, password: &str) -> Reply {
-        let page = self.get("/login").await;
-        assert_eq!(page.status, StatusCode::OK, "login page");
-        let form = parse_forms(&page.text)
-            .into_iter()
-            .find(|f| f.get("email").is_some())
-            .expect("the login form");
-        let token = form.get("_token").expect("_token").to_owned();
-        let fields = [("_token", token.as_str()), ("email", email), ("password", password)];
-        self.send(self.http.post(self.url(&form.action)).form(&fields)).await
-    }
-
-    fn url(&self, path: &str) -> String {
-        if path.starts_with("http://") || path.starts_with("https://") {
-            path.to_owned()
-        } else {
-            format!("{}{}", self.base, path)
-        }
-    }
-
-    /// The value of a cookie this browser holds for the server.
-    fn cookie(&self, name: &str) -> Option<String> {
-        let url = Url::parse(&self.base).expect("base URL");
-        let header = self.jar.cookies(&url)?;
-        let prefix = format!("{name}=");
-        header
-            .to_str()
-            .expect("ASCII cookies")
-            .split("; ")
-            .find_map(|c| c.strip_prefix(&prefix).map(str::to_owned))
-    }
-
     /// The session's CSRF token, from the readable `XSRF-TOKEN` cookie.
     fn csrf(&self) -> String {
         self.cookie("XSRF-TOKEN").expect("an XSRF-TOKEN cookie")
     }
 
-    async fn send(&self, request: reqwest::RequestBuilder) -> Reply {
-        Reply::read(request.send().await.expect("request")).await
-    }
-
-    async fn get(&self, path: &str) -> Reply {
-        self.send(self.http.get(self.url(path))).await
-    }
-
     /// A JSON API request with exactly these extra headers (no CSRF header unless given).
-    async fn request(&self, method: Method, path: &str, body: Option<&Value>, headers: &[(&str, &str)]) -> Reply {
+    async fn request(&self, method: Method, path: &str, body: Option<&Value>, headers: &[(&str, &str)]) -> Page {
         let mut request = self
             .http
             .request(method, self.url(path))
@@ -389,14 +184,14 @@ impl Browser {
     }
 
     /// A JSON API request as the dashboard sends it: `X-XSRF-TOKEN` from the cookie.
-    async fn api(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
+    async fn api(&self, method: Method, path: &str, body: Option<Value>) -> Page {
         let csrf = self.csrf();
         self.request(method, path, body.as_ref(), &[("x-xsrf-token", &csrf)])
             .await
     }
 
     /// Authorizes `client_id` for `scope` (approving the consent page if shown); the code.
-    async fn code(&self, client_id: &str, redirect_uri: &str, scope: &str) -> String {
+    async fn code_for(&self, client_id: &str, redirect_uri: &str, scope: &str) -> String {
         let mut url = Url::parse(&self.url("/oauth/authorize")).expect("url");
         url.query_pairs_mut()
             .append_pair("response_type", "code")
@@ -406,15 +201,13 @@ impl Browser {
             .append_pair("state", "self-service");
         let mut reply = self.get(url.as_str()).await;
         if reply.status == StatusCode::OK {
-            let approve = parse_forms(&reply.text)
+            let approve = parse_forms(&reply.body)
                 .into_iter()
                 .find(|f| f.get("auth_token").is_some() && f.get("_method").is_none())
-                .unwrap_or_else(|| panic!("an approve form: {}", reply.text));
-            reply = self
-                .send(self.http.post(self.url(&approve.action)).form(&approve.fields))
-                .await;
+                .unwrap_or_else(|| panic!("an approve form: {}", reply.body));
+            reply = self.post(&approve.action, &approve.fields).await;
         }
-        assert_eq!(reply.status, StatusCode::FOUND, "authorize: {}", reply.text);
+        assert_eq!(reply.status, StatusCode::FOUND, "authorize: {}", reply.body);
         let location = reply.header("location").expect("Location");
         assert!(location.starts_with(redirect_uri), "back to the client: {location}");
         let url = Url::parse(location).expect("absolute Location");
@@ -431,7 +224,7 @@ impl Browser {
 
 /// POSTs a form to the token endpoint: status and JSON body.
 async fn token(server: &TestServer, form: &[(&str, &str)]) -> (StatusCode, Value) {
-    let reply = Reply::read(server.token(form).await).await;
+    let reply = Page::read(server.token(form).await).await;
     let body = reply.json();
     (reply.status, body)
 }
@@ -496,7 +289,7 @@ async fn exchange(server: &TestServer, (id, secret): (&str, &str), code: &str) -
 
 /// The authorization-code flow for the signed-in browser, through to the tokens.
 async fn authorization_code(server: &TestServer, browser: &Browser, client: (&str, &str), scope: &str) -> Value {
-    let code = browser.code(client.0, CALLBACK, scope).await;
+    let code = browser.code_for(client.0, CALLBACK, scope).await;
     assert_issued(&exchange(server, client, &code).await, "code exchange")
 }
 
@@ -517,22 +310,6 @@ fn claims(jwt: &str) -> Value {
 /// The token id (`jti`) of a JWT.
 fn jti(jwt: &str) -> String {
     claims(jwt)["jti"].as_str().expect("jti").to_owned()
-}
-
-/// `GET /api/user` with a bearer token.
-async fn api_user(server: &TestServer, bearer: &str) -> (StatusCode, Value) {
-    let reply = Reply::read(
-        server
-            .http
-            .get(server.url("/api/user"))
-            .bearer_auth(bearer)
-            .send()
-            .await
-            .expect("api request"),
-    )
-    .await;
-    let body = serde_json::from_str(&reply.text).unwrap_or(Value::Null);
-    (reply.status, body)
 }
 
 #[track_caller]
@@ -787,9 +564,9 @@ async fn json_api_lists_scopes_in_definition_order() {
     for db in backends().await {
         let server = start(db, |b| b).await;
         server.user(ALICE, PASSWORD).await;
-        let alice = Browser::signed_in(&server, ALICE).await;
+        let alice = Browser::signed_in(&server, ALICE, PASSWORD).await;
         let reply = alice.request(Method::GET, "/oauth/scopes", None, &[]).await;
-        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
         let expected: Vec<Value> = SCOPES
             .iter()
             .map(|(id, description)| json!({"id": id, "description": description}))
@@ -804,10 +581,10 @@ async fn json_api_manages_the_users_clients() {
         let server = start(db, |b| b).await;
         let kind = server.kind;
         let alice_id = server.user(ALICE, PASSWORD).await;
-        let alice = Browser::signed_in(&server, ALICE).await;
+        let alice = Browser::signed_in(&server, ALICE, PASSWORD).await;
 
         let reply = alice.api(Method::GET, "/oauth/clients", None).await;
-        assert_eq!(reply.status, StatusCode::OK, "{kind}: {}", reply.text);
+        assert_eq!(reply.status, StatusCode::OK, "{kind}: {}", reply.body);
         assert_eq!(reply.json(), json!([]), "{kind}: no clients yet");
 
         // Create: 201 with the plain secret, this once.
@@ -818,7 +595,7 @@ async fn json_api_manages_the_users_clients() {
                 Some(json!({"name": "Zeta Reports", "redirect": CALLBACK})),
             )
             .await;
-        assert_eq!(created.status, StatusCode::CREATED, "{kind}: {}", created.text);
+        assert_eq!(created.status, StatusCode::CREATED, "{kind}: {}", created.body);
         let client = created.json();
         assert_keys(&client, &CLIENT_KEYS, &format!("{kind}: created client"));
         let id = client["id"].as_str().expect("id").to_owned();
@@ -856,7 +633,7 @@ async fn json_api_manages_the_users_clients() {
                 Some(json!({"name": "Alpha CLI", "redirect": "http://127.0.0.1/callback", "confidential": false})),
             )
             .await;
-        assert_eq!(public.status, StatusCode::CREATED, "{kind}: {}", public.text);
+        assert_eq!(public.status, StatusCode::CREATED, "{kind}: {}", public.body);
         let public = public.json();
         assert_eq!(public["secret"], Value::Null, "{kind}: {public}");
         assert_eq!(public["confidential"], false, "{kind}");
@@ -873,7 +650,7 @@ async fn json_api_manages_the_users_clients() {
         // Listed by name, never with a secret.
         let reply = alice.api(Method::GET, "/oauth/clients", None).await;
         assert_eq!(reply.status, StatusCode::OK, "{kind}");
-        assert!(!reply.text.contains(&secret), "{kind}: the secret is shown only once");
+        assert!(!reply.body.contains(&secret), "{kind}: the secret is shown only once");
         let list = reply.json();
         let list = list.as_array().expect("array");
         let names: Vec<&str> = list.iter().map(|c| c["name"].as_str().expect("name")).collect();
@@ -899,8 +676,8 @@ async fn json_api_manages_the_users_clients() {
                 Some(json!({"name": "Zeta Reports v2", "redirect": "https://zeta.example/cb, https://zeta.example/other"})),
             )
             .await;
-        assert_eq!(updated.status, StatusCode::OK, "{kind}: {}", updated.text);
-        assert!(!updated.text.contains(&secret), "{kind}");
+        assert_eq!(updated.status, StatusCode::OK, "{kind}: {}", updated.body);
+        assert!(!updated.body.contains(&secret), "{kind}");
         let updated = updated.json();
         assert_keys(&updated, &CLIENT_KEYS, kind);
         assert!(updated.get("secret").is_none(), "{kind}: {updated}");
@@ -947,8 +724,8 @@ async fn json_api_manages_the_users_clients() {
 
         // Delete: 204, the client's tokens stop working at once.
         let deleted = alice.api(Method::DELETE, &format!("/oauth/clients/{id}"), None).await;
-        assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{kind}: {}", deleted.text);
-        assert!(deleted.text.is_empty(), "{kind}: no body");
+        assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{kind}: {}", deleted.body);
+        assert!(deleted.body.is_empty(), "{kind}: no body");
         assert_refused(
             &api_user(&server, access_token(&tokens)).await,
             &format!("{kind}: a token of a deleted client"),
@@ -1012,7 +789,7 @@ async fn json_api_lists_and_revokes_authorized_tokens() {
         pat_client(&server).await;
         let acme = code_client(&server, "Acme").await;
         let mobile = named_password_client(&server, "Mobile app").await;
-        let alice = Browser::signed_in(&server, ALICE).await;
+        let alice = Browser::signed_in(&server, ALICE, PASSWORD).await;
 
         let acme_tokens = authorization_code(&server, &alice, pair(&acme), "read write").await;
         server.advance(TimeDelta::seconds(1));
@@ -1027,7 +804,7 @@ async fn json_api_lists_and_revokes_authorized_tokens() {
         let mobile_id = jti(access_token(&mobile_tokens));
 
         let reply = alice.api(Method::GET, "/oauth/tokens", None).await;
-        assert_eq!(reply.status, StatusCode::OK, "{kind}: {}", reply.text);
+        assert_eq!(reply.status, StatusCode::OK, "{kind}: {}", reply.body);
         let list = reply.json();
         let list = list.as_array().expect("array");
         let ids: Vec<&str> = list.iter().map(|t| t["id"].as_str().expect("id")).collect();
@@ -1061,8 +838,8 @@ async fn json_api_lists_and_revokes_authorized_tokens() {
         let revoked = alice
             .api(Method::DELETE, &format!("/oauth/tokens/{acme_id}"), None)
             .await;
-        assert_eq!(revoked.status, StatusCode::NO_CONTENT, "{kind}: {}", revoked.text);
-        assert!(revoked.text.is_empty(), "{kind}");
+        assert_eq!(revoked.status, StatusCode::NO_CONTENT, "{kind}: {}", revoked.body);
+        assert!(revoked.body.is_empty(), "{kind}");
         assert_refused(
             &api_user(&server, access_token(&acme_tokens)).await,
             &format!("{kind}: a revoked token"),
@@ -1095,7 +872,7 @@ async fn json_api_lists_and_revokes_authorized_tokens() {
         // Expired tokens are not listed.
         server.advance(TimeDelta::minutes(61));
         let list = alice.api(Method::GET, "/oauth/tokens", None).await;
-        assert_eq!(list.status, StatusCode::OK, "{kind}: {}", list.text);
+        assert_eq!(list.status, StatusCode::OK, "{kind}: {}", list.body);
         assert_eq!(list.json(), json!([]), "{kind}: expired tokens are gone");
     }
 }
@@ -1106,7 +883,7 @@ async fn json_api_manages_personal_access_tokens() {
         let server = start(db, |b| b.personal_access_tokens_expire_in(TimeDelta::days(30))).await;
         let kind = server.kind;
         let alice_id = server.user(ALICE, PASSWORD).await;
-        let alice = Browser::signed_in(&server, ALICE).await;
+        let alice = Browser::signed_in(&server, ALICE, PASSWORD).await;
 
         // No personal access client: a clear message, nothing created.
         let reply = alice
@@ -1120,7 +897,7 @@ async fn json_api_manages_personal_access_tokens() {
             reply.status.is_server_error(),
             "{kind}: {} {}",
             reply.status,
-            reply.text
+            reply.body
         );
         let message = reply.json()["message"].as_str().expect("message").to_owned();
         assert!(
@@ -1130,7 +907,7 @@ async fn json_api_manages_personal_access_tokens() {
 
         let pat = pat_client(&server).await;
         let reply = alice.api(Method::GET, "/oauth/personal-access-tokens", None).await;
-        assert_eq!(reply.status, StatusCode::OK, "{kind}: {}", reply.text);
+        assert_eq!(reply.status, StatusCode::OK, "{kind}: {}", reply.body);
         assert_eq!(reply.json(), json!([]), "{kind}");
 
         let created = alice
@@ -1140,7 +917,7 @@ async fn json_api_manages_personal_access_tokens() {
                 Some(json!({"name": "Deploy", "scopes": ["read", "orders:read"]})),
             )
             .await;
-        assert_eq!(created.status, StatusCode::OK, "{kind}: {}", created.text);
+        assert_eq!(created.status, StatusCode::OK, "{kind}: {}", created.body);
         let created = created.json();
         let object = created.as_object().expect("object");
         let mut keys: Vec<&str> = object.keys().map(String::as_str).collect();
@@ -1172,14 +949,14 @@ async fn json_api_manages_personal_access_tokens() {
                 Some(json!({"name": "No scopes"})),
             )
             .await;
-        assert_eq!(bare.status, StatusCode::OK, "{kind}: {}", bare.text);
+        assert_eq!(bare.status, StatusCode::OK, "{kind}: {}", bare.body);
         let bare = bare.json();
         assert_eq!(bare["token"]["scopes"], json!([]), "{kind}");
         let bare_id = bare["token"]["id"].as_str().expect("id").to_owned();
 
         let list = alice.api(Method::GET, "/oauth/personal-access-tokens", None).await;
         assert_eq!(list.status, StatusCode::OK, "{kind}");
-        assert!(!list.text.contains(&jwt), "{kind}: the token itself is shown once");
+        assert!(!list.body.contains(&jwt), "{kind}: the token itself is shown once");
         let list = list.json();
         let list = list.as_array().expect("array");
         let ids: Vec<&str> = list.iter().map(|t| t["id"].as_str().expect("id")).collect();
@@ -1196,8 +973,8 @@ async fn json_api_manages_personal_access_tokens() {
         let deleted = alice
             .api(Method::DELETE, &format!("/oauth/personal-access-tokens/{id}"), None)
             .await;
-        assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{kind}: {}", deleted.text);
-        assert!(deleted.text.is_empty(), "{kind}");
+        assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{kind}: {}", deleted.body);
+        assert!(deleted.body.is_empty(), "{kind}");
         assert_refused(&api_user(&server, &jwt).await, &format!("{kind}: a revoked PAT"));
         let list = alice
             .api(Method::GET, "/oauth/personal-access-tokens", None)
@@ -1229,8 +1006,8 @@ async fn users_never_see_or_change_each_others_clients_and_tokens() {
         let alice_id = server.user(ALICE, PASSWORD).await;
         server.user(BOB, PASSWORD).await;
         pat_client(&server).await;
-        let alice = Browser::signed_in(&server, ALICE).await;
-        let bob = Browser::signed_in(&server, BOB).await;
+        let alice = Browser::signed_in(&server, ALICE, PASSWORD).await;
+        let bob = Browser::signed_in(&server, BOB, PASSWORD).await;
 
         // Alice's client, a token she granted to it, and a PAT.
         let created = alice
@@ -1240,7 +1017,7 @@ async fn users_never_see_or_change_each_others_clients_and_tokens() {
                 Some(json!({"name": "Alice's app", "redirect": CALLBACK})),
             )
             .await;
-        assert_eq!(created.status, StatusCode::CREATED, "{kind}: {}", created.text);
+        assert_eq!(created.status, StatusCode::CREATED, "{kind}: {}", created.body);
         let created = created.json();
         let client_id = created["id"].as_str().expect("id").to_owned();
         let secret = created["secret"].as_str().expect("secret").to_owned();
@@ -1360,7 +1137,7 @@ async fn json_api_needs_a_session_and_the_csrf_token() {
         let alice_id = server.user(ALICE, PASSWORD).await;
         server.user(BOB, PASSWORD).await;
         pat_client(&server).await;
-        let alice = Browser::signed_in(&server, ALICE).await;
+        let alice = Browser::signed_in(&server, ALICE, PASSWORD).await;
         let csrf = alice.csrf();
         assert_eq!(csrf.len(), 40, "{kind}: a CSRF token in the XSRF-TOKEN cookie");
 
@@ -1371,7 +1148,7 @@ async fn json_api_needs_a_session_and_the_csrf_token() {
                 Some(json!({"name": "Original", "redirect": CALLBACK})),
             )
             .await;
-        assert_eq!(created.status, StatusCode::CREATED, "{kind}: {}", created.text);
+        assert_eq!(created.status, StatusCode::CREATED, "{kind}: {}", created.body);
         let created = created.json();
         let client_id = created["id"].as_str().expect("id").to_owned();
         let secret = created["secret"].as_str().expect("secret").to_owned();
@@ -1385,7 +1162,7 @@ async fn json_api_needs_a_session_and_the_csrf_token() {
         let requests = state_changing(&client_id, &token_id, &pat.token.id);
 
         // No session at all: 401 JSON, CSRF header or not.
-        let stranger = Browser::new(&server);
+        let stranger = Browser::new(&server.base);
         for (method, path, body) in &requests {
             for headers in [vec![], vec![("x-csrf-token", csrf.as_str())]] {
                 let reply = stranger.request(method.clone(), path, body.as_ref(), &headers).await;
@@ -1416,7 +1193,7 @@ async fn json_api_needs_a_session_and_the_csrf_token() {
             )
             .await;
         assert_message(&forged, 401, "Unauthenticated.", &format!("{kind}: forged session"));
-        let guest = Browser::new(&server);
+        let guest = Browser::new(&server.base);
         assert_eq!(guest.get("/login").await.status, StatusCode::OK);
         let guest_csrf = guest.csrf();
         let reply = guest
@@ -1430,7 +1207,7 @@ async fn json_api_needs_a_session_and_the_csrf_token() {
         assert_message(&reply, 401, "Unauthenticated.", &format!("{kind}: a guest session"));
 
         // A session but no, a wrong, or another session's CSRF token: 419.
-        let bob = Browser::signed_in(&server, BOB).await;
+        let bob = Browser::signed_in(&server, BOB, PASSWORD).await;
         let bob_csrf = bob.csrf();
         let wrong = "x".repeat(40);
         for (method, path, body) in &requests {
@@ -1474,7 +1251,7 @@ async fn json_api_needs_a_session_and_the_csrf_token() {
         // GETs need no CSRF token.
         for path in READS {
             let reply = alice.request(Method::GET, path, None, &[]).await;
-            assert_eq!(reply.status, StatusCode::OK, "{kind}: GET {path}: {}", reply.text);
+            assert_eq!(reply.status, StatusCode::OK, "{kind}: GET {path}: {}", reply.body);
         }
         // Nothing was changed by the refused requests.
         let clients = alice.api(Method::GET, "/oauth/clients", None).await.json();
@@ -1499,7 +1276,7 @@ async fn json_api_needs_a_session_and_the_csrf_token() {
             reply.status,
             StatusCode::CREATED,
             "{kind}: X-CSRF-TOKEN: {}",
-            reply.text
+            reply.body
         );
         let cookie = alice.cookie("XSRF-TOKEN").expect("readable XSRF-TOKEN cookie");
         let reply = alice
@@ -1510,7 +1287,7 @@ async fn json_api_needs_a_session_and_the_csrf_token() {
                 &[("x-xsrf-token", &cookie)],
             )
             .await;
-        assert_eq!(reply.status, StatusCode::OK, "{kind}: X-XSRF-TOKEN: {}", reply.text);
+        assert_eq!(reply.status, StatusCode::OK, "{kind}: X-XSRF-TOKEN: {}", reply.body);
         let reply = alice
             .request(
                 Method::POST,
@@ -1519,7 +1296,7 @@ async fn json_api_needs_a_session_and_the_csrf_token() {
                 &[],
             )
             .await;
-        assert_eq!(reply.status, StatusCode::OK, "{kind}: _token field: {}", reply.text);
+        assert_eq!(reply.status, StatusCode::OK, "{kind}: _token field: {}", reply.body);
         let form = alice
             .send(alice.http.post(alice.url("/oauth/clients")).form(&[
                 ("_token", csrf.as_str()),
@@ -1527,7 +1304,7 @@ async fn json_api_needs_a_session_and_the_csrf_token() {
                 ("redirect", CALLBACK),
             ]))
             .await;
-        assert_eq!(form.status, StatusCode::CREATED, "{kind}: a form body: {}", form.text);
+        assert_eq!(form.status, StatusCode::CREATED, "{kind}: a form body: {}", form.body);
         let reply = alice
             .request(
                 Method::DELETE,
@@ -1536,7 +1313,7 @@ async fn json_api_needs_a_session_and_the_csrf_token() {
                 &[("x-csrf-token", &csrf)],
             )
             .await;
-        assert_eq!(reply.status, StatusCode::NO_CONTENT, "{kind}: {}", reply.text);
+        assert_eq!(reply.status, StatusCode::NO_CONTENT, "{kind}: {}", reply.body);
         let names: Vec<String> = alice
             .api(Method::GET, "/oauth/clients", None)
             .await
@@ -1573,12 +1350,12 @@ async fn json_api_needs_a_session_and_the_csrf_token() {
             "Unauthenticated.",
             &format!("{kind}: bob's session expired too"),
         );
-        let carol = Browser::signed_in(&server, BOB).await;
+        let carol = Browser::signed_in(&server, BOB, PASSWORD).await;
         let csrf = carol.csrf();
         let out = carol
             .send(carol.http.post(carol.url("/logout")).form(&[("_token", csrf.as_str())]))
             .await;
-        assert_eq!(out.status, StatusCode::FOUND, "{kind}: logout: {}", out.text);
+        assert_eq!(out.status, StatusCode::FOUND, "{kind}: logout: {}", out.body);
         let reply = carol
             .request(Method::GET, "/oauth/clients", None, &[("x-csrf-token", &csrf)])
             .await;
@@ -1597,7 +1374,7 @@ async fn json_api_validates_input_with_422() {
         let kind = server.kind;
         let alice_id = server.user(ALICE, PASSWORD).await;
         pat_client(&server).await;
-        let alice = Browser::signed_in(&server, ALICE).await;
+        let alice = Browser::signed_in(&server, ALICE, PASSWORD).await;
         let long = "a".repeat(256);
 
         let bad_clients: Vec<(&str, Value, Vec<&str>)> = vec![
@@ -1659,7 +1436,7 @@ async fn json_api_validates_input_with_422() {
                 Some(json!({"name": "é".repeat(255), "redirect": [CALLBACK, "http://127.0.0.1/cb"]})),
             )
             .await;
-        assert_eq!(ok.status, StatusCode::CREATED, "{kind}: {}", ok.text);
+        assert_eq!(ok.status, StatusCode::CREATED, "{kind}: {}", ok.body);
         let ok = ok.json();
         assert_eq!(ok["redirect_uris"], json!([CALLBACK, "http://127.0.0.1/cb"]), "{kind}");
         let id = ok["id"].as_str().expect("id").to_owned();
@@ -1740,7 +1517,7 @@ async fn json_api_validates_input_with_422() {
             reply.status.is_client_error(),
             "{kind}: {} {}",
             reply.status,
-            reply.text
+            reply.body
         );
     }
 }
@@ -1759,8 +1536,8 @@ async fn with_spa_cookie(server: &TestServer, cookie: &str, headers: &[(&str, &s
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
-    let reply = Reply::read(request.send().await.expect("request")).await;
-    let body = serde_json::from_str(&reply.text).unwrap_or(Value::Null);
+    let reply = Page::read(request.send().await.expect("request")).await;
+    let body = serde_json::from_str(&reply.body).unwrap_or(Value::Null);
     (reply.status, body)
 }
 
@@ -1798,15 +1575,15 @@ async fn the_spa_cookie_works_only_with_the_csrf_header_and_until_it_expires() {
         let bob_id = server.user(BOB, PASSWORD).await;
 
         // Guests get no SPA cookie.
-        let guest = Browser::new(&server);
+        let guest = Browser::new(&server.base);
         let home = guest.get("/").await;
         assert_eq!(home.status, StatusCode::OK, "{kind}");
         assert_eq!(home.set_cookie("passport_token"), None, "{kind}: not for guests");
 
-        let alice = Browser::signed_in(&server, ALICE).await;
+        let alice = Browser::signed_in(&server, ALICE, PASSWORD).await;
         let csrf = alice.csrf();
         let page = alice.get("/account").await;
-        assert_eq!(page.status, StatusCode::OK, "{kind}: {}", page.text);
+        assert_eq!(page.status, StatusCode::OK, "{kind}: {}", page.body);
         let cookie = assert_spa_cookie(page.set_cookie("passport_token"), 300, &format!("{kind}: GET /account"));
         let home = alice.get("/").await;
         assert_spa_cookie(home.set_cookie("passport_token"), 300, &format!("{kind}: GET /"));
@@ -1889,15 +1666,15 @@ async fn the_spa_cookie_works_only_with_the_csrf_header_and_until_it_expires() {
         let refreshed = alice
             .request(Method::POST, "/oauth/token/refresh", None, &[("x-xsrf-token", &csrf)])
             .await;
-        assert_eq!(refreshed.status, StatusCode::OK, "{kind}: {}", refreshed.text);
-        assert_eq!(refreshed.text, "Refreshed.", "{kind}");
+        assert_eq!(refreshed.status, StatusCode::OK, "{kind}: {}", refreshed.body);
+        assert_eq!(refreshed.body, "Refreshed.", "{kind}");
         let renewed = assert_spa_cookie(
             refreshed.set_cookie("passport_token"),
             300,
             &format!("{kind}: POST /oauth/token/refresh"),
         );
         assert_ne!(renewed, cookie, "{kind}: a new cookie");
-        let no_session = Browser::new(&server)
+        let no_session = Browser::new(&server.base)
             .request(Method::POST, "/oauth/token/refresh", None, &[("x-xsrf-token", &csrf)])
             .await;
         assert_message(
@@ -1927,7 +1704,7 @@ async fn the_spa_cookie_works_only_with_the_csrf_header_and_until_it_expires() {
         );
 
         // Logout clears it.
-        let again = Browser::signed_in(&server, ALICE).await;
+        let again = Browser::signed_in(&server, ALICE, PASSWORD).await;
         let page = again.get("/account").await;
         assert_spa_cookie(page.set_cookie("passport_token"), 300, kind);
         assert!(again.cookie("passport_token").is_some(), "{kind}: the browser holds it");
@@ -1935,7 +1712,7 @@ async fn the_spa_cookie_works_only_with_the_csrf_header_and_until_it_expires() {
         let out = again
             .send(again.http.post(again.url("/logout")).form(&[("_token", csrf.as_str())]))
             .await;
-        assert_eq!(out.status, StatusCode::FOUND, "{kind}: logout: {}", out.text);
+        assert_eq!(out.status, StatusCode::FOUND, "{kind}: logout: {}", out.body);
         let cleared = out
             .set_cookie("passport_token")
             .unwrap_or_else(|| panic!("{kind}: logout clears passport_token"));
@@ -2090,8 +1867,8 @@ async fn events_reach_listeners() {
         );
 
         // Authorization code: the pair; replaying the code.
-        let browser = Browser::signed_in(&server, ALICE).await;
-        let code = browser.code(&acme.0, CALLBACK, "read").await;
+        let browser = Browser::signed_in(&server, ALICE, PASSWORD).await;
+        let code = browser.code_for(&acme.0, CALLBACK, "read").await;
         assert_eq!(recorder.drain(&server).await, [], "{kind}: signing in and consenting");
         let issued = assert_issued(&exchange(&server, pair(&acme), &code).await, "code");
         let code_token = jti(access_token(&issued));
@@ -2183,8 +1960,8 @@ async fn events_reach_listeners() {
             [failed.clone(), failed],
             "{kind}: failed user authentication"
         );
-        let reply = Browser::new(&server).login(ALICE, "wrong password").await;
-        assert_eq!(reply.status.as_u16(), 422, "{kind}: {}", reply.text);
+        let reply = Browser::new(&server.base).login(ALICE, "wrong password").await;
+        assert_eq!(reply.status.as_u16(), 422, "{kind}: {}", reply.body);
         assert_eq!(
             recorder.drain(&server).await,
             [Event::UserAuthenticationFailed { client_id: None }],
@@ -2206,7 +1983,7 @@ async fn events_reach_listeners() {
         let reply = browser
             .api(Method::DELETE, &format!("/oauth/tokens/{third_id}"), None)
             .await;
-        assert_eq!(reply.status, StatusCode::NO_CONTENT, "{kind}: {}", reply.text);
+        assert_eq!(reply.status, StatusCode::NO_CONTENT, "{kind}: {}", reply.body);
         assert_eq!(
             recorder.drain(&server).await,
             [Event::AccessTokenRevoked {
@@ -2556,87 +2333,6 @@ async fn inherited_scopes_let_a_parent_scope_satisfy_its_children() {
 // 9. The dashboard in a real browser.
 // ---------------------------------------------------------------------------------------------
 
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
-const CHROMIUM: &str = "/usr/bin/chromium";
-
-/// chromedriver, killed on drop.
-struct Driver {
-    child: Child,
-    port: u16,
-    profile: tempfile::TempDir,
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_driver() -> Option<Driver> {
-    if !Path::new(CHROMEDRIVER).exists() || !Path::new(CHROMIUM).exists() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must install chromium and chromium-driver for the dashboard test"
-        );
-        eprintln!("skipping the dashboard test: {CHROMEDRIVER} or {CHROMIUM} is not installed");
-        return None;
-    }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port");
-    let child = Command::new(CHROMEDRIVER)
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start chromedriver");
-    Some(Driver {
-        child,
-        port,
-        profile: tempfile::tempdir().expect("profile dir"),
-    })
-}
-
-async fn open_browser(driver: &Driver) -> fantoccini::Client {
-    let profile = driver.profile.path().display().to_string();
-    let capabilities = json!({
-        "browserName": "chrome",
-        "goog:chromeOptions": {
-            "binary": CHROMIUM,
-            "args": [
-                "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--no-first-run", "--window-size=1200,1500", format!("--user-data-dir={profile}"),
-            ],
-        },
-    });
-    let Value::Object(capabilities) = capabilities else {
-        unreachable!()
-    };
-    let url = format!("http://127.0.0.1:{}", driver.port);
-    for attempt in 0..50 {
-        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-        match ClientBuilder::new(connector)
-            .capabilities(capabilities.clone())
-            .connect(&url)
-            .await
-        {
-            Ok(client) => return client,
-            Err(err) if attempt == 49 => panic!("cannot start a browser session: {err}"),
-            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-        }
-    }
-    unreachable!()
-}
-
-fn artifact_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-artifacts");
-    std::fs::create_dir_all(&dir).expect("artifact dir");
-    dir
-}
-
 /// Polls `check` every 100 ms for up to 10 s.
 async fn wait_until<F, Fut>(what: &str, mut check: F)
 where
@@ -2687,23 +2383,15 @@ async fn fill(browser: &fantoccini::Client, css: &str, value: &str) {
     field.send_keys(value).await.expect("type");
 }
 
-async fn click(browser: &fantoccini::Client, css: &str) {
-    browser
-        .find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"))
-        .click()
-        .await
-        .expect("click");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_manages_apps_and_tokens_in_a_real_browser() {
-    let Some(driver) = start_driver() else { return };
+    let Some(driver) = start_driver("dashboard test") else {
+        return;
+    };
     let server = start(passport_sqlx::testing::sqlite(), |b| b).await;
     let alice_id = server.user(ALICE, PASSWORD).await;
     pat_client(&server).await;
-    let browser = open_browser(&driver).await;
+    let browser = open_browser(&driver, "1200,1500").await;
 
     // A guest is sent to sign in and comes back to the dashboard.
     browser.goto(&server.url("/account")).await.expect("goto");

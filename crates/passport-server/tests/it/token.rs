@@ -9,7 +9,7 @@ use passport::{Client, ClientKind, GrantType, NewClient};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::common::{TestServer, backends};
+use crate::common::{TestServer, api_user, backends};
 
 /// One year, the default access-token lifetime, in seconds.
 const ONE_YEAR_SECONDS: i64 = 365 * 24 * 60 * 60;
@@ -104,20 +104,6 @@ fn jwt_parts(token: &str) -> (Value, Value) {
 fn jwt_scopes(token: &str) -> Vec<String> {
     let (_, claims) = jwt_parts(token);
     serde_json::from_value(claims["scopes"].clone()).expect("scopes array")
-}
-
-/// `GET /api/user` with a bearer token: the status and the JSON body.
-async fn api_user(server: &TestServer, token: &str) -> (StatusCode, Value) {
-    let response = server
-        .http
-        .get(server.url("/api/user"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .expect("api request");
-    let status = response.status();
-    let body = response.json().await.unwrap_or(Value::Null);
-    (status, body)
 }
 
 /// A password-grant token for `email`/`password` via a confidential password client.
