@@ -20,7 +20,7 @@ use reqwest::header::HeaderMap;
 use reqwest::{StatusCode, Url};
 use serde_json::Value;
 
-use crate::common::{TestServer, api_user, backends, create_client};
+use crate::common::{TestServer, api_user, create_client};
 use crate::support_web::{Browser, Page};
 
 /// The redirect URI `TestServer::client` registers for code and implicit clients.
@@ -278,13 +278,11 @@ fn pkce_string(seed: char) -> String {
 /// One error case: what it is, the error code expected, the request parameters.
 type Case<'a> = (&'a str, &'a str, Vec<(&'a str, &'a str)>);
 
-/// Errors about the client or its redirect URI are pages, never redirects; every later error
-/// is redirected to the validated URI with `error`, `error_description` and `state`.
-#[tokio::test]
-async fn errors_are_shown_or_redirected_with_state() {
-    for db in backends().await {
+backend_test! {
+    /// Errors about the client or its redirect URI are pages, never redirects; every later error
+    /// is redirected to the validated URI with `error`, `error_description` and `state`.
+    async fn errors_are_shown_or_redirected_with_state(db) {
         let server = TestServer::start_default(db).await;
-        let kind = server.kind;
         let browser = Browser::new(&server.base);
         let (confidential_id, _) = confidential(&server).await;
         let (public_id, _) = server.client(CODE_CLIENT, true).await;
@@ -391,9 +389,8 @@ async fn errors_are_shown_or_redirected_with_state() {
             ),
         ];
         for (what, code, params) in &shown {
-            let what = format!("{kind}: {what}");
             let page = browser.get(&authorize_url(&server, params)).await;
-            page.assert_error_page(&what);
+            page.assert_error_page(what);
             assert!(
                 page.body.contains(&format!("<code>{code}</code>")),
                 "{what}: {code}:\n{}",
@@ -467,10 +464,9 @@ async fn errors_are_shown_or_redirected_with_state() {
             ),
         ];
         for (what, code, extra) in &redirected {
-            let what = format!("{kind}: {what}");
             let page = browser.get(&code_url(&server, "", AWKWARD_STATE, extra)).await;
-            page.callback(CALLBACK, false, &what)
-                .assert_error(code, Some(AWKWARD_STATE), &what);
+            page.callback(CALLBACK, false, what)
+                .assert_error(code, Some(AWKWARD_STATE), what);
 
             // Without state, no state comes back (and no stray separator).
             let mut params: Vec<(&str, &str)> = vec![("response_type", "code"), ("redirect_uri", CALLBACK)];
@@ -480,13 +476,13 @@ async fn errors_are_shown_or_redirected_with_state() {
             }
             let page = browser.get(&authorize_url(&server, &params)).await;
             let location = page.location().unwrap_or_default().to_owned();
-            page.callback(CALLBACK, false, &what).assert_error(code, None, &what);
+            page.callback(CALLBACK, false, what).assert_error(code, None, what);
             assert!(!location.contains("?&"), "{what}: no empty parameter in {location}");
         }
 
         // The state is opaque: it comes back byte for byte, surrounding spaces included.
         for state in ["  padded state  ", "\ttab", "%", "+", "&", "#", "=", "日本語"] {
-            let what = format!("{kind}: state {state:?}");
+            let what = format!("state {state:?}");
             let page = browser
                 .get(&code_url(&server, confidential_id, state, &[("scope", "nope")]))
                 .await;
@@ -500,14 +496,12 @@ async fn errors_are_shown_or_redirected_with_state() {
 // 2. Redirect URI matching.
 // ---------------------------------------------------------------------------------------------
 
-/// Exact matching, plus RFC 8252's any-port rule for `http://127.0.0.1` and `http://[::1]`
-/// (and not for `localhost`). `prompt=none` as a guest reveals where the server would send the
-/// user without needing a login.
-#[tokio::test]
-async fn redirect_uris_match_exactly_except_loopback_ports() {
-    for db in backends().await {
+backend_test! {
+    /// Exact matching, plus RFC 8252's any-port rule for `http://127.0.0.1` and `http://[::1]`
+    /// (and not for `localhost`). `prompt=none` as a guest reveals where the server would send the
+    /// user without needing a login.
+    async fn redirect_uris_match_exactly_except_loopback_ports(db) {
         let server = TestServer::start_default(db).await;
-        let kind = server.kind;
         let guest = Browser::new(&server.base);
         let (web_id, _) = confidential(&server).await;
         let (native_id, native_secret) = create_client(
@@ -542,7 +536,7 @@ async fn redirect_uris_match_exactly_except_loopback_ports() {
             (&native_id, "http://127.0.0.2:53123/cb", false),
         ];
         for (client_id, uri, accepted) in cases {
-            let what = format!("{kind}: redirect_uri {uri}");
+            let what = format!("redirect_uri {uri}");
             let url = code_url(&server, client_id, "s", &[("redirect_uri", uri), ("prompt", "none")]);
             let page = guest.get(&url).await;
             if accepted {
@@ -559,7 +553,7 @@ async fn redirect_uris_match_exactly_except_loopback_ports() {
         let browser = Browser::signed_in(&server, EMAIL, PASSWORD).await;
         let port_uri = "http://127.0.0.1:53123/cb";
         let url = code_url(&server, &native_id, "loop", &[("redirect_uri", port_uri)]);
-        let code = browser.code(&url, port_uri, &format!("{kind}: loopback flow")).await;
+        let code = browser.code(&url, port_uri, "loopback flow").await;
         let answer = exchange(
             &server,
             &code,
@@ -570,7 +564,7 @@ async fn redirect_uris_match_exactly_except_loopback_ports() {
             ],
         )
         .await;
-        answer.assert_ok(&format!("{kind}: loopback exchange"));
+        answer.assert_ok("loopback exchange");
     }
 }
 
@@ -578,11 +572,9 @@ async fn redirect_uris_match_exactly_except_loopback_ports() {
 // 3. The guest flow: login, consent, approve, exchange; deny.
 // ---------------------------------------------------------------------------------------------
 
-#[tokio::test]
-async fn guest_signs_in_consents_and_the_code_is_exchanged() {
-    for db in backends().await {
+backend_test! {
+    async fn guest_signs_in_consents_and_the_code_is_exchanged(db) {
         let server = TestServer::start_default(db).await;
-        let kind = server.kind;
         let (client_id, secret) = create_client(
             &server,
             NewClient::new("Acme Photo Printer", CODE_CLIENT).redirect_uris([CALLBACK]),
@@ -596,15 +588,15 @@ async fn guest_signs_in_consents_and_the_code_is_exchanged() {
 
         // A guest is sent to the login page.
         let page = browser.get(&url).await;
-        assert_eq!(page.status, StatusCode::FOUND, "{kind}: guest redirect\n{}", page.body);
-        assert_eq!(page.location(), Some("/login"), "{kind}: guest goes to /login");
+        assert_eq!(page.status, StatusCode::FOUND, "guest redirect\n{}", page.body);
+        assert_eq!(page.location(), Some("/login"), "guest goes to /login");
 
         let (login, form) = browser.login_form().await;
-        login.assert_html_page(&format!("{kind}: login page"));
-        assert_eq!(form.action, "/login", "{kind}: login form action");
+        login.assert_html_page("login page");
+        assert_eq!(form.action, "/login", "login form action");
         assert!(
             login.body.contains(r#"<meta name="csrf-token" content=""#),
-            "{kind}: csrf meta tag"
+            "csrf meta tag"
         );
 
         // Wrong password and unknown email: the same answer.
@@ -612,74 +604,55 @@ async fn guest_signs_in_consents_and_the_code_is_exchanged() {
         let unknown_email = "nobody@example.com";
         let unknown = browser.login(unknown_email, PASSWORD).await;
         for (what, page) in [("wrong password", &wrong), ("unknown email", &unknown)] {
-            assert_eq!(
-                page.status,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "{kind}: {what}\n{}",
-                page.body
-            );
-            assert!(page.body.contains(BAD_CREDENTIALS), "{kind}: {what}: generic message");
-            assert_eq!(page.location(), None, "{kind}: {what}: no redirect");
-            page.assert_html_page(&format!("{kind}: {what}"));
+            assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY, "{what}\n{}", page.body);
+            assert!(page.body.contains(BAD_CREDENTIALS), "{what}: generic message");
+            assert_eq!(page.location(), None, "{what}: no redirect");
+            page.assert_html_page(what);
         }
         assert_eq!(
             wrong.body.replace(EMAIL, "EMAIL"),
             unknown.body.replace(unknown_email, "EMAIL"),
-            "{kind}: a wrong password and an unknown email must look the same"
+            "a wrong password and an unknown email must look the same"
         );
 
         // The right password returns to the exact authorization URL.
         let page = browser.login(EMAIL, PASSWORD).await;
-        assert_eq!(page.status, StatusCode::FOUND, "{kind}: login\n{}", page.body);
+        assert_eq!(page.status, StatusCode::FOUND, "login\n{}", page.body);
         assert_eq!(
             page.location(),
             Some(path_and_query(&url).as_str()),
-            "{kind}: back to the request"
+            "back to the request"
         );
 
         // The consent page names the client and each requested scope.
         let consent = browser.get(page.location().expect("location")).await;
-        assert_eq!(consent.status, StatusCode::OK, "{kind}: consent page\n{}", consent.body);
-        consent.assert_html_page(&format!("{kind}: consent page"));
-        assert_eq!(
-            consent.header("cache-control"),
-            Some("no-store"),
-            "{kind}: consent not cached"
-        );
+        assert_eq!(consent.status, StatusCode::OK, "consent page\n{}", consent.body);
+        consent.assert_html_page("consent page");
+        assert_eq!(consent.header("cache-control"), Some("no-store"), "consent not cached");
         for text in ["Acme Photo Printer", "Read your data", "Read your orders", EMAIL] {
-            assert!(consent.body.contains(text), "{kind}: consent page shows {text:?}");
+            assert!(consent.body.contains(text), "consent page shows {text:?}");
         }
         for text in ["Change your data", "Administer the account"] {
-            assert!(
-                !consent.body.contains(text),
-                "{kind}: consent page must not show {text:?}"
-            );
+            assert!(!consent.body.contains(text), "consent page must not show {text:?}");
         }
-        let approve = consent.approve_form(kind);
-        let deny = consent.deny_form(kind);
+        let approve = consent.approve_form("consent page");
+        let deny = consent.deny_form("consent page");
         for form in [&approve, &deny] {
-            assert_eq!(form.action, "/oauth/authorize", "{kind}: consent form action");
-            assert_eq!(form.get("state"), Some(state), "{kind}: state field");
-            assert_eq!(
-                form.get("client_id"),
-                Some(client_id.as_str()),
-                "{kind}: client_id field"
-            );
+            assert_eq!(form.action, "/oauth/authorize", "consent form action");
+            assert_eq!(form.get("state"), Some(state), "state field");
+            assert_eq!(form.get("client_id"), Some(client_id.as_str()), "client_id field");
             assert!(
                 form.get("auth_token").is_some_and(|t| !t.is_empty()),
-                "{kind}: auth_token field"
+                "auth_token field"
             );
-            assert!(
-                form.get("_token").is_some_and(|t| !t.is_empty()),
-                "{kind}: _token field"
-            );
+            assert!(form.get("_token").is_some_and(|t| !t.is_empty()), "_token field");
         }
 
         // Approve: the code comes back with the state.
         let page = browser.submit(&approve).await;
-        let params = page.callback(CALLBACK, false, &format!("{kind}: approve"));
-        assert_eq!(params.get("state"), Some(state), "{kind}: state after approval");
-        let code = params.require("code", kind).to_owned();
+        let params = page.callback(CALLBACK, false, "approve");
+        assert_eq!(params.get("state"), Some(state), "state after approval");
+        let code = params.require("code", "approve").to_owned();
 
         let answer = exchange(
             &server,
@@ -691,37 +664,29 @@ async fn guest_signs_in_consents_and_the_code_is_exchanged() {
             ],
         )
         .await;
-        answer.assert_ok(&format!("{kind}: exchange"));
-        assert!(!answer.refresh_token().is_empty(), "{kind}: refresh token");
+        answer.assert_ok("exchange");
+        assert!(!answer.refresh_token().is_empty(), "refresh token");
         let (status, user) = api_user(&server, answer.access_token()).await;
-        assert_eq!(status, StatusCode::OK, "{kind}: /api/user with the new token");
-        assert_eq!(user["email"], EMAIL, "{kind}: the token is the user's");
+        assert_eq!(status, StatusCode::OK, "/api/user with the new token");
+        assert_eq!(user["email"], EMAIL, "the token is the user's");
 
         // Deny with the HTML form (POST + _method=DELETE) and with a real DELETE.
         let url = code_url(&server, &client_id, state, &[("prompt", "consent")]);
         let consent = browser.get(&url).await;
-        let page = browser.submit(&consent.deny_form(kind)).await;
-        page.callback(CALLBACK, false, &format!("{kind}: deny form"))
-            .assert_error("access_denied", Some(state), &format!("{kind}: deny form"));
+        let page = browser.submit(&consent.deny_form("deny form")).await;
+        page.callback(CALLBACK, false, "deny form")
+            .assert_error("access_denied", Some(state), "deny form");
 
         let consent = browser.get(&url).await;
-        let fields = consent.approve_form(kind).fields;
+        let fields = consent.approve_form("DELETE").fields;
         let page = browser
             .send(browser.http.delete(browser.url("/oauth/authorize")).form(&fields))
             .await;
-        page.callback(CALLBACK, false, &format!("{kind}: DELETE")).assert_error(
-            "access_denied",
-            Some(state),
-            &format!("{kind}: DELETE"),
-        );
+        page.callback(CALLBACK, false, "DELETE")
+            .assert_error("access_denied", Some(state), "DELETE");
         // That request is finished: its auth_token cannot approve it afterwards.
         let page = browser.post("/oauth/authorize", &fields).await;
-        assert_eq!(
-            page.status,
-            StatusCode::FORBIDDEN,
-            "{kind}: approve after deny\n{}",
-            page.body
-        );
+        assert_eq!(page.status, StatusCode::FORBIDDEN, "approve after deny\n{}", page.body);
 
         // The client name and the state are escaped on the consent page.
         let (evil_id, _) = create_client(
@@ -731,27 +696,23 @@ async fn guest_signs_in_consents_and_the_code_is_exchanged() {
         .await;
         let evil_state = r#""><script>alert(2)</script>"#;
         let consent = browser.get(&code_url(&server, &evil_id, evil_state, &[])).await;
-        assert_eq!(consent.status, StatusCode::OK, "{kind}: consent\n{}", consent.body);
+        assert_eq!(consent.status, StatusCode::OK, "consent\n{}", consent.body);
         assert!(
             !consent.body.contains("<script>"),
-            "{kind}: nothing unescaped:\n{}",
+            "nothing unescaped:\n{}",
             consent.body
         );
         assert!(
             consent.body.contains("Evil &lt;script&gt;"),
-            "{kind}: the name is shown escaped"
+            "the name is shown escaped"
         );
-        let approve = consent.approve_form(kind);
-        assert_eq!(
-            approve.get("state"),
-            Some(evil_state),
-            "{kind}: state field round-trips"
-        );
+        let approve = consent.approve_form("escaped consent page");
+        assert_eq!(approve.get("state"), Some(evil_state), "state field round-trips");
 
         // A client revoked while the consent page was open: an error page, no code.
         server.passport.store().revoke_client(&evil_id).await.expect("revoke");
         let page = browser.submit(&approve).await;
-        page.assert_error_page(&format!("{kind}: approve for a revoked client"));
+        page.assert_error_page("approve for a revoked client");
     }
 }
 
@@ -759,11 +720,9 @@ async fn guest_signs_in_consents_and_the_code_is_exchanged() {
 // 4. auth_token, CSRF and cookies.
 // ---------------------------------------------------------------------------------------------
 
-#[tokio::test]
-async fn consent_needs_its_own_auth_token_and_the_csrf_token() {
-    for db in backends().await {
+backend_test! {
+    async fn consent_needs_its_own_auth_token_and_the_csrf_token(db) {
         let server = TestServer::start_default(db).await;
-        let kind = server.kind;
         let (client_id, _) = confidential(&server).await;
         server.user(EMAIL, PASSWORD).await;
         server.user("bob@example.com", "bob's password").await;
@@ -775,134 +734,113 @@ async fn consent_needs_its_own_auth_token_and_the_csrf_token() {
         let session = login.set_cookie("passport_session").expect("session cookie");
         let xsrf = login.set_cookie("XSRF-TOKEN").expect("XSRF-TOKEN cookie");
         let lower = session.to_ascii_lowercase();
-        assert!(
-            lower.contains("; httponly"),
-            "{kind}: session cookie HttpOnly: {session}"
-        );
+        assert!(lower.contains("; httponly"), "session cookie HttpOnly: {session}");
         assert!(
             lower.contains("; samesite=lax"),
-            "{kind}: session cookie SameSite=Lax: {session}"
+            "session cookie SameSite=Lax: {session}"
         );
         assert!(
             lower.contains("; path=/"),
-            "{kind}: session cookie for the whole site: {session}"
+            "session cookie for the whole site: {session}"
         );
         assert!(
             !xsrf.to_ascii_lowercase().contains("httponly"),
-            "{kind}: XSRF-TOKEN readable: {xsrf}"
+            "XSRF-TOKEN readable: {xsrf}"
         );
         let guest_csrf = form.get("_token").expect("_token").to_owned();
         assert_eq!(
             alice.cookie("XSRF-TOKEN").as_deref(),
             Some(guest_csrf.as_str()),
-            "{kind}: XSRF = _token"
+            "XSRF = _token"
         );
         assert!(
             login
                 .body
                 .contains(&format!(r#"<meta name="csrf-token" content="{guest_csrf}">"#)),
-            "{kind}: csrf meta tag"
+            "csrf meta tag"
         );
         let guest_session = alice.cookie("passport_session").expect("session");
 
         // Signing in starts a new session with a new CSRF token (no fixation).
         let page = alice.login(EMAIL, PASSWORD).await;
-        assert_eq!(page.status, StatusCode::FOUND, "{kind}: login");
+        assert_eq!(page.status, StatusCode::FOUND, "login");
         let session = page.set_cookie("passport_session").expect("new session cookie");
         assert!(
             session.to_ascii_lowercase().contains("; httponly"),
-            "{kind}: HttpOnly after login"
+            "HttpOnly after login"
         );
         assert_ne!(
             alice.cookie("passport_session"),
             Some(guest_session),
-            "{kind}: new session id at login"
+            "new session id at login"
         );
         let csrf = alice.cookie("XSRF-TOKEN").expect("XSRF-TOKEN");
-        assert_ne!(csrf, guest_csrf, "{kind}: new CSRF token at login");
+        assert_ne!(csrf, guest_csrf, "new CSRF token at login");
 
         let consent = alice.get(&url).await;
-        assert_eq!(consent.status, StatusCode::OK, "{kind}: consent\n{}", consent.body);
-        let approve = consent.approve_form(kind);
+        assert_eq!(consent.status, StatusCode::OK, "consent\n{}", consent.body);
+        let approve = consent.approve_form("alice's consent");
         assert_eq!(
             approve.get("_token"),
             Some(csrf.as_str()),
-            "{kind}: the form carries the session's token"
+            "the form carries the session's token"
         );
 
         // Missing or wrong auth_token.
         let page = alice.post("/oauth/authorize", &approve.without("auth_token")).await;
-        page.assert_error_page(&format!("{kind}: no auth_token"));
+        page.assert_error_page("no auth_token");
         let page = alice.post("/oauth/authorize", &approve.with("auth_token", "")).await;
-        page.assert_error_page(&format!("{kind}: empty auth_token"));
+        page.assert_error_page("empty auth_token");
         let forged = "A".repeat(40);
         let page = alice
             .post("/oauth/authorize", &approve.with("auth_token", &forged))
             .await;
-        assert_eq!(
-            page.status,
-            StatusCode::FORBIDDEN,
-            "{kind}: forged auth_token\n{}",
-            page.body
-        );
-        assert_eq!(page.location(), None, "{kind}: forged auth_token: no redirect");
+        assert_eq!(page.status, StatusCode::FORBIDDEN, "forged auth_token\n{}", page.body);
+        assert_eq!(page.location(), None, "forged auth_token: no redirect");
 
         // CSRF: missing, wrong, from another session, no session at all.
         let page = alice.post("/oauth/authorize", &approve.without("_token")).await;
-        assert_eq!(page.status.as_u16(), 419, "{kind}: no _token\n{}", page.body);
+        assert_eq!(page.status.as_u16(), 419, "no _token\n{}", page.body);
         let page = alice.post("/oauth/authorize", &approve.with("_token", "wrong")).await;
-        assert_eq!(page.status.as_u16(), 419, "{kind}: wrong _token");
+        assert_eq!(page.status.as_u16(), 419, "wrong _token");
         let page = alice
             .post("/oauth/authorize", &approve.with("_token", &guest_csrf))
             .await;
-        assert_eq!(
-            page.status.as_u16(),
-            419,
-            "{kind}: the token of the session before login"
-        );
+        assert_eq!(page.status.as_u16(), 419, "the token of the session before login");
         let cookieless = Browser::new(&server.base);
         let page = cookieless.post("/oauth/authorize", &approve.fields).await;
-        assert_eq!(page.status.as_u16(), 419, "{kind}: no session cookie");
+        assert_eq!(page.status.as_u16(), 419, "no session cookie");
         let page = cookieless.get("/oauth/authorize").await;
-        assert!(page.status.is_client_error(), "{kind}: bare GET");
+        assert!(page.status.is_client_error(), "bare GET");
 
         // Another user's auth_token is refused, and stays usable by its owner.
         let bob = Browser::signed_in(&server, "bob@example.com", "bob's password").await;
         let bob_consent = bob.get(&url).await;
-        let bob_approve = bob_consent.approve_form(kind);
+        let bob_approve = bob_consent.approve_form("bob's consent");
         let stolen = approve.with("auth_token", bob_approve.get("auth_token").expect("auth_token"));
         let page = alice.post("/oauth/authorize", &stolen).await;
         assert_eq!(
             page.status,
             StatusCode::FORBIDDEN,
-            "{kind}: another session's auth_token\n{}",
+            "another session's auth_token\n{}",
             page.body
         );
         let page = bob.submit(&bob_approve).await;
-        page.callback(CALLBACK, false, &format!("{kind}: bob approves"));
+        page.callback(CALLBACK, false, "bob approves");
 
         // Single use.
         let consent = alice.get(&url).await;
-        let approve = consent.approve_form(kind);
+        let approve = consent.approve_form("single use");
         let page = alice.submit(&approve).await;
-        page.callback(CALLBACK, false, &format!("{kind}: first approval"));
+        page.callback(CALLBACK, false, "first approval");
         let page = alice.submit(&approve).await;
-        assert_eq!(
-            page.status,
-            StatusCode::FORBIDDEN,
-            "{kind}: auth_token reused\n{}",
-            page.body
-        );
-        let page = alice.submit(&consent.deny_form(kind)).await;
-        assert_eq!(
-            page.status,
-            StatusCode::FORBIDDEN,
-            "{kind}: deny with a used auth_token"
-        );
+        assert_eq!(page.status, StatusCode::FORBIDDEN, "auth_token reused\n{}", page.body);
+        let page = alice.submit(&consent.deny_form("deny with a used auth_token")).await;
+        assert_eq!(page.status, StatusCode::FORBIDDEN, "deny with a used auth_token");
 
         // The CSRF token may come in a header instead of the field, as a script would send it.
         let consent = alice.get(&url).await;
-        let fields = consent.approve_form(kind).without("_token");
+        let fields = consent.approve_form("X-CSRF-TOKEN").without("_token");
         let page = alice
             .send(
                 alice
@@ -912,9 +850,9 @@ async fn consent_needs_its_own_auth_token_and_the_csrf_token() {
                     .form(&fields),
             )
             .await;
-        page.callback(CALLBACK, false, &format!("{kind}: X-CSRF-TOKEN"));
+        page.callback(CALLBACK, false, "X-CSRF-TOKEN");
         let consent = alice.get(&url).await;
-        let fields = consent.deny_form(kind).without("_token");
+        let fields = consent.deny_form("X-XSRF-TOKEN deny").without("_token");
         let cookie_value = alice.cookie("XSRF-TOKEN").expect("XSRF-TOKEN");
         let page = alice
             .send(
@@ -925,10 +863,10 @@ async fn consent_needs_its_own_auth_token_and_the_csrf_token() {
                     .form(&fields),
             )
             .await;
-        page.callback(CALLBACK, false, &format!("{kind}: X-XSRF-TOKEN"))
-            .assert_error("access_denied", Some("st"), &format!("{kind}: X-XSRF-TOKEN deny"));
+        page.callback(CALLBACK, false, "X-XSRF-TOKEN")
+            .assert_error("access_denied", Some("st"), "X-XSRF-TOKEN deny");
         let consent = alice.get(&url).await;
-        let fields = consent.approve_form(kind).without("_token");
+        let fields = consent.approve_form("wrong X-CSRF-TOKEN").without("_token");
         let page = alice
             .send(
                 alice
@@ -938,29 +876,29 @@ async fn consent_needs_its_own_auth_token_and_the_csrf_token() {
                     .form(&fields),
             )
             .await;
-        assert_eq!(page.status.as_u16(), 419, "{kind}: wrong X-CSRF-TOKEN");
+        assert_eq!(page.status.as_u16(), 419, "wrong X-CSRF-TOKEN");
 
         // A consent page left open too long can no longer be answered.
         let consent = alice.get(&url).await;
-        let approve = consent.approve_form(kind);
+        let approve = consent.approve_form("approve after 31 minutes");
         server.advance(TimeDelta::minutes(31));
         let page = alice.submit(&approve).await;
         assert_eq!(
             page.status,
             StatusCode::FORBIDDEN,
-            "{kind}: approve after 31 minutes\n{}",
+            "approve after 31 minutes\n{}",
             page.body
         );
 
         // After logout the session (and its pending consent) is gone.
         let consent = alice.get(&url).await;
-        let approve = consent.approve_form(kind);
+        let approve = consent.approve_form("approve after logout");
         let page = alice.post("/logout", &[("_token".to_owned(), csrf.clone())]).await;
-        assert_eq!(page.status, StatusCode::FOUND, "{kind}: logout\n{}", page.body);
+        assert_eq!(page.status, StatusCode::FOUND, "logout\n{}", page.body);
         let page = alice.submit(&approve).await;
-        assert_eq!(page.status.as_u16(), 419, "{kind}: approve after logout");
+        assert_eq!(page.status.as_u16(), 419, "approve after logout");
         let page = alice.post("/logout", &[("_token".to_owned(), csrf.clone())]).await;
-        assert_eq!(page.status.as_u16(), 419, "{kind}: logout needs a session");
+        assert_eq!(page.status.as_u16(), 419, "logout needs a session");
     }
 }
 
@@ -968,11 +906,9 @@ async fn consent_needs_its_own_auth_token_and_the_csrf_token() {
 // 5. prompt, and when consent is skipped.
 // ---------------------------------------------------------------------------------------------
 
-#[tokio::test]
-async fn prompt_and_skipping_consent() {
-    for db in backends().await {
+backend_test! {
+    async fn prompt_and_skipping_consent(db) {
         let server = TestServer::start(db, |b| b.login_rate_limit(0)).await;
-        let kind = server.kind;
         let (client_id, secret) = confidential(&server).await;
         server.user(EMAIL, PASSWORD).await;
         let browser = Browser::new(&server.base);
@@ -986,30 +922,30 @@ async fn prompt_and_skipping_consent() {
 
         // Guest + prompt=none: login_required.
         let page = browser.get(&url("read", Some("none"))).await;
-        page.callback(CALLBACK, false, &format!("{kind}: guest prompt=none"))
-            .assert_error("login_required", Some("st 8"), &format!("{kind}: guest prompt=none"));
+        page.callback(CALLBACK, false, "guest prompt=none").assert_error(
+            "login_required",
+            Some("st 8"),
+            "guest prompt=none",
+        );
 
         // Signed in, nothing granted yet: consent_required.
         let page = browser.login(EMAIL, PASSWORD).await;
-        assert_eq!(page.status, StatusCode::FOUND, "{kind}: login");
+        assert_eq!(page.status, StatusCode::FOUND, "login");
         let page = browser.get(&url("read", Some("none"))).await;
-        page.callback(CALLBACK, false, &format!("{kind}: prompt=none"))
-            .assert_error(
-                "consent_required",
-                Some("st 8"),
-                &format!("{kind}: prompt=none without a grant"),
-            );
+        page.callback(CALLBACK, false, "prompt=none").assert_error(
+            "consent_required",
+            Some("st 8"),
+            "prompt=none without a grant",
+        );
 
         // Grant read + write (consent, approve, exchange: live tokens are the grant).
         let consent = browser.get(&url("read write", None)).await;
-        assert_eq!(
-            consent.status,
-            StatusCode::OK,
-            "{kind}: first consent\n{}",
-            consent.body
-        );
-        let page = browser.submit(&consent.approve_form(kind)).await;
-        let code = page.callback(CALLBACK, false, kind).require("code", kind).to_owned();
+        assert_eq!(consent.status, StatusCode::OK, "first consent\n{}", consent.body);
+        let page = browser.submit(&consent.approve_form("first consent")).await;
+        let code = page
+            .callback(CALLBACK, false, "first approval")
+            .require("code", "first approval")
+            .to_owned();
         exchange(
             &server,
             &code,
@@ -1020,7 +956,7 @@ async fn prompt_and_skipping_consent() {
             ],
         )
         .await
-        .assert_ok(&format!("{kind}: exchange"));
+        .assert_ok("exchange");
 
         // Now prompt=none, the same scopes and a subset go straight back with a code.
         for (scope, prompt) in [
@@ -1029,7 +965,7 @@ async fn prompt_and_skipping_consent() {
             ("read", None),
             ("write", Some("none")),
         ] {
-            let what = format!("{kind}: granted {scope} prompt={prompt:?}");
+            let what = format!("granted {scope} prompt={prompt:?}");
             let page = browser.get(&url(scope, prompt)).await;
             let params = page.callback(CALLBACK, false, &what);
             assert!(params.get("code").is_some(), "{what}: code without consent");
@@ -1038,84 +974,59 @@ async fn prompt_and_skipping_consent() {
 
         // A wider scope asks again; prompt=none then fails; prompt=consent always asks.
         let page = browser.get(&url("read admin", None)).await;
-        assert_eq!(page.status, StatusCode::OK, "{kind}: wider scope asks again");
-        assert!(
-            page.body.contains("Administer the account"),
-            "{kind}: the new scope is listed"
-        );
+        assert_eq!(page.status, StatusCode::OK, "wider scope asks again");
+        assert!(page.body.contains("Administer the account"), "the new scope is listed");
         let page = browser.get(&url("read admin", Some("none"))).await;
-        page.callback(CALLBACK, false, kind).assert_error(
+        page.callback(CALLBACK, false, "wider + prompt=none").assert_error(
             "consent_required",
             Some("st 8"),
-            &format!("{kind}: wider + prompt=none"),
+            "wider + prompt=none",
         );
         let page = browser.get(&url("read", Some("consent"))).await;
-        assert_eq!(
-            page.status,
-            StatusCode::OK,
-            "{kind}: prompt=consent asks\n{}",
-            page.body
-        );
+        assert_eq!(page.status, StatusCode::OK, "prompt=consent asks\n{}", page.body);
 
         // prompt=login ends the session and sends the user to log in again; afterwards the
         // request continues (here straight to the code, the scopes being granted).
         let login_url = url("read", Some("login"));
         let page = browser.get(&login_url).await;
-        assert_eq!(page.status, StatusCode::FOUND, "{kind}: prompt=login\n{}", page.body);
-        assert_eq!(page.location(), Some("/login"), "{kind}: prompt=login goes to /login");
+        assert_eq!(page.status, StatusCode::FOUND, "prompt=login\n{}", page.body);
+        assert_eq!(page.location(), Some("/login"), "prompt=login goes to /login");
         let home = browser.get("/").await;
         assert!(
             !home.body.contains("You are signed in"),
-            "{kind}: prompt=login ended the session:\n{}",
+            "prompt=login ended the session:\n{}",
             home.body
         );
         let page = browser.get(&url("read", None)).await;
-        assert_eq!(page.location(), Some("/login"), "{kind}: signed out now");
+        assert_eq!(page.location(), Some("/login"), "signed out now");
         // (That visit replaced the intended URL; start over from the prompt=login request.)
         let page = browser.get(&login_url).await;
-        assert_eq!(page.location(), Some("/login"), "{kind}: guest prompt=login");
+        assert_eq!(page.location(), Some("/login"), "guest prompt=login");
         let page = browser.login(EMAIL, PASSWORD).await;
         assert_eq!(
             page.location(),
             Some(path_and_query(&login_url).as_str()),
-            "{kind}: back to the request"
+            "back to the request"
         );
         let page = browser.get(&login_url).await;
-        let params = page.callback(CALLBACK, false, &format!("{kind}: after prompt=login"));
-        assert!(params.get("code").is_some(), "{kind}: flow continues after the login");
+        let params = page.callback(CALLBACK, false, "after prompt=login");
+        assert!(params.get("code").is_some(), "flow continues after the login");
         // The login satisfied that one request only.
         let page = browser.get(&login_url).await;
-        assert_eq!(
-            page.location(),
-            Some("/login"),
-            "{kind}: prompt=login asks again next time"
-        );
+        assert_eq!(page.location(), Some("/login"), "prompt=login asks again next time");
         let page = browser.login(EMAIL, PASSWORD).await;
-        assert_eq!(
-            page.location(),
-            Some(path_and_query(&login_url).as_str()),
-            "{kind}: back again"
-        );
+        assert_eq!(page.location(), Some(path_and_query(&login_url).as_str()), "back again");
         let page = browser.get(&login_url).await;
-        page.callback(CALLBACK, false, &format!("{kind}: second prompt=login"));
+        page.callback(CALLBACK, false, "second prompt=login");
 
         // A signed-in user with prompt=login and no grant: log in, then consent.
         let (other_id, _) = confidential(&server).await;
         let other_url = code_url(&server, &other_id, "o", &[("prompt", "login")]);
         let page = browser.get(&other_url).await;
-        assert_eq!(
-            page.location(),
-            Some("/login"),
-            "{kind}: prompt=login for another client"
-        );
+        assert_eq!(page.location(), Some("/login"), "prompt=login for another client");
         browser.login(EMAIL, PASSWORD).await;
         let page = browser.get(&other_url).await;
-        assert_eq!(
-            page.status,
-            StatusCode::OK,
-            "{kind}: consent after prompt=login\n{}",
-            page.body
-        );
+        assert_eq!(page.status, StatusCode::OK, "consent after prompt=login\n{}", page.body);
 
         // A client that skips authorization never shows consent.
         let (trusted_id, _) = create_client(
@@ -1130,7 +1041,7 @@ async fn prompt_and_skipping_consent() {
             if let Some(p) = prompt {
                 extra.push(("prompt", p));
             }
-            let what = format!("{kind}: skips_authorization prompt={prompt:?}");
+            let what = format!("skips_authorization prompt={prompt:?}");
             let page = browser.get(&code_url(&server, &trusted_id, "t", &extra)).await;
             let params = page.callback(CALLBACK, false, &what);
             assert!(params.get("code").is_some(), "{what}: code without consent");
@@ -1142,11 +1053,9 @@ async fn prompt_and_skipping_consent() {
 // 6. PKCE and the redirect-URI binding of a code.
 // ---------------------------------------------------------------------------------------------
 
-#[tokio::test]
-async fn pkce_and_redirect_uri_binding() {
-    for db in backends().await {
+backend_test! {
+    async fn pkce_and_redirect_uri_binding(db) {
         let server = TestServer::start_default(db).await;
-        let kind = server.kind;
         let (public_id, _) = server.client(CODE_CLIENT, true).await;
         let (client_id, secret) = confidential(&server).await;
         server.user(EMAIL, PASSWORD).await;
@@ -1162,7 +1071,9 @@ async fn pkce_and_redirect_uri_binding() {
 
         // S256, public client, no secret.
         let (verifier, challenge) = pkce_s256();
-        let code = browser.code(&pkce_code(&challenge, Some("S256")), CALLBACK, kind).await;
+        let code = browser
+            .code(&pkce_code(&challenge, Some("S256")), CALLBACK, "S256")
+            .await;
         let answer = exchange(
             &server,
             &code,
@@ -1173,13 +1084,10 @@ async fn pkce_and_redirect_uri_binding() {
             ],
         )
         .await;
-        answer.assert_ok(&format!("{kind}: S256 exchange"));
-        assert!(
-            !answer.refresh_token().is_empty(),
-            "{kind}: public clients get a refresh token"
-        );
+        answer.assert_ok("S256 exchange");
+        assert!(!answer.refresh_token().is_empty(), "public clients get a refresh token");
         let (status, _) = api_user(&server, answer.access_token()).await;
-        assert_eq!(status, StatusCode::OK, "{kind}: PKCE token works");
+        assert_eq!(status, StatusCode::OK, "PKCE token works");
 
         // Failures, each on a fresh code.
         let (other_verifier, _) = pkce_s256();
@@ -1195,7 +1103,7 @@ async fn pkce_and_redirect_uri_binding() {
             ("malformed verifier", Some("short"), 400, "invalid_request"),
         ];
         for (what, sent, status, error) in cases {
-            let what = format!("{kind}: S256 with {what}");
+            let what = format!("S256 with {what}");
             let code = browser
                 .code(&pkce_code(&challenge, Some("S256")), CALLBACK, &what)
                 .await;
@@ -1211,7 +1119,7 @@ async fn pkce_and_redirect_uri_binding() {
         // plain, explicit and by default.
         let plain = pkce_string('p');
         for method in [Some("plain"), None] {
-            let what = format!("{kind}: plain ({method:?})");
+            let what = format!("plain ({method:?})");
             let code = browser.code(&pkce_code(&plain, method), CALLBACK, &what).await;
             let wrong = pkce_string('w');
             exchange(
@@ -1241,7 +1149,7 @@ async fn pkce_and_redirect_uri_binding() {
 
         // Downgrade protection: a verifier for a code issued without a challenge.
         let plain_url = code_url(&server, &client_id, "d", &[]);
-        let code = browser.code(&plain_url, CALLBACK, kind).await;
+        let code = browser.code(&plain_url, CALLBACK, "verifier without challenge").await;
         exchange(
             &server,
             &code,
@@ -1253,30 +1161,26 @@ async fn pkce_and_redirect_uri_binding() {
             ],
         )
         .await
-        .assert_error(400, "invalid_request", &format!("{kind}: verifier without challenge"));
+        .assert_error(400, "invalid_request", "verifier without challenge");
 
         // The code is bound to the redirect_uri it was requested with.
         let creds = [("client_id", client_id.as_str()), ("client_secret", secret.as_str())];
-        let code = browser.code(&plain_url, CALLBACK, kind).await;
+        let code = browser.code(&plain_url, CALLBACK, "another redirect_uri").await;
         let mut fields = creds.to_vec();
         fields.push(("redirect_uri", "https://client.example/other"));
-        exchange(&server, &code, &fields).await.assert_error(
-            400,
-            "invalid_grant",
-            &format!("{kind}: another redirect_uri"),
-        );
-        let code = browser.code(&plain_url, CALLBACK, kind).await;
-        exchange(&server, &code, &creds).await.assert_error(
-            400,
-            "invalid_request",
-            &format!("{kind}: redirect_uri left out"),
-        );
-        let code = browser.code(&plain_url, CALLBACK, kind).await;
+        exchange(&server, &code, &fields)
+            .await
+            .assert_error(400, "invalid_grant", "another redirect_uri");
+        let code = browser.code(&plain_url, CALLBACK, "redirect_uri left out").await;
+        exchange(&server, &code, &creds)
+            .await
+            .assert_error(400, "invalid_request", "redirect_uri left out");
+        let code = browser.code(&plain_url, CALLBACK, "the same redirect_uri").await;
         let mut fields = creds.to_vec();
         fields.push(("redirect_uri", CALLBACK));
         exchange(&server, &code, &fields)
             .await
-            .assert_ok(&format!("{kind}: the same redirect_uri"));
+            .assert_ok("the same redirect_uri");
 
         // A request without redirect_uri (one registered URI) needs none at the exchange.
         let url = authorize_url(
@@ -1288,10 +1192,10 @@ async fn pkce_and_redirect_uri_binding() {
                 ("state", "n"),
             ],
         );
-        let code = browser.code(&url, CALLBACK, kind).await;
+        let code = browser.code(&url, CALLBACK, "no redirect_uri at either step").await;
         exchange(&server, &code, &creds)
             .await
-            .assert_ok(&format!("{kind}: no redirect_uri at either step"));
+            .assert_ok("no redirect_uri at either step");
     }
 }
 
@@ -1299,11 +1203,9 @@ async fn pkce_and_redirect_uri_binding() {
 // 7. Codes: lifetime, single use, replay, races, client binding.
 // ---------------------------------------------------------------------------------------------
 
-#[tokio::test]
-async fn codes_expire_are_single_use_and_replay_revokes() {
-    for db in backends().await {
+backend_test! {
+    async fn codes_expire_are_single_use_and_replay_revokes(db) {
         let server = TestServer::start_default(db).await;
-        let kind = server.kind;
         let (client_id, secret) = confidential(&server).await;
         let (other_id, other_secret) = confidential(&server).await;
         server.user(EMAIL, PASSWORD).await;
@@ -1316,34 +1218,28 @@ async fn codes_expire_are_single_use_and_replay_revokes() {
         ];
 
         // Ten minutes: valid after nine, expired after eleven.
-        let code = browser.code(&url, CALLBACK, kind).await;
+        let code = browser.code(&url, CALLBACK, "a nine-minute-old code").await;
         server.advance(TimeDelta::minutes(9));
         exchange(&server, &code, &creds)
             .await
-            .assert_ok(&format!("{kind}: a nine-minute-old code"));
-        let code = browser.code(&url, CALLBACK, kind).await;
+            .assert_ok("a nine-minute-old code");
+        let code = browser.code(&url, CALLBACK, "an eleven-minute-old code").await;
         server.advance(TimeDelta::minutes(11));
-        exchange(&server, &code, &creds).await.assert_error(
-            400,
-            "invalid_grant",
-            &format!("{kind}: an eleven-minute-old code"),
-        );
-
-        // Single use; the replay revokes what the first exchange issued.
-        let code = browser.code(&url, CALLBACK, kind).await;
-        let first = exchange(&server, &code, &creds).await;
-        first.assert_ok(&format!("{kind}: first exchange"));
-        let (status, _) = api_user(&server, first.access_token()).await;
-        assert_eq!(status, StatusCode::OK, "{kind}: token works before the replay");
         exchange(&server, &code, &creds)
             .await
-            .assert_error(400, "invalid_grant", &format!("{kind}: replayed code"));
+            .assert_error(400, "invalid_grant", "an eleven-minute-old code");
+
+        // Single use; the replay revokes what the first exchange issued.
+        let code = browser.code(&url, CALLBACK, "first exchange").await;
+        let first = exchange(&server, &code, &creds).await;
+        first.assert_ok("first exchange");
         let (status, _) = api_user(&server, first.access_token()).await;
-        assert_eq!(
-            status,
-            StatusCode::UNAUTHORIZED,
-            "{kind}: replay revokes the access token"
-        );
+        assert_eq!(status, StatusCode::OK, "token works before the replay");
+        exchange(&server, &code, &creds)
+            .await
+            .assert_error(400, "invalid_grant", "replayed code");
+        let (status, _) = api_user(&server, first.access_token()).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "replay revokes the access token");
         let refreshed = token(
             &server,
             &[
@@ -1354,18 +1250,14 @@ async fn codes_expire_are_single_use_and_replay_revokes() {
             ],
         )
         .await;
-        refreshed.assert_error(
-            400,
-            "invalid_grant",
-            &format!("{kind}: replay revokes the refresh token"),
-        );
+        refreshed.assert_error(400, "invalid_grant", "replay revokes the refresh token");
 
         // Unknown and garbage codes.
         for bogus in ["0".repeat(80), "not a code".to_owned(), "é".to_owned()] {
             exchange(&server, &bogus, &creds).await.assert_error(
                 400,
                 "invalid_grant",
-                &format!("{kind}: bogus code {bogus:?}"),
+                &format!("bogus code {bogus:?}"),
             );
         }
         let answer = token(
@@ -1373,10 +1265,10 @@ async fn codes_expire_are_single_use_and_replay_revokes() {
             &[("grant_type", "authorization_code"), creds[0], creds[1], creds[2]],
         )
         .await;
-        answer.assert_error(400, "invalid_request", &format!("{kind}: no code"));
+        answer.assert_error(400, "invalid_request", "no code");
 
         // A code issued to one client is worthless to another.
-        let code = browser.code(&url, CALLBACK, kind).await;
+        let code = browser.code(&url, CALLBACK, "another client's code").await;
         exchange(
             &server,
             &code,
@@ -1387,7 +1279,7 @@ async fn codes_expire_are_single_use_and_replay_revokes() {
             ],
         )
         .await
-        .assert_error(400, "invalid_grant", &format!("{kind}: another client's code"));
+        .assert_error(400, "invalid_grant", "another client's code");
         // ... and the right client's secret is still required.
         exchange(
             &server,
@@ -1399,20 +1291,19 @@ async fn codes_expire_are_single_use_and_replay_revokes() {
             ],
         )
         .await
-        .assert_error(401, "invalid_client", &format!("{kind}: wrong secret"));
+        .assert_error(401, "invalid_client", "wrong secret");
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_exchanges_of_one_code_yield_one_token() {
-    for db in backends().await {
+backend_test! {
+    #[flavor(multi_thread, 4)]
+    async fn concurrent_exchanges_of_one_code_yield_one_token(db) {
         let server = TestServer::start_default(db).await;
-        let kind = server.kind;
         let (client_id, secret) = confidential(&server).await;
         server.user(EMAIL, PASSWORD).await;
         let browser = Browser::signed_in(&server, EMAIL, PASSWORD).await;
         let code = browser
-            .code(&code_url(&server, &client_id, "c", &[]), CALLBACK, kind)
+            .code(&code_url(&server, &client_id, "c", &[]), CALLBACK, "the raced code")
             .await;
 
         let barrier = Arc::new(tokio::sync::Barrier::new(10));
@@ -1443,22 +1334,18 @@ async fn concurrent_exchanges_of_one_code_yield_one_token() {
             match status {
                 StatusCode::OK => winners.push(body),
                 StatusCode::BAD_REQUEST => {
-                    assert_eq!(body["error"], "invalid_grant", "{kind}: a losing exchange: {body}");
+                    assert_eq!(body["error"], "invalid_grant", "a losing exchange: {body}");
                     losers += 1;
                 }
-                other => panic!("{kind}: unexpected {other}: {body}"),
+                other => panic!("unexpected {other}: {body}"),
             }
         }
-        assert_eq!(winners.len(), 1, "{kind}: exactly one exchange wins: {winners:?}");
-        assert_eq!(losers, 9, "{kind}: the others lose");
+        assert_eq!(winners.len(), 1, "exactly one exchange wins: {winners:?}");
+        assert_eq!(losers, 9, "the others lose");
         // The losers were replays: the winner's tokens are revoked too.
         let access = winners[0]["access_token"].as_str().expect("access_token");
         let (status, _) = api_user(&server, access).await;
-        assert_eq!(
-            status,
-            StatusCode::UNAUTHORIZED,
-            "{kind}: replays revoke the winner's token"
-        );
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "replays revoke the winner's token");
     }
 }
 
@@ -1466,13 +1353,11 @@ async fn concurrent_exchanges_of_one_code_yield_one_token() {
 // 8. Implicit grant.
 // ---------------------------------------------------------------------------------------------
 
-#[tokio::test]
-async fn implicit_grant_puts_the_token_in_the_fragment() {
-    for db in backends().await {
+backend_test! {
+    async fn implicit_grant_puts_the_token_in_the_fragment(db) {
         let server = TestServer::start(db, |b| b.enable_implicit_grant(true)).await;
-        let kind = server.kind;
         let (implicit_id, secret) = server.client(ClientKind::Implicit, false).await;
-        assert_eq!(secret, None, "{kind}: implicit clients are public");
+        assert_eq!(secret, None, "implicit clients are public");
         let (code_id, _) = confidential(&server).await;
         server.user(EMAIL, PASSWORD).await;
         let browser = Browser::signed_in(&server, EMAIL, PASSWORD).await;
@@ -1492,67 +1377,57 @@ async fn implicit_grant_puts_the_token_in_the_fragment() {
         };
 
         let consent = browser.get(&token_url(AWKWARD_STATE, &[])).await;
-        assert_eq!(
-            consent.status,
-            StatusCode::OK,
-            "{kind}: implicit consent\n{}",
-            consent.body
-        );
-        let page = browser.submit(&consent.approve_form(kind)).await;
-        let what = format!("{kind}: implicit approve");
-        let params = page.callback(CALLBACK, true, &what);
+        assert_eq!(consent.status, StatusCode::OK, "implicit consent\n{}", consent.body);
+        let page = browser.submit(&consent.approve_form("implicit consent")).await;
+        let what = "implicit approve";
+        let params = page.callback(CALLBACK, true, what);
         assert_eq!(params.get("token_type"), Some("Bearer"), "{what}: token_type");
         assert_eq!(params.get("state"), Some(AWKWARD_STATE), "{what}: state");
         let expires_in: i64 = params
-            .require("expires_in", &what)
+            .require("expires_in", what)
             .parse()
             .expect("expires_in is a number");
         assert!(expires_in > 0, "{what}: expires_in {expires_in}");
         assert_eq!(params.get("refresh_token"), None, "{what}: no refresh token");
         assert_eq!(params.get("code"), None, "{what}: no code");
-        let access = params.require("access_token", &what);
+        let access = params.require("access_token", what);
         let (status, user) = api_user(&server, access).await;
         assert_eq!(status, StatusCode::OK, "{what}: the token works");
         assert_eq!(user["email"], EMAIL, "{what}: the user's token");
 
         // Errors go in the fragment too.
         let consent = browser.get(&token_url("d s", &[("prompt", "consent")])).await;
-        let page = browser.submit(&consent.deny_form(kind)).await;
-        page.callback(CALLBACK, true, &format!("{kind}: implicit deny"))
-            .assert_error("access_denied", Some("d s"), &format!("{kind}: implicit deny"));
+        let page = browser.submit(&consent.deny_form("implicit deny")).await;
+        page.callback(CALLBACK, true, "implicit deny")
+            .assert_error("access_denied", Some("d s"), "implicit deny");
         let page = browser.get(&token_url(AWKWARD_STATE, &[("scope", "nope")])).await;
-        page.callback(CALLBACK, true, &format!("{kind}: implicit invalid_scope"))
-            .assert_error(
-                "invalid_scope",
-                Some(AWKWARD_STATE),
-                &format!("{kind}: implicit invalid_scope"),
-            );
+        page.callback(CALLBACK, true, "implicit invalid_scope").assert_error(
+            "invalid_scope",
+            Some(AWKWARD_STATE),
+            "implicit invalid_scope",
+        );
         let guest = Browser::new(&server.base);
         let page = guest.get(&token_url("g", &[("prompt", "none")])).await;
-        page.callback(CALLBACK, true, &format!("{kind}: implicit login_required"))
-            .assert_error("login_required", Some("g"), &format!("{kind}: implicit login_required"));
+        page.callback(CALLBACK, true, "implicit login_required").assert_error(
+            "login_required",
+            Some("g"),
+            "implicit login_required",
+        );
 
         // Each client only gets its own grant.
         let page = browser.get(&code_url(&server, &implicit_id, "x", &[])).await;
-        page.callback(CALLBACK, false, &format!("{kind}: implicit client, code flow"))
-            .assert_error(
-                "unauthorized_client",
-                Some("x"),
-                &format!("{kind}: implicit client, code flow"),
-            );
+        page.callback(CALLBACK, false, "implicit client, code flow")
+            .assert_error("unauthorized_client", Some("x"), "implicit client, code flow");
         let page = browser.get(&token_url("y", &[("client_id", code_id.as_str())])).await;
-        page.callback(CALLBACK, true, &format!("{kind}: code client, implicit flow"))
-            .assert_error(
-                "unauthorized_client",
-                Some("y"),
-                &format!("{kind}: code client, implicit flow"),
-            );
+        page.callback(CALLBACK, true, "code client, implicit flow")
+            .assert_error("unauthorized_client", Some("y"), "code client, implicit flow");
     }
+}
 
-    // With the implicit grant off (the default), response_type=token is refused.
-    for db in backends().await {
+backend_test! {
+    /// With the implicit grant off (the default), response_type=token is refused.
+    async fn implicit_grant_is_off_by_default(db) {
         let server = TestServer::start_default(db).await;
-        let kind = server.kind;
         let (implicit_id, _) = server.client(ClientKind::Implicit, true).await;
         server.user(EMAIL, PASSWORD).await;
         let browser = Browser::signed_in(&server, EMAIL, PASSWORD).await;
@@ -1568,16 +1443,12 @@ async fn implicit_grant_puts_the_token_in_the_fragment() {
         );
         let page = browser.get(&url).await;
         let location = page.location().unwrap_or_default().to_owned();
-        assert!(
-            !location.contains("access_token"),
-            "{kind}: no token when disabled: {location}"
+        assert!(!location.contains("access_token"), "no token when disabled: {location}");
+        page.callback(CALLBACK, false, "implicit disabled").assert_error(
+            "unsupported_response_type",
+            Some("off"),
+            "implicit disabled",
         );
-        page.callback(CALLBACK, false, &format!("{kind}: implicit disabled"))
-            .assert_error(
-                "unsupported_response_type",
-                Some("off"),
-                &format!("{kind}: implicit disabled"),
-            );
     }
 }
 
@@ -1585,11 +1456,9 @@ async fn implicit_grant_puts_the_token_in_the_fragment() {
 // 9. Bad input: always 4xx, never 5xx.
 // ---------------------------------------------------------------------------------------------
 
-#[tokio::test]
-async fn bad_input_is_refused_with_4xx() {
-    for db in backends().await {
+backend_test! {
+    async fn bad_input_is_refused_with_4xx(db) {
         let server = TestServer::start(db, |b| b.login_rate_limit(0)).await;
-        let kind = server.kind;
         let (client_id, _) = confidential(&server).await;
         server.user(EMAIL, PASSWORD).await;
         let guest = Browser::new(&server.base);
@@ -1620,7 +1489,7 @@ async fn bad_input_is_refused_with_4xx() {
             ),
         ];
         for (what, path) in &queries {
-            let what = format!("{kind}: authorize with {what}");
+            let what = format!("authorize with {what}");
             let page = guest.get(path).await;
             page.assert_error_page(&what);
         }
@@ -1673,24 +1542,19 @@ async fn bad_input_is_refused_with_4xx() {
             ("malformed JSON", "application/json", b"{\"email\":".to_vec()),
         ];
         for (what, content_type, body) in bodies {
-            let what = format!("{kind}: login with {what}");
+            let what = format!("login with {what}");
             let page = guest.post_raw("/login", content_type, body).await;
             page.assert_any_client_error(&what);
         }
         // None of that signed anyone in; the real form still works.
         let page = guest.login(EMAIL, PASSWORD).await;
-        assert_eq!(
-            page.status,
-            StatusCode::FOUND,
-            "{kind}: login after bad input\n{}",
-            page.body
-        );
+        assert_eq!(page.status, StatusCode::FOUND, "login after bad input\n{}", page.body);
 
         // The consent forms.
         let consent = guest
             .get(&code_url(&server, &client_id, "s", &[("prompt", "consent")]))
             .await;
-        let approve = consent.approve_form(kind);
+        let approve = consent.approve_form("the consent forms");
         let encoded = |fields: &[(String, String)]| {
             let mut url = Url::parse("http://x/").expect("url");
             url.query_pairs_mut().extend_pairs(fields);
@@ -1728,7 +1592,7 @@ async fn bad_input_is_refused_with_4xx() {
             ("JSON array", "application/json", b"[1,2]".to_vec()),
         ];
         for (what, content_type, body) in bodies {
-            let what = format!("{kind}: consent form with {what}");
+            let what = format!("consent form with {what}");
             let page = guest.post_raw("/oauth/authorize", content_type, body.clone()).await;
             page.assert_any_client_error(&what);
             let page = guest
@@ -1752,9 +1616,8 @@ async fn bad_input_is_refused_with_4xx() {
 /// The `oauth2` crate builds the authorization URL (state + S256 PKCE), a cookie-holding client
 /// plays the browser, and the crate exchanges the code and refreshes the token.
 async fn oauth2_crate_flow(server: &TestServer, public: bool) {
-    let kind = server.kind;
     let what = format!(
-        "{kind}: oauth2 crate, {} client",
+        "oauth2 crate, {} client",
         if public { "public" } else { "confidential" }
     );
     let (id, secret) = server.client(CODE_CLIENT, public).await;
@@ -1868,9 +1731,8 @@ async fn oauth2_crate_flow(server: &TestServer, public: bool) {
     }
 }
 
-#[tokio::test]
-async fn the_oauth2_crate_completes_the_flow() {
-    for db in backends().await {
+backend_test! {
+    async fn the_oauth2_crate_completes_the_flow(db) {
         let server = TestServer::start(db, |b| b.login_rate_limit(0)).await;
         server.user(EMAIL, PASSWORD).await;
         oauth2_crate_flow(&server, true).await;

@@ -6,7 +6,7 @@ use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use reqwest::header::HeaderValue;
 use serde_json::{Value, json};
 
-use crate::common::{TestServer, backends};
+use crate::common::TestServer;
 
 /// What a case sends and expects.
 struct Case {
@@ -488,12 +488,10 @@ fn check_answer(status: u16, headers: &reqwest::header::HeaderMap, body: &[u8]) 
     Ok(json)
 }
 
-#[tokio::test]
-async fn malformed_token_requests_get_json_4xx_errors() {
-    let mut failures = Vec::new();
-    for db in backends().await {
+backend_test! {
+    async fn malformed_token_requests_get_json_4xx_errors(db) {
+        let mut failures = Vec::new();
         let server = TestServer::start_default(db).await;
-        let kind = server.kind;
         let cc = server.service_client().await;
         let pw = server.password_client().await;
         server.user("a@example.com", "x").await;
@@ -501,11 +499,11 @@ async fn malformed_token_requests_get_json_4xx_errors() {
             let (status, headers, body) =
                 send_raw(&server, case.content_type, case.authorization.as_deref(), case.body).await;
             match check_answer(status, &headers, &body) {
-                Err(problem) => failures.push(format!("{kind} / {}: {problem}", case.name)),
+                Err(problem) => failures.push(format!("{}: {problem}", case.name)),
                 Ok(json) => {
                     if status != case.status || json["error"] != case.error {
                         failures.push(format!(
-                            "{kind} / {}: expected {} {}, got {status} {json}",
+                            "{}: expected {} {}, got {status} {json}",
                             case.name, case.status, case.error
                         ));
                     }
@@ -521,14 +519,14 @@ async fn malformed_token_requests_get_json_4xx_errors() {
                 ("client_secret", secret),
             ])
             .await;
-        assert_eq!(ok.status(), 200, "{kind}");
+        assert_eq!(ok.status(), 200);
+        assert!(
+            failures.is_empty(),
+            "{} case(s) failed:\n{}",
+            failures.len(),
+            failures.join("\n")
+        );
     }
-    assert!(
-        failures.is_empty(),
-        "{} case(s) failed:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
 }
 
 /// Parameter names the server knows.

@@ -14,7 +14,7 @@ use fantoccini::Locator;
 use passport::{ClientKind, NewClient};
 use serde_json::Value;
 
-use crate::common::{TestServer, backends};
+use crate::common::TestServer;
 use crate::support_browser::{artifact_dir, click, open_browser, start_driver, type_into, wait_for_url};
 
 /// A stand-in for the client application: its callback page just says so.
@@ -37,7 +37,7 @@ async fn a_person_signs_in_approves_and_denies_in_a_real_browser() {
     let Some(driver) = start_driver("browser test") else {
         return;
     };
-    let db = backends().await.remove(0);
+    let db = passport_sqlx::testing::sqlite();
     let server = TestServer::start(db, |b| b.login_rate_limit(0)).await;
     let callback = start_callback_app().await;
     server.user("grace@example.com", "analytical engine").await;

@@ -49,18 +49,19 @@ impl Deployment {
         }
     }
 
-    /// SQLite, plus PostgreSQL (a fresh database, passed with `--database`) when configured.
-    pub(crate) async fn all() -> Vec<Self> {
-        let mut out = vec![Self::sqlite()];
-        if let Some(db) = passport_sqlx::testing::postgres().await {
-            out.push(Self {
-                kind: "postgres",
-                root: tempfile::tempdir().expect("temporary directory"),
-                database: Some(db),
-                env: Vec::new(),
-            });
+    /// A deployment on the backend of `db`, for [`backend_test!`]: on SQLite the same as
+    /// [`Self::sqlite`] (`db` goes unused: the database stays at its default place), on any
+    /// other backend a fresh data directory with `db` passed as `--database`.
+    pub(crate) fn new(db: TestDatabase) -> Self {
+        if db.kind == "sqlite" {
+            return Self::sqlite();
         }
-        out
+        Self {
+            kind: db.kind,
+            root: tempfile::tempdir().expect("temporary directory"),
+            database: Some(db),
+            env: Vec::new(),
+        }
     }
 
     /// The data directory (not created until a command creates it).
@@ -484,179 +485,160 @@ async fn install_generates_4096_bit_keys_by_default() {
     assert!((2300..2500).contains(&len), "4096-bit key expected, DER is {len} bytes");
 }
 
-#[tokio::test]
-async fn migrate_applies_pending_migrations_once() {
-    for site in Deployment::all().await {
-        let kind = site.kind;
-        let expected = migration_count(kind);
+backend_test! {
+    async fn migrate_applies_pending_migrations_once(db) {
+        let site = Deployment::new(db);
+        let expected = migration_count(site.kind);
         assert!(expected >= 1);
-        assert_eq!(
-            site.json(&["migrate", "--json"]),
-            json!({"applied": expected}),
-            "{kind}"
-        );
-        assert_eq!(site.json(&["migrate", "--json"]), json!({"applied": 0}), "{kind}");
+        assert_eq!(site.json(&["migrate", "--json"]), json!({"applied": expected}),);
+        assert_eq!(site.json(&["migrate", "--json"]), json!({"applied": 0}));
         let output = site.run(&["migrate"]);
-        assert!(output.status.success(), "{kind}");
-        assert_eq!(
-            String::from_utf8_lossy(&output.stdout),
-            "Applied 0 migration(s).\n",
-            "{kind}"
-        );
+        assert!(output.status.success());
+        assert_eq!(String::from_utf8_lossy(&output.stdout), "Applied 0 migration(s).\n",);
     }
 }
 
-#[tokio::test]
-async fn install_creates_keys_schema_and_one_personal_access_client() {
-    for site in Deployment::all().await {
-        let kind = site.kind;
+backend_test! {
+    async fn install_creates_keys_schema_and_one_personal_access_client(db) {
+        let site = Deployment::new(db);
         let out = site.json(&["install", "--length", "2048", "--json"]);
         let id = out["personal_access_client"]["client_id"]
             .as_str()
-            .unwrap_or_else(|| panic!("{kind}: {out}"))
+            .unwrap_or_else(|| panic!("{out}"))
             .to_owned();
-        assert_eq!(out, json!({"personal_access_client": {"client_id": id}}), "{kind}");
+        assert_eq!(out, json!({"personal_access_client": {"client_id": id}}));
         uuid::Uuid::parse_str(&id).expect("a UUID client id");
         let private = site.data_dir().join("oauth-private.key");
-        assert_eq!(mode(&private), 0o600, "{kind}");
-        assert!(site.data_dir().join("oauth-public.key").exists(), "{kind}");
+        assert_eq!(mode(&private), 0o600);
+        assert!(site.data_dir().join("oauth-public.key").exists());
         let key = fs::read_to_string(&private).unwrap();
 
         // Idempotent: same client, same keys; the schema is in place.
-        assert_eq!(site.json(&["install", "--length", "2048", "--json"]), out, "{kind}");
-        assert_eq!(fs::read_to_string(&private).unwrap(), key, "{kind}: keys kept");
-        assert_eq!(site.json(&["migrate", "--json"]), json!({"applied": 0}), "{kind}");
+        assert_eq!(site.json(&["install", "--length", "2048", "--json"]), out);
+        assert_eq!(fs::read_to_string(&private).unwrap(), key, "keys kept");
+        assert_eq!(site.json(&["migrate", "--json"]), json!({"applied": 0}));
 
         let list = site.json(&["client", "list", "--json"]);
         let list = list.as_array().expect("array");
-        assert_eq!(list.len(), 1, "{kind}: {list:?}");
+        assert_eq!(list.len(), 1, "{list:?}");
         assert_eq!(list[0]["client_id"], id.as_str());
         assert_eq!(list[0]["grant_types"], json!(["personal_access"]));
         assert_eq!(list[0]["confidential"], true);
         assert_eq!(list[0]["revoked"], false);
 
         // --force regenerates the keys but keeps the client.
-        assert_eq!(
-            site.json(&["install", "--force", "--length", "2048", "--json"]),
-            out,
-            "{kind}"
-        );
-        assert_ne!(
-            fs::read_to_string(&private).unwrap(),
-            key,
-            "{kind}: --force regenerates keys"
-        );
+        assert_eq!(site.json(&["install", "--force", "--length", "2048", "--json"]), out,);
+        assert_ne!(fs::read_to_string(&private).unwrap(), key, "--force regenerates keys");
     }
 }
 
-#[tokio::test]
-async fn client_creates_every_type_with_its_grants_and_a_secret_shown_once() {
-    const DEVICE: &str = "urn:ietf:params:oauth:grant-type:device_code";
-    struct Case {
-        args: &'static [&'static str],
-        confidential: bool,
-        grants: &'static [&'static str],
-        redirects: &'static [&'static str],
-        name: &'static str,
-        provider: Option<&'static str>,
-    }
-    let cases = [
-        Case {
-            args: &["--client", "--name", "Billing service"],
-            confidential: true,
-            grants: &["client_credentials"],
-            redirects: &[],
-            name: "Billing service",
-            provider: None,
-        },
-        Case {
-            args: &["--password"],
-            confidential: true,
-            grants: &["password", "refresh_token"],
-            redirects: &[],
-            name: "Password Grant Client",
-            provider: None,
-        },
-        Case {
-            args: &["--password", "--provider", "admins", "--name", "Admin console"],
-            confidential: true,
-            grants: &["password", "refresh_token"],
-            redirects: &[],
-            name: "Admin console",
-            provider: Some("admins"),
-        },
-        Case {
-            args: &["--password", "--public", "--name", "Mobile"],
-            confidential: false,
-            grants: &["password", "refresh_token"],
-            redirects: &[],
-            name: "Mobile",
-            provider: None,
-        },
-        Case {
-            args: &["--implicit", "--redirect-uri", "https://spa.example/callback"],
-            confidential: false,
-            grants: &["implicit"],
-            redirects: &["https://spa.example/callback"],
-            name: "Implicit Grant Client",
-            provider: None,
-        },
-        Case {
-            args: &["--device"],
-            confidential: true,
-            grants: &[DEVICE, "refresh_token"],
-            redirects: &[],
-            name: "Device Authorization Grant Client",
-            provider: None,
-        },
-        Case {
-            args: &["--device", "--public", "--name", "TV"],
-            confidential: false,
-            grants: &[DEVICE, "refresh_token"],
-            redirects: &[],
-            name: "TV",
-            provider: None,
-        },
-        Case {
-            args: &["--personal"],
-            confidential: true,
-            grants: &["personal_access"],
-            redirects: &[],
-            name: "Personal Access Client",
-            provider: None,
-        },
-        Case {
-            args: &[
-                "--name",
-                "Web app",
-                "--redirect-uri",
-                "https://app.example/callback, http://127.0.0.1/callback",
-            ],
-            confidential: true,
-            grants: &["authorization_code", "refresh_token"],
-            redirects: &["https://app.example/callback", "http://127.0.0.1/callback"],
-            name: "Web app",
-            provider: None,
-        },
-        Case {
-            args: &["--public", "--redirect-uri", "https://native.example/cb"],
-            confidential: false,
-            grants: &["authorization_code", "refresh_token"],
-            redirects: &["https://native.example/cb"],
-            name: "Authorization Code Client",
-            provider: None,
-        },
-        Case {
-            args: &["--with-device-flow", "--redirect_uri", "https://tv.example/cb"],
-            confidential: true,
-            grants: &["authorization_code", "refresh_token", DEVICE],
-            redirects: &["https://tv.example/cb"],
-            name: "Authorization Code Client",
-            provider: None,
-        },
-    ];
-    for site in Deployment::all().await {
-        let kind = site.kind;
+backend_test! {
+    async fn client_creates_every_type_with_its_grants_and_a_secret_shown_once(db) {
+        const DEVICE: &str = "urn:ietf:params:oauth:grant-type:device_code";
+        struct Case {
+            args: &'static [&'static str],
+            confidential: bool,
+            grants: &'static [&'static str],
+            redirects: &'static [&'static str],
+            name: &'static str,
+            provider: Option<&'static str>,
+        }
+        let cases = [
+            Case {
+                args: &["--client", "--name", "Billing service"],
+                confidential: true,
+                grants: &["client_credentials"],
+                redirects: &[],
+                name: "Billing service",
+                provider: None,
+            },
+            Case {
+                args: &["--password"],
+                confidential: true,
+                grants: &["password", "refresh_token"],
+                redirects: &[],
+                name: "Password Grant Client",
+                provider: None,
+            },
+            Case {
+                args: &["--password", "--provider", "admins", "--name", "Admin console"],
+                confidential: true,
+                grants: &["password", "refresh_token"],
+                redirects: &[],
+                name: "Admin console",
+                provider: Some("admins"),
+            },
+            Case {
+                args: &["--password", "--public", "--name", "Mobile"],
+                confidential: false,
+                grants: &["password", "refresh_token"],
+                redirects: &[],
+                name: "Mobile",
+                provider: None,
+            },
+            Case {
+                args: &["--implicit", "--redirect-uri", "https://spa.example/callback"],
+                confidential: false,
+                grants: &["implicit"],
+                redirects: &["https://spa.example/callback"],
+                name: "Implicit Grant Client",
+                provider: None,
+            },
+            Case {
+                args: &["--device"],
+                confidential: true,
+                grants: &[DEVICE, "refresh_token"],
+                redirects: &[],
+                name: "Device Authorization Grant Client",
+                provider: None,
+            },
+            Case {
+                args: &["--device", "--public", "--name", "TV"],
+                confidential: false,
+                grants: &[DEVICE, "refresh_token"],
+                redirects: &[],
+                name: "TV",
+                provider: None,
+            },
+            Case {
+                args: &["--personal"],
+                confidential: true,
+                grants: &["personal_access"],
+                redirects: &[],
+                name: "Personal Access Client",
+                provider: None,
+            },
+            Case {
+                args: &[
+                    "--name",
+                    "Web app",
+                    "--redirect-uri",
+                    "https://app.example/callback, http://127.0.0.1/callback",
+                ],
+                confidential: true,
+                grants: &["authorization_code", "refresh_token"],
+                redirects: &["https://app.example/callback", "http://127.0.0.1/callback"],
+                name: "Web app",
+                provider: None,
+            },
+            Case {
+                args: &["--public", "--redirect-uri", "https://native.example/cb"],
+                confidential: false,
+                grants: &["authorization_code", "refresh_token"],
+                redirects: &["https://native.example/cb"],
+                name: "Authorization Code Client",
+                provider: None,
+            },
+            Case {
+                args: &["--with-device-flow", "--redirect_uri", "https://tv.example/cb"],
+                confidential: true,
+                grants: &["authorization_code", "refresh_token", DEVICE],
+                redirects: &["https://tv.example/cb"],
+                name: "Authorization Code Client",
+                provider: None,
+            },
+        ];
+        let site = Deployment::new(db);
         site.keys();
         let mut created = Vec::new();
         for case in &cases {
@@ -664,7 +646,7 @@ async fn client_creates_every_type_with_its_grants_and_a_secret_shown_once() {
             args.extend_from_slice(case.args);
             args.push("--json");
             let out = site.json(&args);
-            let object = out.as_object().unwrap_or_else(|| panic!("{kind} {args:?}: {out}"));
+            let object = out.as_object().unwrap_or_else(|| panic!("{args:?}: {out}"));
             let mut keys: Vec<&str> = object.keys().map(String::as_str).collect();
             keys.sort_unstable();
             assert_eq!(
@@ -681,10 +663,10 @@ async fn client_creates_every_type_with_its_grants_and_a_secret_shown_once() {
                 assert!(secret.len() >= 40, "{args:?}: secret of 40+ characters: {secret}");
                 assert!(secret.chars().all(|c| c.is_ascii_alphanumeric()), "{secret}");
             } else {
-                assert_eq!(out["client_secret"], Value::Null, "{kind} {args:?}: public client");
+                assert_eq!(out["client_secret"], Value::Null, "{args:?}: public client");
             }
-            assert_eq!(out["grant_types"], json!(case.grants), "{kind} {args:?}");
-            assert_eq!(out["redirect_uris"], json!(case.redirects), "{kind} {args:?}");
+            assert_eq!(out["grant_types"], json!(case.grants), "{args:?}");
+            assert_eq!(out["redirect_uris"], json!(case.redirects), "{args:?}");
             created.push((id, out["client_secret"].as_str().map(str::to_owned)));
         }
         let secrets: std::collections::HashSet<_> = created.iter().filter_map(|(_, s)| s.clone()).collect();
@@ -697,13 +679,13 @@ async fn client_creates_every_type_with_its_grants_and_a_secret_shown_once() {
         // The list shows every client as created; secrets are not in it.
         let list = site.json(&["client", "list", "--json"]);
         let list = list.as_array().expect("array");
-        assert_eq!(list.len(), cases.len(), "{kind}");
+        assert_eq!(list.len(), cases.len());
         for (case, (id, _)) in cases.iter().zip(&created) {
             let entry = list
                 .iter()
                 .find(|c| c["client_id"] == id.as_str())
-                .unwrap_or_else(|| panic!("{kind}: {id} listed"));
-            assert_eq!(entry["name"], case.name, "{kind} {:?}", case.args);
+                .unwrap_or_else(|| panic!("{id} listed"));
+            assert_eq!(entry["name"], case.name, "{:?}", case.args);
             assert_eq!(entry["confidential"], case.confidential, "{:?}", case.args);
             assert_eq!(entry["grant_types"], json!(case.grants));
             assert_eq!(entry["redirect_uris"], json!(case.redirects));
@@ -720,7 +702,7 @@ async fn client_creates_every_type_with_its_grants_and_a_secret_shown_once() {
             match secret {
                 Some(secret) => {
                     let stored = client.secret_hash.expect("hash");
-                    assert_eq!(stored, passport::hash_client_secret(secret), "{kind}: SHA-256 stored");
+                    assert_eq!(stored, passport::hash_client_secret(secret), "SHA-256 stored");
                     assert!(!stored.contains(secret.as_str()));
                 }
                 None => assert!(client.secret_hash.is_none()),
@@ -736,11 +718,7 @@ async fn client_creates_every_type_with_its_grants_and_a_secret_shown_once() {
         );
         let list = site.json(&["client", "list", "--json"]);
         for entry in list.as_array().unwrap() {
-            assert_eq!(
-                entry["revoked"],
-                entry["client_id"] == victim.as_str(),
-                "{kind}: {entry}"
-            );
+            assert_eq!(entry["revoked"], entry["client_id"] == victim.as_str(), "{entry}");
         }
         let line = site.fails(&["client", "revoke", victim, "--json"]);
         assert!(line.contains(victim.as_str()), "{line}");
@@ -749,63 +727,58 @@ async fn client_creates_every_type_with_its_grants_and_a_secret_shown_once() {
     }
 }
 
-#[tokio::test]
-async fn client_errors_exit_non_zero_with_one_line() {
-    let cases: &[(&[&str], &str)] = &[
-        (&["client", "--implicit", "--name", "SPA", "--json"], "redirect URI"),
-        (&["client", "--name", "Web", "--json"], "redirect URI"),
-        (&["client", "--client", "--public", "--json"], "public"),
-        (&["client", "--personal", "--public"], "public"),
-        (&["client", "--client", "--password", "--json"], "cannot be used with"),
-        (
-            &[
-                "client",
-                "--implicit",
-                "--device",
-                "--redirect-uri",
-                "https://a.example/cb",
-            ],
-            "cannot be used with",
-        ),
-        (
-            &["client", "--redirect-uri", "not a uri", "--json"],
-            "Invalid redirect URI",
-        ),
-        (
-            &["client", "--redirect-uri", "https://a.example/cb#fragment"],
-            "Invalid redirect URI",
-        ),
-        (
-            &["client", "--redirect-uri", "javascript:alert(1)"],
-            "Invalid redirect URI",
-        ),
-        (&["client", "--client", "--name", "   "], "name"),
-        (&["client", "--client", "--nonsense"], "--nonsense"),
-    ];
-    for site in Deployment::all().await {
-        let kind = site.kind;
+backend_test! {
+    async fn client_errors_exit_non_zero_with_one_line(db) {
+        let cases: &[(&[&str], &str)] = &[
+            (&["client", "--implicit", "--name", "SPA", "--json"], "redirect URI"),
+            (&["client", "--name", "Web", "--json"], "redirect URI"),
+            (&["client", "--client", "--public", "--json"], "public"),
+            (&["client", "--personal", "--public"], "public"),
+            (&["client", "--client", "--password", "--json"], "cannot be used with"),
+            (
+                &[
+                    "client",
+                    "--implicit",
+                    "--device",
+                    "--redirect-uri",
+                    "https://a.example/cb",
+                ],
+                "cannot be used with",
+            ),
+            (
+                &["client", "--redirect-uri", "not a uri", "--json"],
+                "Invalid redirect URI",
+            ),
+            (
+                &["client", "--redirect-uri", "https://a.example/cb#fragment"],
+                "Invalid redirect URI",
+            ),
+            (
+                &["client", "--redirect-uri", "javascript:alert(1)"],
+                "Invalid redirect URI",
+            ),
+            (&["client", "--client", "--name", "   "], "name"),
+            (&["client", "--client", "--nonsense"], "--nonsense"),
+        ];
+        let site = Deployment::new(db);
         site.keys();
         for (args, needle) in cases {
             let output = site.run(args);
             let line = error_line(&output, args);
-            assert!(
-                line.contains(needle),
-                "{kind} {args:?}: {line:?} should mention {needle:?}"
-            );
-            assert!(output.stdout.is_empty(), "{kind} {args:?}: nothing on stdout");
+            assert!(line.contains(needle), "{args:?}: {line:?} should mention {needle:?}");
+            assert!(output.stdout.is_empty(), "{args:?}: nothing on stdout");
         }
         assert_eq!(
             site.json(&["client", "list", "--json"]),
             json!([]),
-            "{kind}: nothing was created"
+            "nothing was created"
         );
     }
 }
 
-#[tokio::test]
-async fn user_commands_create_list_and_delete_accounts() {
-    for site in Deployment::all().await {
-        let kind = site.kind;
+backend_test! {
+    async fn user_commands_create_list_and_delete_accounts(db) {
+        let site = Deployment::new(db);
         site.keys();
         let out = site.json(&[
             "user",
@@ -818,10 +791,7 @@ async fn user_commands_create_list_and_delete_accounts() {
             "Alice",
             "--json",
         ]);
-        let alice = out["user_id"]
-            .as_str()
-            .unwrap_or_else(|| panic!("{kind}: {out}"))
-            .to_owned();
+        let alice = out["user_id"].as_str().unwrap_or_else(|| panic!("{out}")).to_owned();
         assert_eq!(out, json!({"user_id": alice}));
         // The password may come from stdin; the name defaults to the email's local part.
         let output = site.run_with_stdin(
@@ -836,7 +806,7 @@ async fn user_commands_create_list_and_delete_accounts() {
 
         let list = site.json(&["user", "list", "--json"]);
         let list = list.as_array().expect("array");
-        assert_eq!(list.len(), 2, "{kind}");
+        assert_eq!(list.len(), 2);
         assert_eq!(list[0]["id"], alice.as_str());
         assert_eq!(list[0]["email"], "alice@example.com", "emails are stored lower case");
         assert_eq!(list[0]["name"], "Alice");
@@ -844,7 +814,7 @@ async fn user_commands_create_list_and_delete_accounts() {
         assert_eq!(list[1]["name"], "bob");
         for entry in list {
             assert!(entry["created_at"].is_string());
-            assert!(entry.get("password").is_none(), "{kind}: no password hash in the list");
+            assert!(entry.get("password").is_none(), "no password hash in the list");
         }
 
         // Passwords are argon2id hashes that verify.
@@ -865,7 +835,7 @@ async fn user_commands_create_list_and_delete_accounts() {
             "--password",
             "another password",
         ]);
-        assert!(line.contains("already exists"), "{kind}: {line}");
+        assert!(line.contains("already exists"), "{line}");
         let line = site.fails(&[
             "user",
             "create",
@@ -894,23 +864,22 @@ async fn user_commands_create_list_and_delete_accounts() {
             json!({"deleted": alice})
         );
         let list = site.json(&["user", "list", "--json"]);
-        assert_eq!(list.as_array().unwrap().len(), 1, "{kind}");
+        assert_eq!(list.as_array().unwrap().len(), 1);
         assert_eq!(list[0]["id"], bob.as_str());
         let line = site.fails(&["user", "delete", &alice, "--json"]);
         assert!(line.contains("no user"), "{line}");
     }
 }
 
-#[tokio::test]
-async fn token_personal_issues_a_token_that_works_at_api_user() {
-    for site in Deployment::all().await {
-        let kind = site.kind;
+backend_test! {
+    async fn token_personal_issues_a_token_that_works_at_api_user(db) {
+        let site = Deployment::new(db);
         site.write_config(SCOPES_TOML);
         site.keys();
         let user = site.user("pat@example.com", "pat password 1");
 
         let line = site.fails(&["token", "personal", "--user", &user, "--name", "CLI", "--json"]);
-        assert!(line.contains("Personal access client not found"), "{kind}: {line}");
+        assert!(line.contains("Personal access client not found"), "{line}");
 
         let install = site.json(&["install", "--json"]);
         let pat_client = install["personal_access_client"]["client_id"]
@@ -929,10 +898,10 @@ async fn token_personal_issues_a_token_that_works_at_api_user() {
             "read",
             "--json",
         ]);
-        let object = out.as_object().unwrap_or_else(|| panic!("{kind}: {out}"));
+        let object = out.as_object().unwrap_or_else(|| panic!("{out}"));
         let mut keys: Vec<&str> = object.keys().map(String::as_str).collect();
         keys.sort_unstable();
-        assert_eq!(keys, ["access_token", "expires_at", "token_id"], "{kind}");
+        assert_eq!(keys, ["access_token", "expires_at", "token_id"]);
         let token = out["access_token"].as_str().unwrap().to_owned();
         let token_id = out["token_id"].as_str().unwrap();
         assert_eq!(token_id.len(), 80);
@@ -943,7 +912,7 @@ async fn token_personal_issues_a_token_that_works_at_api_user() {
         assert_eq!(claims["aud"], pat_client.as_str());
         assert_eq!(claims["scopes"], json!(["read"]));
         let expires_at = chrono::DateTime::parse_from_rfc3339(out["expires_at"].as_str().unwrap())
-            .unwrap_or_else(|e| panic!("{kind}: expires_at is RFC 3339: {e}: {out}"));
+            .unwrap_or_else(|e| panic!("expires_at is RFC 3339: {e}: {out}"));
         assert_eq!(expires_at.timestamp(), claims["exp"].as_i64().unwrap());
         assert_eq!(
             claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
@@ -977,7 +946,7 @@ async fn token_personal_issues_a_token_that_works_at_api_user() {
         let server = site.serve();
         let http = reqwest::Client::new();
         let (status, body) = api_user(&http, &server, &token).await;
-        assert_eq!(status, 200, "{kind}: {body}; log:\n{}", server.log());
+        assert_eq!(status, 200, "{body}; log:\n{}", server.log());
         assert_eq!(body["id"], user.as_str());
         assert_eq!(body["email"], "pat@example.com");
         assert_eq!(body["name"], "pat");
@@ -987,29 +956,28 @@ async fn token_personal_issues_a_token_that_works_at_api_user() {
         // Deleting the user revokes the token at once.
         site.json(&["user", "delete", &user, "--json"]);
         let (status, _) = api_user(&http, &server, &token).await;
-        assert_eq!(status, 401, "{kind}");
+        assert_eq!(status, 401);
     }
 }
 
-#[tokio::test]
-async fn purge_removes_revoked_and_long_expired_tokens() {
-    /// `{"purged": {"access_tokens": n, "refresh_tokens": 0, "auth_codes": 0, "device_codes": 0, …}}`
-    /// (other kinds of rows may be counted too; they must be 0 here).
-    #[track_caller]
-    fn assert_purged(out: &Value, access: u64, what: &str) {
-        let object = out.as_object().unwrap_or_else(|| panic!("{what}: {out}"));
-        assert_eq!(object.len(), 1, "{what}: {out}");
-        let counts = out["purged"].as_object().unwrap_or_else(|| panic!("{what}: {out}"));
-        for table in ["access_tokens", "refresh_tokens", "auth_codes", "device_codes"] {
-            assert!(counts.contains_key(table), "{what}: {table} counted: {out}");
+backend_test! {
+    async fn purge_removes_revoked_and_long_expired_tokens(db) {
+        /// `{"purged": {"access_tokens": n, "refresh_tokens": 0, "auth_codes": 0, "device_codes": 0, …}}`
+        /// (other kinds of rows may be counted too; they must be 0 here).
+        #[track_caller]
+        fn assert_purged(out: &Value, access: u64, what: &str) {
+            let object = out.as_object().unwrap_or_else(|| panic!("{what}: {out}"));
+            assert_eq!(object.len(), 1, "{what}: {out}");
+            let counts = out["purged"].as_object().unwrap_or_else(|| panic!("{what}: {out}"));
+            for table in ["access_tokens", "refresh_tokens", "auth_codes", "device_codes"] {
+                assert!(counts.contains_key(table), "{what}: {table} counted: {out}");
+            }
+            for (table, count) in counts {
+                let expected = if table == "access_tokens" { access } else { 0 };
+                assert_eq!(count.as_u64(), Some(expected), "{what}: {table} in {out}");
+            }
         }
-        for (table, count) in counts {
-            let expected = if table == "access_tokens" { access } else { 0 };
-            assert_eq!(count.as_u64(), Some(expected), "{what}: {table} in {out}");
-        }
-    }
-    for site in Deployment::all().await {
-        let kind = site.kind;
+        let site = Deployment::new(db);
         site.write_config("personal_access_tokens_expire_in = \"1s\"\n");
         site.keys();
         site.json(&["install", "--json"]);
@@ -1028,20 +996,14 @@ async fn purge_removes_revoked_and_long_expired_tokens() {
         assert_purged(
             &site.json(&["purge", "--revoked", "--json"]),
             1,
-            &format!("{kind} purge --revoked --json"),
+            "purge --revoked --json",
         );
-        assert!(
-            store.find_access_token(&a).await.unwrap().is_none(),
-            "{kind}: revoked row gone"
-        );
-        assert!(
-            store.find_access_token(&b).await.unwrap().is_some(),
-            "{kind}: live row kept"
-        );
+        assert!(store.find_access_token(&a).await.unwrap().is_none(), "revoked row gone");
+        assert!(store.find_access_token(&b).await.unwrap().is_some(), "live row kept");
         assert_purged(
             &site.json(&["purge", "--revoked", "--json"]),
             0,
-            &format!("{kind} purge --revoked --json"),
+            "purge --revoked --json",
         );
         let output = site.run(&["purge", "--revoked"]);
         assert_eq!(String::from_utf8_lossy(&output.stdout), "Purged revoked items.\n");
@@ -1051,13 +1013,13 @@ async fn purge_removes_revoked_and_long_expired_tokens() {
         assert_purged(
             &site.json(&["purge", "--expired", "--json"]),
             0,
-            &format!("{kind} purge --expired --json"),
+            "purge --expired --json",
         );
         assert!(store.find_access_token(&b).await.unwrap().is_some());
         assert_purged(
             &site.json(&["purge", "--expired", "--hours", "0", "--json"]),
             2,
-            &format!("{kind} purge --expired --hours 0 --json"),
+            "purge --expired --hours 0 --json",
         );
         assert!(store.find_access_token(&b).await.unwrap().is_none());
         assert!(store.find_access_token(&c).await.unwrap().is_none());
@@ -1066,16 +1028,15 @@ async fn purge_removes_revoked_and_long_expired_tokens() {
         let d = issue("d");
         let e = issue("e");
         assert!(store.revoke_access_token(&d).await.unwrap());
-        assert_purged(&site.json(&["purge", "--json"]), 1, &format!("{kind} purge --json"));
+        assert_purged(&site.json(&["purge", "--json"]), 1, "purge --json");
         assert!(store.find_access_token(&e).await.unwrap().is_some());
         db.close().await;
     }
 }
 
-#[tokio::test]
-async fn hash_rehashes_plaintext_secrets_which_then_authenticate() {
-    for site in Deployment::all().await {
-        let kind = site.kind;
+backend_test! {
+    async fn hash_rehashes_plaintext_secrets_which_then_authenticate(db) {
+        let site = Deployment::new(db);
         site.keys();
         let (legacy, _) = site.client(&["--client", "--name", "Legacy"]);
         let (modern, modern_secret) = site.client(&["--client", "--name", "Modern"]);
@@ -1095,10 +1056,10 @@ async fn hash_rehashes_plaintext_secrets_which_then_authenticate() {
         assert_eq!(
             (status, body["error"].as_str()),
             (401, Some("invalid_client")),
-            "{kind}: plaintext never matches"
+            "plaintext never matches"
         );
 
-        assert_eq!(site.json(&["hash", "--json"]), json!({"hashed": 1}), "{kind}");
+        assert_eq!(site.json(&["hash", "--json"]), json!({"hashed": 1}));
         let db = passport_sqlx::Database::connect(&site.database_url()).await.unwrap();
         let stored = db
             .store()
@@ -1112,13 +1073,13 @@ async fn hash_rehashes_plaintext_secrets_which_then_authenticate() {
         db.close().await;
 
         let (status, body) = post_token(&http, &token_url, &form).await;
-        assert_eq!(status, 200, "{kind}: {body}");
+        assert_eq!(status, 200, "{body}");
         assert_eq!(
             jwt_claims(body["access_token"].as_str().unwrap())["aud"],
             legacy.as_str()
         );
         // The other client was already hashed and still works; a second run has nothing to do.
-        assert_eq!(site.json(&["hash", "--json"]), json!({"hashed": 0}), "{kind}");
+        assert_eq!(site.json(&["hash", "--json"]), json!({"hashed": 0}));
         let (status, _) = post_token(
             &http,
             &token_url,

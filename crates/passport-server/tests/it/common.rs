@@ -1,6 +1,54 @@
-//! The test harness: a real server on a loopback port per test, over a fresh database.
+//! The test harness: a real server on a loopback port per test, over a fresh database, and
+//! [`backend_test!`], which makes one test per backend out of one test body.
 
 #![allow(dead_code)]
+
+/// One test body, one `#[tokio::test]` per backend: `NAME_sqlite` on a fresh SQLite file and
+/// `NAME_postgres` on a fresh PostgreSQL database. The body gets the database as `DB` (a
+/// [`TestDatabase`]). Without `PASSPORT_TEST_DATABASE_URL` the PostgreSQL test returns at once
+/// and passes (`passport_sqlx::testing::postgres` prints why). Doc comments are kept on every
+/// generated test. A test that needs the multi-threaded runtime says so with
+/// `#[flavor(multi_thread, WORKERS)]` after its doc comments; the default is tokio's
+/// current-thread runtime.
+///
+/// ```ignore
+/// backend_test! {
+///     /// What the test shows.
+///     #[flavor(multi_thread, 4)]
+///     async fn name(db) {
+///         let server = TestServer::start_default(db).await;
+///     }
+/// }
+/// ```
+///
+/// The backends are listed once, in the first arm: another backend (MySQL, say) is one more
+/// `@one` line there, with the expression that opens its database (an
+/// `Option<TestDatabase>`, `None` to skip).
+macro_rules! backend_test {
+    (
+        $(#[doc = $doc:expr])*
+        $(#[flavor(multi_thread, $workers:literal)])?
+        async fn $name:ident($db:ident) $body:block
+    ) => {
+        backend_test!(@one sqlite, Some(passport_sqlx::testing::sqlite()),
+            [$(#[doc = $doc])*] [$($workers)?] $name($db) $body);
+        backend_test!(@one postgres, passport_sqlx::testing::postgres().await,
+            [$(#[doc = $doc])*] [$($workers)?] $name($db) $body);
+    };
+    (
+        @one $backend:ident, $open:expr,
+        [$(#[doc = $doc:expr])*] [$($workers:literal)?] $name:ident($db:ident) $body:block
+    ) => {
+        pastey::paste! {
+            $(#[doc = $doc])*
+            #[tokio::test$((flavor = "multi_thread", worker_threads = $workers))?]
+            async fn [<$name _ $backend>]() {
+                let Some($db) = $open else { return };
+                $body
+            }
+        }
+    };
+}
 
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
@@ -21,11 +69,6 @@ pub(crate) fn test_keys() -> &'static GeneratedKeys {
     KEYS.get_or_init(|| generate_keys(2048).expect("generate test keys"))
 }
 
-/// Every backend to run a test on: SQLite, plus PostgreSQL when configured.
-pub(crate) async fn backends() -> Vec<TestDatabase> {
-    passport_sqlx::testing::all().await
-}
-
 /// The scopes every test server defines, in order.
 pub(crate) const SCOPES: [(&str, &str); 4] = [
     ("read", "Read your data"),
@@ -42,8 +85,6 @@ pub(crate) struct TestServer {
     pub(crate) passport: Passport,
     /// The database.
     pub(crate) db: Database,
-    /// `"sqlite"` or `"postgres"`.
-    pub(crate) kind: &'static str,
     /// The server's clock; tests move it instead of sleeping.
     pub(crate) clock: Arc<MockClock>,
     /// A plain HTTP client (no cookies).
@@ -84,7 +125,6 @@ impl TestServer {
         Self {
             base,
             passport,
-            kind: database.kind,
             db,
             clock,
             http: reqwest::Client::new(),

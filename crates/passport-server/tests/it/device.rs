@@ -24,7 +24,7 @@ use reqwest::{StatusCode, Url};
 use serde_json::{Value, json};
 use sqlx::{Connection as _, Row as _};
 
-use crate::common::{TestServer, api_user, backends, create_client};
+use crate::common::{TestServer, api_user, create_client};
 use crate::support_browser::{artifact_dir, click, open_browser, start_driver, type_into, wait_for_url};
 use crate::support_web::{Browser, Page};
 
@@ -156,8 +156,7 @@ async fn start_device(server: &TestServer, client_id: &str, scope: Option<&str>)
     assert_eq!(
         answer.status,
         StatusCode::OK,
-        "{}: device authorization request: {}",
-        server.kind,
+        "device authorization request: {}",
         answer.json
     );
     Device {
@@ -188,15 +187,14 @@ async fn decide_directly(server: &TestServer, user_code: &str, user_id: &str, ap
         .find_device_authorization(user_code)
         .await
         .expect("lookup")
-        .unwrap_or_else(|| panic!("{}: {user_code} is pending", server.kind));
+        .unwrap_or_else(|| panic!("{user_code} is pending"));
     assert!(
         server
             .passport
             .decide_device(&record.id, user_id, approve)
             .await
             .expect("decide"),
-        "{}: the decision is recorded",
-        server.kind
+        "the decision is recorded"
     );
 }
 
@@ -380,14 +378,12 @@ fn with_user_code(path: &str, typed: &str) -> String {
 // 1. The device authorization request.
 // ---------------------------------------------------------------------------------------------
 
-#[tokio::test]
-async fn device_authorization_response_follows_rfc_8628() {
-    for db in backends().await {
+backend_test! {
+    async fn device_authorization_response_follows_rfc_8628(db) {
         let server = TestServer::start_default(db).await;
-        let kind = server.kind;
         let (public_id, _) = server.client(ClientKind::Device, true).await;
         let (confidential_id, secret) = server.client(ClientKind::Device, false).await;
-        assert!(secret.is_some(), "{kind}: a confidential device client has a secret");
+        assert!(secret.is_some(), "a confidential device client has a secret");
         let (web_id, _) = create_client(
             &server,
             NewClient::new("Web and TV", ClientKind::AuthorizationCode { device_flow: true })
@@ -402,7 +398,7 @@ async fn device_authorization_response_follows_rfc_8628() {
             (&confidential_id, "confidential device client"),
             (&web_id, "auth-code client with the device flow"),
         ] {
-            let what = format!("{kind}: {label}");
+            let what = label;
             let answer = device_request(&server, &[("client_id", client_id), ("scope", "read write")]).await;
             assert_eq!(answer.status, StatusCode::OK, "{what}: {}", answer.json);
             assert!(
@@ -424,7 +420,7 @@ async fn device_authorization_response_follows_rfc_8628() {
                 "{what}: a long opaque device code, got {device_code:?}"
             );
             let user_code = answer.str("user_code");
-            assert_user_code_format(&user_code, &what);
+            assert_user_code_format(&user_code, what);
             let verification_uri = answer.str("verification_uri");
             assert_eq!(
                 verification_uri,
@@ -448,15 +444,15 @@ async fn device_authorization_response_follows_rfc_8628() {
         }
         device_codes.sort();
         device_codes.dedup();
-        assert_eq!(device_codes.len(), 3, "{kind}: every device code is fresh");
+        assert_eq!(device_codes.len(), 3, "every device code is fresh");
         user_codes.sort();
         user_codes.dedup();
-        assert_eq!(user_codes.len(), 3, "{kind}: every user code is fresh");
+        assert_eq!(user_codes.len(), 3, "every user code is fresh");
 
         // No scope asked: fine (no default scopes here); the client id may come by Basic auth
         // too (Passport reads the Basic user name), and JSON bodies are read like forms.
         let answer = device_request(&server, &[("client_id", &public_id)]).await;
-        assert_eq!(answer.status, StatusCode::OK, "{kind}: no scope: {}", answer.json);
+        assert_eq!(answer.status, StatusCode::OK, "no scope: {}", answer.json);
         let response = server
             .http
             .post(server.url("/oauth/device/code"))
@@ -466,12 +462,7 @@ async fn device_authorization_response_follows_rfc_8628() {
             .await
             .expect("request");
         let answer = Answer::read(response).await;
-        assert_eq!(
-            answer.status,
-            StatusCode::OK,
-            "{kind}: client id by Basic: {}",
-            answer.json
-        );
+        assert_eq!(answer.status, StatusCode::OK, "client id by Basic: {}", answer.json);
         let response = server
             .http
             .post(server.url("/oauth/device/code"))
@@ -480,13 +471,13 @@ async fn device_authorization_response_follows_rfc_8628() {
             .await
             .expect("request");
         let answer = Answer::read(response).await;
-        assert_eq!(answer.status, StatusCode::OK, "{kind}: JSON body: {}", answer.json);
+        assert_eq!(answer.status, StatusCode::OK, "JSON body: {}", answer.json);
     }
 }
 
 #[tokio::test]
 async fn verification_uri_uses_the_configured_issuer() {
-    let db = backends().await.remove(0);
+    let db = passport_sqlx::testing::sqlite();
     let server = TestServer::start(db, |b| b.issuer("https://auth.example.com/")).await;
     let client_id = public_device_client(&server).await;
     let device = start_device(&server, &client_id, None).await;
@@ -497,11 +488,9 @@ async fn verification_uri_uses_the_configured_issuer() {
     );
 }
 
-#[tokio::test]
-async fn device_authorization_errors() {
-    for db in backends().await {
+backend_test! {
+    async fn device_authorization_errors(db) {
         let server = TestServer::start_default(db).await;
-        let kind = server.kind;
         let device_id = public_device_client(&server).await;
         let (service_id, service_secret) = server.service_client().await;
         let (code_only_id, _) = server
@@ -511,20 +500,18 @@ async fn device_authorization_errors() {
 
         device_request(&server, &[("client_id", "00000000-0000-0000-0000-000000000000")])
             .await
-            .assert_error(401, "invalid_client", &format!("{kind}: unknown client"));
+            .assert_error(401, "invalid_client", "unknown client");
         device_request(&server, &[("client_id", "not a uuid at all")])
             .await
-            .assert_error(401, "invalid_client", &format!("{kind}: malformed client id"));
+            .assert_error(401, "invalid_client", "malformed client id");
         for (id, label) in [
             (&service_id, "client credentials client"),
             (&code_only_id, "auth-code client without the device flow"),
             (&password_id, "password client"),
         ] {
-            device_request(&server, &[("client_id", id)]).await.assert_error(
-                400,
-                "unauthorized_client",
-                &format!("{kind}: {label}"),
-            );
+            device_request(&server, &[("client_id", id)])
+                .await
+                .assert_error(400, "unauthorized_client", label);
         }
         // Even with its secret, a client-credentials client has no device grant.
         device_request(
@@ -532,27 +519,23 @@ async fn device_authorization_errors() {
             &[("client_id", &service_id), ("client_secret", &service_secret)],
         )
         .await
-        .assert_error(400, "unauthorized_client", &format!("{kind}: with a secret"));
+        .assert_error(400, "unauthorized_client", "with a secret");
         device_request(&server, &[("client_id", &device_id), ("scope", "read teleport")])
             .await
-            .assert_error(400, "invalid_scope", &format!("{kind}: unknown scope"));
-        device_request(&server, &[("scope", "read")]).await.assert_error(
-            400,
-            "invalid_request",
-            &format!("{kind}: missing client_id"),
-        );
+            .assert_error(400, "invalid_scope", "unknown scope");
+        device_request(&server, &[("scope", "read")])
+            .await
+            .assert_error(400, "invalid_request", "missing client_id");
         device_request(&server, &[("client_id", ""), ("scope", "read")])
             .await
-            .assert_error(400, "invalid_request", &format!("{kind}: empty client_id"));
+            .assert_error(400, "invalid_request", "empty client_id");
 
         // A revoked client is unknown.
         let revoked = public_device_client(&server).await;
         assert!(server.passport.store().revoke_client(&revoked).await.expect("revoke"));
-        device_request(&server, &[("client_id", &revoked)]).await.assert_error(
-            401,
-            "invalid_client",
-            &format!("{kind}: revoked client"),
-        );
+        device_request(&server, &[("client_id", &revoked)])
+            .await
+            .assert_error(401, "invalid_client", "revoked client");
 
         // Only POST.
         let response = server
@@ -561,17 +544,12 @@ async fn device_authorization_errors() {
             .send()
             .await
             .expect("GET");
-        assert_eq!(
-            response.status(),
-            StatusCode::METHOD_NOT_ALLOWED,
-            "{kind}: GET /device/code"
-        );
+        assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED, "GET /device/code");
     }
 }
 
-#[tokio::test]
-async fn device_codes_are_stored_only_as_hashes() {
-    for db in backends().await {
+backend_test! {
+    async fn device_codes_are_stored_only_as_hashes(db) {
         let (kind, url) = (db.kind, db.url.clone());
         let server = TestServer::start_default(db).await;
         let client_id = public_device_client(&server).await;
@@ -579,21 +557,21 @@ async fn device_codes_are_stored_only_as_hashes() {
         let second = start_device(&server, &client_id, None).await;
 
         let rows = device_code_rows(kind, &url).await;
-        assert_eq!(rows.len(), 2, "{kind}: two rows");
+        assert_eq!(rows.len(), 2, "two rows");
         for device in [&first, &second] {
             let hash = passport::sha256_hex(&device.device_code);
             assert!(
                 rows.iter().all(|(id, _)| id != &device.device_code),
-                "{kind}: the device code itself is never a row id"
+                "the device code itself is never a row id"
             );
             assert!(
                 rows.iter().any(|(id, _)| id == &hash),
-                "{kind}: the row id is the SHA-256 of the device code"
+                "the row id is the SHA-256 of the device code"
             );
             for (id, user_code) in &rows {
                 assert!(
                     !id.contains(&device.device_code) && !user_code.contains(&device.device_code),
-                    "{kind}: the device code appears nowhere"
+                    "the device code appears nowhere"
                 );
             }
         }
@@ -605,17 +583,13 @@ async fn device_codes_are_stored_only_as_hashes() {
             .await
             .expect("find")
             .expect("stored under its hash");
-        assert_eq!(record.client_id, client_id, "{kind}: client");
-        assert_eq!(record.scopes, ["read", "orders:read"], "{kind}: scopes");
-        assert_eq!(record.user_code, first.user_code.replace('-', ""), "{kind}: user code");
-        assert_eq!(record.interval, 5, "{kind}: interval");
-        assert_eq!(record.user_id, None, "{kind}: undecided");
-        assert!(!record.revoked, "{kind}: live");
-        assert_eq!(
-            record.expires_at - record.created_at,
-            TimeDelta::minutes(10),
-            "{kind}: TTL"
-        );
+        assert_eq!(record.client_id, client_id, "client");
+        assert_eq!(record.scopes, ["read", "orders:read"], "scopes");
+        assert_eq!(record.user_code, first.user_code.replace('-', ""), "user code");
+        assert_eq!(record.interval, 5, "interval");
+        assert_eq!(record.user_id, None, "undecided");
+        assert!(!record.revoked, "live");
+        assert_eq!(record.expires_at - record.created_at, TimeDelta::minutes(10), "TTL");
         assert!(
             server
                 .passport
@@ -624,34 +598,27 @@ async fn device_codes_are_stored_only_as_hashes() {
                 .await
                 .expect("find")
                 .is_none(),
-            "{kind}: nothing is found under the plain device code"
+            "nothing is found under the plain device code"
         );
     }
 }
 
-#[tokio::test]
-async fn device_code_endpoint_is_rate_limited() {
-    for db in backends().await {
+backend_test! {
+    async fn device_code_endpoint_is_rate_limited(db) {
         let server = TestServer::start(db, |b| b.token_rate_limit(2)).await;
-        let kind = server.kind;
         let client_id = public_device_client(&server).await;
         for attempt in 1..=2 {
             let answer = device_request(&server, &[("client_id", &client_id)]).await;
-            assert_eq!(
-                answer.status,
-                StatusCode::OK,
-                "{kind}: request {attempt}: {}",
-                answer.json
-            );
+            assert_eq!(answer.status, StatusCode::OK, "request {attempt}: {}", answer.json);
         }
         let answer = device_request(&server, &[("client_id", &client_id)]).await;
-        assert_eq!(answer.status, StatusCode::TOO_MANY_REQUESTS, "{kind}: third request");
+        assert_eq!(answer.status, StatusCode::TOO_MANY_REQUESTS, "third request");
         assert!(
             answer.header("retry-after").is_some_and(|s| s.parse::<u64>().is_ok()),
-            "{kind}: Retry-After"
+            "Retry-After"
         );
-        assert!(answer.error().is_some(), "{kind}: a JSON error body");
-        assert!(answer.json.get("device_code").is_none(), "{kind}: no code when limited");
+        assert!(answer.error().is_some(), "a JSON error body");
+        assert!(answer.json.get("device_code").is_none(), "no code when limited");
     }
 }
 
@@ -659,11 +626,9 @@ async fn device_code_endpoint_is_rate_limited() {
 // 2. Polling (mock clock, no sleeping).
 // ---------------------------------------------------------------------------------------------
 
-#[tokio::test]
-async fn polling_follows_rfc_8628() {
-    for db in backends().await {
+backend_test! {
+    async fn polling_follows_rfc_8628(db) {
         let server = TestServer::start_default(db).await;
-        let kind = server.kind;
         let user_id = server.user(EMAIL, PASSWORD).await;
         let client_id = public_device_client(&server).await;
         let stored_interval = |device: &Device| {
@@ -682,35 +647,29 @@ async fn polling_follows_rfc_8628() {
         // Before the person acts: pending; too fast: slow_down, and the interval grows by 5 s
         // for this and every later poll.
         let a = start_device(&server, &client_id, Some("read")).await;
-        poll(&server, &client_id, None, &a.device_code).await.assert_error(
-            400,
-            "authorization_pending",
-            &format!("{kind}: first poll"),
-        );
-        poll(&server, &client_id, None, &a.device_code).await.assert_error(
-            400,
-            "slow_down",
-            &format!("{kind}: polled again at once"),
-        );
-        assert_eq!(stored_interval(&a).await, 10, "{kind}: interval after one slow_down");
+        poll(&server, &client_id, None, &a.device_code)
+            .await
+            .assert_error(400, "authorization_pending", "first poll");
+        poll(&server, &client_id, None, &a.device_code)
+            .await
+            .assert_error(400, "slow_down", "polled again at once");
+        assert_eq!(stored_interval(&a).await, 10, "interval after one slow_down");
         server.advance(TimeDelta::seconds(6));
         poll(&server, &client_id, None, &a.device_code).await.assert_error(
             400,
             "slow_down",
-            &format!("{kind}: 6 s later, interval is 10"),
+            "6 s later, interval is 10",
         );
-        assert_eq!(stored_interval(&a).await, 15, "{kind}: interval after two slow_downs");
+        assert_eq!(stored_interval(&a).await, 15, "interval after two slow_downs");
         server.advance(TimeDelta::seconds(15));
-        poll(&server, &client_id, None, &a.device_code).await.assert_error(
-            400,
-            "authorization_pending",
-            &format!("{kind}: 15 s later"),
-        );
+        poll(&server, &client_id, None, &a.device_code)
+            .await
+            .assert_error(400, "authorization_pending", "15 s later");
         server.advance(TimeDelta::seconds(11));
         poll(&server, &client_id, None, &a.device_code).await.assert_error(
             400,
             "slow_down",
-            &format!("{kind}: 11 s later, the raised interval (15) still applies"),
+            "11 s later, the raised interval (15) still applies",
         );
 
         // The brief's sequence on a fresh code: slow_down, then 11 s later pending.
@@ -718,41 +677,37 @@ async fn polling_follows_rfc_8628() {
         poll(&server, &client_id, None, &b.device_code).await.assert_error(
             400,
             "authorization_pending",
-            &format!("{kind}: b first poll"),
+            "b first poll",
         );
-        poll(&server, &client_id, None, &b.device_code).await.assert_error(
-            400,
-            "slow_down",
-            &format!("{kind}: b too fast"),
-        );
+        poll(&server, &client_id, None, &b.device_code)
+            .await
+            .assert_error(400, "slow_down", "b too fast");
         server.advance(TimeDelta::seconds(11));
         poll(&server, &client_id, None, &b.device_code).await.assert_error(
             400,
             "authorization_pending",
-            &format!("{kind}: b 11 s later"),
+            "b 11 s later",
         );
         // Exactly the interval later is allowed.
         server.advance(TimeDelta::seconds(10));
         poll(&server, &client_id, None, &b.device_code).await.assert_error(
             400,
             "authorization_pending",
-            &format!("{kind}: b exactly 10 s later"),
+            "b exactly 10 s later",
         );
-        assert_eq!(stored_interval(&b).await, 10, "{kind}: b's interval");
+        assert_eq!(stored_interval(&b).await, 10, "b's interval");
         // Each code has its own interval: a fresh code starts at 5.
         let c = start_device(&server, &client_id, None).await;
-        assert_eq!(stored_interval(&c).await, 5, "{kind}: a fresh code's interval");
+        assert_eq!(stored_interval(&c).await, 5, "a fresh code's interval");
         poll(&server, &client_id, None, &c.device_code).await.assert_error(
             400,
             "authorization_pending",
-            &format!("{kind}: c first poll"),
+            "c first poll",
         );
         server.advance(TimeDelta::seconds(5));
-        poll(&server, &client_id, None, &c.device_code).await.assert_error(
-            400,
-            "authorization_pending",
-            &format!("{kind}: c 5 s later"),
-        );
+        poll(&server, &client_id, None, &c.device_code)
+            .await
+            .assert_error(400, "authorization_pending", "c 5 s later");
 
         // Denied: access_denied with HTTP 400 (RFC 8628 §3.5), for good.
         let denied = start_device(&server, &client_id, Some("read")).await;
@@ -762,7 +717,7 @@ async fn polling_follows_rfc_8628() {
             poll(&server, &client_id, None, &denied.device_code).await.assert_error(
                 400,
                 "access_denied",
-                &format!("{kind}: denied, poll {attempt}"),
+                &format!("denied, poll {attempt}"),
             );
         }
 
@@ -770,14 +725,14 @@ async fn polling_follows_rfc_8628() {
         let approved = start_device(&server, &client_id, Some("read write")).await;
         poll(&server, &client_id, None, &approved.device_code)
             .await
-            .assert_error(400, "authorization_pending", &format!("{kind}: before approval"));
+            .assert_error(400, "authorization_pending", "before approval");
         decide_directly(&server, &approved.user_code, &user_id, true).await;
         server.advance(TimeDelta::seconds(5));
         let tokens = poll(&server, &client_id, None, &approved.device_code).await;
-        tokens.assert_tokens(&format!("{kind}: after approval"));
+        tokens.assert_tokens("after approval");
         let (status, me) = api_user(&server, &tokens.str("access_token")).await;
-        assert_eq!(status, StatusCode::OK, "{kind}: the token works: {me}");
-        assert_eq!(me["email"], EMAIL, "{kind}: the token is the person's");
+        assert_eq!(status, StatusCode::OK, "the token works: {me}");
+        assert_eq!(me["email"], EMAIL, "the token is the person's");
         for attempt in 1..=2 {
             server.advance(TimeDelta::seconds(6));
             poll(&server, &client_id, None, &approved.device_code)
@@ -785,7 +740,7 @@ async fn polling_follows_rfc_8628() {
                 .assert_error(
                     400,
                     "invalid_grant",
-                    &format!("{kind}: poll {attempt} after the tokens were issued"),
+                    &format!("poll {attempt} after the tokens were issued"),
                 );
         }
         // The refresh token works like any other.
@@ -799,7 +754,7 @@ async fn polling_follows_rfc_8628() {
                 .await,
         )
         .await;
-        refreshed.assert_tokens(&format!("{kind}: refresh after the device grant"));
+        refreshed.assert_tokens("refresh after the device grant");
 
         // Expired: expired_token, whether pending or approved but never collected.
         let pending = start_device(&server, &client_id, None).await;
@@ -810,7 +765,7 @@ async fn polling_follows_rfc_8628() {
             poll(&server, &client_id, None, &device.device_code).await.assert_error(
                 400,
                 "expired_token",
-                &format!("{kind}: {label} code after 11 minutes"),
+                &format!("{label} code after 11 minutes"),
             );
         }
         // And an expired code can no longer be found by the person.
@@ -821,16 +776,14 @@ async fn polling_follows_rfc_8628() {
                 .await
                 .expect("lookup")
                 .is_none(),
-            "{kind}: expired user codes lead nowhere"
+            "expired user codes lead nowhere"
         );
     }
 }
 
-#[tokio::test]
-async fn polling_clients_authenticate_and_use_their_own_codes() {
-    for db in backends().await {
+backend_test! {
+    async fn polling_clients_authenticate_and_use_their_own_codes(db) {
         let server = TestServer::start_default(db).await;
-        let kind = server.kind;
         let user_id = server.user(EMAIL, PASSWORD).await;
         let (confidential_id, secret) = server.client(ClientKind::Device, false).await;
         let secret = secret.expect("confidential");
@@ -840,9 +793,9 @@ async fn polling_clients_authenticate_and_use_their_own_codes() {
         let device = start_device(&server, &confidential_id, Some("read")).await;
         poll(&server, &confidential_id, None, &device.device_code)
             .await
-            .assert_error(400, "invalid_request", &format!("{kind}: missing secret"));
+            .assert_error(400, "invalid_request", "missing secret");
         let wrong = poll(&server, &confidential_id, Some("wrong secret"), &device.device_code).await;
-        wrong.assert_error(401, "invalid_client", &format!("{kind}: wrong secret"));
+        wrong.assert_error(401, "invalid_client", "wrong secret");
         let response = server
             .http
             .post(server.url("/oauth/token"))
@@ -852,15 +805,15 @@ async fn polling_clients_authenticate_and_use_their_own_codes() {
             .await
             .expect("request");
         let answer = Answer::read(response).await;
-        answer.assert_error(401, "invalid_client", &format!("{kind}: wrong secret by Basic"));
+        answer.assert_error(401, "invalid_client", "wrong secret by Basic");
         assert!(
             answer.header("www-authenticate").is_some(),
-            "{kind}: WWW-Authenticate after Basic"
+            "WWW-Authenticate after Basic"
         );
         // None of these counted as polls: the first authenticated one is pending.
         poll(&server, &confidential_id, Some(&secret), &device.device_code)
             .await
-            .assert_error(400, "authorization_pending", &format!("{kind}: right secret"));
+            .assert_error(400, "authorization_pending", "right secret");
         decide_directly(&server, &device.user_code, &user_id, true).await;
         let response = server
             .http
@@ -872,33 +825,33 @@ async fn polling_clients_authenticate_and_use_their_own_codes() {
             .expect("request");
         Answer::read(response)
             .await
-            .assert_tokens(&format!("{kind}: confidential client by Basic"));
+            .assert_tokens("confidential client by Basic");
 
         // A public one needs no secret.
         let device = start_device(&server, &public_id, Some("read")).await;
         poll(&server, &public_id, None, &device.device_code).await.assert_error(
             400,
             "authorization_pending",
-            &format!("{kind}: public client"),
+            "public client",
         );
 
         // Another client's device code is not yours, and trying does not count as a poll.
         let theirs = start_device(&server, &public_id, Some("read")).await;
         poll(&server, &confidential_id, Some(&secret), &theirs.device_code)
             .await
-            .assert_error(400, "invalid_grant", &format!("{kind}: another client's code"));
+            .assert_error(400, "invalid_grant", "another client's code");
         poll(&server, &public_id, None, &theirs.device_code).await.assert_error(
             400,
             "authorization_pending",
-            &format!("{kind}: the owner's first poll is not slowed down"),
+            "the owner's first poll is not slowed down",
         );
         decide_directly(&server, &theirs.user_code, &user_id, true).await;
         poll(&server, &confidential_id, Some(&secret), &theirs.device_code)
             .await
-            .assert_error(400, "invalid_grant", &format!("{kind}: another client's approved code"));
+            .assert_error(400, "invalid_grant", "another client's approved code");
         poll(&server, &public_id, None, &theirs.device_code)
             .await
-            .assert_tokens(&format!("{kind}: the owner still gets the tokens"));
+            .assert_tokens("the owner still gets the tokens");
 
         // Bad requests.
         let answer = Answer::read(
@@ -907,16 +860,16 @@ async fn polling_clients_authenticate_and_use_their_own_codes() {
                 .await,
         )
         .await;
-        answer.assert_error(400, "invalid_request", &format!("{kind}: missing device_code"));
+        answer.assert_error(400, "invalid_request", "missing device_code");
         poll(&server, &public_id, None, "0123456789abcdef").await.assert_error(
             400,
             "invalid_grant",
-            &format!("{kind}: unknown device code"),
+            "unknown device code",
         );
         let (service_id, service_secret) = server.service_client().await;
         poll(&server, &service_id, Some(&service_secret), &device.device_code)
             .await
-            .assert_error(400, "unauthorized_client", &format!("{kind}: client without the grant"));
+            .assert_error(400, "unauthorized_client", "client without the grant");
         poll(
             &server,
             "00000000-0000-0000-0000-000000000000",
@@ -924,14 +877,14 @@ async fn polling_clients_authenticate_and_use_their_own_codes() {
             &device.device_code,
         )
         .await
-        .assert_error(401, "invalid_client", &format!("{kind}: unknown client"));
+        .assert_error(401, "invalid_client", "unknown client");
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn parallel_polls_after_approval_yield_one_token() {
-    const N: usize = 10;
-    for db in backends().await {
+backend_test! {
+    #[flavor(multi_thread, 4)]
+    async fn parallel_polls_after_approval_yield_one_token(db) {
+        const N: usize = 10;
         let (kind, url) = (db.kind, db.url.clone());
         let server = TestServer::start_default(db).await;
         let user_id = server.user(EMAIL, PASSWORD).await;
@@ -960,17 +913,17 @@ async fn parallel_polls_after_approval_yield_one_token() {
         for task in tasks {
             let answer = task.await.expect("task");
             if answer.status == StatusCode::OK {
-                answer.assert_tokens(&format!("{kind}: the winner"));
+                answer.assert_tokens("the winner");
                 winners += 1;
             } else {
-                answer.assert_error(400, "invalid_grant", &format!("{kind}: a loser"));
+                answer.assert_error(400, "invalid_grant", "a loser");
             }
         }
-        assert_eq!(winners, 1, "{kind}: exactly one of {N} parallel polls gets tokens");
+        assert_eq!(winners, 1, "exactly one of {N} parallel polls gets tokens");
         assert_eq!(
             access_token_count(kind, &url, &client_id).await,
             1,
-            "{kind}: the losers left no tokens behind"
+            "the losers left no tokens behind"
         );
     }
 }
@@ -979,11 +932,9 @@ async fn parallel_polls_after_approval_yield_one_token() {
 // 3. The person's side over HTTP.
 // ---------------------------------------------------------------------------------------------
 
-#[tokio::test]
-async fn a_guest_enters_the_code_signs_in_and_approves() {
-    for db in backends().await {
+backend_test! {
+    async fn a_guest_enters_the_code_signs_in_and_approves(db) {
         let server = TestServer::start_default(db).await;
-        let kind = server.kind;
         server.user(EMAIL, PASSWORD).await;
         let client_id = public_device_client(&server).await;
         let device = start_device(&server, &client_id, Some("read orders:read")).await;
@@ -991,79 +942,74 @@ async fn a_guest_enters_the_code_signs_in_and_approves() {
 
         // The entry page: a GET form with a user_code field, to the consent page.
         let page = person.get(&device.verification_uri).await;
-        assert_eq!(page.status, StatusCode::OK, "{kind}: entry page\n{}", page.body);
-        page.assert_entry_form("", &format!("{kind}: entry page"));
-        assert!(
-            page.body.contains("Enter the code"),
-            "{kind}: the entry page explains itself"
-        );
+        assert_eq!(page.status, StatusCode::OK, "entry page\n{}", page.body);
+        page.assert_entry_form("", "entry page");
+        assert!(page.body.contains("Enter the code"), "the entry page explains itself");
 
         // verification_uri_complete jumps to the consent page; a guest is sent to sign in.
         let complete = person.get(&device.verification_uri_complete).await;
         let consent_path = with_user_code("/oauth/device/authorize", &device.user_code);
-        complete.assert_redirect(&consent_path, &format!("{kind}: ?user_code= on the entry page"));
+        complete.assert_redirect(&consent_path, "?user_code= on the entry page");
         let page = person.get(&consent_path).await;
-        page.assert_redirect("/login", &format!("{kind}: a guest signs in first"));
+        page.assert_redirect("/login", "a guest signs in first");
         let page = person.login(EMAIL, PASSWORD).await;
-        page.assert_redirect(&consent_path, &format!("{kind}: back to the device consent page"));
+        page.assert_redirect(&consent_path, "back to the device consent page");
 
         // The consent page names the client and the scopes, and shows the code.
         let page = person.get(&consent_path).await;
-        page.assert_consent(DEVICE_CLIENT_NAME, &device.user_code, &format!("{kind}: consent"));
+        page.assert_consent(DEVICE_CLIENT_NAME, &device.user_code, "consent");
         assert!(
             page.body.contains("Read your data") && page.body.contains("Read your orders"),
-            "{kind}: the scope descriptions\n{}",
+            "the scope descriptions\n{}",
             page.body
         );
-        assert!(page.body.contains(EMAIL), "{kind}: who is signed in");
+        assert!(page.body.contains(EMAIL), "who is signed in");
         assert!(
             !page.body.contains(&device.device_code),
-            "{kind}: the device code never reaches the browser"
+            "the device code never reaches the browser"
         );
         let meta = format!(
             "<meta name=\"csrf-token\" content=\"{}\">",
             page.approve_form("csrf").get("_token").expect("_token")
         );
-        assert!(page.body.contains(&meta), "{kind}: the CSRF token in <meta>");
+        assert!(page.body.contains(&meta), "the CSRF token in <meta>");
         assert_eq!(
             person.cookie("XSRF-TOKEN").as_deref(),
             page.approve_form("csrf").get("_token"),
-            "{kind}: the XSRF-TOKEN cookie carries the CSRF token"
+            "the XSRF-TOKEN cookie carries the CSRF token"
         );
 
         // The device is still waiting.
         poll(&server, &client_id, None, &device.device_code).await.assert_error(
             400,
             "authorization_pending",
-            &format!("{kind}: before approval"),
+            "before approval",
         );
 
-        let done = person.submit(&page.approve_form(kind)).await;
-        done.assert_done(true, &format!("{kind}: approved"));
+        let done = person.submit(&page.approve_form("approve")).await;
+        done.assert_done(true, "approved");
 
         server.advance(TimeDelta::seconds(5));
         let tokens = poll(&server, &client_id, None, &device.device_code).await;
-        tokens.assert_tokens(&format!("{kind}: the device gets its tokens"));
+        tokens.assert_tokens("the device gets its tokens");
         let (status, me) = api_user(&server, &tokens.str("access_token")).await;
-        assert_eq!((status, &me["email"]), (StatusCode::OK, &json!(EMAIL)), "{kind}: {me}");
+        assert_eq!((status, &me["email"]), (StatusCode::OK, &json!(EMAIL)), "{me}");
 
         // Decided codes lead nowhere.
         let page = person.get(&consent_path).await;
-        page.assert_client_error(422, &format!("{kind}: the used code"));
+        page.assert_client_error(422, "the used code");
 
         // Without a code, the consent page sends the person to the entry page.
         person
             .get("/oauth/device/authorize")
             .await
-            .assert_redirect("/oauth/device", &format!("{kind}: no user_code"));
+            .assert_redirect("/oauth/device", "no user_code");
     }
 }
 
-#[tokio::test]
-async fn typed_codes_are_normalized() {
-    for db in backends().await {
+backend_test! {
+    async fn typed_codes_are_normalized(db) {
         let server = TestServer::start_default(db).await;
-        let kind = server.kind;
         server.user(EMAIL, PASSWORD).await;
         let client_id = public_device_client(&server).await;
         let device = start_device(&server, &client_id, Some("read")).await;
@@ -1080,25 +1026,19 @@ async fn typed_codes_are_normalized() {
         ];
         for typed in &variants {
             let page = person.enter_code(typed).await;
-            page.assert_consent(
-                DEVICE_CLIENT_NAME,
-                &device.user_code,
-                &format!("{kind}: typed {typed:?}"),
-            );
+            page.assert_consent(DEVICE_CLIENT_NAME, &device.user_code, &format!("typed {typed:?}"));
         }
         // The entry page's ?user_code= keeps what was typed for the next step.
         let page = person.get(&with_user_code("/oauth/device", &variants[2])).await;
         let next = page.location().expect("a redirect").to_owned();
         let page = person.get(&next).await;
-        page.assert_consent(DEVICE_CLIENT_NAME, &device.user_code, &format!("{kind}: via entry"));
+        page.assert_consent(DEVICE_CLIENT_NAME, &device.user_code, "via entry");
     }
 }
 
-#[tokio::test]
-async fn wrong_or_expired_codes_show_the_entry_page_again() {
-    for db in backends().await {
+backend_test! {
+    async fn wrong_or_expired_codes_show_the_entry_page_again(db) {
         let server = TestServer::start_default(db).await;
-        let kind = server.kind;
         let user_id = server.user(EMAIL, PASSWORD).await;
         let client_id = public_device_client(&server).await;
         let live = start_device(&server, &client_id, None).await;
@@ -1113,7 +1053,7 @@ async fn wrong_or_expired_codes_show_the_entry_page_again() {
             "\"><script>alert(1)</script>".to_owned(),
         ];
         for typed in &attempts {
-            let what = format!("{kind}: wrong code {typed:?}");
+            let what = format!("wrong code {typed:?}");
             let page = person.enter_code(typed).await;
             page.assert_client_error(422, &what);
             assert!(page.body.contains(WRONG_CODE), "{what}: a clear message\n{}", page.body);
@@ -1125,23 +1065,21 @@ async fn wrong_or_expired_codes_show_the_entry_page_again() {
         let expiring = start_device(&server, &client_id, None).await;
         server.advance(TimeDelta::minutes(11));
         let page = person.enter_code(&expiring.user_code).await;
-        page.assert_client_error(422, &format!("{kind}: expired code"));
-        assert!(page.body.contains(WRONG_CODE), "{kind}: expired: a clear message");
-        page.assert_entry_form(&expiring.user_code, &format!("{kind}: expired code"));
+        page.assert_client_error(422, "expired code");
+        assert!(page.body.contains(WRONG_CODE), "expired: a clear message");
+        page.assert_entry_form(&expiring.user_code, "expired code");
 
         // Already decided (denied elsewhere).
         let decided = start_device(&server, &client_id, None).await;
         decide_directly(&server, &decided.user_code, &user_id, false).await;
         let page = person.enter_code(&decided.user_code).await;
-        page.assert_client_error(422, &format!("{kind}: decided code"));
+        page.assert_client_error(422, "decided code");
     }
 }
 
-#[tokio::test]
-async fn approve_and_deny_by_post_override_and_by_delete() {
-    for db in backends().await {
+backend_test! {
+    async fn approve_and_deny_by_post_override_and_by_delete(db) {
         let server = TestServer::start_default(db).await;
-        let kind = server.kind;
         server.user(EMAIL, PASSWORD).await;
         let client_id = public_device_client(&server).await;
         let person = Browser::signed_in(&server, EMAIL, PASSWORD).await;
@@ -1149,44 +1087,41 @@ async fn approve_and_deny_by_post_override_and_by_delete() {
         // Deny with the form (POST + _method=DELETE).
         let first = start_device(&server, &client_id, Some("read")).await;
         let page = person.enter_code(&first.user_code).await;
-        page.assert_consent(DEVICE_CLIENT_NAME, &first.user_code, kind);
-        let deny = page.deny_form(kind);
+        page.assert_consent(DEVICE_CLIENT_NAME, &first.user_code, "deny by the form");
+        let deny = page.deny_form("deny by the form");
         assert_eq!(deny.get("_method"), Some("DELETE"));
-        person
-            .submit(&deny)
-            .await
-            .assert_done(false, &format!("{kind}: denied by the form"));
+        person.submit(&deny).await.assert_done(false, "denied by the form");
         poll(&server, &client_id, None, &first.device_code).await.assert_error(
             400,
             "access_denied",
-            &format!("{kind}: denied by the form"),
+            "denied by the form",
         );
 
         // Deny with a real DELETE.
         let second = start_device(&server, &client_id, Some("read")).await;
         let page = person.enter_code(&second.user_code).await;
-        page.assert_consent(DEVICE_CLIENT_NAME, &second.user_code, kind);
-        let form = page.approve_form(kind);
+        page.assert_consent(DEVICE_CLIENT_NAME, &second.user_code, "deny by DELETE");
+        let form = page.approve_form("deny by DELETE");
         person
             .delete(&form.action, &form.fields)
             .await
-            .assert_done(false, &format!("{kind}: denied by DELETE"));
+            .assert_done(false, "denied by DELETE");
         poll(&server, &client_id, None, &second.device_code).await.assert_error(
             400,
             "access_denied",
-            &format!("{kind}: denied by DELETE"),
+            "denied by DELETE",
         );
 
         // Approve: the device gets tokens.
         let third = start_device(&server, &client_id, Some("read")).await;
         let page = person.enter_code(&third.user_code).await;
         person
-            .submit(&page.approve_form(kind))
+            .submit(&page.approve_form("approve"))
             .await
-            .assert_done(true, &format!("{kind}: approved"));
+            .assert_done(true, "approved");
         poll(&server, &client_id, None, &third.device_code)
             .await
-            .assert_tokens(&format!("{kind}: approved"));
+            .assert_tokens("approved");
 
         // An auth-code client with the device flow goes through the same pages.
         let (web_id, web_secret) = create_client(
@@ -1198,54 +1133,52 @@ async fn approve_and_deny_by_post_override_and_by_delete() {
         let web_secret = web_secret.expect("confidential");
         let fourth = start_device(&server, &web_id, Some("write")).await;
         let page = person.enter_code(&fourth.user_code).await;
-        page.assert_consent("Acme Web + TV", &fourth.user_code, kind);
-        assert!(page.body.contains("Change your data"), "{kind}: scope description");
+        page.assert_consent("Acme Web + TV", &fourth.user_code, "web client");
+        assert!(page.body.contains("Change your data"), "scope description");
         person
-            .submit(&page.approve_form(kind))
+            .submit(&page.approve_form("web client"))
             .await
-            .assert_done(true, &format!("{kind}: web client approved"));
+            .assert_done(true, "web client approved");
         poll(&server, &web_id, Some(&web_secret), &fourth.device_code)
             .await
-            .assert_tokens(&format!("{kind}: web client"));
+            .assert_tokens("web client");
     }
 }
 
-#[tokio::test]
-async fn decisions_need_csrf_and_a_fresh_auth_token() {
-    for db in backends().await {
+backend_test! {
+    async fn decisions_need_csrf_and_a_fresh_auth_token(db) {
         let server = TestServer::start_default(db).await;
-        let kind = server.kind;
         server.user(EMAIL, PASSWORD).await;
         server.user(OTHER_EMAIL, OTHER_PASSWORD).await;
         let client_id = public_device_client(&server).await;
         let device = start_device(&server, &client_id, Some("read")).await;
         let person = Browser::signed_in(&server, EMAIL, PASSWORD).await;
         let page = person.enter_code(&device.user_code).await;
-        page.assert_consent(DEVICE_CLIENT_NAME, &device.user_code, kind);
-        let approve = page.approve_form(kind);
-        let deny = page.deny_form(kind);
+        page.assert_consent(DEVICE_CLIENT_NAME, &device.user_code, "first tab");
+        let approve = page.approve_form("first tab");
+        let deny = page.deny_form("first tab");
 
         // CSRF: missing or wrong `_token` → 419, for approve and deny alike.
         for (form, label) in [(&approve, "approve"), (&deny, "deny")] {
             person
                 .post(&form.action, &form.without("_token"))
                 .await
-                .assert_client_error(419, &format!("{kind}: {label} without _token"));
+                .assert_client_error(419, &format!("{label} without _token"));
             person
                 .post(&form.action, &form.with("_token", "not-the-token"))
                 .await
-                .assert_client_error(419, &format!("{kind}: {label} with a wrong _token"));
+                .assert_client_error(419, &format!("{label} with a wrong _token"));
         }
         person
             .delete(&approve.action, &approve.with("_token", "not-the-token"))
             .await
-            .assert_client_error(419, &format!("{kind}: DELETE with a wrong _token"));
+            .assert_client_error(419, "DELETE with a wrong _token");
         // Without the session cookie (a cross-site attacker) → 419 as well.
         let stranger = Browser::new(&server.base);
         stranger
             .post(&approve.action, &approve.fields)
             .await
-            .assert_client_error(419, &format!("{kind}: no session"));
+            .assert_client_error(419, "no session");
 
         // Forged auth_token → 403.
         person
@@ -1254,11 +1187,11 @@ async fn decisions_need_csrf_and_a_fresh_auth_token() {
                 &approve.with("auth_token", "forged-auth-token-forged-auth-token-xx"),
             )
             .await
-            .assert_client_error(403, &format!("{kind}: forged auth_token"));
+            .assert_client_error(403, "forged auth_token");
         let missing = person.post(&approve.action, &approve.without("auth_token")).await;
         assert!(
             missing.status.is_client_error() && missing.location().is_none(),
-            "{kind}: missing auth_token: {}",
+            "missing auth_token: {}",
             missing.status
         );
 
@@ -1270,58 +1203,55 @@ async fn decisions_need_csrf_and_a_fresh_auth_token() {
         other
             .post(&approve.action, &approve.with("_token", &other_csrf))
             .await
-            .assert_client_error(403, &format!("{kind}: someone else's auth_token"));
+            .assert_client_error(403, "someone else's auth_token");
 
         // None of the failures used the auth_token up; the device is still waiting.
         poll(&server, &client_id, None, &device.device_code).await.assert_error(
             400,
             "authorization_pending",
-            &format!("{kind}: still pending"),
+            "still pending",
         );
 
         // A second consent page for the same code (another tab); approve in the first.
         let second_tab = person.enter_code(&device.user_code).await;
-        second_tab.assert_consent(DEVICE_CLIENT_NAME, &device.user_code, kind);
-        let second_deny = second_tab.deny_form(kind);
+        second_tab.assert_consent(DEVICE_CLIENT_NAME, &device.user_code, "second tab");
+        let second_deny = second_tab.deny_form("second tab");
         assert_ne!(
             second_deny.get("auth_token"),
             approve.get("auth_token"),
-            "{kind}: each consent page has its own auth_token"
+            "each consent page has its own auth_token"
         );
-        person
-            .submit(&approve)
-            .await
-            .assert_done(true, &format!("{kind}: approved"));
+        person.submit(&approve).await.assert_done(true, "approved");
 
         // Reused auth_token → 403.
         person
             .submit(&approve)
             .await
-            .assert_client_error(403, &format!("{kind}: reused auth_token"));
+            .assert_client_error(403, "reused auth_token");
         person
             .submit(&deny)
             .await
-            .assert_client_error(403, &format!("{kind}: reused auth_token to deny"));
+            .assert_client_error(403, "reused auth_token to deny");
         // The other tab's token cannot overturn the decision.
         let page = person.submit(&second_deny).await;
         assert!(
             page.status.is_client_error() && page.location().is_none(),
-            "{kind}: a decided code cannot be decided again: {}\n{}",
+            "a decided code cannot be decided again: {}\n{}",
             page.status,
             page.body
         );
-        assert!(!page.body.contains("Request denied"), "{kind}: not denied");
+        assert!(!page.body.contains("Request denied"), "not denied");
 
         // The approval stands.
         poll(&server, &client_id, None, &device.device_code)
             .await
-            .assert_tokens(&format!("{kind}: the approval stands"));
+            .assert_tokens("the approval stands");
     }
 }
 
 #[tokio::test]
 async fn a_consent_page_left_open_past_expiry_cannot_approve() {
-    let db = backends().await.remove(0);
+    let db = passport_sqlx::testing::sqlite();
     let server = TestServer::start_default(db).await;
     server.user(EMAIL, PASSWORD).await;
     let client_id = public_device_client(&server).await;
@@ -1342,11 +1272,9 @@ async fn a_consent_page_left_open_past_expiry_cannot_approve() {
         .assert_error(400, "expired_token", "late approval");
 }
 
-#[tokio::test]
-async fn wrong_codes_are_limited_per_session() {
-    for db in backends().await {
+backend_test! {
+    async fn wrong_codes_are_limited_per_session(db) {
         let server = TestServer::start(db, |b| b.login_rate_limit(0)).await;
-        let kind = server.kind;
         server.user(EMAIL, PASSWORD).await;
         let client_id = public_device_client(&server).await;
         let device = start_device(&server, &client_id, None).await;
@@ -1357,7 +1285,7 @@ async fn wrong_codes_are_limited_per_session() {
             person
                 .enter_code(&wrong)
                 .await
-                .assert_client_error(422, &format!("{kind}: wrong attempt {attempt}"));
+                .assert_client_error(422, &format!("wrong attempt {attempt}"));
         }
         // The quota refills slowly (one every 6 s): the next few attempts hit it.
         let mut limited = None;
@@ -1367,44 +1295,34 @@ async fn wrong_codes_are_limited_per_session() {
                 limited = Some(page);
                 break;
             }
-            page.assert_client_error(422, &format!("{kind}: an attempt after 10"));
+            page.assert_client_error(422, "an attempt after 10");
         }
-        let page = limited.unwrap_or_else(|| panic!("{kind}: more than 10 wrong attempts in a session → 429"));
-        page.assert_client_error(429, &format!("{kind}: limited"));
+        let page = limited.unwrap_or_else(|| panic!("more than 10 wrong attempts in a session → 429"));
+        page.assert_client_error(429, "limited");
         assert!(
             page.header("retry-after")
                 .is_some_and(|s| s.parse::<u64>().is_ok_and(|n| n >= 1)),
-            "{kind}: Retry-After"
+            "Retry-After"
         );
-        assert!(
-            page.body.contains("Too many attempts"),
-            "{kind}: says why\n{}",
-            page.body
-        );
-        page.assert_entry_form(&wrong, &format!("{kind}: limited page"));
+        assert!(page.body.contains("Too many attempts"), "says why\n{}", page.body);
+        page.assert_entry_form(&wrong, "limited page");
         // Even the right code waits now, in this session.
         let page = person.enter_code(&device.user_code).await;
-        assert_eq!(
-            page.status,
-            StatusCode::TOO_MANY_REQUESTS,
-            "{kind}: the right code waits too"
-        );
+        assert_eq!(page.status, StatusCode::TOO_MANY_REQUESTS, "the right code waits too");
 
         // Another session from the same address is not blocked by this one.
         let other = Browser::signed_in(&server, EMAIL, PASSWORD).await;
         other.enter_code(&device.user_code).await.assert_consent(
             DEVICE_CLIENT_NAME,
             &device.user_code,
-            &format!("{kind}: other session"),
+            "other session",
         );
     }
 }
 
-#[tokio::test]
-async fn wrong_codes_are_limited_per_address_across_sessions() {
-    for db in backends().await {
+backend_test! {
+    async fn wrong_codes_are_limited_per_address_across_sessions(db) {
         let server = TestServer::start(db, |b| b.login_rate_limit(0)).await;
-        let kind = server.kind;
         server.user(EMAIL, PASSWORD).await;
         let client_id = public_device_client(&server).await;
         let device = start_device(&server, &client_id, None).await;
@@ -1419,24 +1337,24 @@ async fn wrong_codes_are_limited_per_address_across_sessions() {
         for attempt in 1..=27 {
             let page = sessions[(attempt - 1) % 3].enter_code(&wrong).await;
             if attempt <= 20 {
-                page.assert_client_error(422, &format!("{kind}: attempt {attempt} of 20"));
+                page.assert_client_error(422, &format!("attempt {attempt} of 20"));
             } else if page.status == StatusCode::TOO_MANY_REQUESTS {
-                assert!(page.body.contains("Too many attempts"), "{kind}: says why");
+                assert!(page.body.contains("Too many attempts"), "says why");
                 limited_at = Some(attempt);
                 break;
             } else {
-                page.assert_client_error(422, &format!("{kind}: attempt {attempt}"));
+                page.assert_client_error(422, &format!("attempt {attempt}"));
             }
         }
-        let limited_at = limited_at.unwrap_or_else(|| panic!("{kind}: more than 20 attempts per address → 429"));
-        assert!(limited_at <= 24, "{kind}: limited at attempt {limited_at}");
+        let limited_at = limited_at.unwrap_or_else(|| panic!("more than 20 attempts per address → 429"));
+        assert!(limited_at <= 24, "limited at attempt {limited_at}");
         // A fresh session from the same address is limited too.
         let fresh = Browser::signed_in(&server, EMAIL, PASSWORD).await;
         let page = fresh.enter_code(&device.user_code).await;
         assert_eq!(
             page.status,
             StatusCode::TOO_MANY_REQUESTS,
-            "{kind}: the address is limited, whatever the session\n{}",
+            "the address is limited, whatever the session\n{}",
             page.body
         );
     }
@@ -1444,7 +1362,7 @@ async fn wrong_codes_are_limited_per_address_across_sessions() {
 
 #[tokio::test]
 async fn guests_and_bad_input_on_the_person_side() {
-    let db = backends().await.remove(0);
+    let db = passport_sqlx::testing::sqlite();
     let server = TestServer::start_default(db).await;
     server.user(EMAIL, PASSWORD).await;
     let client_id = public_device_client(&server).await;
@@ -1511,7 +1429,7 @@ const CUSTOM_VIEWS: [(&str, &str); 3] = [
 
 #[tokio::test]
 async fn device_pages_can_be_replaced() {
-    let db = backends().await.remove(0);
+    let db = passport_sqlx::testing::sqlite();
     let server = TestServer::start_default(db).await;
     server.user(EMAIL, PASSWORD).await;
     let client_id = public_device_client(&server).await;
@@ -1582,7 +1500,7 @@ async fn device_pages_can_be_replaced() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_oauth2_crate_runs_the_device_flow() {
-    let db = backends().await.remove(0);
+    let db = passport_sqlx::testing::sqlite();
     let server = TestServer::start(db, |b| b.clock(Arc::new(SystemClock))).await;
     server.user(EMAIL, PASSWORD).await;
     let client_id = public_device_client(&server).await;
@@ -1650,7 +1568,7 @@ async fn a_person_connects_a_device_in_a_real_browser() {
     let Some(driver) = start_driver("device browser test") else {
         return;
     };
-    let db = backends().await.remove(0);
+    let db = passport_sqlx::testing::sqlite();
     let server = TestServer::start(db, |b| b.login_rate_limit(0)).await;
     server.user(EMAIL, PASSWORD).await;
     let client_id = public_device_client(&server).await;

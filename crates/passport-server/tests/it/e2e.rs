@@ -81,10 +81,9 @@ fn server_error<RE: std::error::Error + 'static>(
     }
 }
 
-#[tokio::test]
-async fn a_standard_oauth2_client_library_works_against_the_binary() {
-    for mut site in Deployment::all().await {
-        let kind = site.kind;
+backend_test! {
+    async fn a_standard_oauth2_client_library_works_against_the_binary(db) {
+        let mut site = Deployment::new(db);
         let setup = set_up(&mut site);
         let server = site.serve();
         let http = http_client();
@@ -92,7 +91,7 @@ async fn a_standard_oauth2_client_library_works_against_the_binary() {
         let password = ResourceOwnerPassword::new(setup.password.to_owned());
 
         for auth in [AuthType::BasicAuth, AuthType::RequestBody] {
-            let what = format!("{kind} {auth:?}");
+            let what = format!("{auth:?}");
             let service = oauth_client(&server, &setup.service, &auth);
             let app = oauth_client(&server, &setup.app, &auth);
 
@@ -229,22 +228,21 @@ async fn a_standard_oauth2_client_library_works_against_the_binary() {
         assert_eq!(api_user(&http, &server, token.access_token().secret()).await.0, 200);
         site.json(&["client", "revoke", &setup.app.0, "--json"]);
         let (status, body) = api_user(&http, &server, token.access_token().secret()).await;
-        assert_eq!((status, body["error"].as_str()), (401, Some("invalid_token")), "{kind}");
+        assert_eq!((status, body["error"].as_str()), (401, Some("invalid_token")));
         let error = server_error(app.exchange_password(&username, &password).request_async(&http).await);
-        assert_eq!(error, BasicErrorResponseType::InvalidClient, "{kind}");
+        assert_eq!(error, BasicErrorResponseType::InvalidClient);
         let error = server_error(
             app.exchange_refresh_token(token.refresh_token().unwrap())
                 .request_async(&http)
                 .await,
         );
-        assert_eq!(error, BasicErrorResponseType::InvalidClient, "{kind}");
+        assert_eq!(error, BasicErrorResponseType::InvalidClient);
     }
 }
 
-#[tokio::test]
-async fn tokens_survive_a_crash_and_restart() {
-    for mut site in Deployment::all().await {
-        let kind = site.kind;
+backend_test! {
+    async fn tokens_survive_a_crash_and_restart(db) {
+        let mut site = Deployment::new(db);
         let setup = set_up(&mut site);
         let http = http_client();
         let mut server = site.serve();
@@ -261,29 +259,21 @@ async fn tokens_survive_a_crash_and_restart() {
             ],
         )
         .await;
-        assert_eq!(status, 200, "{kind}: {body}");
+        assert_eq!(status, 200, "{body}");
         let access = body["access_token"].as_str().unwrap().to_owned();
         let refresh = body["refresh_token"].as_str().unwrap().to_owned();
         assert_eq!(api_user(&http, &server, &access).await.0, 200);
 
         // SIGKILL: no shutdown, no WAL checkpoint.
         let status = server.kill9();
-        assert!(!status.success(), "{kind}: killed");
+        assert!(!status.success(), "killed");
         let old_base = server.base.clone();
         drop(server);
-        assert!(
-            http.get(format!("{old_base}/health")).send().await.is_err(),
-            "{kind}: gone"
-        );
+        assert!(http.get(format!("{old_base}/health")).send().await.is_err(), "gone");
 
         let server = site.serve();
         let (status, body) = api_user(&http, &server, &access).await;
-        assert_eq!(
-            status,
-            200,
-            "{kind}: the access token survives: {body}; log:\n{}",
-            server.log()
-        );
+        assert_eq!(status, 200, "the access token survives: {body}; log:\n{}", server.log());
         assert_eq!(body["id"], setup.user_id.as_str());
 
         let (status, body) = post_token(
@@ -297,11 +287,11 @@ async fn tokens_survive_a_crash_and_restart() {
             ],
         )
         .await;
-        assert_eq!(status, 200, "{kind}: the refresh token survives: {body}");
+        assert_eq!(status, 200, "the refresh token survives: {body}");
         let new_access = body["access_token"].as_str().unwrap();
         assert_eq!(jwt_claims(new_access)["scopes"], json!(["read"]));
         assert_eq!(api_user(&http, &server, new_access).await.0, 200);
-        assert_eq!(api_user(&http, &server, &access).await.0, 401, "{kind}: rotated");
+        assert_eq!(api_user(&http, &server, &access).await.0, 401, "rotated");
     }
 }
 

@@ -18,7 +18,7 @@ use passport::{ClientKind, NewClient, Passport, StoreError, User, UserProvider};
 use passport_axum::{AuthUser, BearerToken, CheckToken, Guard};
 use serde_json::{Value, json};
 
-use crate::common::{TestServer, backends, test_keys};
+use crate::common::{TestServer, test_keys};
 
 /// The guard of the "admins" user provider.
 struct AdminsGuard;
@@ -296,7 +296,7 @@ async fn issue(server: &TestServer, form: &[(&str, &str)]) -> String {
     let response = server.token(form).await;
     let status = response.status();
     let body: Value = response.json().await.unwrap();
-    assert_eq!(status, 200, "{}: {form:?} → {body}", server.kind);
+    assert_eq!(status, 200, "{form:?} → {body}");
     body["access_token"].as_str().unwrap().to_owned()
 }
 
@@ -354,9 +354,8 @@ fn sign(claims: &Value, private_pem: &str, kid: &str) -> String {
     jsonwebtoken::encode(&header, claims, &key).unwrap()
 }
 
-#[tokio::test]
-async fn missing_token_gets_a_bare_bearer_challenge() {
-    for db in backends().await {
+backend_test! {
+    async fn missing_token_gets_a_bare_bearer_challenge(db) {
         let server = TestServer::start_default(db).await;
         let app = serve_app(&server).await;
         for path in ALL_ROUTES {
@@ -369,9 +368,8 @@ async fn missing_token_gets_a_bare_bearer_challenge() {
     }
 }
 
-#[tokio::test]
-async fn malformed_and_forged_tokens_are_invalid() {
-    for db in backends().await {
+backend_test! {
+    async fn malformed_and_forged_tokens_are_invalid(db) {
         let server = TestServer::start_default(db).await;
         let app = serve_app(&server).await;
         let user = server.user("alice@example.com", "alice password").await;
@@ -428,10 +426,7 @@ async fn malformed_and_forged_tokens_are_invalid() {
         ];
         for (what, token) in &bad {
             for path in ALL_ROUTES {
-                assert_invalid(
-                    &app.get(path, token).await,
-                    &format!("{} {what} at {path}", server.kind),
-                );
+                assert_invalid(&app.get(path, token).await, &format!("{what} at {path}"));
             }
         }
         // The genuine token still works, under any case of the scheme.
@@ -443,9 +438,8 @@ async fn malformed_and_forged_tokens_are_invalid() {
     }
 }
 
-#[tokio::test]
-async fn expired_token_is_invalid() {
-    for db in backends().await {
+backend_test! {
+    async fn expired_token_is_invalid(db) {
         let server = TestServer::start(db, |b| b.tokens_expire_in(TimeDelta::minutes(10))).await;
         let app = serve_app(&server).await;
         server.user("alice@example.com", "alice password").await;
@@ -473,9 +467,8 @@ async fn expired_token_is_invalid() {
     }
 }
 
-#[tokio::test]
-async fn revoked_token_revoked_client_and_deleted_user_are_invalid() {
-    for db in backends().await {
+backend_test! {
+    async fn revoked_token_revoked_client_and_deleted_user_are_invalid(db) {
         let server = TestServer::start_default(db).await;
         let app = serve_app(&server).await;
         let alice = server.user("alice@example.com", "alice password").await;
@@ -521,9 +514,8 @@ async fn revoked_token_revoked_client_and_deleted_user_are_invalid() {
     }
 }
 
-#[tokio::test]
-async fn scope_layers_check_all_or_any_and_answer_403() {
-    for db in backends().await {
+backend_test! {
+    async fn scope_layers_check_all_or_any_and_answer_403(db) {
         let server = TestServer::start_default(db).await;
         let app = serve_app(&server).await;
         let service = server.service_client().await;
@@ -538,7 +530,7 @@ async fn scope_layers_check_all_or_any_and_answer_403() {
         ];
         for (granted, missing_all, any_passes) in cases {
             let token = cc_token(&server, &service, granted).await;
-            let what = format!("{} token with {granted:?}", server.kind);
+            let what = format!("token with {granted:?}");
             let reply = app.get("/all", &token).await;
             if missing_all.is_empty() {
                 assert_ok(&reply, &what);
@@ -557,9 +549,8 @@ async fn scope_layers_check_all_or_any_and_answer_403() {
     }
 }
 
-#[tokio::test]
-async fn wildcard_scope_passes_every_scope_check() {
-    for db in backends().await {
+backend_test! {
+    async fn wildcard_scope_passes_every_scope_check(db) {
         let server = TestServer::start_default(db).await;
         let app = serve_app(&server).await;
         let alice = server.user("alice@example.com", "alice password").await;
@@ -598,9 +589,8 @@ async fn wildcard_scope_passes_every_scope_check() {
     }
 }
 
-#[tokio::test]
-async fn client_layer_takes_only_client_credentials_tokens() {
-    for db in backends().await {
+backend_test! {
+    async fn client_layer_takes_only_client_credentials_tokens(db) {
         let server = TestServer::start_default(db).await;
         let app = serve_app(&server).await;
         let service = server.service_client().await;
@@ -653,9 +643,8 @@ async fn client_layer_takes_only_client_credentials_tokens() {
     }
 }
 
-#[tokio::test]
-async fn client_credentials_token_never_resolves_a_user() {
-    for db in backends().await {
+backend_test! {
+    async fn client_credentials_token_never_resolves_a_user(db) {
         let admins = Arc::new(Admins::default());
         let provider = admins.clone();
         let server = TestServer::start(db, move |b| b.user_provider("admins", provider)).await;
@@ -716,9 +705,8 @@ async fn client_credentials_token_never_resolves_a_user() {
     }
 }
 
-#[tokio::test]
-async fn guards_are_bound_to_their_user_provider() {
-    for db in backends().await {
+backend_test! {
+    async fn guards_are_bound_to_their_user_provider(db) {
         let admins = Arc::new(Admins::default());
         let provider = admins.clone();
         let server = TestServer::start(db, move |b| b.user_provider("admins", provider)).await;
@@ -792,9 +780,8 @@ async fn guards_are_bound_to_their_user_provider() {
     }
 }
 
-#[tokio::test]
-async fn default_provider_can_be_chosen() {
-    for db in backends().await {
+backend_test! {
+    async fn default_provider_can_be_chosen(db) {
         let admins = Arc::new(Admins::default());
         admins.add("7", "root@example.com", "root password");
         let provider = admins.clone();
@@ -824,9 +811,8 @@ async fn default_provider_can_be_chosen() {
     }
 }
 
-#[tokio::test]
-async fn bearer_token_can_and_cant_and_layers_hand_the_token_on() {
-    for db in backends().await {
+backend_test! {
+    async fn bearer_token_can_and_cant_and_layers_hand_the_token_on(db) {
         let server = TestServer::start_default(db).await;
         let app = serve_app(&server).await;
         let alice = server.user("alice@example.com", "alice password").await;

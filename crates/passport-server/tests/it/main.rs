@@ -1,14 +1,18 @@
 //! End-to-end tests of the standalone server and the CLI. One test binary (fast linking on two
-//! cores); each module drives one area through HTTP or the command line, on SQLite and, when
-//! `PASSPORT_TEST_DATABASE_URL` is set, on PostgreSQL.
+//! cores); each module drives one area through HTTP or the command line. A test that runs on
+//! every backend is written once with `backend_test!` and comes out as `NAME_sqlite` and
+//! `NAME_postgres`; the PostgreSQL one does nothing unless `PASSPORT_TEST_DATABASE_URL` is set.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+// First, so that its `backend_test!` is in scope in every module after it.
+#[macro_use]
+mod common;
 
 mod authorize;
 mod bad_input;
 mod browser;
 mod cli;
-mod common;
 mod device;
 mod e2e;
 mod guard;

@@ -1,10 +1,10 @@
 //! Rate limiting of `/oauth/token` per client address (SPEC §7; Passport's `throttle`).
 
-use crate::common::{TestServer, backends};
+use crate::common::TestServer;
 
 #[tokio::test]
 async fn token_endpoint_answers_429_with_retry_after_past_the_limit() {
-    let db = backends().await.remove(0);
+    let db = passport_sqlx::testing::sqlite();
     let server = TestServer::start(db, |b| b.token_rate_limit(3)).await;
     let form = [("grant_type", "client_credentials"), ("client_id", "nobody")];
     for _ in 0..3 {

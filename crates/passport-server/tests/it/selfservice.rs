@@ -34,7 +34,7 @@ use passport_sqlx::testing::TestDatabase;
 use reqwest::{Method, StatusCode, Url};
 use serde_json::{Value, json};
 
-use crate::common::{SCOPES, TestServer, api_user, backends};
+use crate::common::{SCOPES, TestServer, api_user};
 use crate::support_browser::{artifact_dir, click, open_browser, start_driver};
 use crate::support_web::{Browser, Page, parse_forms};
 
@@ -362,11 +362,9 @@ fn pair(client: &(String, String)) -> (&str, &str) {
 // 1. Personal access tokens from the library.
 // ---------------------------------------------------------------------------------------------
 
-#[tokio::test]
-async fn personal_access_tokens_from_the_library() {
-    for db in backends().await {
+backend_test! {
+    async fn personal_access_tokens_from_the_library(db) {
         let server = start(db, |b| b.personal_access_tokens_expire_in(TimeDelta::days(7))).await;
-        let kind = server.kind;
         let alice = server.user(ALICE, PASSWORD).await;
         let bob = server.user(BOB, PASSWORD).await;
         let passport = &server.passport;
@@ -377,11 +375,11 @@ async fn personal_access_tokens_from_the_library() {
             .create_token(&alice, None, "CLI", &strings(&["read"]))
             .await
             .expect_err("no personal access client yet");
-        assert_eq!(err.code(), ErrorCode::InvalidRequest, "{kind}: {err}");
+        assert_eq!(err.code(), ErrorCode::InvalidRequest, "{err}");
         let text = format!("{err} {}", err.hint().unwrap_or_default());
         assert!(
             text.contains("Personal access client not found for 'users' user provider. Please create one."),
-            "{kind}: the error says what to do: {text}"
+            "the error says what to do: {text}"
         );
 
         let pat = pat_client(&server).await;
@@ -400,47 +398,44 @@ async fn personal_access_tokens_from_the_library() {
             .expect("create_token");
         let now = passport.now();
         let record = &issued.token;
-        assert_eq!(record.name.as_deref(), Some("CLI"), "{kind}");
-        assert_eq!(record.scopes, ["read", "write"], "{kind}");
-        assert_eq!(record.user_id.as_deref(), Some(alice.as_str()), "{kind}");
-        assert_eq!(record.client_id, pat, "{kind}: issued by the personal access client");
-        assert!(!record.revoked, "{kind}");
-        assert_eq!(record.created_at, now, "{kind}");
+        assert_eq!(record.name.as_deref(), Some("CLI"));
+        assert_eq!(record.scopes, ["read", "write"]);
+        assert_eq!(record.user_id.as_deref(), Some(alice.as_str()));
+        assert_eq!(record.client_id, pat, "issued by the personal access client");
+        assert!(!record.revoked);
+        assert_eq!(record.created_at, now);
         assert_eq!(
             record.expires_at,
             now + TimeDelta::days(7),
-            "{kind}: personal_access_tokens_expire_in"
+            "personal_access_tokens_expire_in"
         );
-        assert_eq!(record.family_id, None, "{kind}: no refresh family");
+        assert_eq!(record.family_id, None, "no refresh family");
         let c = claims(&issued.access_token);
-        assert_eq!(c["jti"], record.id.as_str(), "{kind}");
-        assert_eq!(c["sub"], alice.as_str(), "{kind}");
-        assert_eq!(c["aud"], pat.as_str(), "{kind}");
-        assert_eq!(c["scopes"], json!(["read", "write"]), "{kind}");
+        assert_eq!(c["jti"], record.id.as_str());
+        assert_eq!(c["sub"], alice.as_str());
+        assert_eq!(c["aud"], pat.as_str());
+        assert_eq!(c["scopes"], json!(["read", "write"]));
         assert_eq!(
             c["exp"].as_i64().expect("exp") - c["iat"].as_i64().expect("iat"),
             TimeDelta::days(7).num_seconds(),
-            "{kind}: the JWT expires with the record"
+            "the JWT expires with the record"
         );
         assert_user(
             &api_user(&server, &issued.access_token).await,
             &alice,
             ALICE,
-            &format!("{kind}: PAT at /api/user"),
+            "PAT at /api/user",
         );
-        assert_refused(
-            &api_user(&server, &expiring.access_token).await,
-            &format!("{kind}: an expired PAT"),
-        );
+        assert_refused(&api_user(&server, &expiring.access_token).await, "an expired PAT");
         let stored = passport
             .store()
             .find_access_token(&record.id)
             .await
             .expect("find")
             .expect("stored");
-        assert_eq!(stored.name.as_deref(), Some("CLI"), "{kind}");
-        assert_eq!(stored.scopes, ["read", "write"], "{kind}");
-        assert_close(stored.expires_at, record.expires_at, &format!("{kind}: stored expiry"));
+        assert_eq!(stored.name.as_deref(), Some("CLI"));
+        assert_eq!(stored.scopes, ["read", "write"]);
+        assert_close(stored.expires_at, record.expires_at, "stored expiry");
 
         // No scopes: the defaults (none here); `*` is allowed; unknown scopes are refused.
         server.advance(TimeDelta::seconds(1));
@@ -448,25 +443,22 @@ async fn personal_access_tokens_from_the_library() {
             .create_token(&alice, None, "plain", &[])
             .await
             .expect("no scopes");
-        assert!(plain.token.scopes.is_empty(), "{kind}: {:?}", plain.token.scopes);
+        assert!(plain.token.scopes.is_empty(), "{:?}", plain.token.scopes);
         server.advance(TimeDelta::seconds(1));
         let everything = passport
             .create_token(&alice, None, "everything", &strings(&["*"]))
             .await
             .expect("wildcard");
-        assert_eq!(everything.token.scopes, ["*"], "{kind}");
+        assert_eq!(everything.token.scopes, ["*"]);
         let err = passport
             .create_token(&alice, None, "bad", &strings(&["read", "nope"]))
             .await
             .expect_err("unknown scope");
-        assert_eq!(err.code(), ErrorCode::InvalidScope, "{kind}: {err}");
+        assert_eq!(err.code(), ErrorCode::InvalidScope, "{err}");
 
         // What must not be listed: revoked, expired, other users', other kinds of tokens.
         let revoked = passport.create_token(&alice, None, "revoked", &[]).await.expect("PAT");
-        assert!(
-            passport.revoke_token(&revoked.token.id).await.expect("revoke"),
-            "{kind}"
-        );
+        assert!(passport.revoke_token(&revoked.token.id).await.expect("revoke"),);
         let bobs = passport.create_token(&bob, None, "bob's", &[]).await.expect("PAT");
         let grant = password_grant(&server, pair(&password_client), ALICE, "read").await;
 
@@ -484,7 +476,7 @@ async fn personal_access_tokens_from_the_library() {
                 plain.token.id.clone(),
                 issued.token.id.clone()
             ],
-            "{kind}: alice's live PATs, newest first (expired {}, revoked {}, bob's {}, password {})",
+            "alice's live PATs, newest first (expired {}, revoked {}, bob's {}, password {})",
             expiring.token.id,
             revoked.token.id,
             bobs.token.id,
@@ -497,21 +489,21 @@ async fn personal_access_tokens_from_the_library() {
             .into_iter()
             .map(|t| t.id)
             .collect();
-        assert_eq!(bob_listed, std::slice::from_ref(&bobs.token.id), "{kind}");
+        assert_eq!(bob_listed, std::slice::from_ref(&bobs.token.id));
 
         // The newest live personal access client issues; a revoked one's tokens disappear.
         server.advance(TimeDelta::seconds(1));
         let newer = pat_client(&server).await;
         let from_newer = passport.create_token(&alice, None, "newer", &[]).await.expect("PAT");
-        assert_eq!(from_newer.token.client_id, newer, "{kind}: the newest client");
+        assert_eq!(from_newer.token.client_id, newer, "the newest client");
         assert!(passport.store().revoke_client(&newer).await.expect("revoke client"));
         let listed = passport.personal_access_tokens(&alice).await.expect("list");
         assert!(
             listed.iter().all(|t| t.id != from_newer.token.id),
-            "{kind}: tokens of a revoked client are not listed"
+            "tokens of a revoked client are not listed"
         );
         let fallback = passport.create_token(&alice, None, "fallback", &[]).await.expect("PAT");
-        assert_eq!(fallback.token.client_id, pat, "{kind}: back to the live client");
+        assert_eq!(fallback.token.client_id, pat, "back to the live client");
 
         // There is no personal_access grant on the wire.
         for form in [
@@ -524,12 +516,7 @@ async fn personal_access_tokens_from_the_library() {
             ],
         ] {
             let answer = token(&server, &form).await;
-            assert_token_error(
-                &answer,
-                400,
-                "unsupported_grant_type",
-                &format!("{kind}: grant_type=personal_access"),
-            );
+            assert_token_error(&answer, 400, "unsupported_grant_type", "grant_type=personal_access");
         }
     }
 }
@@ -559,9 +546,8 @@ async fn personal_access_tokens_get_the_default_scopes() {
 // 2. The JSON API, happy paths.
 // ---------------------------------------------------------------------------------------------
 
-#[tokio::test]
-async fn json_api_lists_scopes_in_definition_order() {
-    for db in backends().await {
+backend_test! {
+    async fn json_api_lists_scopes_in_definition_order(db) {
         let server = start(db, |b| b).await;
         server.user(ALICE, PASSWORD).await;
         let alice = Browser::signed_in(&server, ALICE, PASSWORD).await;
@@ -571,21 +557,19 @@ async fn json_api_lists_scopes_in_definition_order() {
             .iter()
             .map(|(id, description)| json!({"id": id, "description": description}))
             .collect();
-        assert_eq!(reply.json(), Value::Array(expected), "{}", server.kind);
+        assert_eq!(reply.json(), Value::Array(expected));
     }
 }
 
-#[tokio::test]
-async fn json_api_manages_the_users_clients() {
-    for db in backends().await {
+backend_test! {
+    async fn json_api_manages_the_users_clients(db) {
         let server = start(db, |b| b).await;
-        let kind = server.kind;
         let alice_id = server.user(ALICE, PASSWORD).await;
         let alice = Browser::signed_in(&server, ALICE, PASSWORD).await;
 
         let reply = alice.api(Method::GET, "/oauth/clients", None).await;
-        assert_eq!(reply.status, StatusCode::OK, "{kind}: {}", reply.body);
-        assert_eq!(reply.json(), json!([]), "{kind}: no clients yet");
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        assert_eq!(reply.json(), json!([]), "no clients yet");
 
         // Create: 201 with the plain secret, this once.
         let created = alice
@@ -595,25 +579,25 @@ async fn json_api_manages_the_users_clients() {
                 Some(json!({"name": "Zeta Reports", "redirect": CALLBACK})),
             )
             .await;
-        assert_eq!(created.status, StatusCode::CREATED, "{kind}: {}", created.body);
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
         let client = created.json();
-        assert_keys(&client, &CLIENT_KEYS, &format!("{kind}: created client"));
+        assert_keys(&client, &CLIENT_KEYS, "created client");
         let id = client["id"].as_str().expect("id").to_owned();
-        assert!(uuid::Uuid::parse_str(&id).is_ok(), "{kind}: a UUID id: {id}");
-        assert_eq!(client["user_id"], alice_id.as_str(), "{kind}: owned by the user");
-        assert_eq!(client["name"], "Zeta Reports", "{kind}");
-        assert_eq!(client["redirect"], CALLBACK, "{kind}");
-        assert_eq!(client["redirect_uris"], json!([CALLBACK]), "{kind}");
-        assert_eq!(client["confidential"], true, "{kind}: confidential by default");
-        assert_eq!(client["revoked"], false, "{kind}");
+        assert!(uuid::Uuid::parse_str(&id).is_ok(), "a UUID id: {id}");
+        assert_eq!(client["user_id"], alice_id.as_str(), "owned by the user");
+        assert_eq!(client["name"], "Zeta Reports");
+        assert_eq!(client["redirect"], CALLBACK);
+        assert_eq!(client["redirect_uris"], json!([CALLBACK]));
+        assert_eq!(client["confidential"], true, "confidential by default");
+        assert_eq!(client["revoked"], false);
         let grants = client["grant_types"].as_array().expect("grant_types");
-        assert!(grants.contains(&json!("authorization_code")), "{kind}: {client}");
+        assert!(grants.contains(&json!("authorization_code")), "{client}");
         let created_at = timestamp(&client["created_at"]);
-        assert_eq!(created_at, timestamp(&client["updated_at"]), "{kind}");
+        assert_eq!(created_at, timestamp(&client["updated_at"]));
         let secret = client["secret"].as_str().expect("the plain secret").to_owned();
-        assert_eq!(secret.len(), 40, "{kind}: a 40-character secret");
-        assert!(secret.chars().all(|c| c.is_ascii_alphanumeric()), "{kind}: {secret}");
-        assert_eq!(client["plainSecret"], secret.as_str(), "{kind}");
+        assert_eq!(secret.len(), 40, "a 40-character secret");
+        assert!(secret.chars().all(|c| c.is_ascii_alphanumeric()), "{secret}");
+        assert_eq!(client["plainSecret"], secret.as_str());
         let stored = server
             .passport
             .store()
@@ -622,8 +606,8 @@ async fn json_api_manages_the_users_clients() {
             .expect("find")
             .expect("stored");
         let hash = stored.secret_hash.clone().expect("a secret hash");
-        assert!(!hash.contains(&secret), "{kind}: the secret is stored hashed");
-        assert!(passport::verify_client_secret(&hash, &secret).await, "{kind}");
+        assert!(!hash.contains(&secret), "the secret is stored hashed");
+        assert!(passport::verify_client_secret(&hash, &secret).await);
 
         // A public client has no secret.
         let public = alice
@@ -633,10 +617,10 @@ async fn json_api_manages_the_users_clients() {
                 Some(json!({"name": "Alpha CLI", "redirect": "http://127.0.0.1/callback", "confidential": false})),
             )
             .await;
-        assert_eq!(public.status, StatusCode::CREATED, "{kind}: {}", public.body);
+        assert_eq!(public.status, StatusCode::CREATED, "{}", public.body);
         let public = public.json();
-        assert_eq!(public["secret"], Value::Null, "{kind}: {public}");
-        assert_eq!(public["confidential"], false, "{kind}");
+        assert_eq!(public["secret"], Value::Null, "{public}");
+        assert_eq!(public["confidential"], false);
         let public_id = public["id"].as_str().expect("id").to_owned();
         let stored = server
             .passport
@@ -645,27 +629,29 @@ async fn json_api_manages_the_users_clients() {
             .await
             .expect("find")
             .expect("stored");
-        assert_eq!(stored.secret_hash, None, "{kind}: no secret stored");
+        assert_eq!(stored.secret_hash, None, "no secret stored");
 
         // Listed by name, never with a secret.
         let reply = alice.api(Method::GET, "/oauth/clients", None).await;
-        assert_eq!(reply.status, StatusCode::OK, "{kind}");
-        assert!(!reply.body.contains(&secret), "{kind}: the secret is shown only once");
+        assert_eq!(reply.status, StatusCode::OK);
+        assert!(!reply.body.contains(&secret), "the secret is shown only once");
         let list = reply.json();
         let list = list.as_array().expect("array");
         let names: Vec<&str> = list.iter().map(|c| c["name"].as_str().expect("name")).collect();
-        assert_eq!(names, ["Alpha CLI", "Zeta Reports"], "{kind}: ordered by name");
+        assert_eq!(names, ["Alpha CLI", "Zeta Reports"], "ordered by name");
         for c in list {
-            assert_keys(c, &CLIENT_KEYS, kind);
-            assert!(
-                c.get("secret").is_none() && c.get("plainSecret").is_none(),
-                "{kind}: {c}"
-            );
+            assert_keys(c, &CLIENT_KEYS, "listed client");
+            assert!(c.get("secret").is_none() && c.get("plainSecret").is_none(), "{c}");
         }
 
         // The secret is real: the app signs the user in with it.
         let tokens = authorization_code(&server, &alice, (&id, &secret), "read").await;
-        assert_user(&api_user(&server, access_token(&tokens)).await, &alice_id, ALICE, kind);
+        assert_user(
+            &api_user(&server, access_token(&tokens)).await,
+            &alice_id,
+            ALICE,
+            "the app's token",
+        );
 
         // Update name and redirect URIs.
         server.advance(TimeDelta::minutes(1));
@@ -676,26 +662,25 @@ async fn json_api_manages_the_users_clients() {
                 Some(json!({"name": "Zeta Reports v2", "redirect": "https://zeta.example/cb, https://zeta.example/other"})),
             )
             .await;
-        assert_eq!(updated.status, StatusCode::OK, "{kind}: {}", updated.body);
-        assert!(!updated.body.contains(&secret), "{kind}");
+        assert_eq!(updated.status, StatusCode::OK, "{}", updated.body);
+        assert!(!updated.body.contains(&secret));
         let updated = updated.json();
-        assert_keys(&updated, &CLIENT_KEYS, kind);
-        assert!(updated.get("secret").is_none(), "{kind}: {updated}");
-        assert_eq!(updated["id"], id.as_str(), "{kind}");
-        assert_eq!(updated["name"], "Zeta Reports v2", "{kind}");
+        assert_keys(&updated, &CLIENT_KEYS, "updated client");
+        assert!(updated.get("secret").is_none(), "{updated}");
+        assert_eq!(updated["id"], id.as_str());
+        assert_eq!(updated["name"], "Zeta Reports v2");
         assert_eq!(
             updated["redirect_uris"],
             json!(["https://zeta.example/cb", "https://zeta.example/other"]),
-            "{kind}"
         );
         assert_eq!(
-            updated["redirect"], "https://zeta.example/cb,https://zeta.example/other",
-            "{kind}"
+            updated["redirect"],
+            "https://zeta.example/cb,https://zeta.example/other",
         );
-        assert_close(timestamp(&updated["created_at"]), created_at, kind);
+        assert_close(timestamp(&updated["created_at"]), created_at, "created_at kept");
         assert!(
             timestamp(&updated["updated_at"]) > created_at,
-            "{kind}: updated_at moves: {updated}"
+            "updated_at moves: {updated}"
         );
         let list = alice.api(Method::GET, "/oauth/clients", None).await.json();
         let row = list
@@ -705,11 +690,8 @@ async fn json_api_manages_the_users_clients() {
             .find(|c| c["id"] == id.as_str())
             .expect("still listed")
             .clone();
-        assert_eq!(row["name"], "Zeta Reports v2", "{kind}");
-        assert_eq!(
-            row["redirect"], "https://zeta.example/cb,https://zeta.example/other",
-            "{kind}"
-        );
+        assert_eq!(row["name"], "Zeta Reports v2");
+        assert_eq!(row["redirect"], "https://zeta.example/cb,https://zeta.example/other",);
         // The old redirect URI is no longer accepted.
         let mut url = Url::parse(&server.url("/oauth/authorize")).expect("url");
         url.query_pairs_mut()
@@ -717,26 +699,26 @@ async fn json_api_manages_the_users_clients() {
             .append_pair("client_id", &id)
             .append_pair("redirect_uri", CALLBACK);
         let page = alice.get(url.as_str()).await;
-        assert!(page.status.is_client_error(), "{kind}: {}", page.status);
-        assert_eq!(page.header("location"), None, "{kind}: never redirected");
+        assert!(page.status.is_client_error(), "{}", page.status);
+        assert_eq!(page.header("location"), None, "never redirected");
         // Updating does not revoke anything.
-        assert_user(&api_user(&server, access_token(&tokens)).await, &alice_id, ALICE, kind);
+        assert_user(
+            &api_user(&server, access_token(&tokens)).await,
+            &alice_id,
+            ALICE,
+            "the app's token after the update",
+        );
 
         // Delete: 204, the client's tokens stop working at once.
         let deleted = alice.api(Method::DELETE, &format!("/oauth/clients/{id}"), None).await;
-        assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{kind}: {}", deleted.body);
-        assert!(deleted.body.is_empty(), "{kind}: no body");
+        assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{}", deleted.body);
+        assert!(deleted.body.is_empty(), "no body");
         assert_refused(
             &api_user(&server, access_token(&tokens)).await,
-            &format!("{kind}: a token of a deleted client"),
+            "a token of a deleted client",
         );
         let answer = refresh(&server, (&id, &secret), refresh_token(&tokens)).await;
-        assert_token_error(
-            &answer,
-            401,
-            "invalid_client",
-            &format!("{kind}: refresh for a deleted client"),
-        );
+        assert_token_error(&answer, 401, "invalid_client", "refresh for a deleted client");
         let stored = server
             .passport
             .store()
@@ -744,7 +726,7 @@ async fn json_api_manages_the_users_clients() {
             .await
             .expect("find")
             .expect("row");
-        assert!(stored.revoked, "{kind}: the token row is revoked");
+        assert!(stored.revoked, "the token row is revoked");
         let list = alice.api(Method::GET, "/oauth/clients", None).await.json();
         let names: Vec<&str> = list
             .as_array()
@@ -752,14 +734,14 @@ async fn json_api_manages_the_users_clients() {
             .iter()
             .map(|c| c["name"].as_str().expect("name"))
             .collect();
-        assert_eq!(names, ["Alpha CLI"], "{kind}");
+        assert_eq!(names, ["Alpha CLI"]);
         let body = json!({"name": "Again", "redirect": CALLBACK});
         let again = alice
             .api(Method::PUT, &format!("/oauth/clients/{id}"), Some(body))
             .await;
-        assert_message(&again, 404, "Not found.", &format!("{kind}: PUT a deleted client"));
+        assert_message(&again, 404, "Not found.", "PUT a deleted client");
         let again = alice.api(Method::DELETE, &format!("/oauth/clients/{id}"), None).await;
-        assert_message(&again, 404, "Not found.", &format!("{kind}: DELETE twice"));
+        assert_message(&again, 404, "Not found.", "DELETE twice");
         let unknown = alice
             .api(
                 Method::DELETE,
@@ -767,7 +749,7 @@ async fn json_api_manages_the_users_clients() {
                 None,
             )
             .await;
-        assert_message(&unknown, 404, "Not found.", &format!("{kind}: unknown client"));
+        assert_message(&unknown, 404, "Not found.", "unknown client");
         let stored = server
             .passport
             .store()
@@ -775,15 +757,13 @@ async fn json_api_manages_the_users_clients() {
             .await
             .expect("find")
             .expect("kept");
-        assert!(stored.revoked, "{kind}: the client is revoked");
+        assert!(stored.revoked, "the client is revoked");
     }
 }
 
-#[tokio::test]
-async fn json_api_lists_and_revokes_authorized_tokens() {
-    for db in backends().await {
+backend_test! {
+    async fn json_api_lists_and_revokes_authorized_tokens(db) {
         let server = start(db, |b| b.tokens_expire_in(TimeDelta::hours(1))).await;
-        let kind = server.kind;
         let alice_id = server.user(ALICE, PASSWORD).await;
         let bob_id = server.user(BOB, PASSWORD).await;
         pat_client(&server).await;
@@ -804,56 +784,63 @@ async fn json_api_lists_and_revokes_authorized_tokens() {
         let mobile_id = jti(access_token(&mobile_tokens));
 
         let reply = alice.api(Method::GET, "/oauth/tokens", None).await;
-        assert_eq!(reply.status, StatusCode::OK, "{kind}: {}", reply.body);
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
         let list = reply.json();
         let list = list.as_array().expect("array");
         let ids: Vec<&str> = list.iter().map(|t| t["id"].as_str().expect("id")).collect();
         assert_eq!(
             ids,
             [mobile_id.as_str(), acme_id.as_str()],
-            "{kind}: alice's authorized tokens, newest first, no PAT ({}), not bob's ({})",
+            "alice's authorized tokens, newest first, no PAT ({}), not bob's ({})",
             pat.token.id,
             jti(access_token(&bob_tokens))
         );
         let acme_row = &list[1];
-        assert_keys(acme_row, &TOKEN_KEYS, kind);
-        assert_eq!(acme_row["user_id"], alice_id.as_str(), "{kind}");
-        assert_eq!(acme_row["client_id"], acme.0.as_str(), "{kind}");
-        assert_eq!(acme_row["name"], Value::Null, "{kind}");
-        assert_eq!(acme_row["scopes"], json!(["read", "write"]), "{kind}");
-        assert_eq!(acme_row["revoked"], false, "{kind}");
+        assert_keys(acme_row, &TOKEN_KEYS, "Acme token row");
+        assert_eq!(acme_row["user_id"], alice_id.as_str());
+        assert_eq!(acme_row["client_id"], acme.0.as_str());
+        assert_eq!(acme_row["name"], Value::Null);
+        assert_eq!(acme_row["scopes"], json!(["read", "write"]));
+        assert_eq!(acme_row["revoked"], false);
         let created = timestamp(&acme_row["created_at"]);
-        assert_close(timestamp(&acme_row["expires_at"]), created + TimeDelta::hours(1), kind);
-        assert_eq!(
-            acme_row["client"]["id"],
-            acme.0.as_str(),
-            "{kind}: the client is embedded"
+        assert_close(
+            timestamp(&acme_row["expires_at"]),
+            created + TimeDelta::hours(1),
+            "Acme token expiry",
         );
-        assert_eq!(acme_row["client"]["name"], "Acme", "{kind}");
-        assert!(acme_row["client"].get("secret").is_none(), "{kind}");
-        assert_eq!(list[0]["client"]["name"], "Mobile app", "{kind}");
-        assert_eq!(list[0]["scopes"], json!(["read"]), "{kind}");
+        assert_eq!(acme_row["client"]["id"], acme.0.as_str(), "the client is embedded");
+        assert_eq!(acme_row["client"]["name"], "Acme");
+        assert!(acme_row["client"].get("secret").is_none());
+        assert_eq!(list[0]["client"]["name"], "Mobile app");
+        assert_eq!(list[0]["scopes"], json!(["read"]));
 
         // Revoke one: it and its refresh token stop working; the others are untouched.
         let revoked = alice
             .api(Method::DELETE, &format!("/oauth/tokens/{acme_id}"), None)
             .await;
-        assert_eq!(revoked.status, StatusCode::NO_CONTENT, "{kind}: {}", revoked.body);
-        assert!(revoked.body.is_empty(), "{kind}");
-        assert_refused(
-            &api_user(&server, access_token(&acme_tokens)).await,
-            &format!("{kind}: a revoked token"),
-        );
+        assert_eq!(revoked.status, StatusCode::NO_CONTENT, "{}", revoked.body);
+        assert!(revoked.body.is_empty());
+        assert_refused(&api_user(&server, access_token(&acme_tokens)).await, "a revoked token");
         let answer = refresh(&server, pair(&acme), refresh_token(&acme_tokens)).await;
-        assert_token_error(&answer, 400, "invalid_grant", &format!("{kind}: its refresh token"));
+        assert_token_error(&answer, 400, "invalid_grant", "its refresh token");
         assert_user(
             &api_user(&server, access_token(&mobile_tokens)).await,
             &alice_id,
             ALICE,
-            kind,
+            "the mobile app's token",
         );
-        assert_user(&api_user(&server, &pat.access_token).await, &alice_id, ALICE, kind);
-        assert_user(&api_user(&server, access_token(&bob_tokens)).await, &bob_id, BOB, kind);
+        assert_user(
+            &api_user(&server, &pat.access_token).await,
+            &alice_id,
+            ALICE,
+            "the personal access token",
+        );
+        assert_user(
+            &api_user(&server, access_token(&bob_tokens)).await,
+            &bob_id,
+            BOB,
+            "bob's token",
+        );
         let list = alice.api(Method::GET, "/oauth/tokens", None).await.json();
         let ids: Vec<&str> = list
             .as_array()
@@ -861,27 +848,25 @@ async fn json_api_lists_and_revokes_authorized_tokens() {
             .iter()
             .map(|t| t["id"].as_str().expect("id"))
             .collect();
-        assert_eq!(ids, [mobile_id.as_str()], "{kind}");
+        assert_eq!(ids, [mobile_id.as_str()]);
         let again = alice
             .api(Method::DELETE, &format!("/oauth/tokens/{acme_id}"), None)
             .await;
-        assert_message(&again, 404, "Not found.", &format!("{kind}: revoked twice"));
+        assert_message(&again, 404, "Not found.", "revoked twice");
         let unknown = alice.api(Method::DELETE, "/oauth/tokens/nope", None).await;
-        assert_message(&unknown, 404, "Not found.", &format!("{kind}: unknown token"));
+        assert_message(&unknown, 404, "Not found.", "unknown token");
 
         // Expired tokens are not listed.
         server.advance(TimeDelta::minutes(61));
         let list = alice.api(Method::GET, "/oauth/tokens", None).await;
-        assert_eq!(list.status, StatusCode::OK, "{kind}: {}", list.body);
-        assert_eq!(list.json(), json!([]), "{kind}: expired tokens are gone");
+        assert_eq!(list.status, StatusCode::OK, "{}", list.body);
+        assert_eq!(list.json(), json!([]), "expired tokens are gone");
     }
 }
 
-#[tokio::test]
-async fn json_api_manages_personal_access_tokens() {
-    for db in backends().await {
+backend_test! {
+    async fn json_api_manages_personal_access_tokens(db) {
         let server = start(db, |b| b.personal_access_tokens_expire_in(TimeDelta::days(30))).await;
-        let kind = server.kind;
         let alice_id = server.user(ALICE, PASSWORD).await;
         let alice = Browser::signed_in(&server, ALICE, PASSWORD).await;
 
@@ -893,22 +878,14 @@ async fn json_api_manages_personal_access_tokens() {
                 Some(json!({"name": "Deploy"})),
             )
             .await;
-        assert!(
-            reply.status.is_server_error(),
-            "{kind}: {} {}",
-            reply.status,
-            reply.body
-        );
+        assert!(reply.status.is_server_error(), "{} {}", reply.status, reply.body);
         let message = reply.json()["message"].as_str().expect("message").to_owned();
-        assert!(
-            message.contains("Personal access client not found"),
-            "{kind}: {message}"
-        );
+        assert!(message.contains("Personal access client not found"), "{message}");
 
         let pat = pat_client(&server).await;
         let reply = alice.api(Method::GET, "/oauth/personal-access-tokens", None).await;
-        assert_eq!(reply.status, StatusCode::OK, "{kind}: {}", reply.body);
-        assert_eq!(reply.json(), json!([]), "{kind}");
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        assert_eq!(reply.json(), json!([]));
 
         let created = alice
             .api(
@@ -917,29 +894,34 @@ async fn json_api_manages_personal_access_tokens() {
                 Some(json!({"name": "Deploy", "scopes": ["read", "orders:read"]})),
             )
             .await;
-        assert_eq!(created.status, StatusCode::OK, "{kind}: {}", created.body);
+        assert_eq!(created.status, StatusCode::OK, "{}", created.body);
         let created = created.json();
         let object = created.as_object().expect("object");
         let mut keys: Vec<&str> = object.keys().map(String::as_str).collect();
         keys.sort_unstable();
-        assert_eq!(keys, ["accessToken", "token"], "{kind}: {created}");
+        assert_eq!(keys, ["accessToken", "token"], "{created}");
         let jwt = created["accessToken"].as_str().expect("accessToken").to_owned();
         let row = &created["token"];
-        assert_keys(row, &TOKEN_KEYS, kind);
+        assert_keys(row, &TOKEN_KEYS, "created token row");
         let id = row["id"].as_str().expect("id").to_owned();
-        assert_eq!(jti(&jwt), id, "{kind}: the row is the token's");
-        assert_eq!(row["name"], "Deploy", "{kind}");
-        assert_eq!(row["scopes"], json!(["read", "orders:read"]), "{kind}");
-        assert_eq!(row["user_id"], alice_id.as_str(), "{kind}");
-        assert_eq!(row["client_id"], pat.as_str(), "{kind}");
-        assert_eq!(row["revoked"], false, "{kind}");
-        assert_close(timestamp(&row["created_at"]), server.passport.now(), kind);
+        assert_eq!(jti(&jwt), id, "the row is the token's");
+        assert_eq!(row["name"], "Deploy");
+        assert_eq!(row["scopes"], json!(["read", "orders:read"]));
+        assert_eq!(row["user_id"], alice_id.as_str());
+        assert_eq!(row["client_id"], pat.as_str());
+        assert_eq!(row["revoked"], false);
+        assert_close(timestamp(&row["created_at"]), server.passport.now(), "created_at");
         assert_close(
             timestamp(&row["expires_at"]),
             server.passport.now() + TimeDelta::days(30),
-            kind,
+            "expires_at",
         );
-        assert_user(&api_user(&server, &jwt).await, &alice_id, ALICE, kind);
+        assert_user(
+            &api_user(&server, &jwt).await,
+            &alice_id,
+            ALICE,
+            "the new personal access token",
+        );
 
         server.advance(TimeDelta::seconds(1));
         let bare = alice
@@ -949,33 +931,33 @@ async fn json_api_manages_personal_access_tokens() {
                 Some(json!({"name": "No scopes"})),
             )
             .await;
-        assert_eq!(bare.status, StatusCode::OK, "{kind}: {}", bare.body);
+        assert_eq!(bare.status, StatusCode::OK, "{}", bare.body);
         let bare = bare.json();
-        assert_eq!(bare["token"]["scopes"], json!([]), "{kind}");
+        assert_eq!(bare["token"]["scopes"], json!([]));
         let bare_id = bare["token"]["id"].as_str().expect("id").to_owned();
 
         let list = alice.api(Method::GET, "/oauth/personal-access-tokens", None).await;
-        assert_eq!(list.status, StatusCode::OK, "{kind}");
-        assert!(!list.body.contains(&jwt), "{kind}: the token itself is shown once");
+        assert_eq!(list.status, StatusCode::OK);
+        assert!(!list.body.contains(&jwt), "the token itself is shown once");
         let list = list.json();
         let list = list.as_array().expect("array");
         let ids: Vec<&str> = list.iter().map(|t| t["id"].as_str().expect("id")).collect();
-        assert_eq!(ids, [bare_id.as_str(), id.as_str()], "{kind}: newest first");
+        assert_eq!(ids, [bare_id.as_str(), id.as_str()], "newest first");
         for t in list {
-            assert_keys(t, &TOKEN_KEYS, kind);
+            assert_keys(t, &TOKEN_KEYS, "listed token");
         }
-        assert_eq!(list[1]["name"], "Deploy", "{kind}");
+        assert_eq!(list[1]["name"], "Deploy");
 
         // PATs are not "authorized applications".
         let tokens = alice.api(Method::GET, "/oauth/tokens", None).await.json();
-        assert_eq!(tokens, json!([]), "{kind}");
+        assert_eq!(tokens, json!([]));
 
         let deleted = alice
             .api(Method::DELETE, &format!("/oauth/personal-access-tokens/{id}"), None)
             .await;
-        assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{kind}: {}", deleted.body);
-        assert!(deleted.body.is_empty(), "{kind}");
-        assert_refused(&api_user(&server, &jwt).await, &format!("{kind}: a revoked PAT"));
+        assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{}", deleted.body);
+        assert!(deleted.body.is_empty());
+        assert_refused(&api_user(&server, &jwt).await, "a revoked PAT");
         let list = alice
             .api(Method::GET, "/oauth/personal-access-tokens", None)
             .await
@@ -986,11 +968,11 @@ async fn json_api_manages_personal_access_tokens() {
             .iter()
             .map(|t| t["id"].as_str().expect("id"))
             .collect();
-        assert_eq!(ids, [bare_id.as_str()], "{kind}");
+        assert_eq!(ids, [bare_id.as_str()]);
         let again = alice
             .api(Method::DELETE, &format!("/oauth/personal-access-tokens/{id}"), None)
             .await;
-        assert_message(&again, 404, "Not found.", &format!("{kind}: revoked twice"));
+        assert_message(&again, 404, "Not found.", "revoked twice");
     }
 }
 
@@ -998,11 +980,9 @@ async fn json_api_manages_personal_access_tokens() {
 // 3. Owner isolation.
 // ---------------------------------------------------------------------------------------------
 
-#[tokio::test]
-async fn users_never_see_or_change_each_others_clients_and_tokens() {
-    for db in backends().await {
+backend_test! {
+    async fn users_never_see_or_change_each_others_clients_and_tokens(db) {
         let server = start(db, |b| b).await;
-        let kind = server.kind;
         let alice_id = server.user(ALICE, PASSWORD).await;
         server.user(BOB, PASSWORD).await;
         pat_client(&server).await;
@@ -1017,7 +997,7 @@ async fn users_never_see_or_change_each_others_clients_and_tokens() {
                 Some(json!({"name": "Alice's app", "redirect": CALLBACK})),
             )
             .await;
-        assert_eq!(created.status, StatusCode::CREATED, "{kind}: {}", created.body);
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
         let created = created.json();
         let client_id = created["id"].as_str().expect("id").to_owned();
         let secret = created["secret"].as_str().expect("secret").to_owned();
@@ -1037,8 +1017,8 @@ async fn users_never_see_or_change_each_others_clients_and_tokens() {
         // Bob sees none of it.
         for path in ["/oauth/clients", "/oauth/tokens", "/oauth/personal-access-tokens"] {
             let reply = bob.api(Method::GET, path, None).await;
-            assert_eq!(reply.status, StatusCode::OK, "{kind}: {path}");
-            assert_eq!(reply.json(), json!([]), "{kind}: bob's {path}");
+            assert_eq!(reply.status, StatusCode::OK, "{path}");
+            assert_eq!(reply.json(), json!([]), "bob's {path}");
         }
 
         // Bob cannot change any of it: 404, valid body or not.
@@ -1048,20 +1028,10 @@ async fn users_never_see_or_change_each_others_clients_and_tokens() {
             json!({"name": "", "redirect": "not a url"}),
         ] {
             let reply = bob.api(Method::PUT, &client_path, Some(body)).await;
-            assert_message(
-                &reply,
-                404,
-                "Not found.",
-                &format!("{kind}: bob updates alice's client"),
-            );
+            assert_message(&reply, 404, "Not found.", "bob updates alice's client");
         }
         let reply = bob.api(Method::DELETE, &client_path, None).await;
-        assert_message(
-            &reply,
-            404,
-            "Not found.",
-            &format!("{kind}: bob deletes alice's client"),
-        );
+        assert_message(&reply, 404, "Not found.", "bob deletes alice's client");
         for path in [
             format!("/oauth/tokens/{token_id}"),
             format!("/oauth/personal-access-tokens/{pat_id}"),
@@ -1069,23 +1039,33 @@ async fn users_never_see_or_change_each_others_clients_and_tokens() {
             format!("/oauth/personal-access-tokens/{token_id}"),
         ] {
             let reply = bob.api(Method::DELETE, &path, None).await;
-            assert_message(&reply, 404, "Not found.", &format!("{kind}: bob revokes {path}"));
+            assert_message(&reply, 404, "Not found.", &format!("bob revokes {path}"));
         }
 
         // Nothing changed.
         let list = alice.api(Method::GET, "/oauth/clients", None).await.json();
-        assert_eq!(list.as_array().expect("array").len(), 1, "{kind}");
-        assert_eq!(list[0]["name"], "Alice's app", "{kind}");
-        assert_eq!(list[0]["redirect"], CALLBACK, "{kind}");
-        assert_user(&api_user(&server, access_token(&tokens)).await, &alice_id, ALICE, kind);
-        assert_user(&api_user(&server, &pat_jwt).await, &alice_id, ALICE, kind);
+        assert_eq!(list.as_array().expect("array").len(), 1);
+        assert_eq!(list[0]["name"], "Alice's app");
+        assert_eq!(list[0]["redirect"], CALLBACK);
+        assert_user(
+            &api_user(&server, access_token(&tokens)).await,
+            &alice_id,
+            ALICE,
+            "alice's app token",
+        );
+        assert_user(
+            &api_user(&server, &pat_jwt).await,
+            &alice_id,
+            ALICE,
+            "alice's personal access token",
+        );
         let answer = refresh(&server, (&client_id, &secret), refresh_token(&tokens)).await;
-        assert_issued(&answer, &format!("{kind}: alice's refresh token still works"));
+        assert_issued(&answer, "alice's refresh token still works");
         let list = alice
             .api(Method::GET, "/oauth/personal-access-tokens", None)
             .await
             .json();
-        assert_eq!(list.as_array().expect("array").len(), 1, "{kind}");
+        assert_eq!(list.as_array().expect("array").len(), 1);
     }
 }
 
@@ -1129,17 +1109,15 @@ const READS: [&str; 4] = [
     "/oauth/personal-access-tokens",
 ];
 
-#[tokio::test]
-async fn json_api_needs_a_session_and_the_csrf_token() {
-    for db in backends().await {
+backend_test! {
+    async fn json_api_needs_a_session_and_the_csrf_token(db) {
         let server = start(db, |b| b.session_lifetime(TimeDelta::minutes(30))).await;
-        let kind = server.kind;
         let alice_id = server.user(ALICE, PASSWORD).await;
         server.user(BOB, PASSWORD).await;
         pat_client(&server).await;
         let alice = Browser::signed_in(&server, ALICE, PASSWORD).await;
         let csrf = alice.csrf();
-        assert_eq!(csrf.len(), 40, "{kind}: a CSRF token in the XSRF-TOKEN cookie");
+        assert_eq!(csrf.len(), 40, "a CSRF token in the XSRF-TOKEN cookie");
 
         let created = alice
             .api(
@@ -1148,7 +1126,7 @@ async fn json_api_needs_a_session_and_the_csrf_token() {
                 Some(json!({"name": "Original", "redirect": CALLBACK})),
             )
             .await;
-        assert_eq!(created.status, StatusCode::CREATED, "{kind}: {}", created.body);
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
         let created = created.json();
         let client_id = created["id"].as_str().expect("id").to_owned();
         let secret = created["secret"].as_str().expect("secret").to_owned();
@@ -1170,7 +1148,7 @@ async fn json_api_needs_a_session_and_the_csrf_token() {
                     &reply,
                     401,
                     "Unauthenticated.",
-                    &format!("{kind}: {method} {path} without a session"),
+                    &format!("{method} {path} without a session"),
                 );
             }
         }
@@ -1180,7 +1158,7 @@ async fn json_api_needs_a_session_and_the_csrf_token() {
                 &reply,
                 401,
                 "Unauthenticated.",
-                &format!("{kind}: GET {path} without a session"),
+                &format!("GET {path} without a session"),
             );
         }
         // A made-up session cookie, or a guest session, is no better.
@@ -1192,7 +1170,7 @@ async fn json_api_needs_a_session_and_the_csrf_token() {
                 &[("cookie", "passport_session=0123456789abcdef")],
             )
             .await;
-        assert_message(&forged, 401, "Unauthenticated.", &format!("{kind}: forged session"));
+        assert_message(&forged, 401, "Unauthenticated.", "forged session");
         let guest = Browser::new(&server.base);
         assert_eq!(guest.get("/login").await.status, StatusCode::OK);
         let guest_csrf = guest.csrf();
@@ -1204,7 +1182,7 @@ async fn json_api_needs_a_session_and_the_csrf_token() {
                 &[("x-csrf-token", &guest_csrf)],
             )
             .await;
-        assert_message(&reply, 401, "Unauthenticated.", &format!("{kind}: a guest session"));
+        assert_message(&reply, 401, "Unauthenticated.", "a guest session");
 
         // A session but no, a wrong, or another session's CSRF token: 419.
         let bob = Browser::signed_in(&server, BOB, PASSWORD).await;
@@ -1244,24 +1222,34 @@ async fn json_api_needs_a_session_and_the_csrf_token() {
                     &reply,
                     419,
                     "CSRF token mismatch.",
-                    &format!("{kind}: {method} {path} with {what}"),
+                    &format!("{method} {path} with {what}"),
                 );
             }
         }
         // GETs need no CSRF token.
         for path in READS {
             let reply = alice.request(Method::GET, path, None, &[]).await;
-            assert_eq!(reply.status, StatusCode::OK, "{kind}: GET {path}: {}", reply.body);
+            assert_eq!(reply.status, StatusCode::OK, "GET {path}: {}", reply.body);
         }
         // Nothing was changed by the refused requests.
         let clients = alice.api(Method::GET, "/oauth/clients", None).await.json();
-        assert_eq!(clients.as_array().expect("array").len(), 1, "{kind}: {clients}");
-        assert_eq!(clients[0]["name"], "Original", "{kind}");
-        assert_eq!(clients[0]["redirect"], CALLBACK, "{kind}");
-        assert_user(&api_user(&server, access_token(&tokens)).await, &alice_id, ALICE, kind);
-        assert_user(&api_user(&server, &pat.access_token).await, &alice_id, ALICE, kind);
+        assert_eq!(clients.as_array().expect("array").len(), 1, "{clients}");
+        assert_eq!(clients[0]["name"], "Original");
+        assert_eq!(clients[0]["redirect"], CALLBACK);
+        assert_user(
+            &api_user(&server, access_token(&tokens)).await,
+            &alice_id,
+            ALICE,
+            "alice's app token",
+        );
+        assert_user(
+            &api_user(&server, &pat.access_token).await,
+            &alice_id,
+            ALICE,
+            "alice's personal access token",
+        );
         let pats = server.passport.personal_access_tokens(&alice_id).await.expect("list");
-        assert_eq!(pats.len(), 1, "{kind}: no PAT was created");
+        assert_eq!(pats.len(), 1, "no PAT was created");
 
         // The right token in any accepted place works.
         let reply = alice
@@ -1272,12 +1260,7 @@ async fn json_api_needs_a_session_and_the_csrf_token() {
                 &[("x-csrf-token", &csrf)],
             )
             .await;
-        assert_eq!(
-            reply.status,
-            StatusCode::CREATED,
-            "{kind}: X-CSRF-TOKEN: {}",
-            reply.body
-        );
+        assert_eq!(reply.status, StatusCode::CREATED, "X-CSRF-TOKEN: {}", reply.body);
         let cookie = alice.cookie("XSRF-TOKEN").expect("readable XSRF-TOKEN cookie");
         let reply = alice
             .request(
@@ -1287,7 +1270,7 @@ async fn json_api_needs_a_session_and_the_csrf_token() {
                 &[("x-xsrf-token", &cookie)],
             )
             .await;
-        assert_eq!(reply.status, StatusCode::OK, "{kind}: X-XSRF-TOKEN: {}", reply.body);
+        assert_eq!(reply.status, StatusCode::OK, "X-XSRF-TOKEN: {}", reply.body);
         let reply = alice
             .request(
                 Method::POST,
@@ -1296,7 +1279,7 @@ async fn json_api_needs_a_session_and_the_csrf_token() {
                 &[],
             )
             .await;
-        assert_eq!(reply.status, StatusCode::OK, "{kind}: _token field: {}", reply.body);
+        assert_eq!(reply.status, StatusCode::OK, "_token field: {}", reply.body);
         let form = alice
             .send(alice.http.post(alice.url("/oauth/clients")).form(&[
                 ("_token", csrf.as_str()),
@@ -1304,7 +1287,7 @@ async fn json_api_needs_a_session_and_the_csrf_token() {
                 ("redirect", CALLBACK),
             ]))
             .await;
-        assert_eq!(form.status, StatusCode::CREATED, "{kind}: a form body: {}", form.body);
+        assert_eq!(form.status, StatusCode::CREATED, "a form body: {}", form.body);
         let reply = alice
             .request(
                 Method::DELETE,
@@ -1313,7 +1296,7 @@ async fn json_api_needs_a_session_and_the_csrf_token() {
                 &[("x-csrf-token", &csrf)],
             )
             .await;
-        assert_eq!(reply.status, StatusCode::NO_CONTENT, "{kind}: {}", reply.body);
+        assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.body);
         let names: Vec<String> = alice
             .api(Method::GET, "/oauth/clients", None)
             .await
@@ -1323,16 +1306,12 @@ async fn json_api_needs_a_session_and_the_csrf_token() {
             .iter()
             .map(|c| c["name"].as_str().expect("name").to_owned())
             .collect();
-        assert_eq!(
-            names,
-            ["A via X-CSRF-TOKEN", "B via X-XSRF-TOKEN", "C via a form"],
-            "{kind}"
-        );
+        assert_eq!(names, ["A via X-CSRF-TOKEN", "B via X-XSRF-TOKEN", "C via a form"],);
 
         // An expired session is no session.
         server.advance(TimeDelta::minutes(31));
         let reply = alice.api(Method::GET, "/oauth/clients", None).await;
-        assert_message(&reply, 401, "Unauthenticated.", &format!("{kind}: expired session"));
+        assert_message(&reply, 401, "Unauthenticated.", "expired session");
         let reply = alice
             .api(
                 Method::POST,
@@ -1340,26 +1319,21 @@ async fn json_api_needs_a_session_and_the_csrf_token() {
                 Some(json!({"name": "Late", "redirect": CALLBACK})),
             )
             .await;
-        assert_message(&reply, 401, "Unauthenticated.", &format!("{kind}: expired session"));
+        assert_message(&reply, 401, "Unauthenticated.", "expired session");
 
         // After logout, the session is gone too.
         let bob_list = bob.api(Method::GET, "/oauth/clients", None).await;
-        assert_message(
-            &bob_list,
-            401,
-            "Unauthenticated.",
-            &format!("{kind}: bob's session expired too"),
-        );
+        assert_message(&bob_list, 401, "Unauthenticated.", "bob's session expired too");
         let carol = Browser::signed_in(&server, BOB, PASSWORD).await;
         let csrf = carol.csrf();
         let out = carol
             .send(carol.http.post(carol.url("/logout")).form(&[("_token", csrf.as_str())]))
             .await;
-        assert_eq!(out.status, StatusCode::FOUND, "{kind}: logout: {}", out.body);
+        assert_eq!(out.status, StatusCode::FOUND, "logout: {}", out.body);
         let reply = carol
             .request(Method::GET, "/oauth/clients", None, &[("x-csrf-token", &csrf)])
             .await;
-        assert_message(&reply, 401, "Unauthenticated.", &format!("{kind}: after logout"));
+        assert_message(&reply, 401, "Unauthenticated.", "after logout");
     }
 }
 
@@ -1367,11 +1341,9 @@ async fn json_api_needs_a_session_and_the_csrf_token() {
 // 5. Validation.
 // ---------------------------------------------------------------------------------------------
 
-#[tokio::test]
-async fn json_api_validates_input_with_422() {
-    for db in backends().await {
+backend_test! {
+    async fn json_api_validates_input_with_422(db) {
         let server = start(db, |b| b).await;
-        let kind = server.kind;
         let alice_id = server.user(ALICE, PASSWORD).await;
         pat_client(&server).await;
         let alice = Browser::signed_in(&server, ALICE, PASSWORD).await;
@@ -1423,10 +1395,10 @@ async fn json_api_validates_input_with_422() {
         ];
         for (what, body, fields) in &bad_clients {
             let reply = alice.api(Method::POST, "/oauth/clients", Some(body.clone())).await;
-            assert_unprocessable(&reply, fields, &format!("{kind}: POST client with {what}"));
+            assert_unprocessable(&reply, fields, &format!("POST client with {what}"));
         }
         let reply = alice.api(Method::GET, "/oauth/clients", None).await.json();
-        assert_eq!(reply, json!([]), "{kind}: nothing was created");
+        assert_eq!(reply, json!([]), "nothing was created");
 
         // Limits are in characters: 255 of them is fine.
         let ok = alice
@@ -1436,9 +1408,9 @@ async fn json_api_validates_input_with_422() {
                 Some(json!({"name": "é".repeat(255), "redirect": [CALLBACK, "http://127.0.0.1/cb"]})),
             )
             .await;
-        assert_eq!(ok.status, StatusCode::CREATED, "{kind}: {}", ok.body);
+        assert_eq!(ok.status, StatusCode::CREATED, "{}", ok.body);
         let ok = ok.json();
-        assert_eq!(ok["redirect_uris"], json!([CALLBACK, "http://127.0.0.1/cb"]), "{kind}");
+        assert_eq!(ok["redirect_uris"], json!([CALLBACK, "http://127.0.0.1/cb"]));
         let id = ok["id"].as_str().expect("id").to_owned();
 
         // PUT validates the same way and changes nothing when refusing.
@@ -1446,15 +1418,11 @@ async fn json_api_validates_input_with_422() {
             let reply = alice
                 .api(Method::PUT, &format!("/oauth/clients/{id}"), Some(body.clone()))
                 .await;
-            assert_unprocessable(&reply, fields, &format!("{kind}: PUT client with {what}"));
+            assert_unprocessable(&reply, fields, &format!("PUT client with {what}"));
         }
         let list = alice.api(Method::GET, "/oauth/clients", None).await.json();
-        assert_eq!(list[0]["name"], "é".repeat(255), "{kind}: unchanged");
-        assert_eq!(
-            list[0]["redirect_uris"],
-            json!([CALLBACK, "http://127.0.0.1/cb"]),
-            "{kind}"
-        );
+        assert_eq!(list[0]["name"], "é".repeat(255), "unchanged");
+        assert_eq!(list[0]["redirect_uris"], json!([CALLBACK, "http://127.0.0.1/cb"]),);
 
         // Personal access tokens: a name, and only defined scopes.
         let bad_pats: Vec<(&str, Value, Vec<&str>)> = vec![
@@ -1478,7 +1446,7 @@ async fn json_api_validates_input_with_422() {
             let reply = alice
                 .api(Method::POST, "/oauth/personal-access-tokens", Some(body.clone()))
                 .await;
-            assert_unprocessable(&reply, fields, &format!("{kind}: POST PAT with {what}"));
+            assert_unprocessable(&reply, fields, &format!("POST PAT with {what}"));
         }
         let unknown = alice
             .api(
@@ -1489,16 +1457,16 @@ async fn json_api_validates_input_with_422() {
             .await
             .json();
         let message = unknown["errors"]["scopes"][0].as_str().expect("message");
-        assert!(message.contains("nope"), "{kind}: names the unknown scope: {message}");
+        assert!(message.contains("nope"), "names the unknown scope: {message}");
         let pats = server.passport.personal_access_tokens(&alice_id).await.expect("list");
-        assert!(pats.is_empty(), "{kind}: nothing was created");
+        assert!(pats.is_empty(), "nothing was created");
         let first = alice
             .api(Method::POST, "/oauth/clients", Some(json!({"name": ""})))
             .await
             .json();
         assert_eq!(
             first["message"], first["errors"]["name"][0],
-            "{kind}: the message is the first error"
+            "the message is the first error"
         );
 
         // Malformed bodies are client errors too.
@@ -1513,12 +1481,7 @@ async fn json_api_validates_input_with_422() {
                     .body("[1, 2"),
             )
             .await;
-        assert!(
-            reply.status.is_client_error(),
-            "{kind}: {} {}",
-            reply.status,
-            reply.body
-        );
+        assert!(reply.status.is_client_error(), "{} {}", reply.status, reply.body);
     }
 }
 
@@ -1566,33 +1529,27 @@ fn flip(value: &str, index: usize) -> String {
     String::from_utf8(bytes).expect("ASCII")
 }
 
-#[tokio::test]
-async fn the_spa_cookie_works_only_with_the_csrf_header_and_until_it_expires() {
-    for db in backends().await {
+backend_test! {
+    async fn the_spa_cookie_works_only_with_the_csrf_header_and_until_it_expires(db) {
         let server = start(db, |b| b.session_lifetime(TimeDelta::minutes(5))).await;
-        let kind = server.kind;
         let alice_id = server.user(ALICE, PASSWORD).await;
         let bob_id = server.user(BOB, PASSWORD).await;
 
         // Guests get no SPA cookie.
         let guest = Browser::new(&server.base);
         let home = guest.get("/").await;
-        assert_eq!(home.status, StatusCode::OK, "{kind}");
-        assert_eq!(home.set_cookie("passport_token"), None, "{kind}: not for guests");
+        assert_eq!(home.status, StatusCode::OK);
+        assert_eq!(home.set_cookie("passport_token"), None, "not for guests");
 
         let alice = Browser::signed_in(&server, ALICE, PASSWORD).await;
         let csrf = alice.csrf();
         let page = alice.get("/account").await;
-        assert_eq!(page.status, StatusCode::OK, "{kind}: {}", page.body);
-        let cookie = assert_spa_cookie(page.set_cookie("passport_token"), 300, &format!("{kind}: GET /account"));
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        let cookie = assert_spa_cookie(page.set_cookie("passport_token"), 300, "GET /account");
         let home = alice.get("/").await;
-        assert_spa_cookie(home.set_cookie("passport_token"), 300, &format!("{kind}: GET /"));
+        assert_spa_cookie(home.set_cookie("passport_token"), 300, "GET /");
         let json_get = alice.api(Method::GET, "/oauth/clients", None).await;
-        assert_spa_cookie(
-            json_get.set_cookie("passport_token"),
-            300,
-            &format!("{kind}: a JSON GET"),
-        );
+        assert_spa_cookie(json_get.set_cookie("passport_token"), 300, "a JSON GET");
         let post = alice
             .api(
                 Method::POST,
@@ -1600,8 +1557,8 @@ async fn the_spa_cookie_works_only_with_the_csrf_header_and_until_it_expires() {
                 Some(json!({"name": "App", "redirect": CALLBACK})),
             )
             .await;
-        assert_eq!(post.status, StatusCode::CREATED, "{kind}");
-        assert_eq!(post.set_cookie("passport_token"), None, "{kind}: only GET responses");
+        assert_eq!(post.status, StatusCode::CREATED);
+        assert_eq!(post.set_cookie("passport_token"), None, "only GET responses");
 
         // With a matching CSRF header the cookie authenticates; otherwise it does not.
         for header in ["x-xsrf-token", "x-csrf-token"] {
@@ -1609,7 +1566,7 @@ async fn the_spa_cookie_works_only_with_the_csrf_header_and_until_it_expires() {
                 &with_spa_cookie(&server, &cookie, &[(header, &csrf)]).await,
                 &alice_id,
                 ALICE,
-                &format!("{kind}: SPA cookie with {header}"),
+                &format!("SPA cookie with {header}"),
             );
         }
         let refused: Vec<CookieVariant<'_>> = vec![
@@ -1625,7 +1582,7 @@ async fn the_spa_cookie_works_only_with_the_csrf_header_and_until_it_expires() {
         let (payload, tag) = cookie.split_once('.').expect("payload.signature");
         let mut forged_claims: Value =
             serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("payload")).expect("claims");
-        assert_eq!(forged_claims["sub"], alice_id.as_str(), "{kind}: {forged_claims}");
+        assert_eq!(forged_claims["sub"], alice_id.as_str(), "{forged_claims}");
         forged_claims["sub"] = json!(bob_id);
         let forged_payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&forged_claims).expect("json"));
         let mut later_claims = forged_claims.clone();
@@ -1650,82 +1607,64 @@ async fn the_spa_cookie_works_only_with_the_csrf_header_and_until_it_expires() {
             let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
             assert_refused(
                 &with_spa_cookie(&server, value, &headers).await,
-                &format!("{kind}: SPA cookie with {what}"),
+                &format!("SPA cookie with {what}"),
             );
         }
 
         // POST /oauth/token/refresh renews it (with the CSRF header, like any POST).
         server.advance(TimeDelta::minutes(3));
         let refused = alice.request(Method::POST, "/oauth/token/refresh", None, &[]).await;
-        assert_message(
-            &refused,
-            419,
-            "CSRF token mismatch.",
-            &format!("{kind}: refresh without CSRF"),
-        );
+        assert_message(&refused, 419, "CSRF token mismatch.", "refresh without CSRF");
         let refreshed = alice
             .request(Method::POST, "/oauth/token/refresh", None, &[("x-xsrf-token", &csrf)])
             .await;
-        assert_eq!(refreshed.status, StatusCode::OK, "{kind}: {}", refreshed.body);
-        assert_eq!(refreshed.body, "Refreshed.", "{kind}");
-        let renewed = assert_spa_cookie(
-            refreshed.set_cookie("passport_token"),
-            300,
-            &format!("{kind}: POST /oauth/token/refresh"),
-        );
-        assert_ne!(renewed, cookie, "{kind}: a new cookie");
+        assert_eq!(refreshed.status, StatusCode::OK, "{}", refreshed.body);
+        assert_eq!(refreshed.body, "Refreshed.");
+        let renewed = assert_spa_cookie(refreshed.set_cookie("passport_token"), 300, "POST /oauth/token/refresh");
+        assert_ne!(renewed, cookie, "a new cookie");
         let no_session = Browser::new(&server.base)
             .request(Method::POST, "/oauth/token/refresh", None, &[("x-xsrf-token", &csrf)])
             .await;
-        assert_message(
-            &no_session,
-            401,
-            "Unauthenticated.",
-            &format!("{kind}: refresh without a session"),
-        );
-        assert_eq!(no_session.set_cookie("passport_token"), None, "{kind}");
+        assert_message(&no_session, 401, "Unauthenticated.", "refresh without a session");
+        assert_eq!(no_session.set_cookie("passport_token"), None);
 
         // After the session lifetime the first cookie is dead; the renewed one still lives.
         server.advance(TimeDelta::minutes(3));
         assert_refused(
             &with_spa_cookie(&server, &cookie, &[("x-xsrf-token", &csrf)]).await,
-            &format!("{kind}: an expired SPA cookie"),
+            "an expired SPA cookie",
         );
         assert_user(
             &with_spa_cookie(&server, &renewed, &[("x-xsrf-token", &csrf)]).await,
             &alice_id,
             ALICE,
-            &format!("{kind}: the renewed cookie"),
+            "the renewed cookie",
         );
         server.advance(TimeDelta::minutes(3));
         assert_refused(
             &with_spa_cookie(&server, &renewed, &[("x-xsrf-token", &csrf)]).await,
-            &format!("{kind}: the renewed cookie expired too"),
+            "the renewed cookie expired too",
         );
 
         // Logout clears it.
         let again = Browser::signed_in(&server, ALICE, PASSWORD).await;
         let page = again.get("/account").await;
-        assert_spa_cookie(page.set_cookie("passport_token"), 300, kind);
-        assert!(again.cookie("passport_token").is_some(), "{kind}: the browser holds it");
+        assert_spa_cookie(page.set_cookie("passport_token"), 300, "GET /account again");
+        assert!(again.cookie("passport_token").is_some(), "the browser holds it");
         let csrf = again.csrf();
         let out = again
             .send(again.http.post(again.url("/logout")).form(&[("_token", csrf.as_str())]))
             .await;
-        assert_eq!(out.status, StatusCode::FOUND, "{kind}: logout: {}", out.body);
+        assert_eq!(out.status, StatusCode::FOUND, "logout: {}", out.body);
         let cleared = out
             .set_cookie("passport_token")
-            .unwrap_or_else(|| panic!("{kind}: logout clears passport_token"));
-        assert_eq!(cookie_value(cleared), "", "{kind}: {cleared}");
-        assert!(has_attribute(cleared, "Max-Age=0"), "{kind}: {cleared}");
-        assert!(has_attribute(cleared, "Path=/"), "{kind}: the same path: {cleared}");
-        assert_eq!(again.cookie("passport_token"), None, "{kind}: the browser dropped it");
+            .unwrap_or_else(|| panic!("logout clears passport_token"));
+        assert_eq!(cookie_value(cleared), "", "{cleared}");
+        assert!(has_attribute(cleared, "Max-Age=0"), "{cleared}");
+        assert!(has_attribute(cleared, "Path=/"), "the same path: {cleared}");
+        assert_eq!(again.cookie("passport_token"), None, "the browser dropped it");
         let after = again.get("/").await;
-        assert_eq!(
-            after.set_cookie("passport_token"),
-            None,
-            "{kind}: not set again after logout"
-        );
+        assert_eq!(after.set_cookie("passport_token"), None, "not set again after logout");
     }
 }
 
@@ -1789,19 +1728,17 @@ fn refresh_created(refresh_token: &str, access_token_id: &str) -> Event {
     }
 }
 
-#[tokio::test]
-async fn events_reach_listeners() {
-    for db in backends().await {
+backend_test! {
+    async fn events_reach_listeners(db) {
         let recorder = Arc::new(Recorder::default());
         let listener = recorder.clone();
         let server = start(db, move |b| b.listen(Arc::new(Panicking::default())).listen(listener)).await;
-        let kind = server.kind;
         let alice_id = server.user(ALICE, PASSWORD).await;
         let service = server.service_client().await;
         let mobile = server.password_client().await;
         let acme = code_client(&server, "Acme").await;
         let pat = pat_client(&server).await;
-        assert_eq!(recorder.drain(&server).await, [], "{kind}: nothing yet");
+        assert_eq!(recorder.drain(&server).await, [], "nothing yet");
 
         // Client credentials: one token, no user.
         let answer = token(
@@ -1818,7 +1755,7 @@ async fn events_reach_listeners() {
         assert_eq!(
             recorder.drain(&server).await,
             [created(&jti(access_token(&issued)), None, &service.0)],
-            "{kind}: client credentials"
+            "client credentials"
         );
 
         // Password grant: the access token, then its refresh token.
@@ -1830,7 +1767,7 @@ async fn events_reach_listeners() {
                 created(&first_id, Some(&alice_id), &mobile.0),
                 refresh_created(refresh_token(&issued), &first_id),
             ],
-            "{kind}: password grant"
+            "password grant"
         );
 
         // Refresh: the old access token revoked, then the new pair.
@@ -1848,28 +1785,28 @@ async fn events_reach_listeners() {
                 created(&second_id, Some(&alice_id), &mobile.0),
                 refresh_created(refresh_token(&renewed), &second_id),
             ],
-            "{kind}: refresh"
+            "refresh"
         );
 
         // Reusing the rotated refresh token.
         let answer = refresh(&server, pair(&mobile), refresh_token(&issued)).await;
-        assert_token_error(&answer, 400, "invalid_grant", &format!("{kind}: reuse"));
+        assert_token_error(&answer, 400, "invalid_grant", "reuse");
         assert_eq!(
             recorder.drain(&server).await,
             [Event::RefreshTokenReused {
                 client_id: mobile.0.clone()
             }],
-            "{kind}: refresh reuse"
+            "refresh reuse"
         );
         assert_refused(
             &api_user(&server, access_token(&renewed)).await,
-            &format!("{kind}: reuse revoked the whole family"),
+            "reuse revoked the whole family",
         );
 
         // Authorization code: the pair; replaying the code.
         let browser = Browser::signed_in(&server, ALICE, PASSWORD).await;
         let code = browser.code_for(&acme.0, CALLBACK, "read").await;
-        assert_eq!(recorder.drain(&server).await, [], "{kind}: signing in and consenting");
+        assert_eq!(recorder.drain(&server).await, [], "signing in and consenting");
         let issued = assert_issued(&exchange(&server, pair(&acme), &code).await, "code");
         let code_token = jti(access_token(&issued));
         assert_eq!(
@@ -1878,16 +1815,16 @@ async fn events_reach_listeners() {
                 created(&code_token, Some(&alice_id), &acme.0),
                 refresh_created(refresh_token(&issued), &code_token),
             ],
-            "{kind}: authorization code"
+            "authorization code"
         );
         let answer = exchange(&server, pair(&acme), &code).await;
-        assert_token_error(&answer, 400, "invalid_grant", &format!("{kind}: replay"));
+        assert_token_error(&answer, 400, "invalid_grant", "replay");
         assert_eq!(
             recorder.drain(&server).await,
             [Event::AuthCodeReplayed {
                 client_id: acme.0.clone()
             }],
-            "{kind}: code replay"
+            "code replay"
         );
 
         // Personal access token: no refresh token.
@@ -1899,7 +1836,7 @@ async fn events_reach_listeners() {
         assert_eq!(
             recorder.drain(&server).await,
             [created(&personal.token.id, Some(&alice_id), &pat)],
-            "{kind}: personal access token"
+            "personal access token"
         );
 
         // Failed client authentication: wrong secret, unknown client.
@@ -1912,7 +1849,7 @@ async fn events_reach_listeners() {
             ],
         )
         .await;
-        assert_token_error(&answer, 401, "invalid_client", kind);
+        assert_token_error(&answer, 401, "invalid_client", "wrong secret");
         let unknown = "00000000-0000-0000-0000-000000000000";
         let answer = token(
             &server,
@@ -1923,7 +1860,7 @@ async fn events_reach_listeners() {
             ],
         )
         .await;
-        assert_token_error(&answer, 401, "invalid_client", kind);
+        assert_token_error(&answer, 401, "invalid_client", "unknown client");
         assert_eq!(
             recorder.drain(&server).await,
             [
@@ -1934,7 +1871,7 @@ async fn events_reach_listeners() {
                     client_id: unknown.to_owned()
                 },
             ],
-            "{kind}: failed client authentication"
+            "failed client authentication"
         );
 
         // Wrong user credentials: password grant (wrong password, unknown user), login page.
@@ -1950,7 +1887,7 @@ async fn events_reach_listeners() {
                 ],
             )
             .await;
-            assert_token_error(&answer, 400, "invalid_grant", kind);
+            assert_token_error(&answer, 400, "invalid_grant", "wrong user credentials");
         }
         let failed = Event::UserAuthenticationFailed {
             client_id: Some(mobile.0.clone()),
@@ -1958,14 +1895,14 @@ async fn events_reach_listeners() {
         assert_eq!(
             recorder.drain(&server).await,
             [failed.clone(), failed],
-            "{kind}: failed user authentication"
+            "failed user authentication"
         );
         let reply = Browser::new(&server.base).login(ALICE, "wrong password").await;
-        assert_eq!(reply.status.as_u16(), 422, "{kind}: {}", reply.body);
+        assert_eq!(reply.status.as_u16(), 422, "{}", reply.body);
         assert_eq!(
             recorder.drain(&server).await,
             [Event::UserAuthenticationFailed { client_id: None }],
-            "{kind}: failed sign-in on the login page"
+            "failed sign-in on the login page"
         );
 
         // Revocations: library, JSON API, client deletion.
@@ -1975,7 +1912,7 @@ async fn events_reach_listeners() {
             [Event::AccessTokenRevoked {
                 token_id: personal.token.id.clone()
             }],
-            "{kind}: revoke_token"
+            "revoke_token"
         );
         let third = password_grant(&server, pair(&mobile), ALICE, "read").await;
         let third_id = jti(access_token(&third));
@@ -1983,13 +1920,13 @@ async fn events_reach_listeners() {
         let reply = browser
             .api(Method::DELETE, &format!("/oauth/tokens/{third_id}"), None)
             .await;
-        assert_eq!(reply.status, StatusCode::NO_CONTENT, "{kind}: {}", reply.body);
+        assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.body);
         assert_eq!(
             recorder.drain(&server).await,
             [Event::AccessTokenRevoked {
                 token_id: third_id.clone()
             }],
-            "{kind}: DELETE /oauth/tokens/{{id}}"
+            "DELETE /oauth/tokens/{{id}}"
         );
         let created_client = browser
             .api(
@@ -2009,11 +1946,11 @@ async fn events_reach_listeners() {
         let reply = browser
             .api(Method::DELETE, &format!("/oauth/clients/{}", mine.0), None)
             .await;
-        assert_eq!(reply.status, StatusCode::NO_CONTENT, "{kind}");
+        assert_eq!(reply.status, StatusCode::NO_CONTENT);
         assert_eq!(
             recorder.drain(&server).await,
             [Event::AccessTokenRevoked { token_id: mine_token }],
-            "{kind}: deleting a client"
+            "deleting a client"
         );
     }
 }
@@ -2056,11 +1993,9 @@ async fn panicking_and_slow_listeners_never_fail_or_delay_token_requests() {
 // 8. Library token management and scopes.
 // ---------------------------------------------------------------------------------------------
 
-#[tokio::test]
-async fn the_library_manages_a_users_tokens() {
-    for db in backends().await {
+backend_test! {
+    async fn the_library_manages_a_users_tokens(db) {
         let server = start(db, |b| b).await;
-        let kind = server.kind;
         let passport = &server.passport;
         let alice_id = server.user(ALICE, PASSWORD).await;
         let bob_id = server.user(BOB, PASSWORD).await;
@@ -2094,75 +2029,56 @@ async fn the_library_manages_a_users_tokens() {
                 ),
                 ("Desktop app".to_owned(), vec![jti(access_token(&d1))]),
             ],
-            "{kind}"
         );
-        assert_eq!(connections[0].tokens[0].scopes, ["read", "write"], "{kind}");
+        assert_eq!(connections[0].tokens[0].scopes, ["read", "write"]);
         let bob_connections = passport.connections(&bob_id).await.expect("connections");
-        assert_eq!(bob_connections.len(), 1, "{kind}");
-        assert_eq!(bob_connections[0].tokens[0].id, jti(access_token(&bobs)), "{kind}");
+        assert_eq!(bob_connections.len(), 1);
+        assert_eq!(bob_connections[0].tokens[0].id, jti(access_token(&bobs)));
 
         // revoke_token: the token and its refresh token; once.
         let m1_id = jti(access_token(&m1));
-        assert!(passport.revoke_token(&m1_id).await.expect("revoke"), "{kind}");
-        assert!(
-            !passport.revoke_token(&m1_id).await.expect("revoke"),
-            "{kind}: already revoked"
-        );
-        assert!(
-            !passport.revoke_token("unknown").await.expect("revoke"),
-            "{kind}: unknown"
-        );
-        assert_refused(&api_user(&server, access_token(&m1)).await, &format!("{kind}: revoked"));
+        assert!(passport.revoke_token(&m1_id).await.expect("revoke"));
+        assert!(!passport.revoke_token(&m1_id).await.expect("revoke"), "already revoked");
+        assert!(!passport.revoke_token("unknown").await.expect("revoke"), "unknown");
+        assert_refused(&api_user(&server, access_token(&m1)).await, "revoked");
         let answer = refresh(&server, pair(&mobile), refresh_token(&m1)).await;
-        assert_token_error(
-            &answer,
-            400,
-            "invalid_grant",
-            &format!("{kind}: revoked token's refresh"),
-        );
+        assert_token_error(&answer, 400, "invalid_grant", "revoked token's refresh");
         // (Presenting a revoked refresh token is reuse: its family is gone, not m2's.)
-        assert_user(&api_user(&server, access_token(&m2)).await, &alice_id, ALICE, kind);
+        assert_user(&api_user(&server, access_token(&m2)).await, &alice_id, ALICE, "m2");
         let connections = passport.connections(&alice_id).await.expect("connections");
         assert_eq!(
             connections[0].tokens.iter().map(|t| t.id.clone()).collect::<Vec<_>>(),
             [jti(access_token(&m2))],
-            "{kind}"
         );
 
         // revoke_all_tokens: every live token of alice, PATs included; bob untouched.
-        assert_eq!(
-            passport.revoke_all_tokens(&alice_id).await.expect("revoke all"),
-            3,
-            "{kind}"
-        );
+        assert_eq!(passport.revoke_all_tokens(&alice_id).await.expect("revoke all"), 3,);
         for (what, jwt) in [
             ("m2", access_token(&m2)),
             ("d1", access_token(&d1)),
             ("PAT", personal.access_token.as_str()),
         ] {
-            assert_refused(
-                &api_user(&server, jwt).await,
-                &format!("{kind}: {what} after revoke_all"),
-            );
+            assert_refused(&api_user(&server, jwt).await, &format!("{what} after revoke_all"));
         }
         for (what, client, answer) in [("m2", &mobile, &m2), ("d1", &desktop, &d1)] {
             let answer = refresh(&server, pair(client), refresh_token(answer)).await;
-            assert_token_error(&answer, 400, "invalid_grant", &format!("{kind}: {what}'s refresh"));
+            assert_token_error(&answer, 400, "invalid_grant", &format!("{what}'s refresh"));
         }
-        assert!(
-            passport.connections(&alice_id).await.expect("connections").is_empty(),
-            "{kind}"
-        );
+        assert!(passport.connections(&alice_id).await.expect("connections").is_empty(),);
         assert!(
             passport
                 .personal_access_tokens(&alice_id)
                 .await
                 .expect("PATs")
                 .is_empty(),
-            "{kind}"
         );
-        assert_eq!(passport.revoke_all_tokens(&alice_id).await.expect("again"), 0, "{kind}");
-        assert_user(&api_user(&server, access_token(&bobs)).await, &bob_id, BOB, kind);
+        assert_eq!(passport.revoke_all_tokens(&alice_id).await.expect("again"), 0);
+        assert_user(
+            &api_user(&server, access_token(&bobs)).await,
+            &bob_id,
+            BOB,
+            "bob's token",
+        );
     }
 }
 

@@ -231,8 +231,7 @@ impl Browser {
         assert_eq!(
             (page.status, page.location()),
             (StatusCode::FOUND, Some("/")),
-            "{}: sign in as {email}\n{}",
-            server.kind,
+            "sign in as {email}\n{}",
             page.body
         );
         browser
