@@ -1,4 +1,4 @@
-//! Bad input at `POST /oauth/token` never yields a 5xx or a panic (SPEC §7): every malformed,
+//! Bad input at `POST /oauth/token` never yields a 5xx or a panic (README: HTTP): every malformed,
 //! oversized or hostile body is a 4xx with an RFC 6749 §5.2 JSON error.
 
 use proptest::prelude::*;
@@ -99,7 +99,7 @@ fn cases(cc: &(String, String), pw: &(String, String)) -> Vec<Case> {
             400,
             "unsupported_grant_type",
         ),
-        // Wrong content types (reference §3.1: form or JSON only).
+        // Wrong content types (README: HTTP: a form or JSON body only).
         case(
             "text/plain",
             Some(b"text/plain"),

@@ -1,7 +1,8 @@
-//! The `passport` binary driven as an operator drives it: every command and its `--json` output
-//! (SPEC §3), its errors (non-zero exit, one line on stderr), and configuration (file,
-//! environment, keys from the environment) shown to take effect through `serve`. SQLite in the
-//! data directory always; PostgreSQL through `--database` when `PASSPORT_TEST_DATABASE_URL` is set.
+//! The `passport` binary driven as an operator drives it (README: For operators): every command
+//! and its `--json` output, its errors (non-zero exit, one line on stderr), and configuration
+//! (file, environment, keys from the environment) shown to take effect through `serve`. SQLite
+//! in the data directory always; PostgreSQL through `--database` when
+//! `PASSPORT_TEST_DATABASE_URL` is set.
 //!
 //! The process helpers here ([`Deployment`], [`ServerProcess`]) are shared with `e2e.rs`.
 

@@ -191,7 +191,7 @@ backend_test! {
             assert_eq!(jwt_claims(&third_access)["scopes"], json!(["read"]), "{what}");
             assert_eq!(api_user(&http, &server, &third_access).await.0, 200);
 
-            // Replaying a rotated refresh token fails and revokes the family (SPEC §6.2).
+            // Replaying a rotated refresh token fails and revokes the family (RFC 9700 §4.14.2).
             let error = server_error(app.exchange_refresh_token(&first_refresh).request_async(&http).await);
             assert_eq!(error, BasicErrorResponseType::InvalidGrant, "{what}");
             assert_eq!(

@@ -1,6 +1,6 @@
-//! Protecting routes with the library's pieces (F12, SPEC §4, §6.4, behaviour §9): an axum app
-//! built here from `AuthUser`, `AuthUser<G>`, `BearerToken` and the `CheckToken` layers, served
-//! next to a real Passport server whose token endpoint issues the tokens.
+//! Protecting routes with the library's pieces (README: For library users; RFC 6750 §3): an
+//! axum app built here from `AuthUser`, `AuthUser<G>`, `BearerToken` and the `CheckToken`
+//! layers, served next to a real Passport server whose token endpoint issues the tokens.
 
 // Helpers outside #[test] functions panic on failure too: that is how a test fails.
 #![allow(clippy::unwrap_used, clippy::expect_used)]

@@ -1,4 +1,5 @@
-//! Rate limiting of `/oauth/token` per client address (SPEC §7; Passport's `throttle`).
+//! Rate limiting of `/oauth/token` per client address (README: For operators, `token_rate_limit`;
+//! Passport's `throttle`).
 
 use crate::common::TestServer;
 

@@ -1,4 +1,5 @@
-//! The self-service features end to end (F11, F13–F19, SPEC §4 sessions and CSRF):
+//! The self-service features end to end (README: For library users, and HTTP for the pages,
+//! sessions and CSRF):
 //!
 //! * personal access tokens from the library (`create_token`, `personal_access_tokens`) and
 //!   the absence of a `personal_access` grant at the token endpoint;
