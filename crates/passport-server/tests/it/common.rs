@@ -4,12 +4,13 @@
 #![allow(dead_code)]
 
 /// One test body, one `#[tokio::test]` per backend: `NAME_sqlite` on a fresh SQLite file and
-/// `NAME_postgres` on a fresh PostgreSQL database. The body gets the database as `DB` (a
-/// [`TestDatabase`]). Without `PASSPORT_TEST_DATABASE_URL` the PostgreSQL test returns at once
-/// and passes (`passport_sqlx::testing::postgres` prints why). Doc comments are kept on every
-/// generated test. A test that needs the multi-threaded runtime says so with
-/// `#[flavor(multi_thread, WORKERS)]` after its doc comments; the default is tokio's
-/// current-thread runtime.
+/// `NAME_postgres` on a fresh PostgreSQL database. The body gets the database (a
+/// [`TestDatabase`]) under the name in parentheses. Without `PASSPORT_TEST_DATABASE_URL` the
+/// PostgreSQL test returns at once and passes (`passport_sqlx::testing::postgres` prints why).
+/// Doc comments are kept on every generated test. A test that needs the multi-threaded runtime
+/// says so with `#[flavor(multi_thread, WORKERS)]` after its doc comments; the default is
+/// tokio's current-thread runtime. rustfmt leaves the braces of a macro call alone: keep the
+/// bodies formatted as it would (four spaces deeper than the `async fn`).
 ///
 /// ```ignore
 /// backend_test! {
