@@ -1,113 +1,102 @@
 //! The JSON management API (Passport's JSON API, for first-party pages such as the account
 //! dashboard): scopes, the user's own clients, the apps they authorized, and their personal
-//! access tokens. Authenticated by the browser session; every state-changing request needs the
-//! CSRF token in `X-CSRF-TOKEN` / `X-XSRF-TOKEN` (or `_token` in the body). A user only ever
-//! sees and changes their own clients and tokens (404 otherwise).
+//! access tokens. Authenticated by the browser session ([`ApiUser`]); every state-changing
+//! request needs the CSRF token in `X-CSRF-TOKEN` / `X-XSRF-TOKEN` (or `_token` in the body)
+//! ([`ApiForm`]). A user only ever sees and changes their own clients and tokens (404
+//! otherwise). Validation errors are 422 `{"message", "errors": {field: [text]}}`.
 
 use axum::Json;
-use axum::body::{Body, to_bytes};
-use axum::extract::{Path, Request, State};
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use passport::{AccessTokenRecord, Client, RedirectUri, User};
+use passport::{AccessTokenRecord, Client, ErrorCode, NameError, OAuthError, RedirectUri, check_name};
 use serde_json::{Map, Value, json};
 
 use crate::error::no_store;
+use crate::extract::{ApiForm, ApiUser};
 use crate::pages::{Pages, refresh_transient_cookie};
-use crate::session::{self, Session, csrf_header};
-use crate::token::MAX_BODY;
+
+/// Validation errors: field → message.
+type FieldErrors = Vec<(&'static str, String)>;
+
+/// Why a JSON API request failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ApiError {
+    /// No session or no signed-in user (401).
+    Unauthenticated,
+    /// A state-changing request without the session's CSRF token (419).
+    CsrfMismatch,
+    /// Not the user's, or not there (404).
+    NotFound,
+    /// Field validation failed (422).
+    Invalid(FieldErrors),
+    /// The body is malformed (400).
+    BadRequest(String),
+    /// The body is too large (413).
+    TooLarge,
+    /// The server cannot do it right now (503).
+    Unavailable(String),
+    /// Infrastructure failure (500; logged).
+    Server(OAuthError),
+}
+
+impl From<OAuthError> for ApiError {
+    fn from(err: OAuthError) -> Self {
+        Self::Server(err)
+    }
+}
 
 fn message(status: StatusCode, text: &str) -> Response {
     (status, Json(json!({ "message": text }))).into_response()
 }
 
-fn unprocessable(errors: FieldErrors) -> Response {
-    let mut map = Map::new();
-    for (field, text) in &errors {
-        map.insert((*field).to_owned(), json!([text]));
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Unauthenticated => message(StatusCode::UNAUTHORIZED, "Unauthenticated."),
+            Self::CsrfMismatch => message(
+                StatusCode::from_u16(419).unwrap_or(StatusCode::FORBIDDEN),
+                "CSRF token mismatch.",
+            ),
+            Self::NotFound => message(StatusCode::NOT_FOUND, "Not found."),
+            Self::Invalid(errors) => {
+                let mut map = Map::new();
+                for (field, text) in &errors {
+                    map.insert((*field).to_owned(), json!([text]));
+                }
+                let first = errors.first().map(|(_, t)| t.clone()).unwrap_or_default();
+                (
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    Json(json!({ "message": first, "errors": map })),
+                )
+                    .into_response()
+            }
+            Self::BadRequest(text) => message(StatusCode::BAD_REQUEST, &text),
+            Self::TooLarge => message(StatusCode::PAYLOAD_TOO_LARGE, "The request body is too large."),
+            Self::Unavailable(text) => message(StatusCode::SERVICE_UNAVAILABLE, &text),
+            Self::Server(err) => {
+                tracing::error!(error = %err, "JSON API request failed");
+                message(StatusCode::INTERNAL_SERVER_ERROR, "Server error.")
+            }
+        }
     }
-    let first = errors.first().map(|(_, t)| t.clone()).unwrap_or_default();
-    (
-        StatusCode::UNPROCESSABLE_ENTITY,
-        Json(json!({ "message": first, "errors": map })),
-    )
-        .into_response()
 }
 
-fn server_error(err: &passport::OAuthError) -> Response {
-    tracing::error!(error = %err, "JSON API request failed");
-    message(StatusCode::INTERNAL_SERVER_ERROR, "Server error.")
-}
-
-/// The signed-in user of a JSON API request; 401 without a session, 419 when a state-changing
-/// request lacks the CSRF token.
-async fn authenticate(
-    pages: &Pages,
-    method: &Method,
-    headers: &HeaderMap,
-    body_token: Option<&str>,
-) -> Result<(Session, User), Response> {
-    let session = match session::load(&pages.passport, headers).await {
-        Ok(Some(session)) => session,
-        Ok(None) => return Err(message(StatusCode::UNAUTHORIZED, "Unauthenticated.")),
-        Err(err) => return Err(server_error(&err)),
-    };
-    let user = match pages.current_user(&session).await {
-        Ok(Some(user)) => user,
-        Ok(None) => return Err(message(StatusCode::UNAUTHORIZED, "Unauthenticated.")),
-        Err(err) => return Err(server_error(&err)),
-    };
-    if !matches!(*method, Method::GET | Method::HEAD) && !session.csrf_matches(csrf_header(headers).or(body_token)) {
-        let status = StatusCode::from_u16(419).unwrap_or(StatusCode::FORBIDDEN);
-        return Err(message(status, "CSRF token mismatch."));
-    }
-    Ok((session, user))
-}
-
-/// Reads a JSON object (or a form) body.
-async fn read_body(request: Request<Body>) -> Result<Map<String, Value>, Response> {
-    let is_json = request
-        .headers()
-        .get(axum::http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.to_ascii_lowercase().contains("json"));
-    let bytes = to_bytes(request.into_body(), MAX_BODY)
-        .await
-        .map_err(|_| message(StatusCode::PAYLOAD_TOO_LARGE, "The request body is too large."))?;
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Ok(Map::new());
-    }
-    if is_json {
-        return match serde_json::from_slice::<Value>(&bytes) {
-            Ok(Value::Object(map)) => Ok(map),
-            _ => Err(message(
-                StatusCode::BAD_REQUEST,
-                "The request body must be a JSON object.",
-            )),
-        };
-    }
-    let text = std::str::from_utf8(&bytes)
-        .map_err(|_| message(StatusCode::BAD_REQUEST, "The request body is not valid UTF-8."))?;
-    let pairs = crate::token::parse_query(text)
-        .map_err(|e| message(StatusCode::BAD_REQUEST, e.hint().unwrap_or("Malformed body.")))?;
-    Ok(pairs.into_iter().map(|(k, v)| (k, Value::String(v))).collect())
-}
-
-async fn authenticated_body(pages: &Pages, request: Request) -> Result<(Session, User, Map<String, Value>), Response> {
-    let method = request.method().clone();
-    let headers = request.headers().clone();
-    let body = read_body(request).await?;
-    let token = body.get("_token").and_then(Value::as_str).map(str::to_owned);
-    let (session, user) = authenticate(pages, &method, &headers, token.as_deref()).await?;
-    Ok((session, user, body))
+/// A JSON body that no cache keeps (it carries a secret or a token).
+fn secret_json(status: StatusCode, value: Value) -> Response {
+    let mut response = (status, Json(value)).into_response();
+    no_store(&mut response);
+    response
 }
 
 fn client_json(client: &Client) -> Value {
+    let redirect: Vec<&str> = client.redirect_uris.iter().map(RedirectUri::as_str).collect();
     json!({
         "id": client.id,
         "user_id": client.owner_id,
         "name": client.name,
-        "redirect": client.redirect_uris.join(","),
+        "redirect": redirect.join(","),
         "redirect_uris": client.redirect_uris,
         "grant_types": client.grant_types,
         "confidential": client.is_confidential(),
@@ -130,29 +119,25 @@ fn token_json(token: &AccessTokenRecord) -> Value {
     })
 }
 
-/// Validates `name` and `redirect` (comma-separated URIs) of a client form.
-/// Validation errors: field → message.
-type FieldErrors = Vec<(&'static str, String)>;
-
-/// The required `name` field: 1 to 255 characters, no control characters.
+/// The required `name` field, by the core's name rule ([`check_name`]).
 fn name_field(body: &Map<String, Value>, errors: &mut FieldErrors) -> String {
-    let name = body
-        .get("name")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .trim()
-        .to_owned();
-    if name.is_empty() {
-        errors.push(("name", "The name field is required.".to_owned()));
-    } else if name.chars().count() > 255 {
-        errors.push(("name", "The name may not be greater than 255 characters.".to_owned()));
-    } else if name.chars().any(char::is_control) {
-        errors.push(("name", "The name may not contain control characters.".to_owned()));
+    let name = body.get("name").and_then(Value::as_str).unwrap_or_default();
+    match check_name(name) {
+        Ok(name) => name.to_owned(),
+        Err(err) => {
+            let text = match err {
+                NameError::Empty => "The name field is required.",
+                NameError::TooLong => "The name may not be greater than 255 characters.",
+                _ => "The name may not contain control characters.",
+            };
+            errors.push(("name", text.to_owned()));
+            name.trim().to_owned()
+        }
     }
-    name
 }
 
-fn client_fields(body: &Map<String, Value>) -> Result<(String, Vec<String>), FieldErrors> {
+/// Validates `name` and `redirect` (comma-separated URIs, or a list) of a client form.
+fn client_fields(body: &Map<String, Value>) -> Result<(String, Vec<String>), ApiError> {
     let mut errors = Vec::new();
     let name = name_field(body, &mut errors);
     let redirect: Vec<String> = match body.get("redirect") {
@@ -181,8 +166,26 @@ fn client_fields(body: &Map<String, Value>) -> Result<(String, Vec<String>), Fie
     if errors.is_empty() {
         Ok((name, redirect))
     } else {
-        Err(errors)
+        Err(ApiError::Invalid(errors))
     }
+}
+
+/// The `scopes` field of a personal access token form: a list or a space/comma separated text.
+fn scopes_field(pages: &Pages, body: &Map<String, Value>, errors: &mut FieldErrors) -> Vec<String> {
+    let scopes: Vec<String> = match body.get("scopes") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(items)) => items.iter().map(|v| v.as_str().unwrap_or("\u{0}").to_owned()).collect(),
+        Some(Value::String(s)) => s
+            .split([' ', ','])
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        Some(_) => vec!["\u{0}".to_owned()],
+    };
+    if let Some(bad) = scopes.iter().find(|s| !pages.passport.scopes().has_scope(s)) {
+        errors.push(("scopes", format!("The scope {bad:?} is not defined.")));
+    }
+    scopes
 }
 
 fn truthy(value: Option<&Value>) -> Option<bool> {
@@ -198,200 +201,127 @@ fn truthy(value: Option<&Value>) -> Option<bool> {
 }
 
 /// `GET /oauth/scopes`.
-pub(crate) async fn scopes(State(pages): State<Pages>, headers: HeaderMap) -> Response {
-    if let Err(response) = authenticate(&pages, &Method::GET, &headers, None).await {
-        return response;
-    }
+pub(crate) async fn scopes(State(pages): State<Pages>, _: ApiUser) -> Response {
     Json(pages.passport.scopes().scopes()).into_response()
 }
 
 /// `GET /oauth/clients`.
-pub(crate) async fn list_clients(State(pages): State<Pages>, headers: HeaderMap) -> Response {
-    let (_, user) = match authenticate(&pages, &Method::GET, &headers, None).await {
-        Ok(ok) => ok,
-        Err(response) => return response,
-    };
-    match pages.passport.store().clients_owned_by(&user.id).await {
-        Ok(clients) => Json(clients.iter().map(client_json).collect::<Vec<_>>()).into_response(),
-        Err(err) => server_error(&err.into()),
-    }
+pub(crate) async fn list_clients(State(pages): State<Pages>, api: ApiUser) -> Result<Response, ApiError> {
+    let clients = pages.passport.clients_owned_by(&api.user.id).await?;
+    Ok(Json(clients.iter().map(client_json).collect::<Vec<_>>()).into_response())
 }
 
 /// `POST /oauth/clients` (`name`, `redirect`, optional `confidential`): 201 with the plain
 /// secret, shown this once.
-pub(crate) async fn create_client(State(pages): State<Pages>, request: Request) -> Response {
-    let (_, user, body) = match authenticated_body(&pages, request).await {
-        Ok(ok) => ok,
-        Err(response) => return response,
-    };
-    let (name, redirect) = match client_fields(&body) {
-        Ok(fields) => fields,
-        Err(errors) => return unprocessable(errors),
-    };
-    let confidential = truthy(body.get("confidential")).unwrap_or(true);
-    match pages
+pub(crate) async fn create_client(State(pages): State<Pages>, form: ApiForm) -> Result<Response, ApiError> {
+    let (name, redirect) = client_fields(&form.body)?;
+    let confidential = truthy(form.body.get("confidential")).unwrap_or(true);
+    let (client, secret) = pages
         .passport
-        .create_owned_client(&user.id, &name, redirect, confidential)
-        .await
-    {
-        Ok((client, secret)) => {
-            let mut value = client_json(&client);
-            let plain = secret.as_ref().map(|s| s.expose_secret().to_owned());
-            value["secret"] = json!(plain);
-            value["plainSecret"] = json!(plain);
-            let mut response = (StatusCode::CREATED, Json(value)).into_response();
-            no_store(&mut response);
-            response
-        }
-        Err(err) => server_error(&err),
-    }
+        .create_owned_client(&form.user.id, &name, redirect, confidential)
+        .await?;
+    let mut value = client_json(&client);
+    let plain = secret.as_ref().map(|s| s.expose_secret().to_owned());
+    value["secret"] = json!(plain);
+    value["plainSecret"] = json!(plain);
+    Ok(secret_json(StatusCode::CREATED, value))
 }
 
 /// `PUT /oauth/clients/{id}` (`name`, `redirect`).
-pub(crate) async fn update_client(State(pages): State<Pages>, Path(id): Path<String>, request: Request) -> Response {
-    let (_, user, body) = match authenticated_body(&pages, request).await {
-        Ok(ok) => ok,
-        Err(response) => return response,
-    };
+pub(crate) async fn update_client(
+    State(pages): State<Pages>,
+    Path(id): Path<String>,
+    form: ApiForm,
+) -> Result<Response, ApiError> {
     let passport = &pages.passport;
-    match passport.owned_client(&user.id, &id).await {
-        Ok(Some(_)) => {}
-        Ok(None) => return message(StatusCode::NOT_FOUND, "Not found."),
-        Err(err) => return server_error(&err),
-    }
-    let (name, redirect) = match client_fields(&body) {
-        Ok(fields) => fields,
-        Err(errors) => return unprocessable(errors),
-    };
-    if let Err(err) = passport
-        .store()
-        .update_client(&id, &name, &redirect, passport.now())
-        .await
-    {
-        return server_error(&err.into());
-    }
-    match passport.owned_client(&user.id, &id).await {
-        Ok(Some(client)) => Json(client_json(&client)).into_response(),
-        Ok(None) => message(StatusCode::NOT_FOUND, "Not found."),
-        Err(err) => server_error(&err),
-    }
+    // Someone else's client is "not found", whatever the body says.
+    passport
+        .owned_client(&form.user.id, &id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let (name, redirect) = client_fields(&form.body)?;
+    let client = passport
+        .update_owned_client(&form.user.id, &id, &name, &redirect)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok(Json(client_json(&client)).into_response())
 }
 
 /// `DELETE /oauth/clients/{id}`: revokes the client and its tokens.
-pub(crate) async fn delete_client(State(pages): State<Pages>, Path(id): Path<String>, request: Request) -> Response {
-    let (_, user, _) = match authenticated_body(&pages, request).await {
-        Ok(ok) => ok,
-        Err(response) => return response,
-    };
-    let passport = &pages.passport;
-    match passport.owned_client(&user.id, &id).await {
-        Ok(Some(_)) => match passport.revoke_client_and_tokens(&id).await {
-            Ok(_) => StatusCode::NO_CONTENT.into_response(),
-            Err(err) => server_error(&err),
-        },
-        Ok(None) => message(StatusCode::NOT_FOUND, "Not found."),
-        Err(err) => server_error(&err),
-    }
+pub(crate) async fn delete_client(
+    State(pages): State<Pages>,
+    Path(id): Path<String>,
+    form: ApiForm,
+) -> Result<Response, ApiError> {
+    pages
+        .passport
+        .delete_owned_client(&form.user.id, &id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// `GET /oauth/tokens`: the user's live tokens for the apps they authorized, with the client.
-pub(crate) async fn list_tokens(State(pages): State<Pages>, headers: HeaderMap) -> Response {
-    let (_, user) = match authenticate(&pages, &Method::GET, &headers, None).await {
-        Ok(ok) => ok,
-        Err(response) => return response,
-    };
-    match pages.passport.connections(&user.id).await {
-        Ok(connections) => {
-            let list: Vec<Value> = connections
-                .iter()
-                .flat_map(|c| {
-                    c.tokens.iter().map(|t| {
-                        let mut value = token_json(t);
-                        value["client"] = json!({"id": c.client.id, "name": c.client.name});
-                        value
-                    })
-                })
-                .collect();
-            Json(list).into_response()
-        }
-        Err(err) => server_error(&err),
-    }
+pub(crate) async fn list_tokens(State(pages): State<Pages>, api: ApiUser) -> Result<Response, ApiError> {
+    let connections = pages.passport.connections(&api.user.id).await?;
+    let list: Vec<Value> = connections
+        .iter()
+        .flat_map(|c| {
+            c.tokens.iter().map(|t| {
+                let mut value = token_json(t);
+                value["client"] = json!({"id": c.client.id, "name": c.client.name});
+                value
+            })
+        })
+        .collect();
+    Ok(Json(list).into_response())
 }
 
 /// `DELETE /oauth/tokens/{id}` and `DELETE /oauth/personal-access-tokens/{id}`: revokes the
 /// token (and its refresh tokens) if it is the user's.
-pub(crate) async fn revoke_token(State(pages): State<Pages>, Path(id): Path<String>, request: Request) -> Response {
-    let (_, user, _) = match authenticated_body(&pages, request).await {
-        Ok(ok) => ok,
-        Err(response) => return response,
-    };
-    match pages.passport.revoke_user_token(&user.id, &id).await {
-        Ok(true) => StatusCode::NO_CONTENT.into_response(),
-        Ok(false) => message(StatusCode::NOT_FOUND, "Not found."),
-        Err(err) => server_error(&err),
+pub(crate) async fn revoke_token(
+    State(pages): State<Pages>,
+    Path(id): Path<String>,
+    form: ApiForm,
+) -> Result<Response, ApiError> {
+    match pages.passport.revoke_user_token(&form.user.id, &id).await? {
+        true => Ok(StatusCode::NO_CONTENT.into_response()),
+        false => Err(ApiError::NotFound),
     }
 }
 
 /// `GET /oauth/personal-access-tokens`.
-pub(crate) async fn list_personal_tokens(State(pages): State<Pages>, headers: HeaderMap) -> Response {
-    let (_, user) = match authenticate(&pages, &Method::GET, &headers, None).await {
-        Ok(ok) => ok,
-        Err(response) => return response,
-    };
-    match pages.passport.personal_access_tokens(&user.id).await {
-        Ok(tokens) => Json(tokens.iter().map(token_json).collect::<Vec<_>>()).into_response(),
-        Err(err) => server_error(&err),
-    }
+pub(crate) async fn list_personal_tokens(State(pages): State<Pages>, api: ApiUser) -> Result<Response, ApiError> {
+    let tokens = pages.passport.personal_access_tokens(&api.user.id).await?;
+    Ok(Json(tokens.iter().map(token_json).collect::<Vec<_>>()).into_response())
 }
 
 /// `POST /oauth/personal-access-tokens` (`name`, `scopes`): `{accessToken, token}`.
-pub(crate) async fn create_personal_token(State(pages): State<Pages>, request: Request) -> Response {
-    let (_, user, body) = match authenticated_body(&pages, request).await {
-        Ok(ok) => ok,
-        Err(response) => return response,
-    };
-    let passport = &pages.passport;
+pub(crate) async fn create_personal_token(State(pages): State<Pages>, form: ApiForm) -> Result<Response, ApiError> {
     let mut errors = Vec::new();
-    let name = name_field(&body, &mut errors);
-    let scopes: Vec<String> = match body.get("scopes") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(items)) => items.iter().map(|v| v.as_str().unwrap_or("\u{0}").to_owned()).collect(),
-        Some(Value::String(s)) => s
-            .split([' ', ','])
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect(),
-        Some(_) => vec!["\u{0}".to_owned()],
-    };
-    if let Some(bad) = scopes.iter().find(|s| !passport.scopes().has_scope(s)) {
-        errors.push(("scopes", format!("The scope {bad:?} is not defined.")));
-    }
+    let name = name_field(&form.body, &mut errors);
+    let scopes = scopes_field(&pages, &form.body, &mut errors);
     if !errors.is_empty() {
-        return unprocessable(errors);
+        return Err(ApiError::Invalid(errors));
     }
-    match passport.create_token(&user.id, None, &name, &scopes).await {
-        Ok(issued) => {
-            let mut response =
-                Json(json!({"accessToken": issued.access_token, "token": token_json(&issued.token)})).into_response();
-            no_store(&mut response);
-            response
+    let issued = match pages.passport.create_token(&form.user.id, None, &name, &scopes).await {
+        Ok(issued) => issued,
+        // No personal access client for the provider: the operator has to make one.
+        Err(err) if err.code() == ErrorCode::InvalidRequest => {
+            return Err(ApiError::Unavailable(
+                err.hint().unwrap_or("No personal access client.").to_owned(),
+            ));
         }
-        Err(err) if err.code() == passport::ErrorCode::InvalidRequest => message(
-            StatusCode::SERVICE_UNAVAILABLE,
-            err.hint().unwrap_or("No personal access client."),
-        ),
-        Err(err) => server_error(&err),
-    }
+        Err(err) => return Err(err.into()),
+    };
+    let value = json!({"accessToken": issued.access_token, "token": token_json(&issued.token)});
+    Ok(secret_json(StatusCode::OK, value))
 }
 
 /// `POST /oauth/token/refresh`: a fresh SPA token cookie for the signed-in user.
-pub(crate) async fn refresh_cookie(State(pages): State<Pages>, request: Request) -> Response {
-    let (session, user, _) = match authenticated_body(&pages, request).await {
-        Ok(ok) => ok,
-        Err(response) => return response,
-    };
+pub(crate) async fn refresh_cookie(State(pages): State<Pages>, form: ApiForm) -> Response {
     let mut response = (StatusCode::OK, "Refreshed.").into_response();
-    refresh_transient_cookie(&pages, &session, &user.id, &mut response);
+    refresh_transient_cookie(&pages, &form.session, &form.user.id, &mut response);
     no_store(&mut response);
     response
 }

@@ -5,26 +5,19 @@
 //! limited per session and per address.
 
 use axum::Json;
-use axum::extract::{OriginalUri, RawQuery, Request, State};
+use axum::extract::{FromRequestParts as _, RawQuery, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use passport::{OAuthError, PendingAuthorizationRecord, display_user_code, random_alphanumeric, sha256_hex};
-use serde::{Deserialize, Serialize};
+use passport::{DeviceCodeRecord, OAuthError, PendingConsent, User, display_user_code};
 use serde_json::json;
 
 use crate::error::{OAuthJsonError, no_store};
-use crate::pages::{Pages, param, redirect};
+use crate::extract::{ConsentDecision, SignedIn};
+use crate::page::{PageError, redirect};
+use crate::pages::{Pages, param};
 use crate::rate_limit::peer_address;
-use crate::session::{self};
+use crate::session::{self, Session};
 use crate::token::{authorization_scheme, basic_credentials, parse_query, read_params};
-
-/// What the device consent form completes, stored server-side with the `auth_token`.
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct DevicePending {
-    device_code_id: String,
-    client_id: String,
-}
 
 /// The absolute URL of the user-code page: from the configured issuer, else from `Host`.
 fn verification_uri(pages: &Pages, headers: &HeaderMap) -> String {
@@ -46,28 +39,21 @@ fn verification_uri(pages: &Pages, headers: &HeaderMap) -> String {
 }
 
 /// `POST /oauth/device/code` (`client_id`, `scope`).
-pub(crate) async fn device_code(State(pages): State<Pages>, request: Request) -> Response {
+pub(crate) async fn device_code(State(pages): State<Pages>, request: Request) -> Result<Response, OAuthJsonError> {
     let headers = request.headers().clone();
     let scheme = authorization_scheme(&headers);
-    let params = match read_params(request).await {
-        Ok(params) => params,
-        Err(err) => return OAuthJsonError::new(err, scheme).into_response(),
-    };
+    let params = read_params(request).await.map_err(|e| OAuthJsonError::new(e, scheme))?;
     let basic = basic_credentials(&headers);
     let client_id = param(&params, "client_id").or(basic.as_ref().map(|b| b.client_id.as_str()));
     let uri = verification_uri(&pages, &headers);
-    match pages
+    let authorization = pages
         .passport
         .request_device_code(client_id.map(str::trim), param(&params, "scope"), &uri)
         .await
-    {
-        Ok(authorization) => {
-            let mut response = (StatusCode::OK, Json(authorization)).into_response();
-            no_store(&mut response);
-            response
-        }
-        Err(err) => OAuthJsonError::new(err, scheme).into_response(),
-    }
+        .map_err(|e| OAuthJsonError::new(e, scheme))?;
+    let mut response = (StatusCode::OK, Json(authorization)).into_response();
+    no_store(&mut response);
+    Ok(response)
 }
 
 /// The `user_code` of a query string; repeated or malformed parameters are an error.
@@ -84,160 +70,148 @@ pub(crate) async fn user_code_page(
     State(pages): State<Pages>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
-) -> Response {
-    let typed = match user_code(query.as_deref()) {
-        Ok(typed) => typed,
-        Err(err) => return pages.error_page(&err),
-    };
-    if let Some(code) = typed {
+) -> Result<Response, PageError> {
+    if let Some(code) = user_code(query.as_deref())? {
         let location = crate::pages::with_query(&pages.device_authorize_url(), &[("user_code", code.trim())]);
-        return redirect(&location);
+        return Ok(redirect(&location));
     }
     // The entry form is a plain GET form: no session is needed (nor stored) to show it.
-    let session = match session::load(&pages.passport, &headers).await {
-        Ok(session) => session,
-        Err(err) => return pages.error_page(&err),
-    };
-    let context = json!({"authorize_url": pages.device_authorize_url(), "user_code": "", "error": null});
-    let response = pages.render(StatusCode::OK, "device_user_code.html", context, session.as_ref());
-    match session {
-        Some(session) => pages.finish(session, response).await,
-        None => response,
-    }
+    let session = session::load(&pages, &headers).await?;
+    let page = entry_page(&pages, StatusCode::OK, session.as_ref(), "", None);
+    Ok(match session {
+        Some(session) => session.attach(page),
+        None => page,
+    })
 }
 
-/// `GET /oauth/device/authorize?user_code=`: the device consent page.
+fn entry_page(
+    pages: &Pages,
+    status: StatusCode,
+    session: Option<&Session>,
+    typed: &str,
+    error: Option<&str>,
+) -> Response {
+    let context = json!({"authorize_url": pages.device_authorize_url(), "user_code": typed, "error": error});
+    pages.render(status, "device_user_code.html", context, session)
+}
+
+/// `GET /oauth/device/authorize?user_code=`: the device consent page. Guests sign in first;
+/// wrong codes count against the address and the session.
 pub(crate) async fn authorize_page(
     State(pages): State<Pages>,
-    OriginalUri(uri): OriginalUri,
     RawQuery(query): RawQuery,
     request: Request,
-) -> Response {
-    let typed = match user_code(query.as_deref()) {
-        Ok(typed) => typed,
-        Err(err) => return pages.error_page(&err),
-    };
+) -> Result<Response, Response> {
+    let typed = user_code(query.as_deref()).map_err(|e| PageError::from(e).into_response())?;
     let address = peer_address(request.extensions());
-    let headers = request.headers();
-    let passport = &pages.passport;
-    let mut session = match session::load_or_start(passport, headers).await {
-        Ok(session) => session,
-        Err(err) => return pages.error_page(&err),
-    };
-    let user = match pages.current_user(&session).await {
-        Ok(user) => user,
-        Err(err) => return pages.error_page(&err),
-    };
-    let Some(user) = user else {
-        session.insert("intended", serde_json::Value::from(crate::pages::intended(&uri)));
-        let response = redirect(pages.login_url());
-        return pages.finish(session, response).await;
-    };
+    let (mut parts, _) = request.into_parts();
+    let SignedIn { session, user } = SignedIn::from_request_parts(&mut parts, &pages).await?;
     let Some(typed) = typed else {
-        return redirect(&pages.device_url());
+        return Ok(redirect(&pages.device_url()));
     };
     if let Err(wait) = pages
         .device_address_limiter
         .check(address)
         .and_then(|()| pages.device_session_limiter.check(session.id()))
     {
-        let mut response = retry_page(&pages, &session, &typed, wait);
+        let error = format!("Too many attempts. Wait {wait} seconds, then try again.");
+        let mut page = entry_page(
+            &pages,
+            StatusCode::TOO_MANY_REQUESTS,
+            Some(&session),
+            &typed,
+            Some(&error),
+        );
         if let Ok(value) = wait.to_string().parse() {
-            response.headers_mut().insert(header::RETRY_AFTER, value);
+            page.headers_mut().insert(header::RETRY_AFTER, value);
         }
-        return pages.finish(session, response).await;
+        return Ok(session.attach(page));
     }
-    let record = match passport.find_device_authorization(&typed).await {
-        Ok(record) => record,
-        Err(err) => return pages.error_page(&err),
-    };
+    match device_consent_page(&pages, &session, &user, &typed).await {
+        Ok(page) => Ok(session.attach(page)),
+        Err(err) => Err(err.into_response()),
+    }
+}
+
+/// The consent page for the live device authorization `typed` names, or the entry page again
+/// with an error.
+async fn device_consent_page(
+    pages: &Pages,
+    session: &Session,
+    user: &User,
+    typed: &str,
+) -> Result<Response, PageError> {
+    let passport = &pages.passport;
+    let record = passport.find_device_authorization(typed).await?;
     let client = match &record {
-        Some(record) => match passport.find_active_client(&record.client_id).await {
-            Ok(client) => client,
-            Err(err) => return pages.error_page(&err),
-        },
+        Some(record) => passport.find_active_client(record.client_id.as_str()).await?,
         None => None,
     };
     let (Some(record), Some(client)) = (record, client) else {
-        let response = pages.render(
+        let error = "That code is wrong or has expired. Check the code on your device and try again.";
+        return Ok(entry_page(
+            pages,
             StatusCode::UNPROCESSABLE_ENTITY,
-            "device_user_code.html",
-            json!({"authorize_url": pages.device_authorize_url(), "user_code": typed,
-                   "error": "That code is wrong or has expired. Check the code on your device and try again."}),
-            Some(&session),
-        );
-        return pages.finish(session, response).await;
+            Some(session),
+            typed,
+            Some(error),
+        ));
     };
-    let auth_token = match random_alphanumeric(40) {
-        Ok(token) => token,
-        Err(err) => return pages.error_page(&err),
-    };
-    let payload = json!(DevicePending {
-        device_code_id: record.id.clone(),
-        client_id: client.id.clone(),
-    });
-    let pending = PendingAuthorizationRecord {
-        id: sha256_hex(&auth_token),
-        session_id: session.id().to_owned(),
-        user_id: user.id.clone(),
-        payload,
-        expires_at: record.expires_at,
-    };
-    if let Err(err) = passport.store().insert_pending(&pending).await {
-        return pages.error_page(&err.into());
-    }
-    let scopes = passport.scopes().scopes_for(record.scopes.iter().map(String::as_str));
-    let response = pages.render(
+    let auth_token = passport.begin_device_consent(session.id(), &user.id, &record).await?;
+    Ok(pages.render(
         StatusCode::OK,
         "device_authorize.html",
-        json!({
-            "client": {"id": client.id, "name": client.name},
-            "user": user,
-            "scopes": scopes,
-            "user_code": display_user_code(&record.user_code),
-            "auth_token": auth_token,
-            "authorize_url": pages.device_authorize_url(),
-        }),
-        Some(&session),
-    );
-    pages.finish(session, response).await
+        device_context(pages, &record, &client, user, &auth_token),
+        Some(session),
+    ))
 }
 
-fn retry_page(pages: &Pages, session: &session::Session, typed: &str, wait: u64) -> Response {
-    pages.render(
-        StatusCode::TOO_MANY_REQUESTS,
-        "device_user_code.html",
-        json!({"authorize_url": pages.device_authorize_url(), "user_code": typed,
-               "error": format!("Too many attempts. Wait {wait} seconds, then try again.")}),
-        Some(session),
-    )
+fn device_context(
+    pages: &Pages,
+    record: &DeviceCodeRecord,
+    client: &passport::Client,
+    user: &User,
+    auth_token: &str,
+) -> serde_json::Value {
+    let scopes = pages
+        .passport
+        .scopes()
+        .scopes_for(record.scopes.iter().map(String::as_str));
+    json!({
+        "client": {"id": client.id, "name": client.name},
+        "user": user,
+        "scopes": scopes,
+        "user_code": display_user_code(&record.user_code),
+        "auth_token": auth_token,
+        "authorize_url": pages.device_authorize_url(),
+    })
 }
 
 /// `POST /oauth/device/authorize` (approve; deny with `_method=DELETE`) and `DELETE`.
-pub(crate) async fn decide(State(pages): State<Pages>, request: Request) -> Response {
-    let decision = match pages.take_decision(request).await {
-        Ok(decision) => decision,
-        Err(response) => return response,
-    };
-    let (deny, user_id, pending, session) = (decision.deny, decision.user_id, decision.pending, decision.session);
+pub(crate) async fn decide(State(pages): State<Pages>, decision: ConsentDecision) -> Result<Response, PageError> {
     let passport = &pages.passport;
-    let Ok(device) = serde_json::from_value::<DevicePending>(pending.payload) else {
-        return pages.invalid_auth_token();
+    let consent = passport
+        .take_consent(&decision.auth_token, decision.session.id(), &decision.user_id)
+        .await?;
+    let Some(PendingConsent::Device(device)) = consent else {
+        return Err(PageError::InvalidAuthToken);
     };
-    match passport.decide_device(&device.device_code_id, &user_id, !deny).await {
-        Ok(true) => {
-            let response = pages.render(
-                StatusCode::OK,
-                "device_done.html",
-                json!({"approved": !deny}),
-                Some(&session),
-            );
-            pages.finish(session, response).await
-        }
-        Ok(false) => pages.error_page(
-            &OAuthError::invalid_grant("This device request was already answered or has expired")
-                .with_description("The device request can no longer be answered."),
-        ),
-        Err(err) => pages.error_page(&err),
+    let approve = !decision.deny;
+    if !passport
+        .decide_device(&device.device_code_id, &decision.user_id, approve)
+        .await?
+    {
+        return Err(
+            OAuthError::invalid_grant("This device request was already answered or has expired")
+                .with_description("The device request can no longer be answered.")
+                .into(),
+        );
     }
+    let page = pages.render(
+        StatusCode::OK,
+        "device_done.html",
+        json!({"approved": approve}),
+        Some(&decision.session),
+    );
+    Ok(decision.session.attach(page))
 }

@@ -156,9 +156,9 @@ fn transient(parts: &mut Parts, passport: &Passport) -> Result<AccessToken, Guar
     }
     let token = AccessToken {
         id: "transient".to_owned(),
-        client_id: String::new(),
+        client_id: passport::ClientId::new(""),
         user_id: Some(transient.user_id),
-        scopes: vec![passport::WILDCARD.to_owned()],
+        scopes: [passport::WILDCARD].into_iter().collect(),
         client_provider: None,
         expires_at: chrono::DateTime::<chrono::Utc>::MAX_UTC,
     };

@@ -3,13 +3,13 @@
 //! ```no_run
 //! use axum::{Router, routing::get};
 //! use passport::Passport;
-//! use passport_axum::{AuthUser, CheckToken};
+//! use passport_axum::{AuthUser, CheckToken, Pages};
 //!
 //! async fn me(user: AuthUser) -> String {
 //!     format!("hello {}", user.user.name)
 //! }
 //!
-//! fn app(passport: Passport) -> Router {
+//! fn app(passport: Passport, sessions: std::sync::Arc<dyn passport::SessionStore>) -> Router {
 //!     Router::new()
 //!         .route("/api/user", get(me))
 //!         .route(
@@ -17,18 +17,27 @@
 //!             get(|| async { "orders" }).layer(CheckToken::all(&passport, ["orders:read"])),
 //!         )
 //!         .with_state(passport.clone())
-//!         .merge(passport_axum::routes(&passport))
+//!         .merge(passport_axum::routes(Pages::new(&passport, sessions)))
 //! }
 //! ```
 //!
-//! [`routes`] mounts every OAuth route under the configured prefix (`/oauth`); the individual
-//! routers ([`token_routes`]) let you mount them piecemeal (Passport's `ignoreRoutes`).
-//! Handlers need `Passport: FromRef<YourState>`; a `Passport` is itself a valid state.
+//! [`routes`] mounts every OAuth route under the configured prefix (`/oauth`) and the sign-in
+//! pages; the individual routers ([`token_routes`], [`authorize_routes`], [`device_routes`],
+//! [`login_routes`]) let you mount them piecemeal (Passport's `ignoreRoutes`). Each returns a
+//! `Router` whose state is already set, to `merge` into yours. Handlers of your own need
+//! `Passport: FromRef<YourState>`; a `Passport` is itself a valid state.
+//!
+//! Handlers here are thin: extractors ([`Visitor`], [`SignedIn`], [`PageForm`],
+//! [`ConsentDecision`], [`ApiUser`], [`ApiForm`]) do the session, CSRF and sign-in checks,
+//! the core does the work, and [`PageError`] / [`ApiError`] / [`OAuthJsonError`] shape the
+//! answer for each kind of endpoint.
 
 mod api;
 mod device;
 mod error;
+mod extract;
 mod guard;
+mod page;
 mod pages;
 mod rate_limit;
 pub mod session;
@@ -40,26 +49,31 @@ use axum::Router;
 use axum::routing::{get, post};
 use passport::Passport;
 
+pub use api::ApiError;
 pub use error::OAuthJsonError;
+pub use extract::{ApiForm, ApiUser, ConsentDecision, PageForm, SignedIn, Visitor};
 pub use guard::{Api, AuthUser, BearerToken, CheckToken, CheckTokenService, Guard, GuardRejection};
+pub use page::PageError;
 pub use pages::{Pages, create_fresh_api_token};
 pub use rate_limit::AddressLimiter;
 pub use token::issue_token;
 pub use views::{Renderer, Views};
 
-/// Every OAuth route under `/{path}` (default `/oauth`), plus the default login pages, with the
-/// built-in views.
-pub fn routes(passport: &Passport) -> Router {
-    routes_with(Pages::new(passport))
-}
-
-/// Every route, with pages configured by `pages` (views, product name, login path).
-pub fn routes_with(pages: Pages) -> Router {
+/// Every OAuth route under `/{path}` (default `/oauth`) plus the default sign-in pages, with
+/// pages configured by `pages` (views, product name, login path, session store).
+pub fn routes(pages: Pages) -> Router {
     let passport = pages.passport.clone();
     token_routes(&passport)
         .merge(authorize_routes(pages.clone()))
         .merge(device_routes(pages.clone()))
         .merge(login_routes(pages))
+}
+
+/// The pages' middleware (error pages, sessions) and state on a router of page routes.
+fn with_pages(router: Router<Pages>, pages: Pages) -> Router {
+    router
+        .layer(axum::middleware::from_fn_with_state(pages.clone(), page::finish))
+        .with_state(pages)
 }
 
 /// The JSON management API (session + CSRF): `GET /{path}/scopes`, `GET|POST /{path}/clients`,
@@ -93,10 +107,10 @@ pub fn json_api_routes(pages: Pages) -> Router {
 /// The account dashboard: `GET /account` and its script `GET /account/app.js`. Needs
 /// [`json_api_routes`] mounted too.
 pub fn account_routes(pages: Pages) -> Router {
-    Router::new()
+    let router = Router::new()
         .route("/account", get(pages::account))
-        .route("/account/app.js", get(pages::account_script))
-        .with_state(pages)
+        .route("/account/app.js", get(pages::account_script));
+    with_pages(router, pages)
 }
 
 /// The device flow (RFC 8628): `POST /{path}/device/code` (rate limited like the token
@@ -105,40 +119,42 @@ pub fn device_routes(pages: Pages) -> Router {
     let prefix = format!("/{}", pages.passport.settings().path);
     let limiter = AddressLimiter::per_minute(pages.passport.settings().token_rate_limit);
     let code = post(device::device_code).route_layer(axum::middleware::from_fn_with_state(limiter, rate_limit::limit));
-    Router::new()
+    let router = Router::new()
         .route(&format!("{prefix}/device/code"), code)
         .route(&format!("{prefix}/device"), get(device::user_code_page))
         .route(
             &format!("{prefix}/device/authorize"),
             get(device::authorize_page).post(device::decide).delete(device::decide),
-        )
-        .with_state(pages)
+        );
+    with_pages(router, pages)
 }
 
 /// `GET /{path}/authorize` and the approve / deny forms (`POST` / `DELETE`).
 pub fn authorize_routes(pages: Pages) -> Router {
     let path = format!("/{}/authorize", pages.passport.settings().path);
-    Router::new()
-        .route(
-            &path,
-            get(pages::authorize)
-                .post(pages::decide_authorization)
-                .delete(pages::decide_authorization),
-        )
-        .with_state(pages)
+    let router = Router::new().route(
+        &path,
+        get(pages::authorize)
+            .post(pages::decide_authorization)
+            .delete(pages::decide_authorization),
+    );
+    with_pages(router, pages)
 }
 
 /// The default sign-in pages: `GET /login`, `POST /login` (rate limited), `POST /logout`.
 pub fn login_routes(pages: Pages) -> Router {
     let limiter = pages.login_limiter.clone();
     let post_login = post(pages::login).route_layer(axum::middleware::from_fn_with_state(limiter, rate_limit::limit));
-    Router::new()
+    let router = Router::new()
         .route("/login", get(pages::login_form).merge(post_login))
-        .route("/logout", post(pages::logout))
-        .with_state(pages)
+        .route("/logout", post(pages::logout));
+    with_pages(router, pages)
 }
 
-pub use pages::home;
+/// `GET /`: who is signed in (the standalone server's home page).
+pub fn home_routes(pages: Pages) -> Router {
+    with_pages(Router::new().route("/", get(pages::home)), pages)
+}
 
 /// `POST /{path}/token`, rate limited per client address.
 pub fn token_routes(passport: &Passport) -> Router {

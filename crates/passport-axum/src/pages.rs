@@ -10,25 +10,25 @@ use std::sync::Arc;
 use axum::extract::{OriginalUri, RawQuery, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use chrono::TimeDelta;
 use passport::{
-    AuthorizationRequest, AuthorizeError, Decision, OAuthError, Passport, PendingAuthorizationRecord, User, UserState,
-    ValidatedAuthorization, decide, random_alphanumeric, sha256_hex,
+    AuthorizationRequest, Decision, OAuthError, Passport, PendingConsent, Prompt, SessionStore, User, UserState,
+    ValidatedAuthorization, decide,
 };
 use serde_json::{Value, json};
 
+use crate::extract::{ConsentDecision, PageForm, SignedIn, Visitor};
+use crate::page::{PageError, redirect};
 use crate::rate_limit::{AddressLimiter, KeyLimiter};
-use crate::session::{self, Session, csrf_header};
-use crate::token::{parse_query, read_params};
+use crate::session::{self, Session};
+use crate::token::parse_query;
 use crate::views::{Renderer, Views, page_response};
 
-/// How long a consent page stays answerable.
-const PENDING_TTL: TimeDelta = TimeDelta::minutes(30);
-
-/// State of the page routes: the server, how pages are rendered, and where login lives.
+/// State of the page routes: the server, where sessions live, how pages are rendered, and
+/// where login lives.
 #[derive(Clone, Debug)]
 pub struct Pages {
     pub(crate) passport: Passport,
+    pub(crate) sessions: Arc<dyn SessionStore>,
     renderer: Arc<dyn Renderer>,
     app_name: Arc<str>,
     login_path: Arc<str>,
@@ -38,11 +38,12 @@ pub struct Pages {
 }
 
 impl Pages {
-    /// Built-in pages, login at `/login`, login attempts limited per address as the settings
-    /// say (`login_rate_limit`).
-    pub fn new(passport: &Passport) -> Self {
+    /// Built-in pages over `sessions` (e.g. `passport_sqlx::Database::sessions()`), login at
+    /// `/login`, login attempts limited per address as the settings say (`login_rate_limit`).
+    pub fn new(passport: &Passport, sessions: Arc<dyn SessionStore>) -> Self {
         Self {
             passport: passport.clone(),
+            sessions,
             renderer: Arc::new(Views::builtin()),
             app_name: Arc::from("Passport"),
             login_path: Arc::from("/login"),
@@ -105,22 +106,8 @@ impl Pages {
         &self.login_path
     }
 
-    pub(crate) fn sign_in_required(&self) -> Response {
-        self.plain_error(
-            StatusCode::UNAUTHORIZED,
-            "Sign in required",
-            "Sign in, then start again from the application.",
-        )
-    }
-
-    pub(crate) fn invalid_auth_token(&self) -> Response {
-        self.plain_error(
-            StatusCode::FORBIDDEN,
-            "This request is no longer valid",
-            "The provided auth token for the request is different from the session auth token. Start again from the application.",
-        )
-    }
-
+    /// Renders `template` with `context`, plus `app_name`, `oauth_path` and the session's
+    /// `csrf_token`.
     pub(crate) fn render(
         &self,
         status: StatusCode,
@@ -163,20 +150,11 @@ impl Pages {
         )
     }
 
-    fn plain_error(&self, status: StatusCode, title: &str, message: &str) -> Response {
+    pub(crate) fn plain_error(&self, status: StatusCode, title: &str, message: &str) -> Response {
         self.render(status, "error.html", json!({"title": title, "message": message}), None)
     }
 
-    fn page_expired(&self) -> Response {
-        // 419: Laravel's "page expired" for a missing or wrong CSRF token.
-        let status = StatusCode::from_u16(419).unwrap_or(StatusCode::FORBIDDEN);
-        self.plain_error(
-            status,
-            "Page expired",
-            "Your session expired or the form was not sent from this site. Go back, reload the page and try again.",
-        )
-    }
-
+    /// The session's user, from the default provider (the pages sign in its users).
     pub(crate) async fn current_user(&self, session: &Session) -> Result<Option<User>, OAuthError> {
         let Some(id) = session.user_id() else {
             return Ok(None);
@@ -188,11 +166,10 @@ impl Pages {
         Ok(provider.retrieve_by_id(id).await?)
     }
 
-    pub(crate) async fn finish(&self, mut session: Session, mut response: Response) -> Response {
-        match session::save(&self.passport, &mut session, &mut response).await {
-            Ok(()) => response,
-            Err(err) => self.error_page(&err),
-        }
+    /// The login page, with an error message and the email typed.
+    fn login_page(&self, status: StatusCode, session: &Session, email: &str, error: Option<&str>) -> Response {
+        let context = json!({"login_url": &*self.login_path, "email": email, "error": error});
+        self.render(status, "login.html", context, Some(session))
     }
 }
 
@@ -218,7 +195,7 @@ pub async fn create_fresh_api_token(
     if request.method() != Method::GET {
         return next.run(request).await;
     }
-    let session = session::load(&pages.passport, request.headers()).await.ok().flatten();
+    let session = session::load(&pages, request.headers()).await.ok().flatten();
     let mut response = next.run(request).await;
     let cookie = &pages.passport.settings().cookie;
     let already = response
@@ -246,50 +223,17 @@ pub async fn create_fresh_api_token(
     response
 }
 
-/// A 302 that no cache keeps (the location may carry a code or token).
-pub(crate) fn redirect(location: &str) -> Response {
-    let Ok(value) = HeaderValue::from_str(location) else {
-        // Registered redirect URIs are ASCII without control characters, so this is not
-        // reachable through them; never answer a bare 302 all the same.
-        tracing::error!("a redirect location was not a valid header value");
-        return (StatusCode::BAD_REQUEST, "The redirect address is invalid.").into_response();
-    };
-    let mut response = StatusCode::FOUND.into_response();
-    let headers = response.headers_mut();
-    headers.insert(header::LOCATION, value);
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-    response
-}
-
-/// `GET /oauth/authorize`.
+/// `GET /oauth/authorize`: validate (errors before any session is stored), then decide.
 pub(crate) async fn authorize(
     State(pages): State<Pages>,
     OriginalUri(uri): OriginalUri,
     RawQuery(query): RawQuery,
-    headers: HeaderMap,
-) -> Response {
-    match authorize_inner(&pages, &uri, query.as_deref().unwrap_or_default(), &headers).await {
-        Ok(response) => response,
-        Err(err) => pages.error_page(&err),
-    }
-}
-
-async fn authorize_inner(
-    pages: &Pages,
-    uri: &axum::http::Uri,
-    query: &str,
-    headers: &HeaderMap,
-) -> Result<Response, OAuthError> {
+    visitor: Visitor,
+) -> Result<Response, PageError> {
     let passport = &pages.passport;
-    let request = AuthorizationRequest::from_pairs(parse_query(query)?)?;
-    let (validated, client) = match passport.validate_authorization(&request).await {
-        Ok(ok) => ok,
-        Err(AuthorizeError::Show(err)) => return Ok(pages.error_page(&err)),
-        Err(AuthorizeError::Redirect(r)) => return Ok(redirect(&r.location)),
-    };
-    let mut session = session::load_or_start(passport, headers).await?;
-    let user = pages.current_user(&session).await?;
+    let request = AuthorizationRequest::from_pairs(parse_query(query.as_deref().unwrap_or_default())?)?;
+    let (validated, client) = passport.validate_authorization(&request).await?;
+    let Visitor { mut session, user } = visitor;
     let already_granted = match &user {
         Some(user) => passport.has_granted_scopes(&user.id, &validated).await?,
         None => false,
@@ -300,42 +244,49 @@ async fn authorize_inner(
         already_granted,
         client_skips_consent: client.skips_authorization,
     };
-    let response = match (decide(&validated, state), user) {
-        (Decision::Login { force }, _) => {
-            if force {
-                session::sign_out(passport, &mut session).await?;
-                let mut fresh = session::start(passport)?;
-                let mut response = redirect(&pages.login_path);
-                // Clear the old cookies first, then set the new guest session.
-                session::save(passport, &mut session, &mut response).await?;
-                fresh.insert("intended", Value::from(intended(uri)));
-                fresh.insert("prompted_login", Value::Bool(true));
-                return Ok(pages.finish(fresh, response).await);
-            }
-            session.insert("intended", Value::from(intended(uri)));
-            // Remember that this login answers `prompt=login`, so the request goes on afterwards
-            // instead of asking again.
-            if validated.prompt == Some(passport::Prompt::Login) {
-                session.insert("prompted_login", Value::Bool(true));
-            }
-            redirect(&pages.login_path)
-        }
-        (Decision::Redirect(r), _) => redirect(&r.location),
+    match (decide(&validated, state), user) {
+        (Decision::Login { force }, _) => to_login(&pages, session, &uri, &validated, force),
+        (Decision::Redirect(r), _) => Ok(session.attach(redirect(&r.location))),
         (Decision::Approve, Some(user)) => {
             session.remove("prompted_login");
             match passport.approve_authorization(&validated, &user.id).await {
-                Ok(location) => redirect(&location),
-                Err(AuthorizeError::Show(err)) => pages.error_page(&err),
-                Err(AuthorizeError::Redirect(r)) => redirect(&r.location),
+                Ok(location) => Ok(session.attach(redirect(&location))),
+                Err(err) => Ok(PageError::from(err).keeping(session)),
             }
         }
         (Decision::AskConsent, Some(user)) => {
             session.remove("prompted_login");
-            consent_page(pages, &session, &validated, &client.name, &user).await?
+            Ok(consent_page(&pages, session, &validated, &client.name, &user).await?)
         }
-        (Decision::Approve | Decision::AskConsent, None) => redirect(&pages.login_path),
-    };
-    Ok(pages.finish(session, response).await)
+        (Decision::Approve | Decision::AskConsent, None) => Ok(session.attach(redirect(&pages.login_path))),
+    }
+}
+
+/// Sends the user to sign in and back to `uri` afterwards. `force` (`prompt=login` for a
+/// signed-in user) ends the current session first.
+fn to_login(
+    pages: &Pages,
+    mut session: Session,
+    uri: &axum::http::Uri,
+    validated: &ValidatedAuthorization,
+    force: bool,
+) -> Result<Response, PageError> {
+    let response = redirect(&pages.login_path);
+    if force {
+        session.sign_out();
+        let mut fresh = session::start(&pages.passport)?;
+        fresh.insert("intended", Value::from(intended(uri)));
+        fresh.insert("prompted_login", Value::Bool(true));
+        // Clear the old cookies first, then set the new guest session's.
+        return Ok(fresh.attach(session.attach(response)));
+    }
+    session.insert("intended", Value::from(intended(uri)));
+    // Remember that this login answers `prompt=login`, so the request goes on afterwards
+    // instead of asking again.
+    if validated.prompt == Some(Prompt::Login) {
+        session.insert("prompted_login", Value::Bool(true));
+    }
+    Ok(session.attach(response))
 }
 
 /// `base` with query parameters added, URL-encoded.
@@ -350,24 +301,13 @@ pub(crate) fn intended(uri: &axum::http::Uri) -> String {
 
 async fn consent_page(
     pages: &Pages,
-    session: &Session,
+    session: Session,
     validated: &ValidatedAuthorization,
     client_name: &str,
     user: &User,
 ) -> Result<Response, OAuthError> {
     let passport = &pages.passport;
-    let auth_token = random_alphanumeric(40)?;
-    let payload = serde_json::to_value(validated).map_err(|_| OAuthError::server_error("cannot store the request"))?;
-    passport
-        .store()
-        .insert_pending(&PendingAuthorizationRecord {
-            id: sha256_hex(&auth_token),
-            session_id: session.id().to_owned(),
-            user_id: user.id.clone(),
-            payload,
-            expires_at: passport.now() + PENDING_TTL,
-        })
-        .await?;
+    let auth_token = passport.begin_consent(session.id(), &user.id, validated).await?;
     let redirect_host = url::Url::parse(&validated.redirect_uri)
         .ok()
         .and_then(|u| u.host_str().map(str::to_owned))
@@ -375,7 +315,7 @@ async fn consent_page(
     let scopes = passport
         .scopes()
         .scopes_for(validated.scopes.iter().map(String::as_str));
-    Ok(pages.render(
+    let page = pages.render(
         StatusCode::OK,
         "authorize.html",
         json!({
@@ -387,75 +327,9 @@ async fn consent_page(
             "authorize_url": pages.authorize_url(),
             "redirect_host": redirect_host,
         }),
-        Some(session),
-    ))
-}
-
-/// A consent decision: the form checked (CSRF), the signed-in user, and the pending request
-/// its single-use `auth_token` named, already taken from storage.
-pub(crate) struct TakenDecision {
-    pub(crate) deny: bool,
-    pub(crate) user_id: String,
-    pub(crate) pending: PendingAuthorizationRecord,
-    pub(crate) session: Session,
-}
-
-impl Pages {
-    /// Reads an approve / deny form (`POST`, `DELETE`, or `POST` with `_method=DELETE`): checks
-    /// CSRF (419), the signed-in user (401), and takes the pending request bound to this session
-    /// and `auth_token` (403 when it is not there: forged, reused or someone else's).
-    pub(crate) async fn take_decision(&self, request: Request) -> Result<TakenDecision, Response> {
-        let pages = self;
-        let (params, session, method) = pages.form_with_session(request).await?;
-        let deny = match param(&params, "_method") {
-            None => method == Method::DELETE,
-            Some(m) if m.eq_ignore_ascii_case("DELETE") => true,
-            Some(m) if m.eq_ignore_ascii_case("POST") => method == Method::DELETE,
-            Some(_) => return Err(pages.error_page(&OAuthError::invalid_parameter("_method"))),
-        };
-        let Some(user_id) = session.user_id().map(str::to_owned) else {
-            return Err(pages.sign_in_required());
-        };
-        let Some(auth_token) = param(&params, "auth_token") else {
-            return Err(pages.error_page(&OAuthError::invalid_parameter("auth_token")));
-        };
-        let passport = &pages.passport;
-        let pending = match passport
-            .store()
-            .take_pending(&sha256_hex(auth_token), session.id(), passport.now())
-            .await
-        {
-            Ok(Some(pending)) if pending.user_id == user_id => pending,
-            Ok(_) => return Err(pages.invalid_auth_token()),
-            Err(err) => return Err(pages.error_page(&err.into())),
-        };
-        Ok(TakenDecision {
-            deny,
-            user_id,
-            pending,
-            session,
-        })
-    }
-
-    /// Reads a form post and checks the session and its CSRF token (419 otherwise).
-    pub(crate) async fn form_with_session(
-        &self,
-        request: Request,
-    ) -> Result<(Vec<(String, String)>, Session, Method), Response> {
-        let method = request.method().clone();
-        let headers = request.headers().clone();
-        let params = read_params(request).await.map_err(|e| self.error_page(&e))?;
-        let session = match session::load(&self.passport, &headers).await {
-            Ok(Some(session)) => session,
-            Ok(None) => return Err(self.page_expired()),
-            Err(err) => return Err(self.error_page(&err)),
-        };
-        let token = param(&params, "_token").or_else(|| csrf_header(&headers));
-        if !session.csrf_matches(token) {
-            return Err(self.page_expired());
-        }
-        Ok((params, session, method))
-    }
+        Some(&session),
+    );
+    Ok(session.attach(page))
 }
 
 pub(crate) fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
@@ -467,101 +341,55 @@ pub(crate) fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'
 }
 
 /// `POST /oauth/authorize` (approve; or deny with `_method=DELETE`) and `DELETE /oauth/authorize`.
-pub(crate) async fn decide_authorization(State(pages): State<Pages>, request: Request) -> Response {
-    let decision = match pages.take_decision(request).await {
-        Ok(decision) => decision,
-        Err(response) => return response,
-    };
-    let (deny, user_id, pending) = (decision.deny, decision.user_id, decision.pending);
+pub(crate) async fn decide_authorization(
+    State(pages): State<Pages>,
+    decision: ConsentDecision,
+) -> Result<Response, PageError> {
     let passport = &pages.passport;
-    let Ok(validated) = serde_json::from_value::<ValidatedAuthorization>(pending.payload) else {
-        return pages.error_page(&OAuthError::invalid_request(
-            "The stored authorization request is unreadable",
-        ));
+    let consent = passport
+        .take_consent(&decision.auth_token, decision.session.id(), &decision.user_id)
+        .await?
+        .ok_or(PageError::InvalidAuthToken)?;
+    let PendingConsent::Authorization(request) = consent else {
+        return Err(OAuthError::invalid_request("The stored authorization request is unreadable").into());
     };
-    if deny {
-        return match passport.deny_authorization(&validated).await {
-            Ok(location) => redirect(&location),
-            Err(AuthorizeError::Show(err)) => pages.error_page(&err),
-            Err(AuthorizeError::Redirect(r)) => redirect(&r.location),
-        };
-    }
-    match passport.approve_authorization(&validated, &user_id).await {
-        Ok(location) => redirect(&location),
-        Err(AuthorizeError::Show(err)) => pages.error_page(&err),
-        Err(AuthorizeError::Redirect(r)) => redirect(&r.location),
-    }
+    let location = match decision.deny {
+        true => passport.deny_authorization(&request).await?,
+        false => passport.approve_authorization(&request, &decision.user_id).await?,
+    };
+    Ok(redirect(&location))
 }
 
 /// `GET /login`.
-pub(crate) async fn login_form(State(pages): State<Pages>, headers: HeaderMap) -> Response {
-    let session = match session::load_or_start(&pages.passport, &headers).await {
-        Ok(session) => session,
-        Err(err) => return pages.error_page(&err),
-    };
-    let response = pages.render(
-        StatusCode::OK,
-        "login.html",
-        json!({"login_url": &*pages.login_path, "email": "", "error": null}),
-        Some(&session),
-    );
-    pages.finish(session, response).await
+pub(crate) async fn login_form(State(pages): State<Pages>, visitor: Visitor) -> Response {
+    let page = pages.login_page(StatusCode::OK, &visitor.session, "", None);
+    visitor.session.attach(page)
 }
 
 /// `POST /login` (`email`, `password`, `_token`).
-pub(crate) async fn login(State(pages): State<Pages>, request: Request) -> Response {
-    let (params, mut session, _) = match pages.form_with_session(request).await {
-        Ok(ok) => ok,
-        Err(response) => return response,
-    };
-    let email = param(&params, "email").unwrap_or_default().trim().to_owned();
-    let password = param(&params, "password").unwrap_or_default();
+pub(crate) async fn login(State(pages): State<Pages>, form: PageForm) -> Result<Response, PageError> {
     let passport = &pages.passport;
-    let user = match authenticate(passport, &email, password).await {
-        Ok(user) => user,
-        Err(err) => return pages.error_page(&err),
-    };
+    let provider = passport
+        .user_provider(None)
+        .ok_or_else(|| OAuthError::server_error("no user provider registered"))?;
+    let email = form.field("email").unwrap_or_default().trim().to_owned();
+    let password = form.field("password").unwrap_or_default();
+    let user = passport
+        .authenticate_user(provider.as_ref(), None, &email, password)
+        .await?;
+    let mut session = form.session;
     let Some(user) = user else {
-        tracing::info!("login failed");
-        passport.emit(passport::Event::UserAuthenticationFailed { client_id: None });
-        let response = pages.render(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "login.html",
-            json!({"login_url": &*pages.login_path, "email": email,
-                   "error": "These credentials do not match our records."}),
-            Some(&session),
-        );
-        return pages.finish(session, response).await;
+        let error = "These credentials do not match our records.";
+        let page = pages.login_page(StatusCode::UNPROCESSABLE_ENTITY, &session, &email, Some(error));
+        return Ok(session.attach(page));
     };
     let destination = session
         .remove("intended")
         .and_then(|v| v.as_str().map(str::to_owned))
         .filter(|p| safe_local_path(p))
         .unwrap_or_else(|| "/".to_owned());
-    if let Err(err) = session::sign_in(passport, &mut session, &user.id).await {
-        return pages.error_page(&err);
-    }
-    pages.finish(session, redirect(&destination)).await
-}
-
-async fn authenticate(passport: &Passport, email: &str, password: &str) -> Result<Option<User>, OAuthError> {
-    let provider = passport
-        .user_provider(None)
-        .ok_or_else(|| OAuthError::server_error("no user provider registered"))?;
-    if email.is_empty() || password.is_empty() || email.len() > 255 || password.len() > 1024 {
-        passport.hasher().verify_dummy(password).await;
-        return Ok(None);
-    }
-    match provider.find_for_passport(email).await? {
-        Some(user) => Ok(provider
-            .validate_for_passport_password_grant(&user, password)
-            .await?
-            .then_some(user)),
-        None => {
-            passport.hasher().verify_dummy(password).await;
-            Ok(None)
-        }
-    }
+    session.sign_in(passport, &user.id)?;
+    Ok(session.attach(redirect(&destination)))
 }
 
 /// Only paths on this site: `/x`, never `//host` or `/\host`.
@@ -570,42 +398,25 @@ fn safe_local_path(path: &str) -> bool {
 }
 
 /// `POST /logout`.
-pub(crate) async fn logout(State(pages): State<Pages>, request: Request) -> Response {
-    let (_, mut session, _) = match pages.form_with_session(request).await {
-        Ok(ok) => ok,
-        Err(response) => return response,
-    };
-    if let Err(err) = session::sign_out(&pages.passport, &mut session).await {
-        return pages.error_page(&err);
-    }
-    pages.finish(session, redirect(&pages.login_path)).await
+pub(crate) async fn logout(State(pages): State<Pages>, form: PageForm) -> Response {
+    let mut session = form.session;
+    session.sign_out();
+    session.attach(redirect(&pages.login_path))
 }
 
 /// `GET /account`: the dashboard (your apps, authorized apps, personal access tokens), built on
 /// the JSON API. Guests are sent to sign in first.
-pub(crate) async fn account(State(pages): State<Pages>, OriginalUri(uri): OriginalUri, headers: HeaderMap) -> Response {
-    let mut session = match session::load_or_start(&pages.passport, &headers).await {
-        Ok(session) => session,
-        Err(err) => return pages.error_page(&err),
-    };
-    let user = match pages.current_user(&session).await {
-        Ok(user) => user,
-        Err(err) => return pages.error_page(&err),
-    };
-    let Some(user) = user else {
-        session.insert("intended", Value::from(intended(&uri)));
-        let response = redirect(&pages.login_path);
-        return pages.finish(session, response).await;
-    };
-    let mut response = pages.render(StatusCode::OK, "account.html", json!({"user": user}), Some(&session));
+pub(crate) async fn account(State(pages): State<Pages>, signed_in: SignedIn) -> Response {
+    let SignedIn { session, user } = signed_in;
+    let mut page = pages.render(StatusCode::OK, "account.html", json!({"user": user}), Some(&session));
     // The dashboard runs its own script and calls the JSON API on this origin.
-    response.headers_mut().insert(
+    page.headers_mut().insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(
             "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
         ),
     );
-    pages.finish(session, response).await
+    session.attach(page)
 }
 
 /// `GET /account/app.js`: the dashboard's script.
@@ -622,16 +433,14 @@ pub(crate) async fn account_script() -> Response {
 }
 
 /// `GET /`: who is signed in, with a sign-out button (the standalone server mounts it).
-pub async fn home(State(pages): State<Pages>, headers: HeaderMap) -> Response {
+pub(crate) async fn home(State(pages): State<Pages>, headers: HeaderMap) -> Result<Response, PageError> {
     // Guests get the page without a session: nothing is stored for anonymous visits.
-    let session = match session::load(&pages.passport, &headers).await {
-        Ok(Some(session)) => session,
-        Ok(None) => return pages.render(StatusCode::OK, "home.html", json!({"user": null}), None),
-        Err(err) => return pages.error_page(&err),
+    let Some(session) = session::load(&pages, &headers).await? else {
+        return Ok(pages.render(StatusCode::OK, "home.html", json!({"user": null}), None));
     };
     let user = pages.current_user(&session).await.ok().flatten();
-    let response = pages.render(StatusCode::OK, "home.html", json!({"user": user}), Some(&session));
-    pages.finish(session, response).await
+    let page = pages.render(StatusCode::OK, "home.html", json!({"user": user}), Some(&session));
+    Ok(session.attach(page))
 }
 
 #[cfg(test)]

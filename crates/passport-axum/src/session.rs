@@ -1,16 +1,23 @@
-//! Browser sessions for the login and consent pages, stored server-side (the `sessions` table,
-//! so several instances behind one PostgreSQL share them). The cookie holds a random id; the
-//! database holds only its SHA-256. Each session carries a CSRF token, exposed to pages as the
-//! `_token` field / `<meta name="csrf-token">` and to scripts as the readable `XSRF-TOKEN`
-//! cookie; state-changing requests must echo it (field `_token`, or header `X-CSRF-TOKEN` /
+//! Browser sessions for the sign-in and consent pages, stored server-side through a
+//! [`SessionStore`] (the `passport_sessions` table with `passport-sqlx`, so several instances
+//! behind one database share them). The cookie holds a random id; the store holds only its
+//! SHA-256. Each session carries a CSRF token, exposed to pages as the `_token` field /
+//! `<meta name="csrf-token">` and to scripts as the readable `XSRF-TOKEN` cookie;
+//! state-changing requests must echo it (field `_token`, or header `X-CSRF-TOKEN` /
 //! `X-XSRF-TOKEN`).
+//!
+//! Handlers never save a session themselves: they [`Session::attach`] it to their response, and
+//! the pages' middleware ([`crate::page::finish`]) stores it and sets the cookies. A session
+//! that is not attached (an early error) is never stored.
 
 use axum::http::{HeaderMap, HeaderValue, header};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use cookie::{Cookie, SameSite};
 use passport::{OAuthError, Passport, SessionRecord, random_alphanumeric, random_hex, sha256_hex};
 use serde_json::Value;
 use subtle::ConstantTimeEq as _;
+
+use crate::pages::Pages;
 
 /// Name of the session cookie.
 pub const SESSION_COOKIE: &str = "passport_session";
@@ -23,6 +30,8 @@ pub struct Session {
     record: SessionRecord,
     /// The cookie value, set when the id is new and must be sent to the browser.
     new_cookie: Option<String>,
+    /// Sessions to delete from storage when this one is saved (replaced on sign-in).
+    replaces: Option<String>,
     is_new: bool,
     dirty: bool,
     deleted: bool,
@@ -37,6 +46,10 @@ impl std::fmt::Debug for Session {
     }
 }
 
+/// Sessions waiting in a response's extensions to be stored, in order.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Attached(pub(crate) Vec<Session>);
+
 impl Session {
     /// The signed-in user's id.
     pub fn user_id(&self) -> Option<&str> {
@@ -48,7 +61,7 @@ impl Session {
         self.record.data.get("csrf").and_then(Value::as_str).unwrap_or_default()
     }
 
-    /// The session id (hash), which binds pending consent requests to this session.
+    /// The session id (hash), which binds consent requests to this session.
     pub fn id(&self) -> &str {
         &self.record.id
     }
@@ -75,6 +88,46 @@ impl Session {
     pub fn csrf_matches(&self, presented: Option<&str>) -> bool {
         let expected = self.csrf_token();
         !expected.is_empty() && presented.is_some_and(|p| bool::from(p.as_bytes().ct_eq(expected.as_bytes())))
+    }
+
+    /// Signs `user_id` in: a fresh session id and CSRF token (no session fixation), keeping the
+    /// data (such as the intended URL) of the guest session. The old session is deleted when
+    /// this one is saved.
+    pub fn sign_in(&mut self, passport: &Passport, user_id: &str) -> Result<(), OAuthError> {
+        let (raw, mut record) = new_record(passport, Some(user_id.to_owned()))?;
+        for (k, v) in &self.record.data {
+            if k != "csrf" {
+                record.data.insert(k.clone(), v.clone());
+            }
+        }
+        let replaces = (!self.is_new).then(|| self.record.id.clone());
+        *self = Session {
+            record,
+            new_cookie: Some(raw),
+            replaces,
+            is_new: true,
+            dirty: true,
+            deleted: false,
+        };
+        Ok(())
+    }
+
+    /// Ends the session (and its consent requests) when saved; its cookies are cleared.
+    pub fn sign_out(&mut self) {
+        self.deleted = true;
+    }
+
+    /// Puts the session on `response`, to be stored (and its cookies set) on the way out.
+    /// Sessions attached one after the other are stored in that order.
+    pub fn attach(self, response: impl IntoResponse) -> Response {
+        let mut response = response.into_response();
+        match response.extensions_mut().get_mut::<Attached>() {
+            Some(attached) => attached.0.push(self),
+            None => {
+                response.extensions_mut().insert(Attached(vec![self]));
+            }
+        }
+        response
     }
 }
 
@@ -114,26 +167,31 @@ fn new_record(passport: &Passport, user_id: Option<String>) -> Result<(String, S
 }
 
 /// Loads the request's live session, if it has one.
-pub async fn load(passport: &Passport, headers: &HeaderMap) -> Result<Option<Session>, OAuthError> {
+pub async fn load(pages: &Pages, headers: &HeaderMap) -> Result<Option<Session>, OAuthError> {
     let Some(raw) = cookie_value(headers, SESSION_COOKIE).filter(|v| v.len() <= 128) else {
         return Ok(None);
     };
-    let record = passport.store().find_session(&sha256_hex(raw), passport.now()).await?;
+    let record = pages
+        .sessions
+        .find_session(&sha256_hex(raw), pages.passport.now())
+        .await?;
     Ok(record.map(|record| Session {
         record,
         new_cookie: None,
+        replaces: None,
         is_new: false,
         dirty: false,
         deleted: false,
     }))
 }
 
-/// Starts a new guest session.
+/// Starts a new guest session (stored only once attached to a response).
 pub fn start(passport: &Passport) -> Result<Session, OAuthError> {
     let (raw, record) = new_record(passport, None)?;
     Ok(Session {
         record,
         new_cookie: Some(raw),
+        replaces: None,
         is_new: true,
         dirty: true,
         deleted: false,
@@ -141,56 +199,35 @@ pub fn start(passport: &Passport) -> Result<Session, OAuthError> {
 }
 
 /// Loads the request's session, or starts a new guest session.
-pub async fn load_or_start(passport: &Passport, headers: &HeaderMap) -> Result<Session, OAuthError> {
-    match load(passport, headers).await? {
+pub async fn load_or_start(pages: &Pages, headers: &HeaderMap) -> Result<Session, OAuthError> {
+    match load(pages, headers).await? {
         Some(session) => Ok(session),
-        None => start(passport),
+        None => start(&pages.passport),
     }
 }
 
-/// Signs `user_id` in: a fresh session id and CSRF token (no session fixation), keeping the
-/// data (such as the intended URL) of the guest session.
-pub async fn sign_in(passport: &Passport, session: &mut Session, user_id: &str) -> Result<(), OAuthError> {
-    let (raw, mut record) = new_record(passport, Some(user_id.to_owned()))?;
-    for (k, v) in &session.record.data {
-        if k != "csrf" {
-            record.data.insert(k.clone(), v.clone());
-        }
-    }
-    if !session.is_new {
-        passport.store().delete_session(&session.record.id).await?;
-    }
-    *session = Session {
-        record,
-        new_cookie: Some(raw),
-        is_new: true,
-        dirty: true,
-        deleted: false,
-    };
-    Ok(())
-}
-
-/// Ends the session (and its pending consent requests).
-pub async fn sign_out(passport: &Passport, session: &mut Session) -> Result<(), OAuthError> {
-    if !session.is_new {
-        passport.store().delete_session(&session.record.id).await?;
-    }
-    session.deleted = true;
-    Ok(())
-}
-
-/// Persists changes and sets the cookies on `response`.
-pub async fn save(passport: &Passport, session: &mut Session, response: &mut Response) -> Result<(), OAuthError> {
-    let secure = passport
+fn secure(passport: &Passport) -> bool {
+    passport
         .settings()
         .issuer
         .as_deref()
-        .is_some_and(|i| i.starts_with("https://"));
+        .is_some_and(|i| i.starts_with("https://"))
+}
+
+/// Stores `session` and sets its cookies on `response`.
+pub(crate) async fn save(pages: &Pages, mut session: Session, response: &mut Response) -> Result<(), OAuthError> {
+    let passport = &pages.passport;
+    let secure = secure(passport);
     let lifetime = cookie::time::Duration::seconds(passport.settings().session_lifetime.num_seconds());
+    if let Some(old) = session.replaces.take() {
+        pages.sessions.delete_session(&old).await?;
+    }
     let headers = response.headers_mut();
     if session.deleted {
-        let spa_cookie = passport.settings().cookie.clone();
-        for name in [SESSION_COOKIE, XSRF_COOKIE, spa_cookie.as_str()] {
+        if !session.is_new {
+            pages.sessions.delete_session(&session.record.id).await?;
+        }
+        for name in [SESSION_COOKIE, XSRF_COOKIE, passport.settings().cookie.as_str()] {
             let c = Cookie::build((name.to_owned(), ""))
                 .path("/")
                 .max_age(cookie::time::Duration::ZERO)
@@ -200,12 +237,10 @@ pub async fn save(passport: &Passport, session: &mut Session, response: &mut Res
         return Ok(());
     }
     if session.is_new {
-        passport.store().insert_session(&session.record).await?;
+        pages.sessions.insert_session(&session.record).await?;
     } else if session.dirty {
-        passport.store().update_session(&session.record).await?;
+        pages.sessions.update_session(&session.record).await?;
     }
-    session.is_new = false;
-    session.dirty = false;
     if let Some(raw) = session.new_cookie.take() {
         let c = Cookie::build((SESSION_COOKIE, raw))
             .path("/")
@@ -228,17 +263,12 @@ pub async fn save(passport: &Passport, session: &mut Session, response: &mut Res
 
 /// Sets the SPA token cookie (HttpOnly, SameSite=Lax) for `user_id` on `response`.
 pub(crate) fn set_transient_cookie(passport: &Passport, csrf: &str, user_id: &str, response: &mut Response) {
-    let secure = passport
-        .settings()
-        .issuer
-        .as_deref()
-        .is_some_and(|i| i.starts_with("https://"));
     let value = passport.issue_transient_token(user_id, csrf);
     let c = Cookie::build((passport.settings().cookie.clone(), value))
         .path("/")
         .http_only(true)
         .same_site(SameSite::Lax)
-        .secure(secure)
+        .secure(secure(passport))
         .max_age(cookie::time::Duration::seconds(
             passport.settings().session_lifetime.num_seconds(),
         ))

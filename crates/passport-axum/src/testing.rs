@@ -35,9 +35,9 @@ pub fn acting_as(user: User, scopes: impl IntoIterator<Item = impl Into<String>>
     ActingAs {
         token: AccessToken {
             id: "acting-as".to_owned(),
-            client_id: "acting-as-client".to_owned(),
+            client_id: "acting-as-client".into(),
             user_id: Some(user.id.clone()),
-            scopes: scopes.into_iter().map(Into::into).collect(),
+            scopes: scopes.into_iter().map(Into::into).collect::<Vec<String>>().into(),
             client_provider: None,
             expires_at: DateTime::<Utc>::MAX_UTC,
         },
@@ -51,9 +51,9 @@ pub fn acting_as_client(client_id: &str, scopes: impl IntoIterator<Item = impl I
     ActingAs {
         token: AccessToken {
             id: "acting-as-client".to_owned(),
-            client_id: client_id.to_owned(),
+            client_id: client_id.into(),
             user_id: None,
-            scopes: scopes.into_iter().map(Into::into).collect(),
+            scopes: scopes.into_iter().map(Into::into).collect::<Vec<String>>().into(),
             client_provider: None,
             expires_at: DateTime::<Utc>::MAX_UTC,
         },

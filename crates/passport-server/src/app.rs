@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use axum::extract::Request;
 use axum::routing::get;
 use axum::{Json, Router};
-use passport::{Event, EventListener, Passport, PassportBuilder, PassportConfig, PasswordHasher, User};
+use passport::{Event, EventListener, Passport, PassportBuilder, PassportConfig, PasswordHasher, ServerSecret, User};
 use passport_axum::{AuthUser, Pages, Views};
 use passport_sqlx::{Database, SqlUserProvider};
 use tower_http::catch_panic::CatchPanicLayer;
@@ -80,10 +80,20 @@ impl Context {
         &self.data_dir
     }
 
+    /// The server secret: from the configuration (`server_secret`), else the one kept in the
+    /// database, so that every instance on it shares one.
+    pub async fn server_secret(&self, db: &Database) -> anyhow::Result<ServerSecret> {
+        match &self.config.server_secret {
+            Some(text) => ServerSecret::parse(text).context("server_secret"),
+            None => Ok(db.server_secret().await?),
+        }
+    }
+
     /// The `Passport` handle over `db`.
-    pub fn passport(&self, db: &Database) -> anyhow::Result<Passport> {
+    pub async fn passport(&self, db: &Database) -> anyhow::Result<Passport> {
         Ok(passport_builder(&self.config, db)
             .keys_or_directory(&self.data_dir)
+            .server_secret(self.server_secret(db).await?)
             .build()?)
     }
 }
@@ -99,8 +109,8 @@ impl EventListener for LogEvents {
     }
 }
 
-/// A builder configured from `config`, storing in `db`, with the `users` table as the default
-/// user provider. Keys still have to be chosen.
+/// A builder configured from `config`, storing in `db`, with the `passport_users` table as the
+/// default user provider. Keys and the server secret still have to be chosen.
 pub fn passport_builder(config: &PassportConfig, db: &Database) -> PassportBuilder {
     let hasher = PasswordHasher::default();
     let users = Arc::new(SqlUserProvider::new(db.users(), hasher.clone()));
@@ -116,17 +126,18 @@ async fn api_user(user: AuthUser) -> Json<User> {
     Json(user.user)
 }
 
-/// The standalone server's router with the built-in pages.
-pub fn router(passport: &Passport) -> Router {
-    router_with(Pages::new(passport))
+/// The standalone server's router with the built-in pages, sessions in `db`.
+pub fn router(passport: &Passport, db: &Database) -> Router {
+    router_with(Pages::new(passport, db.sessions()))
 }
 
-/// The pages of the standalone server: built-in views, each replaceable by a file of the same
-/// name in `<data-dir>/views/` (`login.html`, `authorize.html`, `error.html`, `layout.html`,
-/// `home.html`, `device_user_code.html`, `device_authorize.html`, `device_done.html`).
-pub fn pages(passport: &Passport, data_dir: &Path) -> anyhow::Result<Pages> {
+/// The pages of the standalone server (sessions in `db`): built-in views, each replaceable by a
+/// file of the same name in `<data-dir>/views/` (`login.html`, `authorize.html`, `error.html`,
+/// `layout.html`, `home.html`, `device_user_code.html`, `device_authorize.html`,
+/// `device_done.html`).
+pub fn pages(passport: &Passport, db: &Database, data_dir: &Path) -> anyhow::Result<Pages> {
     let dir = data_dir.join("views");
-    let pages = Pages::new(passport);
+    let pages = Pages::new(passport, db.sessions());
     if dir.is_dir() {
         let views = Views::with_overrides_from(&dir).map_err(|e| anyhow::anyhow!("views: {e}"))?;
         tracing::info!(dir = %dir.display(), "using page templates from the data directory");
@@ -142,10 +153,10 @@ pub fn router_with(pages: Pages) -> Router {
         .route("/api/user", get(api_user))
         .route("/health", get(|| async { "ok" }))
         .with_state(passport)
-        .merge(Router::new().route("/", get(passport_axum::home)).with_state(pages.clone()))
+        .merge(passport_axum::home_routes(pages.clone()))
         .merge(passport_axum::account_routes(pages.clone()))
         .merge(passport_axum::json_api_routes(pages.clone()))
-        .merge(passport_axum::routes_with(pages.clone()))
+        .merge(passport_axum::routes(pages.clone()))
         // Signed-in browsers get the SPA token cookie on every GET (Passport's CreateFreshApiToken).
         .layer(axum::middleware::from_fn_with_state(pages, passport_axum::create_fresh_api_token))
         .layer(

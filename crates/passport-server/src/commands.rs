@@ -5,10 +5,7 @@ use std::net::SocketAddr;
 
 use anyhow::{Context as _, bail};
 use chrono::TimeDelta;
-use passport::{
-    ClientKind, GrantType, NewClient, Passport, PurgeFilter, StoreError, hash_client_secret, is_hashed_secret,
-    write_keys,
-};
+use passport::{ClientKind, GrantType, NewClient, Passport, PurgeFilter, StoreError, write_keys};
 use serde_json::json;
 
 use crate::app::{Context, pages, router_with};
@@ -78,7 +75,7 @@ async fn open(ctx: &Context) -> anyhow::Result<(passport_sqlx::Database, Passpor
         tracing::info!("no keys found: generating a 4096-bit RSA key pair");
         ensure_keys(ctx, 4096, false)?;
     }
-    let passport = ctx.passport(&db)?;
+    let passport = ctx.passport(&db).await?;
     Ok((db, passport))
 }
 
@@ -96,7 +93,7 @@ async fn ensure_personal_access_client(passport: &Passport) -> anyhow::Result<pa
 async fn install(ctx: &Context, args: &KeyArgs) -> anyhow::Result<()> {
     let db = ctx.migrated_database().await?;
     ensure_keys(ctx, args.length, args.force)?;
-    let passport = ctx.passport(&db)?;
+    let passport = ctx.passport(&db).await?;
     let client = ensure_personal_access_client(&passport).await?;
     db.close().await;
     print(
@@ -146,7 +143,7 @@ async fn client(ctx: &Context, cmd: ClientCommand) -> anyhow::Result<()> {
     let result = match cmd.action {
         Some(ClientAction::List(flag)) => list_clients(&passport, flag.json).await,
         Some(ClientAction::Revoke { id, json }) => {
-            if !passport.store().revoke_client(&id).await? {
+            if passport.revoke_client(&id).await?.clients.is_empty() {
                 bail!("no active client with id {id}");
             }
             print(json, json!({"revoked": id}), &format!("Client {id} revoked."));
@@ -208,7 +205,7 @@ async fn create_client(passport: &Passport, args: CreateClient) -> anyhow::Resul
 }
 
 async fn list_clients(passport: &Passport, json: bool) -> anyhow::Result<()> {
-    let clients = passport.store().list_clients().await?;
+    let clients = passport.list_clients().await?;
     if json {
         let list: Vec<_> = clients
             .iter()
@@ -286,7 +283,7 @@ async fn user(ctx: &Context, cmd: UserCommand) -> anyhow::Result<()> {
                 }
             }
             UserCommand::Delete { id, json } => {
-                if !users.delete_user(&id).await? {
+                if passport.delete_user(None, &id).await?.is_none() {
                     bail!("no user with id {id}");
                 }
                 print(
@@ -349,7 +346,6 @@ async fn purge(ctx: &Context, args: &PurgeArgs) -> anyhow::Result<()> {
     let expired = both || args.expired;
     let cutoff = passport.now() - TimeDelta::hours(i64::from(args.hours));
     let counts = passport
-        .store()
         .purge(PurgeFilter {
             revoked,
             expired_before: expired.then_some(cutoff),
@@ -373,18 +369,7 @@ async fn purge(ctx: &Context, args: &PurgeArgs) -> anyhow::Result<()> {
 async fn hash(ctx: &Context, json: bool) -> anyhow::Result<()> {
     let (db, passport) = open(ctx).await?;
     let result = async {
-        let mut hashed = 0;
-        for client in passport.store().list_clients().await? {
-            if let Some(secret) = client.secret_hash.as_deref().filter(|s| !s.is_empty())
-                && !is_hashed_secret(secret)
-            {
-                passport
-                    .store()
-                    .update_client_secret(&client.id, &hash_client_secret(secret))
-                    .await?;
-                hashed += 1;
-            }
-        }
+        let hashed = passport.hash_plaintext_secrets().await?;
         print(
             json,
             json!({"hashed": hashed}),
@@ -404,10 +389,10 @@ async fn serve(ctx: &Context, bind: &str) -> anyhow::Result<()> {
         tracing::info!("no keys found: generating a 4096-bit RSA key pair");
         ensure_keys(ctx, 4096, false)?;
     }
-    let passport = ctx.passport(&db)?;
+    let passport = ctx.passport(&db).await?;
     // The dashboard issues personal access tokens: make sure there is a client for them.
     ensure_personal_access_client(&passport).await?;
-    let app = router_with(pages(&passport, &ctx.data_dir)?).into_make_service_with_connect_info::<SocketAddr>();
+    let app = router_with(pages(&passport, &db, &ctx.data_dir)?).into_make_service_with_connect_info::<SocketAddr>();
     let listener = tokio::net::TcpListener::bind(bind)
         .await
         .with_context(|| format!("cannot listen on {bind}"))?;

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use passport::{Keys, generate_keys};
+use passport::{KeySet, generate_keys};
 
 fn per_second(threads: usize, run: impl Fn() + Sync) -> f64 {
     let window = Duration::from_secs(2);
@@ -31,7 +31,7 @@ fn main() {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     for bits in [2048, 4096] {
         let pem = generate_keys(bits).unwrap_or_else(|e| panic!("{e}"));
-        let keys = Keys::from_pem(&pem.private_pem, Some(&pem.public_pem)).unwrap_or_else(|e| panic!("{e}"));
+        let keys = KeySet::from_pem(&pem.private_pem, Some(&pem.public_pem)).unwrap_or_else(|e| panic!("{e}"));
         let claims = br#"{"aud":"0196a8c2-6d8e-7b3c-9f51-4e2a7d1c0b93","jti":"3c6f0a9d","iat":1,"nbf":1,"exp":2,"sub":"42","scopes":["read"]}"#;
         let token = keys.sign_for_bench(claims);
         for threads in [1, cores] {

@@ -8,11 +8,13 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::client::{Client, GrantType};
+use crate::client::{Client, ClientId, GrantType};
 use crate::error::{ErrorCode, OAuthError};
 use crate::passport::{Family, MintSpec, Passport};
+use crate::pkce::{PkceMethod, valid_pkce_string};
 use crate::random::random_hex;
-use crate::redirect::redirect_uri_matches;
+use crate::redirect::authorize_redirect_uri;
+use crate::scope::ScopeSet;
 use crate::secret::sha256_hex;
 use crate::store::AuthCodeRecord;
 
@@ -63,6 +65,10 @@ pub struct AuthorizationRequest {
     pub code_challenge_method: Option<String>,
     /// `prompt`.
     pub prompt: Option<String>,
+    /// `nonce` (OpenID Connect Core §3.1.2.1), carried to the code.
+    pub nonce: Option<String>,
+    /// `max_age` (OpenID Connect Core §3.1.2.1), carried to the code.
+    pub max_age: Option<String>,
 }
 
 impl AuthorizationRequest {
@@ -80,6 +86,8 @@ impl AuthorizationRequest {
                 "code_challenge" => &mut request.code_challenge,
                 "code_challenge_method" => &mut request.code_challenge_method,
                 "prompt" => &mut request.prompt,
+                "nonce" => &mut request.nonce,
+                "max_age" => &mut request.max_age,
                 _ => continue,
             };
             if slot.is_some() {
@@ -87,13 +95,37 @@ impl AuthorizationRequest {
                     "Parameter `{name}` is included more than once"
                 )));
             }
-            // `state` is opaque and must come back exactly as sent (RFC 6749 §4.1.2): no trimming.
-            let value = if name == "state" { value.as_str() } else { value.trim() };
+            // `state` and `nonce` are opaque and must come back exactly as sent (RFC 6749 §4.1.2,
+            // OpenID Connect Core §3.1.2.1): no trimming.
+            let value = if name == "state" || name == "nonce" {
+                value.as_str()
+            } else {
+                value.trim()
+            };
             if !value.is_empty() {
                 *slot = Some(value.to_owned());
             }
         }
         Ok(request)
+    }
+}
+
+/// Extension parameters of an authorization request that travel with the code to the token
+/// endpoint (OpenID Connect needs them there: `nonce` goes into the id_token).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthorizationExtensions {
+    /// `nonce`, echoed in the id_token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
+    /// `max_age` in seconds: the longest time since the user last signed in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_age: Option<u64>,
+}
+
+impl AuthorizationExtensions {
+    /// True when no extension was given.
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
     }
 }
 
@@ -103,21 +135,24 @@ pub struct ValidatedAuthorization {
     /// `code` or `token`.
     pub response_type: ResponseType,
     /// The client id.
-    pub client_id: String,
+    pub client_id: ClientId,
     /// Where to send the user back (validated).
     pub redirect_uri: String,
     /// Whether the request carried `redirect_uri` (then the token request must repeat it).
     pub redirect_uri_given: bool,
     /// Requested scopes (known; defaults applied).
-    pub scopes: Vec<String>,
+    pub scopes: ScopeSet,
     /// `state`, echoed back.
     pub state: Option<String>,
     /// PKCE challenge.
     pub code_challenge: Option<String>,
-    /// PKCE method (`S256` or `plain`).
-    pub code_challenge_method: Option<String>,
+    /// PKCE method.
+    pub code_challenge_method: Option<PkceMethod>,
     /// `prompt`.
     pub prompt: Option<Prompt>,
+    /// Extension parameters carried to the code.
+    #[serde(default)]
+    pub extensions: AuthorizationExtensions,
 }
 
 /// An error redirected to the client (RFC 6749 §4.1.2.1 / §4.2.2.1).
@@ -233,34 +268,6 @@ pub fn error_redirect(request: &ValidatedAuthorization, error: OAuthError) -> Er
     ErrorRedirect { location, error }
 }
 
-fn valid_pkce_string(s: &str) -> bool {
-    (43..=128).contains(&s.len())
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
-}
-
-/// Checks a PKCE `code_verifier` against the stored challenge (RFC 7636 §4.6), in constant time.
-pub(crate) fn verify_pkce(challenge: &str, method: &str, verifier: &str) -> Result<(), OAuthError> {
-    use base64::Engine as _;
-    use sha2::Digest as _;
-    use subtle::ConstantTimeEq as _;
-    if !valid_pkce_string(verifier) {
-        return Err(OAuthError::invalid_request(
-            "Code Verifier must follow the specifications of RFC-7636.",
-        ));
-    }
-    let expected = match method {
-        "S256" => base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes())),
-        "plain" => verifier.to_owned(),
-        _ => return Err(OAuthError::server_error("unsupported stored code_challenge_method")),
-    };
-    if expected.as_bytes().ct_eq(challenge.as_bytes()).into() {
-        Ok(())
-    } else {
-        Err(OAuthError::invalid_grant("Failed to verify `code_verifier`."))
-    }
-}
-
 impl Passport {
     /// Validates an authorization request. Errors: an unknown client, a missing `client_id` or
     /// `response_type`, or an unregistered `redirect_uri` are [`AuthorizeError::Show`]; then
@@ -283,25 +290,7 @@ impl Passport {
             .await
             .map_err(AuthorizeError::Show)?
             .ok_or_else(OAuthError::invalid_client)?;
-        let redirect_uri = match &request.redirect_uri {
-            Some(given) => {
-                if !client.redirect_uris.iter().any(|r| redirect_uri_matches(r, given)) {
-                    return Err(OAuthError::invalid_client()
-                        .with_hint("The redirect URI is not registered for this client")
-                        .into());
-                }
-                given.clone()
-            }
-            None => match client.redirect_uris.as_slice() {
-                [only] => only.clone(),
-                [] => {
-                    return Err(OAuthError::invalid_client()
-                        .with_hint("The client has no redirect URI")
-                        .into());
-                }
-                _ => return Err(OAuthError::invalid_parameter("redirect_uri").into()),
-            },
-        };
+        let redirect_uri = authorize_redirect_uri(&client.redirect_uris, request.redirect_uri.as_deref())?;
 
         let prompt = match request.prompt.as_deref() {
             Some("none") => Some(Prompt::None),
@@ -318,11 +307,15 @@ impl Passport {
             client_id: client.id.clone(),
             redirect_uri,
             redirect_uri_given: request.redirect_uri.is_some(),
-            scopes: Vec::new(),
+            scopes: ScopeSet::new(),
             state: request.state.clone(),
             code_challenge: None,
             code_challenge_method: None,
             prompt,
+            extensions: AuthorizationExtensions {
+                nonce: request.nonce.clone(),
+                max_age: request.max_age.as_deref().and_then(|m| m.parse().ok()),
+            },
         };
         let redirect = |v: &ValidatedAuthorization, e: OAuthError| AuthorizeError::Redirect(error_redirect(v, e));
 
@@ -353,13 +346,16 @@ impl Passport {
         if grant == GrantType::AuthorizationCode {
             match &request.code_challenge {
                 Some(challenge) => {
-                    let method = request.code_challenge_method.as_deref().unwrap_or("plain");
-                    if method != "S256" && method != "plain" {
-                        return Err(redirect(
-                            &validated,
-                            OAuthError::invalid_request("Code challenge method must be one of `S256`, `plain`"),
-                        ));
-                    }
+                    let method = match request.code_challenge_method.as_deref().map(str::parse) {
+                        None => PkceMethod::Plain,
+                        Some(Ok(method)) => method,
+                        Some(Err(())) => {
+                            return Err(redirect(
+                                &validated,
+                                OAuthError::invalid_request("Code challenge method must be one of `S256`, `plain`"),
+                            ));
+                        }
+                    };
                     if !valid_pkce_string(challenge) {
                         return Err(redirect(
                             &validated,
@@ -367,7 +363,7 @@ impl Passport {
                         ));
                     }
                     validated.code_challenge = Some(challenge.clone());
-                    validated.code_challenge_method = Some(method.to_owned());
+                    validated.code_challenge_method = Some(method);
                 }
                 None if !client.is_confidential() => {
                     return Err(redirect(
@@ -390,7 +386,7 @@ impl Passport {
     ) -> Result<bool, OAuthError> {
         let granted = self
             .store()
-            .granted_scopes(user_id, &request.client_id, self.now())
+            .granted_scopes(user_id, request.client_id.as_str(), self.now())
             .await?;
         let union: Vec<&String> = granted.iter().flatten().collect();
         Ok(!union.is_empty() && request.scopes.iter().all(|s| union.contains(&s)))
@@ -417,7 +413,8 @@ impl Passport {
                     scopes: request.scopes.clone(),
                     redirect_uri: request.redirect_uri_given.then(|| request.redirect_uri.clone()),
                     code_challenge: request.code_challenge.clone(),
-                    code_challenge_method: request.code_challenge_method.clone(),
+                    code_challenge_method: request.code_challenge_method,
+                    extensions: request.extensions.clone(),
                     revoked: false,
                     created_at: now,
                     expires_at: now + AUTH_CODE_TTL,
@@ -450,7 +447,7 @@ impl Passport {
                     .map_err(OAuthError::from)?;
                 self.announce(&minted);
                 let expires_in = (minted.access.expires_at - self.now()).num_seconds().to_string();
-                let granted = minted.access.scopes.join(" ");
+                let granted = minted.access.scopes.to_param();
                 let mut params = vec![
                     ("access_token", minted.jwt.as_str()),
                     ("token_type", "Bearer"),
@@ -480,15 +477,11 @@ impl Passport {
         request: &ValidatedAuthorization,
     ) -> Result<crate::client::Client, AuthorizeError> {
         let client = self
-            .find_active_client(&request.client_id)
+            .find_active_client(request.client_id.as_str())
             .await?
             .ok_or_else(OAuthError::invalid_client)?;
         // The client may have changed its redirect URIs while the consent page was open.
-        if !client
-            .redirect_uris
-            .iter()
-            .any(|r| redirect_uri_matches(r, &request.redirect_uri))
-        {
+        if !client.redirect_uris.iter().any(|r| r.matches(&request.redirect_uri)) {
             return Err(OAuthError::invalid_client()
                 .with_hint("The redirect URI is no longer registered for this client")
                 .into());
@@ -507,11 +500,12 @@ mod tests {
             client_id: "c".into(),
             redirect_uri: "https://app.example/cb".into(),
             redirect_uri_given: true,
-            scopes: vec!["read".into()],
+            scopes: ScopeSet::parse(Some("read")),
             state: Some("a b&c".into()),
             code_challenge: None,
             code_challenge_method: None,
             prompt,
+            extensions: AuthorizationExtensions::default(),
         }
     }
 
@@ -582,29 +576,20 @@ mod tests {
     }
 
     #[test]
-    fn pkce_s256_and_plain() {
-        let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
-        let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"; // RFC 7636 appendix B
-        assert!(verify_pkce(challenge, "S256", verifier).is_ok());
-        assert_eq!(
-            verify_pkce(challenge, "S256", &verifier.replace('d', "e"))
-                .unwrap_err()
-                .code(),
-            ErrorCode::InvalidGrant
-        );
-        assert!(verify_pkce(verifier, "plain", verifier).is_ok());
-        assert_eq!(
-            verify_pkce(challenge, "S256", "short").unwrap_err().code(),
-            ErrorCode::InvalidRequest
-        );
-    }
-
-    #[test]
     fn repeated_parameters_are_refused() {
         let pairs = vec![
             ("state".to_owned(), "a".to_owned()),
             ("state".to_owned(), "b".to_owned()),
         ];
         assert!(AuthorizationRequest::from_pairs(pairs).is_err());
+    }
+
+    #[test]
+    fn nonce_and_max_age_are_kept() {
+        let pairs =
+            [("nonce", " n-0 "), ("max_age", " 300 "), ("scope", " read ")].map(|(k, v)| (k.to_owned(), v.to_owned()));
+        let request = AuthorizationRequest::from_pairs(pairs).unwrap();
+        assert_eq!(request.nonce.as_deref(), Some(" n-0 "), "opaque: not trimmed");
+        assert_eq!(request.max_age.as_deref(), Some("300"));
     }
 }

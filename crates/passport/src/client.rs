@@ -8,10 +8,13 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::OAuthError;
+use crate::names::check_name;
 use crate::redirect::RedirectUri;
+use crate::scope::ScopeSet;
 
 /// A grant type a client may be allowed to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
 pub enum GrantType {
     /// RFC 6749 §4.1.
     #[serde(rename = "authorization_code")]
@@ -75,11 +78,100 @@ impl fmt::Display for GrantType {
     }
 }
 
+/// A client identifier: an opaque string (UUIDs here; Passport 11/12 databases hold integers).
+/// Never parsed, only compared.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ClientId(String);
+
+impl ClientId {
+    /// Wraps an id.
+    pub fn new(id: impl Into<String>) -> Self {
+        Self(id.into())
+    }
+
+    /// The id.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The id as a `String`.
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+impl fmt::Display for ClientId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::borrow::Borrow<str> for ClientId {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for ClientId {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for ClientId {
+    fn from(id: String) -> Self {
+        Self(id)
+    }
+}
+
+impl From<&str> for ClientId {
+    fn from(id: &str) -> Self {
+        Self(id.to_owned())
+    }
+}
+
+impl From<ClientId> for String {
+    fn from(id: ClientId) -> Self {
+        id.0
+    }
+}
+
+impl PartialEq<str> for ClientId {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for ClientId {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+impl PartialEq<String> for ClientId {
+    fn eq(&self, other: &String) -> bool {
+        &self.0 == other
+    }
+}
+
+impl PartialEq<ClientId> for String {
+    fn eq(&self, other: &ClientId) -> bool {
+        *self == other.0
+    }
+}
+
+impl PartialEq<ClientId> for &str {
+    fn eq(&self, other: &ClientId) -> bool {
+        *self == other.0
+    }
+}
+
 /// A registered client, as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Client {
-    /// UUID.
-    pub id: String,
+    /// The client id (a UUID for clients made here).
+    pub id: ClientId,
     /// The user who owns the client (third-party clients made through the JSON API); `None` for
     /// first-party clients made by an operator.
     pub owner_id: Option<String>,
@@ -90,12 +182,12 @@ pub struct Client {
     pub secret_hash: Option<String>,
     /// The user provider whose users this client serves; `None` means the default provider.
     pub provider: Option<String>,
-    /// Registered redirect URIs, matched exactly (plus the loopback port rule).
-    pub redirect_uris: Vec<String>,
+    /// Registered redirect URIs (see [`crate::redirect`] for how they are matched).
+    pub redirect_uris: Vec<RedirectUri>,
     /// Grants this client may use.
     pub grant_types: Vec<GrantType>,
     /// Scopes this client may hold; `None` means any defined scope.
-    pub scopes: Option<Vec<String>>,
+    pub scopes: Option<ScopeSet>,
     /// Skip the consent page for this client (Passport's `skipsAuthorization`).
     pub skips_authorization: bool,
     /// Revoked clients behave as if they did not exist.
@@ -195,7 +287,7 @@ pub struct NewClient {
     /// The owning user, for third-party clients.
     pub owner_id: Option<String>,
     /// Limit the scopes the client may hold.
-    pub scopes: Option<Vec<String>>,
+    pub scopes: Option<ScopeSet>,
     /// Skip the consent screen.
     pub skips_authorization: bool,
 }
@@ -245,36 +337,39 @@ impl NewClient {
         self
     }
 
-    /// Checks the request and decides whether the client is confidential.
-    pub(crate) fn validate(&self) -> Result<bool, OAuthError> {
-        if self.name.chars().any(char::is_control) {
-            return Err(OAuthError::invalid_request(
-                "The client name must not contain control characters",
-            ));
-        }
-        if self.name.trim().is_empty() {
-            return Err(OAuthError::invalid_request("The client name must not be empty"));
-        }
-        // Characters, not bytes: the JSON API and the message count characters too.
-        if self.name.trim().chars().count() > 255 {
-            return Err(OAuthError::invalid_request(
-                "The client name must be at most 255 characters",
-            ));
-        }
-        for uri in &self.redirect_uris {
-            RedirectUri::parse(uri)?;
-        }
-        if self.kind.needs_redirect_uri() && self.redirect_uris.is_empty() {
+    /// Checks the request: the trimmed name, the validated redirect URIs, and whether the
+    /// client is confidential.
+    pub(crate) fn validate(&self) -> Result<(String, Vec<RedirectUri>, bool), OAuthError> {
+        let name = check_name(&self.name).map_err(name_error)?.to_owned();
+        let redirect_uris = self
+            .redirect_uris
+            .iter()
+            .map(|uri| RedirectUri::parse(uri))
+            .collect::<Result<Vec<_>, _>>()?;
+        if self.kind.needs_redirect_uri() && redirect_uris.is_empty() {
             return Err(OAuthError::invalid_request(
                 "This kind of client needs at least one redirect URI",
             ));
         }
-        match self.kind {
-            ClientKind::ClientCredentials | ClientKind::PersonalAccess if self.public => Err(
-                OAuthError::invalid_request("Client credentials and personal access clients must be confidential"),
-            ),
-            ClientKind::Implicit => Ok(false),
-            _ => Ok(!self.public),
-        }
+        let confidential = match self.kind {
+            ClientKind::ClientCredentials | ClientKind::PersonalAccess if self.public => {
+                return Err(OAuthError::invalid_request(
+                    "Client credentials and personal access clients must be confidential",
+                ));
+            }
+            ClientKind::Implicit => false,
+            _ => !self.public,
+        };
+        Ok((name, redirect_uris, confidential))
     }
+}
+
+/// A client name error as the core reports it.
+pub(crate) fn name_error(err: crate::names::NameError) -> OAuthError {
+    use crate::names::NameError;
+    OAuthError::invalid_request(match err {
+        NameError::Empty => "The client name must not be empty",
+        NameError::TooLong => "The client name must be at most 255 characters",
+        _ => "The client name must not contain control characters",
+    })
 }

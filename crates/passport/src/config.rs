@@ -49,6 +49,9 @@ pub struct PassportConfig {
     pub private_key: Option<String>,
     /// Public key PEM (normally from `PASSPORT_PUBLIC_KEY`).
     pub public_key: Option<String>,
+    /// The secret every instance shares (base64 or hex, at least 32 bytes; normally from
+    /// `PASSPORT_SERVER_SECRET`). Without it the server keeps one in the database.
+    pub server_secret: Option<String>,
 }
 
 impl std::fmt::Debug for PassportConfig {
@@ -67,6 +70,7 @@ impl std::fmt::Debug for PassportConfig {
             .field("enable_implicit_grant", &self.enable_implicit_grant)
             .field("path", &self.path)
             .field("private_key", &self.private_key.as_ref().map(|_| "[redacted]"))
+            .field("server_secret", &self.server_secret.as_ref().map(|_| "[redacted]"))
             .finish_non_exhaustive()
     }
 }
@@ -162,6 +166,7 @@ impl PassportConfig {
                 }
                 "private_key" => self.private_key = Some(value),
                 "public_key" => self.public_key = Some(value),
+                "server_secret" => self.server_secret = Some(value),
                 _ => {}
             }
         }

@@ -10,6 +10,7 @@ use std::fmt;
 
 /// The `error` codes this server emits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ErrorCode {
     /// Missing, repeated or malformed parameter.
     InvalidRequest,
@@ -29,6 +30,9 @@ pub enum ErrorCode {
     AccessDenied,
     /// Unexpected failure inside the server.
     ServerError,
+    /// The server cannot handle the request right now (overload, brute-force limit, storage
+    /// unavailable); try again later.
+    TemporarilyUnavailable,
     /// Device flow: the user has not decided yet.
     AuthorizationPending,
     /// Device flow: polling too fast.
@@ -42,6 +46,25 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code, in the order the README's error table lists them.
+    pub const ALL: [ErrorCode; 15] = [
+        Self::InvalidRequest,
+        Self::InvalidClient,
+        Self::UnauthorizedClient,
+        Self::UnsupportedGrantType,
+        Self::InvalidScope,
+        Self::InvalidGrant,
+        Self::AuthorizationPending,
+        Self::SlowDown,
+        Self::AccessDenied,
+        Self::ExpiredToken,
+        Self::UnsupportedResponseType,
+        Self::LoginRequired,
+        Self::ConsentRequired,
+        Self::TemporarilyUnavailable,
+        Self::ServerError,
+    ];
+
     /// The wire value of the code.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -54,6 +77,7 @@ impl ErrorCode {
             Self::InvalidScope => "invalid_scope",
             Self::AccessDenied => "access_denied",
             Self::ServerError => "server_error",
+            Self::TemporarilyUnavailable => "temporarily_unavailable",
             Self::AuthorizationPending => "authorization_pending",
             Self::SlowDown => "slow_down",
             Self::ExpiredToken => "expired_token",
@@ -67,6 +91,7 @@ impl ErrorCode {
         match self {
             Self::InvalidClient | Self::LoginRequired | Self::ConsentRequired => 401,
             Self::ServerError => 500,
+            Self::TemporarilyUnavailable => 503,
             _ => 400,
         }
     }
@@ -91,6 +116,9 @@ impl ErrorCode {
             Self::AccessDenied => "The resource owner or authorization server denied the request.",
             Self::ServerError => {
                 "The authorization server encountered an unexpected condition which prevented it from fulfilling the request."
+            }
+            Self::TemporarilyUnavailable => {
+                "The authorization server is currently unable to handle the request. Try again later."
             }
             Self::AuthorizationPending => {
                 "The authorization request is still pending as the end user hasn't yet completed the user interaction steps."
@@ -234,10 +262,14 @@ impl std::error::Error for OAuthError {}
 
 /// A storage failure.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum StoreError {
     /// A unique key already exists.
     #[error("duplicate key")]
     Conflict,
+    /// The backend does not offer this operation (e.g. a user provider that cannot delete).
+    #[error("not supported by this backend: {0}")]
+    Unsupported(&'static str),
     /// Any other failure of the backend.
     #[error("storage backend failed: {0}")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),

@@ -16,6 +16,7 @@ use tokio::sync::{mpsc, oneshot};
 /// Something that happened.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Event {
     /// An access token was issued and stored.
     AccessTokenCreated {

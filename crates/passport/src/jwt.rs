@@ -1,18 +1,15 @@
-//! Access tokens as RS256 JWTs (RFC 7519 / RFC 7515 compact form) with Passport's claims.
+//! Access tokens as JWTs (RFC 7519 / RFC 7515 compact form) with Passport's claims, signed by
+//! the key set's current key (see [`crate::keys`]).
 //!
-//! Signing is done here with the cached key pair (the header is encoded once at start-up);
-//! verification goes through jsonwebtoken. Time claims are checked against the injected clock,
-//! not the library's, and are read leniently: PHP Passport writes them as floats.
+//! Verification picks the key by `kid` and goes through jsonwebtoken. Time claims are checked
+//! against the injected clock, not the library's, and are read leniently: PHP Passport writes
+//! them as floats.
 
-use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::RSA_PKCS1_SHA256;
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::error::OAuthError;
-use crate::keys::Keys;
+use crate::keys::KeySet;
 
 /// How far `iat`/`nbf` may lie in the future (clock skew between instances), in seconds.
 const NOT_BEFORE_LEEWAY: i64 = 30;
@@ -43,6 +40,7 @@ pub struct AccessTokenClaims {
 
 /// Why a bearer token was refused. Logged at debug level only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum TokenInvalid {
     /// Not a JWT, bad signature, wrong algorithm or malformed claims.
     #[error("the token is malformed or its signature is invalid")]
@@ -64,44 +62,18 @@ pub enum TokenInvalid {
     Unavailable,
 }
 
-/// RS256 only; time claims are checked by [`verify`] against the injected clock.
-pub(crate) fn validation() -> jsonwebtoken::Validation {
-    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
-    validation.required_spec_claims.clear();
-    validation.validate_exp = false;
-    validation.validate_nbf = false;
-    validation.validate_aud = false;
-    validation
-}
-
-/// Signs `claims_json` as a compact JWS with the cached key.
-pub(crate) fn sign_compact(keys: &Keys, claims_json: &[u8]) -> Result<String, OAuthError> {
-    let pair = keys.signing();
-    let header = keys.header_b64();
-    let mut out =
-        String::with_capacity(header.len() + claims_json.len() * 4 / 3 + pair.public_modulus_len() * 4 / 3 + 8);
-    out.push_str(header);
-    out.push('.');
-    URL_SAFE_NO_PAD.encode_string(claims_json, &mut out);
-    let mut signature = vec![0u8; pair.public_modulus_len()];
-    pair.sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), out.as_bytes(), &mut signature)
-        .map_err(|_| OAuthError::server_error("signing the access token failed"))?;
-    out.push('.');
-    URL_SAFE_NO_PAD.encode_string(&signature, &mut out);
-    Ok(out)
-}
-
-/// Signs access token claims.
-pub(crate) fn sign_claims(keys: &Keys, claims: &AccessTokenClaims) -> Result<String, OAuthError> {
+/// Signs access token claims with the current key.
+pub(crate) fn sign_claims(keys: &KeySet, claims: &AccessTokenClaims) -> Result<String, OAuthError> {
     let json = serde_json::to_vec(claims).map_err(|_| OAuthError::server_error("claims serialization failed"))?;
-    sign_compact(keys, &json)
+    keys.current().sign(&json)
 }
 
-/// Verifies the signature and time claims of `token` at `now`.
-pub(crate) fn verify(keys: &Keys, token: &str, now: DateTime<Utc>) -> Result<AccessTokenClaims, TokenInvalid> {
-    let data = jsonwebtoken::decode::<AccessTokenClaims>(token, keys.decoding(), keys.validation())
-        .map_err(|_| TokenInvalid::Malformed)?;
-    let claims = data.claims;
+/// Verifies the signature (with the key the header names, for its algorithm only) and the time
+/// claims of `token` at `now`.
+pub(crate) fn verify(keys: &KeySet, token: &str, now: DateTime<Utc>) -> Result<AccessTokenClaims, TokenInvalid> {
+    let header = jsonwebtoken::decode_header(token).map_err(|_| TokenInvalid::Malformed)?;
+    let key = keys.verifier_for(&header).ok_or(TokenInvalid::Malformed)?;
+    let claims: AccessTokenClaims = key.decode(token).map_err(|_| TokenInvalid::Malformed)?;
     let now = now.timestamp();
     if claims.exp <= now {
         return Err(TokenInvalid::Expired);

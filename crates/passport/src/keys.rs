@@ -1,9 +1,12 @@
-//! RSA signing keys: generation (`passport keys`), loading from PEM (PKCS#8 `PRIVATE KEY` as
-//! Passport writes it, or PKCS#1 `RSA PRIVATE KEY` from older Passport), and the parsed forms
-//! kept in memory so the hot path never re-parses a key.
+//! Signing keys: generation (`passport keys`), loading from PEM (PKCS#8 `PRIVATE KEY` as
+//! Passport writes it, or PKCS#1 `RSA PRIVATE KEY` from older Passport), and the [`KeySet`] the
+//! server signs and verifies with.
 //!
-//! Signing uses a cached aws-lc-rs [`RsaKeyPair`]; verification uses jsonwebtoken's
-//! [`DecodingKey`]. The JWT header's `kid` is the RFC 7638 thumbprint of the public key.
+//! A key set holds keys by `kid` (the RFC 7638 thumbprint of the public key), each with its
+//! algorithm, its cached signer (never re-parsed on the hot path), its verifier and its public
+//! JWK; one of them is the current signing key. Verification picks the key by the token's
+//! `kid` (a token without one, as Passport issues them, is checked against the only key) and
+//! refuses a token whose `alg` is not the key's (no algorithm confusion).
 
 use std::fmt;
 use std::fs;
@@ -153,25 +156,188 @@ impl fmt::Debug for KeySource {
     }
 }
 
-/// The parsed signing and verification keys.
-pub struct Keys {
-    signing: RsaKeyPair,
-    decoding: DecodingKey,
-    kid: String,
-    public_pem: String,
-    header_b64: String,
-    validation: jsonwebtoken::Validation,
-    cookie_key: aws_lc_rs::hmac::Key,
+/// A JWS signing algorithm a key is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Algorithm {
+    /// RSASSA-PKCS1-v1_5 with SHA-256 (Passport's algorithm).
+    RS256,
 }
 
-impl fmt::Debug for Keys {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Keys").field("kid", &self.kid).finish_non_exhaustive()
+impl Algorithm {
+    /// The JOSE name (`alg`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::RS256 => "RS256",
+        }
+    }
+
+    fn jwt(self) -> jsonwebtoken::Algorithm {
+        match self {
+            Self::RS256 => jsonwebtoken::Algorithm::RS256,
+        }
     }
 }
 
-impl Keys {
-    /// Loads keys from `source`.
+enum Signer {
+    Rsa(RsaKeyPair),
+}
+
+/// One key: private part (cached for signing), public part (verifier and JWK), `kid`, `alg`.
+pub struct SigningKey {
+    kid: String,
+    algorithm: Algorithm,
+    signer: Signer,
+    decoding: DecodingKey,
+    validation: jsonwebtoken::Validation,
+    header_b64: String,
+    public_pem: String,
+    jwk: serde_json::Value,
+}
+
+impl fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SigningKey")
+            .field("kid", &self.kid)
+            .field("algorithm", &self.algorithm)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SigningKey {
+    /// Parses a private key PEM (RSA: PKCS#8 or PKCS#1) and, optionally, the matching public
+    /// key PEM (derived from the private key when absent). A pair that does not match fails.
+    pub fn from_pem(private_pem: &str, public_pem: Option<&str>) -> Result<Self, KeyError> {
+        let parsed = pem::parse(private_pem.trim()).map_err(|e| KeyError::Invalid("private", e.to_string()))?;
+        let pair = match parsed.tag() {
+            "PRIVATE KEY" => RsaKeyPair::from_pkcs8(parsed.contents()),
+            "RSA PRIVATE KEY" => RsaKeyPair::from_der(parsed.contents()),
+            other => return Err(KeyError::Invalid("private", format!("unexpected PEM label {other:?}"))),
+        }
+        .map_err(|e| KeyError::Invalid("private", e.to_string()))?;
+
+        let derived_public: PublicKeyX509Der<'_> = pair
+            .public_key()
+            .as_der()
+            .map_err(|_| KeyError::Invalid("private", "cannot derive the public key".into()))?;
+        let derived_public_pem = pem_lf(&pem::Pem::new("PUBLIC KEY", derived_public.as_ref().to_vec()));
+        let public_pem = public_pem
+            .map(str::trim)
+            .unwrap_or(derived_public_pem.trim())
+            .to_owned();
+        let decoding =
+            DecodingKey::from_rsa_pem(public_pem.as_bytes()).map_err(|e| KeyError::Invalid("public", e.to_string()))?;
+
+        let public = pair.public_key();
+        let n = URL_SAFE_NO_PAD.encode(public.modulus().big_endian_without_leading_zero());
+        let e = URL_SAFE_NO_PAD.encode(public.exponent().big_endian_without_leading_zero());
+        // RFC 7638 §3: the required members in lexicographic order, no whitespace.
+        let thumbprint_input = format!(r#"{{"e":"{e}","kty":"RSA","n":"{n}"}}"#);
+        let kid = URL_SAFE_NO_PAD.encode(Sha256::digest(thumbprint_input.as_bytes()));
+        let algorithm = Algorithm::RS256;
+        let jwk = serde_json::json!({
+            "kty": "RSA", "use": "sig", "alg": algorithm.as_str(), "kid": kid, "n": n, "e": e,
+        });
+        let header = format!(r#"{{"typ":"JWT","alg":"{}","kid":"{kid}"}}"#, algorithm.as_str());
+        let mut validation = jsonwebtoken::Validation::new(algorithm.jwt());
+        // Time claims are checked against the injected clock, not the library's.
+        validation.required_spec_claims.clear();
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        validation.validate_aud = false;
+        let key = Self {
+            kid,
+            algorithm,
+            signer: Signer::Rsa(pair),
+            decoding,
+            validation,
+            header_b64: URL_SAFE_NO_PAD.encode(header.as_bytes()),
+            public_pem,
+            jwk,
+        };
+        key.check_pair()?;
+        Ok(key)
+    }
+
+    /// Signs a probe and verifies it with the public key, so a mismatched pair fails at start-up.
+    fn check_pair(&self) -> Result<(), KeyError> {
+        let probe = self.sign(br#"{"probe":true}"#).map_err(|_| KeyError::Generation)?;
+        self.decode::<serde_json::Value>(&probe)
+            .map(|_| ())
+            .map_err(|_| KeyError::Mismatch)
+    }
+
+    /// The key id: the RFC 7638 thumbprint of the public key.
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    /// The algorithm this key signs with.
+    pub fn algorithm(&self) -> Algorithm {
+        self.algorithm
+    }
+
+    /// The public key as PEM.
+    pub fn public_pem(&self) -> &str {
+        &self.public_pem
+    }
+
+    /// The public key as a JWK (RFC 7517), with `kid`, `use` and `alg`.
+    pub fn public_jwk(&self) -> &serde_json::Value {
+        &self.jwk
+    }
+
+    /// Signs `claims_json` as a compact JWS (RFC 7515 §7.1) whose header names this key.
+    pub(crate) fn sign(&self, claims_json: &[u8]) -> Result<String, crate::error::OAuthError> {
+        let failed = || crate::error::OAuthError::server_error("signing the access token failed");
+        match &self.signer {
+            Signer::Rsa(pair) => {
+                let header = &self.header_b64;
+                let mut out = String::with_capacity(
+                    header.len() + claims_json.len() * 4 / 3 + pair.public_modulus_len() * 4 / 3 + 8,
+                );
+                out.push_str(header);
+                out.push('.');
+                URL_SAFE_NO_PAD.encode_string(claims_json, &mut out);
+                let mut signature = vec![0u8; pair.public_modulus_len()];
+                pair.sign(
+                    &aws_lc_rs::signature::RSA_PKCS1_SHA256,
+                    &aws_lc_rs::rand::SystemRandom::new(),
+                    out.as_bytes(),
+                    &mut signature,
+                )
+                .map_err(|_| failed())?;
+                out.push('.');
+                URL_SAFE_NO_PAD.encode_string(&signature, &mut out);
+                Ok(out)
+            }
+        }
+    }
+
+    /// Verifies the signature of `token` with this key (its algorithm only) and decodes the
+    /// claims. Time claims are the caller's to check.
+    pub(crate) fn decode<T: serde::de::DeserializeOwned>(&self, token: &str) -> Result<T, jsonwebtoken::errors::Error> {
+        jsonwebtoken::decode::<T>(token, &self.decoding, &self.validation).map(|data| data.claims)
+    }
+}
+
+/// The keys a server signs and verifies with.
+#[derive(Debug)]
+pub struct KeySet {
+    keys: Vec<SigningKey>,
+    current: usize,
+}
+
+impl KeySet {
+    /// A set of one key, which signs.
+    pub fn single(key: SigningKey) -> Self {
+        Self {
+            keys: vec![key],
+            current: 0,
+        }
+    }
+
+    /// Loads the single-key layout from `source` (a directory or PEM text).
     pub fn load(source: &KeySource) -> Result<Self, KeyError> {
         match source {
             KeySource::None => Err(KeyError::Missing(PathBuf::from("."))),
@@ -197,105 +363,53 @@ impl Keys {
         }
     }
 
-    /// Parses a private key PEM (PKCS#8 or PKCS#1) and, optionally, the matching public key PEM.
+    /// A set of one key from PEM text (see [`SigningKey::from_pem`]).
     pub fn from_pem(private_pem: &str, public_pem: Option<&str>) -> Result<Self, KeyError> {
-        let parsed = pem::parse(private_pem.trim()).map_err(|e| KeyError::Invalid("private", e.to_string()))?;
-        let signing = match parsed.tag() {
-            "PRIVATE KEY" => RsaKeyPair::from_pkcs8(parsed.contents()),
-            "RSA PRIVATE KEY" => RsaKeyPair::from_der(parsed.contents()),
-            other => return Err(KeyError::Invalid("private", format!("unexpected PEM label {other:?}"))),
-        }
-        .map_err(|e| KeyError::Invalid("private", e.to_string()))?;
+        SigningKey::from_pem(private_pem, public_pem).map(Self::single)
+    }
 
-        let derived_public: PublicKeyX509Der<'_> = signing
-            .public_key()
-            .as_der()
-            .map_err(|_| KeyError::Invalid("private", "cannot derive the public key".into()))?;
-        let derived_public_pem = pem_lf(&pem::Pem::new("PUBLIC KEY", derived_public.as_ref().to_vec()));
-        let public_pem = public_pem
-            .map(str::trim)
-            .unwrap_or(derived_public_pem.trim())
-            .to_owned();
-        let decoding =
-            DecodingKey::from_rsa_pem(public_pem.as_bytes()).map_err(|e| KeyError::Invalid("public", e.to_string()))?;
+    /// The key new tokens are signed with.
+    pub fn current(&self) -> &SigningKey {
+        &self.keys[self.current]
+    }
 
-        let public = signing.public_key();
-        let n = URL_SAFE_NO_PAD.encode(public.modulus().big_endian_without_leading_zero());
-        let e = URL_SAFE_NO_PAD.encode(public.exponent().big_endian_without_leading_zero());
-        // RFC 7638 §3: the required members in lexicographic order, no whitespace.
-        let jwk = format!(r#"{{"e":"{e}","kty":"RSA","n":"{n}"}}"#);
-        let kid = URL_SAFE_NO_PAD.encode(Sha256::digest(jwk.as_bytes()));
+    /// The key with this `kid`.
+    pub fn find(&self, kid: &str) -> Option<&SigningKey> {
+        self.keys.iter().find(|k| k.kid == kid)
+    }
 
-        let header = format!(r#"{{"typ":"JWT","alg":"RS256","kid":"{kid}"}}"#);
-        let header_b64 = URL_SAFE_NO_PAD.encode(header.as_bytes());
-        // A key for the SPA cookie's HMAC, derived from the private key (same on every instance).
-        let private_der: Pkcs8V1Der<'_> = signing
-            .as_der()
-            .map_err(|_| KeyError::Invalid("private", "cannot serialize the key".into()))?;
-        let mut derivation = Sha256::new();
-        derivation.update(b"passport transient token cookie v1");
-        derivation.update(private_der.as_ref());
-        let cookie_key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &derivation.finalize());
-        let keys = Self {
-            signing,
-            decoding,
-            kid,
-            public_pem,
-            header_b64,
-            validation: crate::jwt::validation(),
-            cookie_key,
+    /// Every key, signing or verifying only.
+    pub fn keys(&self) -> impl Iterator<Item = &SigningKey> {
+        self.keys.iter()
+    }
+
+    /// The key that may have signed a token with this JOSE header: by `kid`, or the only key
+    /// when the header names none; `None` when there is no such key or its algorithm is not
+    /// the header's.
+    pub(crate) fn verifier_for(&self, header: &jsonwebtoken::Header) -> Option<&SigningKey> {
+        let key = match &header.kid {
+            Some(kid) => self.find(kid)?,
+            None if self.keys.len() == 1 => &self.keys[0],
+            None => return None,
         };
-        keys.check_pair()?;
-        Ok(keys)
+        (key.algorithm.jwt() == header.alg).then_some(key)
     }
 
-    /// Signs a probe and verifies it with the public key, so a mismatched pair fails at start-up.
-    fn check_pair(&self) -> Result<(), KeyError> {
-        let probe = crate::jwt::sign_compact(self, br#"{"probe":true}"#).map_err(|_| KeyError::Generation)?;
-        jsonwebtoken::decode::<serde_json::Value>(&probe, &self.decoding, &self.validation)
-            .map(|_| ())
-            .map_err(|_| KeyError::Mismatch)
-    }
-
-    /// The RFC 7638 thumbprint used as `kid`.
-    pub fn kid(&self) -> &str {
-        &self.kid
-    }
-
-    /// The public key as PEM.
-    pub fn public_pem(&self) -> &str {
-        &self.public_pem
-    }
-
-    pub(crate) fn header_b64(&self) -> &str {
-        &self.header_b64
-    }
-
-    /// Signs `claims_json` as a compact JWS (for benchmarks; tokens are minted by the grants).
+    /// Signs `claims_json` with the current key (for benchmarks; tokens are minted by the grants).
     #[doc(hidden)]
     pub fn sign_for_bench(&self, claims_json: &[u8]) -> String {
-        crate::jwt::sign_compact(self, claims_json).unwrap_or_default()
+        self.current().sign(claims_json).unwrap_or_default()
     }
 
     /// Verifies a token's signature (for benchmarks).
     #[doc(hidden)]
     pub fn verify_for_bench(&self, token: &str) -> bool {
-        jsonwebtoken::decode::<serde_json::Value>(token, &self.decoding, &self.validation).is_ok()
-    }
-
-    pub(crate) fn cookie_key(&self) -> &aws_lc_rs::hmac::Key {
-        &self.cookie_key
-    }
-
-    pub(crate) fn validation(&self) -> &jsonwebtoken::Validation {
-        &self.validation
-    }
-
-    pub(crate) fn signing(&self) -> &RsaKeyPair {
-        &self.signing
-    }
-
-    pub(crate) fn decoding(&self) -> &DecodingKey {
-        &self.decoding
+        jsonwebtoken::decode_header(token)
+            .ok()
+            .and_then(|h| {
+                self.verifier_for(&h)
+                    .map(|k| k.decode::<serde_json::Value>(token).is_ok())
+            })
+            .unwrap_or(false)
     }
 }

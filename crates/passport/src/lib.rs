@@ -1,37 +1,85 @@
 //! # passport — an OAuth 2.0 authorization server core
 //!
 //! The protocol, without HTTP or SQL: clients and their grant types, scopes, the token
-//! endpoint's grants, RS256 access tokens, and bearer-token checks. `passport-sqlx` stores it,
-//! `passport-axum` serves it, and the `passport` binary runs it standalone.
+//! endpoint's grants, signed JWT access tokens, and bearer-token checks. `passport-sqlx` stores
+//! it, `passport-axum` serves it, and the `passport` binary runs it standalone.
+//!
+//! ## A server in four steps
+//!
+//! **1. Build a [`Passport`].** Settings have Laravel Passport's names and defaults; `build()`
+//! checks them, loads the keys and fails fast. Storage is any [`Store`] (SQLite or PostgreSQL
+//! from `passport-sqlx`); users come from a [`UserProvider`] you implement or the SQL one.
 //!
 //! ```no_run
-//! # async fn demo(store: std::sync::Arc<dyn passport::Store>) -> Result<(), Box<dyn std::error::Error>> {
-//! use passport::{Passport, TokenRequest};
+//! # fn demo(store: std::sync::Arc<dyn passport::Store>, secret: passport::ServerSecret) -> Result<(), Box<dyn std::error::Error>> {
+//! use passport::Passport;
 //!
 //! let passport = Passport::builder()
 //!     .tokens_can([("orders:read", "Read your orders"), ("orders:create", "Place orders")])
 //!     .default_scopes(["orders:read"])
 //!     .tokens_expire_in(chrono::TimeDelta::days(15))
-//!     .load_keys_from("passport-data")
+//!     .load_keys_from("storage")          // oauth-private.key / oauth-public.key
+//!     .server_secret(secret)              // shared by every instance (cookies, CSRF)
 //!     .store(store)
 //!     .build()?;
+//! # Ok(()) }
+//! ```
+//!
+//! **2. Register clients.** [`Passport::create_client`] validates the name and redirect URIs
+//! and returns the plain secret once; only its hash is stored.
+//!
+//! ```no_run
+//! # async fn demo(passport: passport::Passport) -> Result<(), passport::OAuthError> {
+//! use passport::{ClientKind, NewClient};
+//!
+//! let (client, secret) = passport
+//!     .create_client(NewClient::new("Billing service", ClientKind::ClientCredentials))
+//!     .await?;
+//! # Ok(()) }
+//! ```
+//!
+//! **3. Issue tokens.** The web adapter parses `POST /oauth/token` into a [`TokenRequest`];
+//! [`Passport::issue_token`] dispatches on `grant_type` and answers RFC 6749 §5.1 or an
+//! [`OAuthError`] (§5.2).
+//!
+//! ```no_run
+//! # async fn demo(passport: passport::Passport, id: String, secret: String) -> Result<(), passport::OAuthError> {
+//! use passport::TokenRequest;
 //!
 //! let request = TokenRequest::new(
 //!     [("grant_type".to_owned(), "client_credentials".to_owned()),
-//!      ("client_id".to_owned(), "…".to_owned()),
-//!      ("client_secret".to_owned(), "…".to_owned())],
+//!      ("client_id".to_owned(), id),
+//!      ("client_secret".to_owned(), secret)],
 //!     None,
 //! );
 //! let response = passport.issue_token(&request).await?;
-//! let token = passport.authenticate_bearer(&response.access_token).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! **4. Check tokens.** [`Passport::authenticate_bearer`] verifies the signature, the time
+//! claims, the token's row and its client; the user comes from the row, never from `sub`.
+//!
+//! ```no_run
+//! # async fn demo(passport: passport::Passport, bearer: &str) -> Result<(), passport::TokenInvalid> {
+//! let token = passport.authenticate_bearer(bearer).await?;
 //! assert!(passport.token_can(&token, "orders:read"));
 //! # Ok(()) }
 //! ```
+//!
+//! ## Where things live
+//! * Grants: one module each under `grants`, dispatched by a table on `grant_type`.
+//! * The authorization endpoint: [`Passport::validate_authorization`], the pure [`decide`],
+//!   [`Passport::approve_authorization`]; consent requests in [`Passport::begin_consent`].
+//! * State changes (revocations, client updates, user deletion) are operations of
+//!   [`Passport`] that emit their [`Event`]s; the store is never reached around them.
+//! * Keys: a [`KeySet`] keyed by `kid`; HMAC keys derive from one [`ServerSecret`].
+//! * Time comes from a [`Clock`]; tests move a [`MockClock`].
 
 mod authorize;
 mod client;
 mod clock;
 mod config;
+mod consent;
 mod device;
 mod error;
 mod events;
@@ -39,45 +87,53 @@ mod grants;
 mod jwt;
 mod keys;
 mod manage;
+mod names;
 mod passport;
+mod pkce;
 mod random;
 mod redirect;
 mod scope;
 mod secret;
 mod store;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 mod transient;
 mod user;
 
 pub use authorize::{
-    AUTH_CODE_TTL, AuthorizationRequest, AuthorizeError, Decision, ErrorRedirect, Prompt, ResponseType, UserState,
-    ValidatedAuthorization, decide, error_redirect, redirect_with,
+    AUTH_CODE_TTL, AuthorizationExtensions, AuthorizationRequest, AuthorizeError, Decision, ErrorRedirect, Prompt,
+    ResponseType, UserState, ValidatedAuthorization, decide, error_redirect, redirect_with,
 };
-pub use client::{Client, ClientKind, GrantType, NewClient};
+pub use client::{Client, ClientId, ClientKind, GrantType, NewClient};
 pub use clock::{Clock, MockClock, SystemClock};
 pub use config::{ConfigError, PassportConfig, parse_duration};
+pub use consent::{CONSENT_TTL, DeviceConsent, PendingConsent};
 pub use device::{
     DEVICE_CODE_TTL, DEVICE_POLL_INTERVAL, DeviceAuthorization, USER_CODE_ALPHABET, display_user_code,
     normalize_user_code,
 };
 pub use error::{ErrorCode, OAuthError, StoreError};
 pub use events::{Event, EventListener};
-pub use grants::{BasicCredentials, PersonalAccessToken, TokenRequest, TokenResponse};
+pub use grants::{BasicCredentials, ClientCredentials, PersonalAccessToken, TokenRequest, TokenResponse};
 pub use jwt::{AccessTokenClaims, TokenInvalid};
 pub use keys::{
-    GeneratedKeys, KeyError, KeySource, Keys, PRIVATE_KEY_FILE, PUBLIC_KEY_FILE, generate_keys, write_keys,
+    Algorithm, GeneratedKeys, KeyError, KeySet, KeySource, PRIVATE_KEY_FILE, PUBLIC_KEY_FILE, SigningKey,
+    generate_keys, write_keys,
 };
 pub use manage::Connection;
+pub use names::{MAX_NAME_CHARS, NameError, check_name};
 pub use passport::{AccessToken, Passport, PassportBuilder, Settings};
+pub use pkce::PkceMethod;
 pub use random::{random_alphanumeric, random_from_alphabet, random_hex};
-pub use redirect::{RedirectUri, redirect_uri_matches};
-pub use scope::{ScopeDescription, ScopeRegistry, WILDCARD, parse_scope_param, token_can};
+pub use redirect::{RedirectUri, authorize_redirect_uri, check_exchange_redirect_uri, redirect_uri_matches};
+pub use scope::{ScopeDescription, ScopeRegistry, ScopeSet, WILDCARD, parse_scope_param, token_can};
 pub use secret::{
-    ClientSecret, PasswordHasher, hash_client_secret, is_hashed_secret, sha256_hex, verify_client_secret,
+    ClientSecret, PasswordHasher, ServerSecret, hash_client_secret, is_hashed_secret, sha256_hex, verify_client_secret,
 };
 pub use store::{
-    AccessTokenRecord, AuthCodeRecord, AuthCodeStore, ClientStore, DeviceCodeRecord, DeviceCodeStore,
-    PendingAuthorizationRecord, PurgeCounts, PurgeFilter, RefreshTokenRecord, SessionRecord, SessionStore, Store,
-    TokenStatus, TokenStore,
+    AccessTokenRecord, AuthCodeRecord, AuthCodeStore, ClientStore, ConsentStore, DeviceCodeRecord, DeviceCodeStore,
+    PendingAuthorizationRecord, PurgeCounts, PurgeFilter, RefreshTokenRecord, Revoked, SessionRecord, SessionStore,
+    Store, TokenStatus, TokenStore,
 };
 pub use transient::TransientToken;
 pub use user::{DEFAULT_PROVIDER, User, UserProvider};

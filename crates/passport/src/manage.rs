@@ -1,15 +1,19 @@
-//! Managing tokens and clients on a user's behalf (Passport's `HasApiTokens`, `TokenRepository`
-//! and the JSON API's logic): connected apps, personal access tokens, revocation, and clients
-//! owned by users.
+//! Managing clients, tokens and users (Passport's `HasApiTokens`, `TokenRepository`,
+//! `ClientRepository` and the JSON API's logic). Every state change a person or an operator
+//! makes goes through here, whatever the door (CLI, JSON API, library), and announces what it
+//! did the same way: each revoked access token is an `AccessTokenRevoked` event. Revocations
+//! return what they revoked.
 
 use std::collections::HashMap;
 
-use crate::client::{Client, ClientKind, GrantType, NewClient};
-use crate::error::OAuthError;
+use crate::client::{Client, ClientKind, GrantType, NewClient, name_error};
+use crate::error::{OAuthError, StoreError};
 use crate::events::Event;
+use crate::names::check_name;
 use crate::passport::Passport;
-use crate::secret::ClientSecret;
-use crate::store::AccessTokenRecord;
+use crate::redirect::RedirectUri;
+use crate::secret::{ClientSecret, hash_client_secret, is_hashed_secret};
+use crate::store::{AccessTokenRecord, PurgeCounts, PurgeFilter, Revoked};
 
 /// A client a user has authorized, with the user's live tokens for it.
 #[derive(Debug, Clone)]
@@ -21,16 +25,25 @@ pub struct Connection {
 }
 
 impl Passport {
+    /// Announces revoked access tokens.
+    fn announce_revoked(&self, token_ids: &[String]) {
+        for token_id in token_ids {
+            self.emit(Event::AccessTokenRevoked {
+                token_id: token_id.clone(),
+            });
+        }
+    }
+
     async fn live_tokens_with_clients(&self, user_id: &str) -> Result<Vec<(AccessTokenRecord, Client)>, OAuthError> {
         let tokens = self.store().tokens_of_user(user_id, self.now()).await?;
         let mut clients: HashMap<String, Option<Client>> = HashMap::new();
         let mut out = Vec::with_capacity(tokens.len());
         for token in tokens {
-            if !clients.contains_key(&token.client_id) {
-                let client = self.find_active_client(&token.client_id).await?;
-                clients.insert(token.client_id.clone(), client);
+            if !clients.contains_key(token.client_id.as_str()) {
+                let client = self.find_active_client(token.client_id.as_str()).await?;
+                clients.insert(token.client_id.to_string(), client);
             }
-            if let Some(Some(client)) = clients.get(&token.client_id) {
+            if let Some(Some(client)) = clients.get(token.client_id.as_str()) {
                 out.push((token, client.clone()));
             }
         }
@@ -66,6 +79,16 @@ impl Passport {
         Ok(out)
     }
 
+    /// Revokes an access token and its refresh tokens (Passport's `$token->revoke()`); false
+    /// when it was not live.
+    pub async fn revoke_token(&self, token_id: &str) -> Result<bool, OAuthError> {
+        let revoked = self.store().revoke_access_token(token_id).await?;
+        if revoked {
+            self.announce_revoked(&[token_id.to_owned()]);
+        }
+        Ok(revoked)
+    }
+
     /// Revokes a user's token if it is theirs; false otherwise (also when already revoked).
     pub async fn revoke_user_token(&self, user_id: &str, token_id: &str) -> Result<bool, OAuthError> {
         match self.store().find_access_token(token_id).await? {
@@ -76,16 +99,38 @@ impl Passport {
         }
     }
 
-    /// Revokes every live token of a user; returns how many.
-    pub async fn revoke_all_tokens(&self, user_id: &str) -> Result<usize, OAuthError> {
+    /// Revokes every live token of a user; returns the revoked token ids.
+    pub async fn revoke_all_tokens(&self, user_id: &str) -> Result<Vec<String>, OAuthError> {
         let tokens = self.store().tokens_of_user(user_id, self.now()).await?;
-        let mut revoked = 0;
+        let mut revoked = Vec::with_capacity(tokens.len());
         for token in tokens {
             if self.revoke_token(&token.id).await? {
-                revoked += 1;
+                revoked.push(token.id);
             }
         }
         Ok(revoked)
+    }
+
+    /// Revokes a token family after a replayed code or a reused refresh token (RFC 6749 §4.1.2,
+    /// RFC 9700 §4.14.2). Announced by the security event the caller emits, not token by token.
+    pub(crate) async fn revoke_family(&self, family_id: &str) -> Result<Vec<String>, OAuthError> {
+        Ok(self.store().revoke_refresh_family(family_id).await?)
+    }
+
+    /// Revokes a client and every token issued to it. `revoked.clients` is empty when there was
+    /// no such live client.
+    pub async fn revoke_client(&self, client_id: &str) -> Result<Revoked, OAuthError> {
+        if self.find_active_client(client_id).await?.is_none() {
+            return Ok(Revoked::default());
+        }
+        let access_tokens = self.store().revoke_client_tokens(client_id).await?;
+        let clients = if self.store().revoke_client(client_id).await? {
+            vec![client_id.into()]
+        } else {
+            Vec::new()
+        };
+        self.announce_revoked(&access_tokens);
+        Ok(Revoked { access_tokens, clients })
     }
 
     /// Registers an authorization-code client owned by `owner_id` (a third-party app made through
@@ -112,11 +157,86 @@ impl Passport {
             .filter(|c| c.owner_id.as_deref() == Some(owner_id)))
     }
 
-    /// Revokes a client and every token issued to it.
-    pub async fn revoke_client_and_tokens(&self, client_id: &str) -> Result<bool, OAuthError> {
-        for token_id in self.store().revoke_client_tokens(client_id).await? {
-            self.emit(Event::AccessTokenRevoked { token_id });
+    /// The live clients `owner_id` owns, by name.
+    pub async fn clients_owned_by(&self, owner_id: &str) -> Result<Vec<Client>, OAuthError> {
+        Ok(self.store().clients_owned_by(owner_id).await?)
+    }
+
+    /// Every client, oldest first (for operators).
+    pub async fn list_clients(&self) -> Result<Vec<Client>, OAuthError> {
+        Ok(self.store().list_clients().await?)
+    }
+
+    /// Renames a client `owner_id` owns and replaces its redirect URIs; `None` when they own no
+    /// such live client. Errors: `invalid_request` for a bad name or redirect URI.
+    pub async fn update_owned_client(
+        &self,
+        owner_id: &str,
+        client_id: &str,
+        name: &str,
+        redirect_uris: &[String],
+    ) -> Result<Option<Client>, OAuthError> {
+        let name = check_name(name).map_err(name_error)?;
+        let uris = redirect_uris
+            .iter()
+            .map(|u| RedirectUri::parse(u))
+            .collect::<Result<Vec<_>, _>>()?;
+        if self.owned_client(owner_id, client_id).await?.is_none() {
+            return Ok(None);
         }
-        Ok(self.store().revoke_client(client_id).await?)
+        self.store().update_client(client_id, name, &uris, self.now()).await?;
+        self.owned_client(owner_id, client_id).await
+    }
+
+    /// Deletes (revokes) a client `owner_id` owns, with its tokens; `None` when they own no such
+    /// live client.
+    pub async fn delete_owned_client(&self, owner_id: &str, client_id: &str) -> Result<Option<Revoked>, OAuthError> {
+        if self.owned_client(owner_id, client_id).await?.is_none() {
+            return Ok(None);
+        }
+        self.revoke_client(client_id).await.map(Some)
+    }
+
+    /// Deletes dead rows: revoked ones and/or those expired before a cut-off, and always expired
+    /// sessions and consent requests (Passport's `passport:purge`).
+    pub async fn purge(&self, filter: PurgeFilter) -> Result<PurgeCounts, OAuthError> {
+        Ok(self.store().purge(filter).await?)
+    }
+
+    /// Hashes client secrets imported in plain text (Passport 11 without hashing); returns how
+    /// many it hashed.
+    pub async fn hash_plaintext_secrets(&self) -> Result<usize, OAuthError> {
+        let mut hashed = 0;
+        for client in self.store().list_clients().await? {
+            if let Some(secret) = client.secret_hash.as_deref().filter(|s| !s.is_empty())
+                && !is_hashed_secret(secret)
+            {
+                self.store()
+                    .update_client_secret(client.id.as_str(), &hash_client_secret(secret))
+                    .await?;
+                hashed += 1;
+            }
+        }
+        Ok(hashed)
+    }
+
+    /// Deletes a user of `provider` (`None` = the default provider) and revokes everything they
+    /// hold or made: tokens, codes, device codes, and the clients they own with those clients'
+    /// tokens. `None` when there is no such user. Errors: `server_error` when the provider
+    /// cannot delete users.
+    pub async fn delete_user(&self, provider: Option<&str>, user_id: &str) -> Result<Option<Revoked>, OAuthError> {
+        let users = self
+            .user_provider(provider)
+            .ok_or_else(|| OAuthError::server_error("the user provider is not registered"))?;
+        if users.retrieve_by_id(user_id).await?.is_none() {
+            return Ok(None);
+        }
+        let revoked = self.store().revoke_user_grants(user_id).await?;
+        self.announce_revoked(&revoked.access_tokens);
+        match users.delete_user(user_id).await {
+            Ok(_) => Ok(Some(revoked)),
+            Err(StoreError::Unsupported(what)) => Err(OAuthError::server_error(what)),
+            Err(err) => Err(err.into()),
+        }
     }
 }

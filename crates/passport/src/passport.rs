@@ -9,16 +9,16 @@ use std::sync::Arc;
 use chrono::{DateTime, TimeDelta, Utc};
 use indexmap::IndexMap;
 
-use crate::client::{Client, GrantType, NewClient};
+use crate::client::{Client, ClientId, GrantType, NewClient};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{ConfigError, PassportConfig, parse_duration};
 use crate::error::OAuthError;
 use crate::events::{Event, EventListener, Events};
 use crate::jwt::{self, AccessTokenClaims, TokenInvalid};
-use crate::keys::{KeySource, Keys};
+use crate::keys::{KeySet, KeySource};
 use crate::random::random_hex;
-use crate::scope::{ScopeRegistry, token_can};
-use crate::secret::{ClientSecret, PasswordHasher, hash_client_secret, sha256_hex};
+use crate::scope::{ScopeRegistry, ScopeSet, token_can};
+use crate::secret::{ClientSecret, PasswordHasher, ServerSecret, hash_client_secret, purpose, sha256_hex};
 use crate::store::{AccessTokenRecord, RefreshTokenRecord, Store};
 use crate::user::{DEFAULT_PROVIDER, UserProvider};
 
@@ -69,6 +69,8 @@ pub struct PassportBuilder {
     token_rate_limit: u32,
     login_rate_limit: u32,
     keys: KeySource,
+    key_set: Option<KeySet>,
+    server_secret: Option<ServerSecret>,
     store: Option<Arc<dyn Store>>,
     providers: IndexMap<String, Arc<dyn UserProvider>>,
     default_provider: String,
@@ -103,6 +105,8 @@ impl Default for PassportBuilder {
             token_rate_limit: 60,
             login_rate_limit: 10,
             keys: KeySource::None,
+            key_set: None,
+            server_secret: None,
             store: None,
             providers: IndexMap::new(),
             default_provider: DEFAULT_PROVIDER.to_owned(),
@@ -255,6 +259,20 @@ impl PassportBuilder {
         self
     }
 
+    /// Uses a key set built elsewhere (takes precedence over a [`KeySource`]).
+    pub fn key_set(mut self, keys: KeySet) -> Self {
+        self.key_set = Some(keys);
+        self
+    }
+
+    /// The secret every instance shares; the SPA cookie's key (and every other HMAC key) is
+    /// derived from it. Without one, `build()` draws a random secret: cookies then last only as
+    /// long as the process, and other instances do not accept them.
+    pub fn server_secret(mut self, secret: ServerSecret) -> Self {
+        self.server_secret = Some(secret);
+        self
+    }
+
     /// The storage backend (required).
     pub fn store(mut self, store: Arc<dyn Store>) -> Self {
         self.store = Some(store);
@@ -347,7 +365,17 @@ impl PassportBuilder {
         let store = self
             .store
             .ok_or_else(|| ConfigError("no store configured: call .store(...)".to_owned()))?;
-        let keys = Keys::load(&self.keys).map_err(|e| ConfigError(e.to_string()))?;
+        let keys = match self.key_set {
+            Some(keys) => keys,
+            None => KeySet::load(&self.keys).map_err(|e| ConfigError(e.to_string()))?,
+        };
+        let server_secret = match self.server_secret {
+            Some(secret) => secret,
+            None => {
+                tracing::warn!("no server secret configured: using a random one (SPA cookies end with this process)");
+                ServerSecret::generate().map_err(|e| ConfigError(e.to_string()))?
+            }
+        };
         let settings = Settings {
             issuer: self.issuer,
             tokens_expire_in: self.tokens_expire_in?,
@@ -365,6 +393,7 @@ impl PassportBuilder {
             inner: Arc::new(Inner {
                 scopes: ScopeRegistry::new(self.scopes, self.default_scopes, self.inherited_scopes),
                 settings,
+                cookie_key: server_secret.hmac_key(purpose::TRANSIENT_COOKIE),
                 keys,
                 store,
                 providers: self.providers,
@@ -380,7 +409,8 @@ impl PassportBuilder {
 struct Inner {
     scopes: ScopeRegistry,
     settings: Settings,
-    keys: Keys,
+    cookie_key: aws_lc_rs::hmac::Key,
+    keys: KeySet,
     store: Arc<dyn Store>,
     providers: IndexMap<String, Arc<dyn UserProvider>>,
     default_provider: String,
@@ -399,7 +429,7 @@ impl fmt::Debug for Passport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Passport")
             .field("settings", &self.inner.settings)
-            .field("kid", &self.inner.keys.kid())
+            .field("kid", &self.kid())
             .finish_non_exhaustive()
     }
 }
@@ -410,11 +440,11 @@ pub struct AccessToken {
     /// The token id (`jti`).
     pub id: String,
     /// The client the token was issued to.
-    pub client_id: String,
+    pub client_id: ClientId,
     /// The user; always `None` for client-credentials tokens.
     pub user_id: Option<String>,
     /// Granted scopes.
-    pub scopes: Vec<String>,
+    pub scopes: ScopeSet,
     /// The client's user provider.
     pub client_provider: Option<String>,
     /// Expiry.
@@ -432,7 +462,7 @@ pub(crate) struct Minted {
 pub(crate) struct MintSpec<'a> {
     pub(crate) client: &'a Client,
     pub(crate) user_id: Option<String>,
-    pub(crate) scopes: Vec<String>,
+    pub(crate) scopes: ScopeSet,
     pub(crate) ttl: TimeDelta,
     pub(crate) name: Option<String>,
     /// The grant family the tokens join.
@@ -468,8 +498,9 @@ impl Passport {
         &self.inner.settings
     }
 
-    /// The storage backend.
-    pub fn store(&self) -> &Arc<dyn Store> {
+    /// The storage backend. Crate-private: every state change goes through an operation of
+    /// the core, which emits its events.
+    pub(crate) fn store(&self) -> &Arc<dyn Store> {
         &self.inner.store
     }
 
@@ -484,7 +515,7 @@ impl Passport {
     }
 
     /// Queues an event for the listeners (never waits for them).
-    pub fn emit(&self, event: Event) {
+    pub(crate) fn emit(&self, event: Event) {
         self.inner.events.emit(event);
     }
 
@@ -498,7 +529,7 @@ impl Passport {
         self.emit(Event::AccessTokenCreated {
             token_id: minted.access.id.clone(),
             user_id: minted.access.user_id.clone(),
-            client_id: minted.access.client_id.clone(),
+            client_id: minted.access.client_id.to_string(),
         });
         if let Some((_, refresh)) = &minted.refresh {
             self.emit(Event::RefreshTokenCreated {
@@ -508,25 +539,18 @@ impl Passport {
         }
     }
 
-    /// Revokes an access token and its refresh tokens (Passport's `$token->revoke()`); false
-    /// when it was not live.
-    pub async fn revoke_token(&self, token_id: &str) -> Result<bool, OAuthError> {
-        let revoked = self.inner.store.revoke_access_token(token_id).await?;
-        if revoked {
-            self.emit(Event::AccessTokenRevoked {
-                token_id: token_id.to_owned(),
-            });
-        }
-        Ok(revoked)
-    }
-
     pub(crate) fn cookie_key(&self) -> &aws_lc_rs::hmac::Key {
-        self.inner.keys.cookie_key()
+        &self.inner.cookie_key
     }
 
-    /// The signing key id.
+    /// The key set tokens are signed and verified with.
+    pub fn keys(&self) -> &KeySet {
+        &self.inner.keys
+    }
+
+    /// The current signing key's id.
     pub fn kid(&self) -> &str {
-        self.inner.keys.kid()
+        self.inner.keys.current().kid()
     }
 
     /// The name of the default user provider.
@@ -542,7 +566,7 @@ impl Passport {
     /// Registers a client and returns it with its plain secret (shown once; `None` for public
     /// clients). Fails with `invalid_request` on a bad name, redirect URI or kind/public mix.
     pub async fn create_client(&self, new: NewClient) -> Result<(Client, Option<ClientSecret>), OAuthError> {
-        let confidential = new.validate()?;
+        let (name, redirect_uris, confidential) = new.validate()?;
         let secret = if confidential {
             Some(ClientSecret::generate()?)
         } else {
@@ -550,12 +574,12 @@ impl Passport {
         };
         let now = self.now();
         let client = Client {
-            id: uuid::Uuid::now_v7().to_string(),
+            id: ClientId::new(uuid::Uuid::now_v7().to_string()),
             owner_id: new.owner_id,
-            name: new.name.trim().to_owned(),
+            name,
             secret_hash: secret.as_ref().map(|s| hash_client_secret(s.expose_secret())),
             provider: new.provider,
-            redirect_uris: new.redirect_uris,
+            redirect_uris,
             grant_types: new.kind.grant_types(),
             scopes: new.scopes,
             skips_authorization: new.skips_authorization,
@@ -578,13 +602,13 @@ impl Passport {
         let expires_at = now + spec.ttl;
         let id = random_hex(40)?;
         let claims = AccessTokenClaims {
-            aud: spec.client.id.clone(),
+            aud: spec.client.id.to_string(),
             jti: id.clone(),
             iat: now.timestamp(),
             nbf: now.timestamp(),
             exp: expires_at.timestamp(),
-            sub: spec.user_id.clone().unwrap_or_else(|| spec.client.id.clone()),
-            scopes: spec.scopes.clone(),
+            sub: spec.user_id.clone().unwrap_or_else(|| spec.client.id.to_string()),
+            scopes: spec.scopes.to_vec(),
         };
         let this = self.clone();
         // RSA signing is milliseconds of CPU: keep it off the async workers.
@@ -651,7 +675,7 @@ impl Passport {
             id: claims.jti,
             client_id: status.client_id,
             user_id: status.user_id,
-            scopes: claims.scopes,
+            scopes: claims.scopes.into(),
             client_provider: status.client_provider,
             expires_at: DateTime::from_timestamp(claims.exp, 0).unwrap_or_default(),
         })

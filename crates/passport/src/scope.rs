@@ -3,7 +3,7 @@
 //! inheritance (`a` satisfies `a:b`).
 
 use indexmap::IndexMap;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::client::{Client, GrantType};
 use crate::error::OAuthError;
@@ -25,7 +25,7 @@ pub struct ScopeDescription {
 #[derive(Debug, Clone, Default)]
 pub struct ScopeRegistry {
     defined: IndexMap<String, String>,
-    defaults: Vec<String>,
+    defaults: ScopeSet,
     inherited: bool,
 }
 
@@ -33,7 +33,7 @@ impl ScopeRegistry {
     pub(crate) fn new(defined: IndexMap<String, String>, defaults: Vec<String>, inherited: bool) -> Self {
         Self {
             defined,
-            defaults,
+            defaults: defaults.into(),
             inherited,
         }
     }
@@ -72,7 +72,7 @@ impl ScopeRegistry {
     }
 
     /// The default scopes, used when a request names none.
-    pub fn defaults(&self) -> &[String] {
+    pub fn defaults(&self) -> &ScopeSet {
         &self.defaults
     }
 
@@ -83,8 +83,8 @@ impl ScopeRegistry {
 
     /// The scopes a request asks for: its `scope` parameter, or the defaults when it names none.
     /// Every scope must be known, else `invalid_scope`.
-    pub fn requested(&self, param: Option<&str>) -> Result<Vec<String>, OAuthError> {
-        let parsed = parse_scope_param(param);
+    pub fn requested(&self, param: Option<&str>) -> Result<ScopeSet, OAuthError> {
+        let parsed = ScopeSet::parse(param);
         let scopes = if parsed.is_empty() {
             self.defaults.clone()
         } else {
@@ -104,36 +104,29 @@ impl ScopeRegistry {
 
     /// Passport's scope finalization: drop `*` unless the grant may hold it, drop undefined
     /// scopes, and keep only what the client is allowed (when it has a scope list).
-    pub fn finalize(&self, scopes: Vec<String>, grant: GrantType, client: &Client) -> Vec<String> {
+    pub fn finalize(&self, scopes: ScopeSet, grant: GrantType, client: &Client) -> ScopeSet {
         let wildcard_allowed = matches!(
             grant,
             GrantType::Password | GrantType::PersonalAccess | GrantType::ClientCredentials
         );
-        scopes
-            .into_iter()
-            .filter(|s| {
-                if s == WILDCARD {
-                    return wildcard_allowed;
-                }
+        scopes.retain(|s| {
+            let known = if s == WILDCARD {
+                wildcard_allowed
+            } else {
                 self.defined.contains_key(s)
-            })
-            .filter(|s| match client.allowed_scopes() {
-                None => true,
-                Some(allowed) => token_can(allowed, s, self.inherited),
-            })
-            .collect()
+            };
+            known
+                && match client.allowed_scopes() {
+                    None => true,
+                    Some(allowed) => token_can(allowed, s, self.inherited),
+                }
+        })
     }
 }
 
 /// Splits a space-delimited `scope` parameter, dropping empty segments and duplicates.
-pub fn parse_scope_param(param: Option<&str>) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for s in param.unwrap_or_default().split([' ', '\t', '\n', '\r']) {
-        if !s.is_empty() && !out.iter().any(|o| o == s) {
-            out.push(s.to_owned());
-        }
-    }
-    out
+pub fn parse_scope_param(param: Option<&str>) -> ScopeSet {
+    ScopeSet::parse(param)
 }
 
 /// Whether a token holding `granted` may do `scope`: `*` allows everything; with inheritance a
@@ -153,6 +146,119 @@ pub fn token_can(granted: &[String], scope: &str, inherited: bool) -> bool {
         }
     }
     false
+}
+
+/// A list of scope ids without duplicates or empty ids, in the order first given (RFC 6749
+/// §3.3: the `scope` parameter is a space-delimited, order-insensitive list). Compares to
+/// string arrays in order; [`ScopeSet::same_scopes`] compares as sets.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct ScopeSet(Vec<String>);
+
+impl ScopeSet {
+    /// No scopes.
+    pub const fn new() -> Self {
+        Self(Vec::new())
+    }
+
+    /// Parses a `scope` parameter (space, tab or newline separated).
+    pub fn parse(param: Option<&str>) -> Self {
+        param.unwrap_or_default().split([' ', '\t', '\n', '\r']).collect()
+    }
+
+    /// Whether `scope` is in the set (exactly; see [`token_can`] for wildcard and inheritance).
+    pub fn contains(&self, scope: &str) -> bool {
+        self.0.iter().any(|s| s == scope)
+    }
+
+    /// Whether every scope of `self` is in `other`.
+    pub fn is_subset_of(&self, other: &ScopeSet) -> bool {
+        self.0.iter().all(|s| other.contains(s))
+    }
+
+    /// Whether both hold the same scopes, in any order.
+    pub fn same_scopes(&self, other: &ScopeSet) -> bool {
+        self.0.len() == other.0.len() && self.is_subset_of(other)
+    }
+
+    /// The space-delimited form (`scope` parameter and response field).
+    pub fn to_param(&self) -> String {
+        self.0.join(" ")
+    }
+
+    /// The scopes, in order.
+    pub fn as_slice(&self) -> &[String] {
+        &self.0
+    }
+
+    /// Keeps the scopes for which `keep` is true.
+    pub fn retain(mut self, mut keep: impl FnMut(&str) -> bool) -> Self {
+        self.0.retain(|s| keep(s));
+        self
+    }
+
+    /// The scopes as a vector.
+    pub fn into_vec(self) -> Vec<String> {
+        self.0
+    }
+}
+
+impl std::ops::Deref for ScopeSet {
+    type Target = [String];
+    fn deref(&self) -> &[String] {
+        &self.0
+    }
+}
+
+impl<S: Into<String>> FromIterator<S> for ScopeSet {
+    fn from_iter<I: IntoIterator<Item = S>>(iter: I) -> Self {
+        let mut out: Vec<String> = Vec::new();
+        for scope in iter {
+            let scope = scope.into();
+            if !scope.is_empty() && !out.contains(&scope) {
+                out.push(scope);
+            }
+        }
+        Self(out)
+    }
+}
+
+impl From<Vec<String>> for ScopeSet {
+    fn from(scopes: Vec<String>) -> Self {
+        scopes.into_iter().collect()
+    }
+}
+
+impl<'a> IntoIterator for &'a ScopeSet {
+    type Item = &'a String;
+    type IntoIter = std::slice::Iter<'a, String>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+impl<'de> Deserialize<'de> for ScopeSet {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Vec::<String>::deserialize(d)?.into_iter().collect())
+    }
+}
+
+impl<const N: usize> PartialEq<[&str; N]> for ScopeSet {
+    fn eq(&self, other: &[&str; N]) -> bool {
+        self.0.len() == N && self.0.iter().zip(other).all(|(a, b)| a == b)
+    }
+}
+
+impl PartialEq<Vec<String>> for ScopeSet {
+    fn eq(&self, other: &Vec<String>) -> bool {
+        &self.0 == other
+    }
+}
+
+impl PartialEq<[String]> for ScopeSet {
+    fn eq(&self, other: &[String]) -> bool {
+        self.0 == other
+    }
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tokio::sync::{OnceCell, Semaphore};
 
+use crate::config::ConfigError;
 use crate::error::OAuthError;
 use crate::random::random_alphanumeric;
 
@@ -93,6 +94,84 @@ fn verify_slow_hash(stored: &str, presented: &str) -> bool {
     match PasswordHash::new(stored) {
         Ok(parsed) => Argon2::default().verify_password(presented.as_bytes(), &parsed).is_ok(),
         Err(_) => false,
+    }
+}
+
+/// The one secret every instance of a deployment shares. Each HMAC key the server uses (the
+/// SPA cookie's, and those later purposes need) is derived from it per purpose with HKDF-SHA256
+/// (RFC 5869), so keys of different purposes never coincide, and rotating the signing keys
+/// signs no one out. Prints as `[redacted]`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ServerSecret(Vec<u8>);
+
+/// Purposes keys are derived for (HKDF `info`). Changing one invalidates what it protects.
+pub(crate) mod purpose {
+    /// The SPA token cookie's HMAC.
+    pub(crate) const TRANSIENT_COOKIE: &[u8] = b"passport/transient-token-cookie/v1";
+}
+
+impl ServerSecret {
+    /// The least entropy accepted, in bytes.
+    pub const MIN_BYTES: usize = 32;
+
+    /// 32 fresh random bytes.
+    pub fn generate() -> Result<Self, OAuthError> {
+        let mut bytes = vec![0u8; Self::MIN_BYTES];
+        aws_lc_rs::rand::fill(&mut bytes).map_err(|_| OAuthError::server_error("random number generator failed"))?;
+        Ok(Self(bytes))
+    }
+
+    /// A secret from raw bytes (at least [`Self::MIN_BYTES`]).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, ConfigError> {
+        if bytes.len() < Self::MIN_BYTES {
+            return Err(ConfigError(format!(
+                "the server secret must hold at least {} bytes",
+                Self::MIN_BYTES
+            )));
+        }
+        Ok(Self(bytes.to_vec()))
+    }
+
+    /// Parses the text form: base64 (standard or URL-safe, padded or not, an optional
+    /// `base64:` prefix as Laravel writes its keys) or hex.
+    pub fn parse(text: &str) -> Result<Self, ConfigError> {
+        use base64::Engine as _;
+        use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+        let text = text.trim();
+        let body = text.strip_prefix("base64:").unwrap_or(text);
+        let is_hex = body.len().is_multiple_of(2) && body.bytes().all(|b| b.is_ascii_hexdigit());
+        let bytes = if is_hex && !text.starts_with("base64:") {
+            hex::decode(body).ok()
+        } else {
+            [STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD]
+                .iter()
+                .find_map(|engine| engine.decode(body).ok())
+        };
+        let bytes = bytes.ok_or_else(|| ConfigError("the server secret must be base64 or hex".to_owned()))?;
+        Self::from_bytes(&bytes)
+    }
+
+    /// The text form (URL-safe base64 without padding), for storing it.
+    pub fn to_text(&self) -> String {
+        use base64::Engine as _;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&self.0)
+    }
+
+    /// The HMAC-SHA256 key for `purpose`.
+    pub(crate) fn hmac_key(&self, purpose: &[u8]) -> aws_lc_rs::hmac::Key {
+        use aws_lc_rs::{hkdf, hmac};
+        let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, b"passport-server-secret").extract(&self.0);
+        match prk.expand(&[purpose], hmac::HMAC_SHA256) {
+            Ok(okm) => hmac::Key::from(okm),
+            // Unreachable: the output is one hash long, far below HKDF's limit of 255.
+            Err(_) => hmac::Key::new(hmac::HMAC_SHA256, &Sha256::digest([&self.0[..], purpose].concat())),
+        }
+    }
+}
+
+impl fmt::Debug for ServerSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ServerSecret([redacted])")
     }
 }
 
@@ -179,6 +258,24 @@ mod tests {
         assert!(verify_client_secret(&stored, secret.expose_secret()).await);
         assert!(!verify_client_secret(&stored, "wrong").await);
         assert!(!verify_client_secret(secret.expose_secret(), secret.expose_secret()).await);
+    }
+
+    #[test]
+    fn server_secrets_parse_and_derive_distinct_keys() {
+        let secret = ServerSecret::generate().unwrap();
+        assert_eq!(ServerSecret::parse(&secret.to_text()).unwrap(), secret);
+        assert_eq!(format!("{secret:?}"), "ServerSecret([redacted])");
+        let hex_text = "00".repeat(32);
+        assert_eq!(ServerSecret::parse(&hex_text).unwrap().0, vec![0u8; 32]);
+        assert!(ServerSecret::parse("c2hvcnQ=").is_err(), "too short");
+        assert!(ServerSecret::parse("not base64 at all!").is_err());
+        let tag =
+            |s: &ServerSecret, purpose: &[u8]| aws_lc_rs::hmac::sign(&s.hmac_key(purpose), b"m").as_ref().to_vec();
+        assert_ne!(tag(&secret, b"a"), tag(&secret, b"b"), "one key per purpose");
+        assert_eq!(
+            tag(&secret, b"a"),
+            tag(&ServerSecret::parse(&secret.to_text()).unwrap(), b"a")
+        );
     }
 
     #[tokio::test]

@@ -1,12 +1,19 @@
-//! Storage traits. The core defines what it needs; `passport-sqlx` implements it for SQLite and
-//! PostgreSQL. Single-use operations (refresh rotation) are atomic in the database.
+//! Storage traits. The core defines what it needs ([`Store`]); `passport-sqlx` implements it
+//! for SQLite and PostgreSQL, and `passport::testing` keeps one in memory. Single-use
+//! operations (codes, refresh rotation, device codes, consent requests) are atomic in the
+//! store. Revocations return what they revoked, so callers can announce it (and caches drop
+//! it). [`SessionStore`] is not part of [`Store`]: only the web adapter's pages use it.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::client::Client;
+use crate::authorize::AuthorizationExtensions;
+use crate::client::{Client, ClientId};
 use crate::error::StoreError;
+use crate::pkce::PkceMethod;
+use crate::redirect::RedirectUri;
+use crate::scope::ScopeSet;
 
 /// One issued access token (the JWT itself is not stored; its `jti` is the key).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -16,11 +23,11 @@ pub struct AccessTokenRecord {
     /// The user, or `None` for client-credentials tokens.
     pub user_id: Option<String>,
     /// The client it was issued to.
-    pub client_id: String,
+    pub client_id: ClientId,
     /// Name of a personal access token.
     pub name: Option<String>,
     /// Granted scopes.
-    pub scopes: Vec<String>,
+    pub scopes: ScopeSet,
     /// The grant family (shared with its refresh tokens and their descendants); revoking the
     /// family revokes this token too. `None` for tokens that stand alone.
     pub family_id: Option<String>,
@@ -40,11 +47,11 @@ pub struct RefreshTokenRecord {
     /// The access token issued with it.
     pub access_token_id: String,
     /// The client it was issued to.
-    pub client_id: String,
+    pub client_id: ClientId,
     /// The user.
     pub user_id: Option<String>,
     /// The scopes of the grant it continues.
-    pub scopes: Vec<String>,
+    pub scopes: ScopeSet,
     /// Every token descending from one original grant shares a family; reuse of a rotated token
     /// revokes the whole family (RFC 9700 §4.14.2).
     pub family_id: String,
@@ -64,7 +71,7 @@ pub struct TokenStatus {
     /// The user on the row (`None` for client credentials).
     pub user_id: Option<String>,
     /// The client on the row.
-    pub client_id: String,
+    pub client_id: ClientId,
     /// The client is revoked or gone.
     pub client_revoked: bool,
     /// The client's user provider.
@@ -117,7 +124,7 @@ pub trait ClientStore: Send + Sync {
         &self,
         id: &str,
         name: &str,
-        redirect_uris: &[String],
+        redirect_uris: &[RedirectUri],
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
 }
@@ -160,8 +167,13 @@ pub trait TokenStore: Send + Sync {
     /// Revokes every access and refresh token of a client; returns the revoked access token ids.
     async fn revoke_client_tokens(&self, client_id: &str) -> Result<Vec<String>, StoreError>;
 
-    /// Revokes every access and refresh token of a family.
-    async fn revoke_refresh_family(&self, family_id: &str) -> Result<u64, StoreError>;
+    /// Revokes every access and refresh token of a family; returns the revoked access token ids.
+    async fn revoke_refresh_family(&self, family_id: &str) -> Result<Vec<String>, StoreError>;
+
+    /// Revokes everything a user holds or made: their access and refresh tokens, codes and
+    /// device codes, the clients they own and every token of those clients. Returns the access
+    /// tokens and clients it revoked.
+    async fn revoke_user_grants(&self, user_id: &str) -> Result<Revoked, StoreError>;
 
     /// Deletes dead rows.
     async fn purge(&self, filter: PurgeFilter) -> Result<PurgeCounts, StoreError>;
@@ -176,15 +188,17 @@ pub struct AuthCodeRecord {
     /// The user who approved.
     pub user_id: String,
     /// The client it was issued to.
-    pub client_id: String,
+    pub client_id: ClientId,
     /// Approved scopes (not yet finalized).
-    pub scopes: Vec<String>,
+    pub scopes: ScopeSet,
     /// The `redirect_uri` parameter of the authorization request, if it had one.
     pub redirect_uri: Option<String>,
     /// PKCE challenge (RFC 7636).
     pub code_challenge: Option<String>,
-    /// `S256` or `plain`.
-    pub code_challenge_method: Option<String>,
+    /// The PKCE method.
+    pub code_challenge_method: Option<PkceMethod>,
+    /// Extension parameters of the authorization request (`nonce`, `max_age`, …).
+    pub extensions: AuthorizationExtensions,
     /// Whether it has been redeemed or revoked.
     pub revoked: bool,
     /// Issue time.
@@ -202,9 +216,9 @@ pub struct DeviceCodeRecord {
     /// The code the person types (8 consonants, no separators).
     pub user_code: String,
     /// The client that asked.
-    pub client_id: String,
+    pub client_id: ClientId,
     /// Requested scopes.
-    pub scopes: Vec<String>,
+    pub scopes: ScopeSet,
     /// The person who decided; `None` while pending.
     pub user_id: Option<String>,
     /// When the person approved; `None` while pending or when denied.
@@ -318,17 +332,9 @@ pub trait DeviceCodeStore: Send + Sync {
     ) -> Result<bool, StoreError>;
 }
 
-/// Browser sessions and pending consent requests.
+/// Consent requests waiting for the user's decision (single-use `auth_token`s).
 #[async_trait]
-pub trait SessionStore: Send + Sync {
-    /// Stores a new session.
-    async fn insert_session(&self, session: &SessionRecord) -> Result<(), StoreError>;
-    /// A live session by id hash (expired ones are not returned).
-    async fn find_session(&self, id: &str, now: DateTime<Utc>) -> Result<Option<SessionRecord>, StoreError>;
-    /// Saves a session's user, data and expiry.
-    async fn update_session(&self, session: &SessionRecord) -> Result<(), StoreError>;
-    /// Deletes a session and its pending requests.
-    async fn delete_session(&self, id: &str) -> Result<(), StoreError>;
+pub trait ConsentStore: Send + Sync {
     /// Stores a pending authorization.
     async fn insert_pending(&self, pending: &PendingAuthorizationRecord) -> Result<(), StoreError>;
     /// Atomically removes and returns the live pending authorization `id` of session
@@ -341,7 +347,30 @@ pub trait SessionStore: Send + Sync {
     ) -> Result<Option<PendingAuthorizationRecord>, StoreError>;
 }
 
-/// Everything the core needs from storage.
-pub trait Store: ClientStore + TokenStore + AuthCodeStore + DeviceCodeStore + SessionStore + std::fmt::Debug {}
+/// Browser sessions of the sign-in and consent pages. Not part of [`Store`]: the web adapter
+/// keeps them; the core never reads them.
+#[async_trait]
+pub trait SessionStore: Send + Sync + std::fmt::Debug {
+    /// Stores a new session.
+    async fn insert_session(&self, session: &SessionRecord) -> Result<(), StoreError>;
+    /// A live session by id hash (expired ones are not returned).
+    async fn find_session(&self, id: &str, now: DateTime<Utc>) -> Result<Option<SessionRecord>, StoreError>;
+    /// Saves a session's user, data and expiry.
+    async fn update_session(&self, session: &SessionRecord) -> Result<(), StoreError>;
+    /// Deletes a session (and the consent requests bound to it).
+    async fn delete_session(&self, id: &str) -> Result<(), StoreError>;
+}
 
-impl<T: ClientStore + TokenStore + AuthCodeStore + DeviceCodeStore + SessionStore + std::fmt::Debug> Store for T {}
+/// What a revocation revoked.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Revoked {
+    /// Access tokens (`jti`s) that were live and are now revoked.
+    pub access_tokens: Vec<String>,
+    /// Clients that were live and are now revoked.
+    pub clients: Vec<ClientId>,
+}
+
+/// Everything the core needs from storage.
+pub trait Store: ClientStore + TokenStore + AuthCodeStore + DeviceCodeStore + ConsentStore + std::fmt::Debug {}
+
+impl<T: ClientStore + TokenStore + AuthCodeStore + DeviceCodeStore + ConsentStore + std::fmt::Debug> Store for T {}

@@ -2,8 +2,9 @@
 //! HMAC-signed value naming the signed-in user and the session's CSRF token. The guard accepts
 //! it only with a matching CSRF header, so another site cannot ride on the cookie.
 //!
-//! The HMAC key is derived from the RSA private key, so every instance sharing the keys accepts
-//! the cookies of the others, and rotating the keys invalidates them.
+//! The HMAC key is derived from the server secret (see [`crate::ServerSecret`]), so every
+//! instance sharing the secret accepts the cookies of the others, and rotating the signing keys
+//! signs no one out.
 
 use aws_lc_rs::hmac;
 use base64::Engine as _;

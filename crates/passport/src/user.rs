@@ -7,7 +7,10 @@ use std::fmt::Debug;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::error::StoreError;
+use crate::client::ClientId;
+use crate::error::{OAuthError, StoreError};
+use crate::events::Event;
+use crate::passport::Passport;
 
 /// The name of the provider used when a client names none.
 pub const DEFAULT_PROVIDER: &str = "users";
@@ -39,4 +42,58 @@ pub trait UserProvider: Send + Sync + Debug {
 
     /// The user with this id, if it (still) exists.
     async fn retrieve_by_id(&self, id: &str) -> Result<Option<User>, StoreError>;
+
+    /// Deletes the user (and whatever the provider keeps for them, such as browser sessions);
+    /// false when there was no such user. [`crate::Passport::delete_user`] calls it after
+    /// revoking the user's grants. Providers that cannot delete keep this default.
+    async fn delete_user(&self, _id: &str) -> Result<bool, StoreError> {
+        Err(StoreError::Unsupported("this user provider cannot delete users"))
+    }
+}
+
+/// Longest username and password looked up at all; longer ones fail like wrong ones.
+const MAX_USERNAME: usize = 255;
+const MAX_PASSWORD: usize = 1024;
+
+impl Passport {
+    /// Checks a username and password with `provider` (Passport's `findForPassport` and
+    /// `validateForPassportPasswordGrant`): the password grant and the sign-in page both come
+    /// here. Unknown user and wrong password do the same hashing work and both answer `None`,
+    /// and emit `UserAuthenticationFailed` (with the client for the password grant).
+    pub async fn authenticate_user(
+        &self,
+        provider: &dyn UserProvider,
+        client_id: Option<&ClientId>,
+        username: &str,
+        password: &str,
+    ) -> Result<Option<User>, OAuthError> {
+        let plausible = !username.is_empty()
+            && !password.is_empty()
+            && username.len() <= MAX_USERNAME
+            && password.len() <= MAX_PASSWORD;
+        let user = match plausible {
+            true => provider.find_for_passport(username).await?,
+            false => None,
+        };
+        let verified = match user {
+            Some(user) => provider
+                .validate_for_passport_password_grant(&user, password)
+                .await?
+                .then_some(user),
+            None => {
+                self.hasher().verify_dummy(password).await;
+                None
+            }
+        };
+        if verified.is_none() {
+            tracing::info!(
+                client_id = client_id.map(ClientId::as_str),
+                "user authentication failed"
+            );
+            self.emit(Event::UserAuthenticationFailed {
+                client_id: client_id.map(ToString::to_string),
+            });
+        }
+        Ok(verified)
+    }
 }

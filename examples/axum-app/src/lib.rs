@@ -6,7 +6,7 @@ use axum::extract::FromRef;
 use axum::routing::get;
 use axum::{Json, Router};
 use passport::Passport;
-use passport_axum::{AuthUser, BearerToken, CheckToken};
+use passport_axum::{AuthUser, BearerToken, CheckToken, Pages};
 use serde_json::{Value, json};
 
 /// The application's state. Handlers that guard routes need `Passport: FromRef<AppState>`.
@@ -14,6 +14,8 @@ use serde_json::{Value, json};
 pub struct AppState {
     /// The authorization server.
     pub passport: Passport,
+    /// Its sign-in and consent pages (and where their sessions live).
+    pub pages: Pages,
     /// Shown in responses.
     pub shop_name: Arc<str>,
 }
@@ -32,6 +34,7 @@ async fn orders(token: BearerToken, axum::extract::State(shop): axum::extract::S
 /// The application: `/api/me` for any user token, `/api/orders` for tokens with `orders:read`.
 pub fn app(state: AppState) -> Router {
     let passport = state.passport.clone();
+    let pages = state.pages.clone();
     Router::new()
         .route("/api/me", get(me))
         .route(
@@ -40,5 +43,5 @@ pub fn app(state: AppState) -> Router {
         )
         .with_state(state)
         // POST /oauth/token and the rest of the OAuth routes.
-        .merge(passport_axum::routes(&passport))
+        .merge(passport_axum::routes(pages))
 }

@@ -34,9 +34,11 @@ async fn main() -> anyhow::Result<()> {
         .store(db.store())
         .user_provider("users", Arc::new(SqlUserProvider::new(db.users(), hasher.clone())))
         .password_hasher(hasher)
+        .server_secret(db.server_secret().await?)
         .build()?;
 
     let state = AppState {
+        pages: passport_axum::Pages::new(&passport, db.sessions()),
         passport,
         shop_name: Arc::from("Example Shop"),
     };

@@ -24,6 +24,7 @@ async fn state() -> (AppState, passport_sqlx::testing::TestDatabase) {
         .build()
         .unwrap();
     let state = AppState {
+        pages: passport_axum::Pages::new(&passport, db.sessions()),
         passport,
         shop_name: Arc::from("Test Shop"),
     };

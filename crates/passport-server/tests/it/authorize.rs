@@ -299,7 +299,7 @@ backend_test! {
         let (revoked_id, _) = confidential(&server).await;
         assert!(
             server
-                .passport
+                .db
                 .store()
                 .revoke_client(&revoked_id)
                 .await
@@ -710,7 +710,7 @@ backend_test! {
         assert_eq!(approve.get("state"), Some(evil_state), "state field round-trips");
 
         // A client revoked while the consent page was open: an error page, no code.
-        server.passport.store().revoke_client(&evil_id).await.expect("revoke");
+        server.db.store().revoke_client(&evil_id).await.expect("revoke");
         let page = browser.submit(&approve).await;
         page.assert_error_page("approve for a revoked client");
     }

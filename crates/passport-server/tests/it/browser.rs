@@ -54,7 +54,7 @@ async fn a_person_signs_in_approves_and_denies_in_a_real_browser() {
         let mut url = url::Url::parse(&server.url("/oauth/authorize")).expect("url");
         url.query_pairs_mut()
             .append_pair("response_type", "code")
-            .append_pair("client_id", &client.id)
+            .append_pair("client_id", client.id.as_str())
             .append_pair("redirect_uri", &callback)
             .append_pair("scope", "read orders:read")
             .append_pair("state", state)
@@ -98,7 +98,7 @@ async fn a_person_signs_in_approves_and_denies_in_a_real_browser() {
     let response = server
         .token(&[
             ("grant_type", "authorization_code"),
-            ("client_id", &client.id),
+            ("client_id", client.id.as_str()),
             ("client_secret", &secret),
             ("redirect_uri", &callback),
             ("code", &code),

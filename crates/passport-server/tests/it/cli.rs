@@ -427,7 +427,7 @@ async fn keys_writes_a_pem_pair_with_a_private_file_only_the_owner_reads() {
         "{public_pem}"
     );
     assert_eq!(public_lines.last(), Some(&"-----END PUBLIC KEY-----"), "{public_pem}");
-    passport::Keys::from_pem(&private_pem, Some(&public_pem)).expect("a matching RSA pair");
+    passport::KeySet::from_pem(&private_pem, Some(&public_pem)).expect("a matching RSA pair");
     // A 2048-bit PKCS#8 key is ~1.2 kB of DER, a 4096-bit one ~2.4 kB.
     let len = der_len(&private_pem);
     assert!((1100..1300).contains(&len), "2048-bit key expected, DER is {len} bytes");
@@ -449,7 +449,7 @@ async fn keys_writes_a_pem_pair_with_a_private_file_only_the_owner_reads() {
     assert_ne!(new_private, private_pem, "--force writes a new key");
     assert_ne!(new_public, public_pem);
     assert_eq!(mode(&private), 0o600, "mode restored by --force");
-    passport::Keys::from_pem(&new_private, Some(&new_public)).expect("a matching RSA pair");
+    passport::KeySet::from_pem(&new_private, Some(&new_public)).expect("a matching RSA pair");
 
     // Human output.
     let output = site.run(&["keys", "--force", "--length", "2048"]);

@@ -112,7 +112,7 @@ impl TestServer {
             .token_rate_limit(0)
             .clock(clock.clone());
         let passport = configure(builder).build().expect("build passport");
-        let app = passport_server::app::router(&passport).into_make_service_with_connect_info::<SocketAddr>();
+        let app = passport_server::app::router(&passport, &db).into_make_service_with_connect_info::<SocketAddr>();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let (tx, rx) = oneshot::channel::<()>();
@@ -194,7 +194,7 @@ impl TestServer {
 /// Creates a client; returns its id and plain secret (None for public clients).
 pub(crate) async fn create_client(server: &TestServer, new: NewClient) -> (String, Option<String>) {
     let (client, secret) = server.passport.create_client(new).await.expect("create client");
-    (client.id, secret.map(|s| s.expose_secret().to_owned()))
+    (client.id.into_string(), secret.map(|s| s.expose_secret().to_owned()))
 }
 
 /// `GET /api/user` with a bearer token: the status and the JSON body (`Null` when not JSON).

@@ -532,7 +532,7 @@ backend_test! {
 
         // A revoked client is unknown.
         let revoked = public_device_client(&server).await;
-        assert!(server.passport.store().revoke_client(&revoked).await.expect("revoke"));
+        assert!(server.db.store().revoke_client(&revoked).await.expect("revoke"));
         device_request(&server, &[("client_id", &revoked)])
             .await
             .assert_error(401, "invalid_client", "revoked client");
@@ -577,7 +577,7 @@ backend_test! {
         }
 
         let record = server
-            .passport
+            .db
             .store()
             .find_device_code(&passport::sha256_hex(&first.device_code))
             .await
@@ -592,7 +592,7 @@ backend_test! {
         assert_eq!(record.expires_at - record.created_at, TimeDelta::minutes(10), "TTL");
         assert!(
             server
-                .passport
+                .db
                 .store()
                 .find_device_code(&first.device_code)
                 .await
@@ -632,7 +632,7 @@ backend_test! {
         let user_id = server.user(EMAIL, PASSWORD).await;
         let client_id = public_device_client(&server).await;
         let stored_interval = |device: &Device| {
-            let store = server.passport.store().clone();
+            let store = server.db.store().clone();
             let id = passport::sha256_hex(&device.device_code);
             async move {
                 store
@@ -1442,7 +1442,7 @@ async fn device_pages_can_be_replaced() {
     for (name, source) in CUSTOM_VIEWS {
         std::fs::write(data_dir.path().join("views").join(name), source).expect("write view");
     }
-    let pages = passport_server::app::pages(&server.passport, data_dir.path()).expect("pages");
+    let pages = passport_server::app::pages(&server.passport, &server.db, data_dir.path()).expect("pages");
     let app = passport_server::app::router_with(pages).into_make_service_with_connect_info::<SocketAddr>();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));

@@ -353,7 +353,7 @@ impl Fixture {
         let now = server.passport.now();
         let public_service = uuid::Uuid::new_v4().to_string();
         let client = Client {
-            id: public_service.clone(),
+            id: public_service.clone().into(),
             owner_id: None,
             name: "Imported public service".to_owned(),
             secret_hash: None,
@@ -366,7 +366,7 @@ impl Fixture {
             created_at: now,
             updated_at: now,
         };
-        server.passport.store().insert_client(&client).await.unwrap();
+        server.db.store().insert_client(&client).await.unwrap();
         server.user("unauth@example.com", "pw-unauth-1").await;
         server.user("carol@example.com", "carol-pw").await;
         let (pair_client, _) = first_pair(server, "miss@example.com").await;
@@ -728,7 +728,7 @@ backend_test! {
         assert_eq!(claims["exp"], now + ONE_YEAR_SECONDS);
         assert_eq!(claims["scopes"], json!(["read", "write"]));
         // The jti is the database key of the stored token.
-        let stored = server.passport.store().find_access_token(jti).await.unwrap();
+        let stored = server.db.store().find_access_token(jti).await.unwrap();
         let stored = stored.unwrap_or_else(|| panic!("token row for jti"));
         assert_eq!(stored.client_id, id);
         assert_eq!(stored.user_id, None, "client-credentials tokens have no user");
@@ -774,10 +774,10 @@ backend_test! {
 
         // A client limited to `read` asking for more is granted less, and told so.
         let mut limited = NewClient::new("Limited", ClientKind::ClientCredentials);
-        limited.scopes = Some(vec!["read".to_owned()]);
+        limited.scopes = Some(vec!["read".to_owned()].into());
         let (client, limited_secret) = server.passport.create_client(limited).await.unwrap();
         let limited_secret = limited_secret.unwrap().expose_secret().to_owned();
-        let answer = client_credentials(&server, &client.id, &limited_secret, "read write").await;
+        let answer = client_credentials(&server, client.id.as_str(), &limited_secret, "read write").await;
         assert_eq!(answer.status, 200, "{}", answer.body);
         assert_eq!(answer.body["scope"], "read", "narrowed by the client's scope list");
         assert_eq!(jwt_scopes(answer.access_token()), ["read"]);
@@ -797,8 +797,8 @@ backend_test! {
         assert_eq!(issued.status, 200, "{}", issued.body);
         assert_eq!(api_user(&server, issued.access_token()).await.0, 200);
 
-        assert!(server.passport.store().revoke_client(&id).await.unwrap());
-        assert!(server.passport.store().revoke_client(&client.0).await.unwrap(),);
+        assert!(server.db.store().revoke_client(&id).await.unwrap());
+        assert!(server.db.store().revoke_client(&client.0).await.unwrap(),);
 
         client_credentials(&server, &id, &secret, "read")
             .await

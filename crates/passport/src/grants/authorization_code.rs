@@ -2,18 +2,17 @@
 //! The code is single-use atomically: of concurrent exchanges exactly one wins, and a code
 //! presented again revokes every token issued from it (RFC 6749 §4.1.2).
 
-use crate::authorize::verify_pkce;
 use crate::client::GrantType;
 use crate::error::OAuthError;
 use crate::events::Event;
 use crate::grants::{TokenRequest, TokenResponse};
 use crate::passport::{Family, MintSpec, Passport};
+use crate::pkce::{PkceMethod, verify_pkce};
+use crate::redirect::check_exchange_redirect_uri;
 use crate::secret::sha256_hex;
 
 pub(super) async fn handle(passport: &Passport, request: &TokenRequest) -> Result<TokenResponse, OAuthError> {
-    let client = passport
-        .authenticate_client(request, GrantType::AuthorizationCode)
-        .await?;
+    let client = passport.client_for_grant(request, GrantType::AuthorizationCode).await?;
     let code = request.required("code")?;
     let id = sha256_hex(code);
     let store = passport.store();
@@ -24,7 +23,7 @@ pub(super) async fn handle(passport: &Passport, request: &TokenRequest) -> Resul
         ));
     };
     if record.revoked {
-        replay_detected(passport, &id, &client.id).await?;
+        replay_detected(passport, &id, client.id.as_str()).await?;
         return Err(OAuthError::invalid_grant("Authorization code has been revoked"));
     }
     if record.client_id != client.id {
@@ -35,16 +34,13 @@ pub(super) async fn handle(passport: &Passport, request: &TokenRequest) -> Resul
     if record.expires_at <= passport.now() {
         return Err(OAuthError::invalid_grant("Authorization code has expired"));
     }
-    match (&record.redirect_uri, request.param("redirect_uri")) {
-        (Some(_), None) => return Err(OAuthError::invalid_parameter("redirect_uri")),
-        (Some(bound), Some(given)) if bound != given => {
-            return Err(OAuthError::invalid_grant("Invalid redirect URI"));
-        }
-        (None, Some(given)) if !client.redirect_uris.iter().any(|r| r == given) => {
-            return Err(OAuthError::invalid_grant("Invalid redirect URI"));
-        }
-        _ => {}
-    }
+    check_exchange_redirect_uri(
+        record.redirect_uri.as_deref(),
+        request.param("redirect_uri"),
+        &client.redirect_uris,
+    )?;
+    // RFC 7636 §4.6; a verifier for a code issued without a challenge is a downgrade attempt
+    // (RFC 9700 §4.8.2).
     match (&record.code_challenge, request.param("code_verifier")) {
         (None, Some(_)) => {
             return Err(OAuthError::invalid_request(
@@ -53,7 +49,7 @@ pub(super) async fn handle(passport: &Passport, request: &TokenRequest) -> Resul
         }
         (Some(_), None) => return Err(OAuthError::invalid_parameter("code_verifier")),
         (Some(challenge), Some(verifier)) => {
-            let method = record.code_challenge_method.as_deref().unwrap_or("plain");
+            let method = record.code_challenge_method.unwrap_or(PkceMethod::Plain);
             verify_pkce(challenge, method, verifier)?;
         }
         (None, None) => {}
@@ -77,22 +73,18 @@ pub(super) async fn handle(passport: &Passport, request: &TokenRequest) -> Resul
         .await?;
     let refresh = minted.refresh.as_ref().map(|(_, r)| r);
     if !store.redeem_auth_code(&id, &minted.access, refresh).await? {
-        replay_detected(passport, &id, &client.id).await?;
+        replay_detected(passport, &id, client.id.as_str()).await?;
         return Err(OAuthError::invalid_grant("Authorization code has been revoked"));
     }
     passport.announce(&minted);
-    Ok(TokenResponse::from_minted(
-        &minted,
-        Some(&record.scopes),
-        passport.now(),
-    ))
+    Ok(TokenResponse::from_minted(&minted, &record.scopes, passport.now()))
 }
 
 async fn replay_detected(passport: &Passport, code_id: &str, client_id: &str) -> Result<(), OAuthError> {
-    let revoked = passport.store().revoke_refresh_family(code_id).await?;
+    let revoked = passport.revoke_family(code_id).await?;
     tracing::warn!(
         client_id,
-        revoked,
+        revoked = revoked.len(),
         "authorization code replay: tokens issued from it revoked"
     );
     passport.emit(Event::AuthCodeReplayed {

@@ -5,12 +5,11 @@ use crate::client::GrantType;
 use crate::error::OAuthError;
 use crate::grants::{TokenRequest, TokenResponse};
 use crate::passport::{Family, MintSpec, Passport};
-use crate::scope::parse_scope_param;
+use crate::scope::ScopeSet;
 
 pub(super) async fn handle(passport: &Passport, request: &TokenRequest) -> Result<TokenResponse, OAuthError> {
-    let client = passport
-        .authenticate_client(request, GrantType::ClientCredentials)
-        .await?;
+    let client = passport.client_for_grant(request, GrantType::ClientCredentials).await?;
+    // §4.4: "The client credentials grant type MUST only be used by confidential clients."
     if !client.is_confidential() {
         return Err(OAuthError::invalid_client());
     }
@@ -31,6 +30,6 @@ pub(super) async fn handle(passport: &Passport, request: &TokenRequest) -> Resul
         .await?;
     passport.store().insert_tokens(&minted.access, None).await?;
     passport.announce(&minted);
-    let asked = parse_scope_param(request.param("scope"));
-    Ok(TokenResponse::from_minted(&minted, Some(&asked), passport.now()))
+    let asked = ScopeSet::parse(request.param("scope"));
+    Ok(TokenResponse::from_minted(&minted, &asked, passport.now()))
 }

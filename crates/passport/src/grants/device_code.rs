@@ -12,7 +12,7 @@ use crate::passport::{Family, MintSpec, Passport};
 use crate::secret::sha256_hex;
 
 pub(super) async fn handle(passport: &Passport, request: &TokenRequest) -> Result<TokenResponse, OAuthError> {
-    let client = passport.authenticate_client(request, GrantType::DeviceCode).await?;
+    let client = passport.client_for_grant(request, GrantType::DeviceCode).await?;
     let device_code = request.required("device_code")?;
     let id = sha256_hex(device_code);
     let store = passport.store();
@@ -62,5 +62,5 @@ pub(super) async fn handle(passport: &Passport, request: &TokenRequest) -> Resul
         return Err(OAuthError::invalid_grant("The device code has been used"));
     }
     passport.announce(&minted);
-    Ok(TokenResponse::from_minted(&minted, Some(&record.scopes), now))
+    Ok(TokenResponse::from_minted(&minted, &record.scopes, now))
 }

@@ -10,6 +10,8 @@ mod refresh_token;
 
 use std::collections::HashMap;
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 
 use serde::Serialize;
 
@@ -17,6 +19,7 @@ use crate::client::{Client, GrantType};
 use crate::error::OAuthError;
 use crate::events::Event;
 use crate::passport::{Minted, Passport};
+use crate::scope::ScopeSet;
 use crate::secret::verify_client_secret;
 
 pub use personal_access::PersonalAccessToken;
@@ -119,31 +122,97 @@ impl fmt::Debug for TokenResponse {
 }
 
 impl TokenResponse {
-    pub(crate) fn from_minted(
-        minted: &Minted,
-        requested: Option<&[String]>,
-        now: chrono::DateTime<chrono::Utc>,
-    ) -> Self {
+    /// The response for freshly minted tokens; `scope` is named when the granted scopes differ
+    /// from `requested` (RFC 6749 §5.1).
+    pub(crate) fn from_minted(minted: &Minted, requested: &ScopeSet, now: chrono::DateTime<chrono::Utc>) -> Self {
         let granted = &minted.access.scopes;
-        let same = requested.is_some_and(|r| r.len() == granted.len() && r.iter().all(|s| granted.contains(s)));
         Self {
             token_type: "Bearer",
             expires_in: (minted.access.expires_at - now).num_seconds(),
             access_token: minted.jwt.clone(),
             refresh_token: minted.refresh.as_ref().map(|(value, _)| value.clone()),
-            scope: (!same).then(|| granted.join(" ")),
+            scope: (!granted.same_scopes(requested)).then(|| granted.to_param()),
         }
     }
 }
 
+/// Client credentials as a request presents them (RFC 6749 §2.3.1): the `client_id` and
+/// `client_secret` body parameters, or HTTP Basic.
+#[derive(Clone, Copy)]
+pub struct ClientCredentials<'a> {
+    /// The claimed client id.
+    pub client_id: &'a str,
+    /// The secret, if one was sent.
+    pub client_secret: Option<&'a str>,
+}
+
+impl fmt::Debug for ClientCredentials<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientCredentials")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &self.client_secret.map(|_| "[redacted]"))
+            .finish()
+    }
+}
+
+impl TokenRequest {
+    /// The client credentials of the request (body first, then Basic). `invalid_request` naming
+    /// `client_id` when there is none.
+    pub fn client_credentials(&self) -> Result<ClientCredentials<'_>, OAuthError> {
+        let basic = self.basic.as_ref();
+        let client_id = self
+            .param("client_id")
+            .or(basic.map(|b| b.client_id.as_str()))
+            .filter(|id| !id.is_empty())
+            .ok_or_else(|| OAuthError::invalid_parameter("client_id"))?;
+        let client_secret = self
+            .param("client_secret")
+            .or(basic.map(|b| b.client_secret.as_str()))
+            .filter(|s| !s.is_empty());
+        Ok(ClientCredentials {
+            client_id,
+            client_secret,
+        })
+    }
+}
+
+type GrantFuture<'a> = Pin<Box<dyn Future<Output = Result<TokenResponse, OAuthError>> + Send + 'a>>;
+
+/// One grant of the token endpoint: its `grant_type` name, its type, and its handler.
+struct Grant {
+    name: &'static str,
+    grant: GrantType,
+    handle: for<'a> fn(&'a Passport, &'a TokenRequest) -> GrantFuture<'a>,
+}
+
 /// The grants reachable over HTTP, by `grant_type`. A missing entry is
 /// `unsupported_grant_type`; `personal_access` is deliberately absent.
-const GRANTS: &[(&str, GrantType)] = &[
-    ("authorization_code", GrantType::AuthorizationCode),
-    ("client_credentials", GrantType::ClientCredentials),
-    ("urn:ietf:params:oauth:grant-type:device_code", GrantType::DeviceCode),
-    ("password", GrantType::Password),
-    ("refresh_token", GrantType::RefreshToken),
+const GRANTS: &[Grant] = &[
+    Grant {
+        name: "authorization_code",
+        grant: GrantType::AuthorizationCode,
+        handle: |p, r| Box::pin(authorization_code::handle(p, r)),
+    },
+    Grant {
+        name: "client_credentials",
+        grant: GrantType::ClientCredentials,
+        handle: |p, r| Box::pin(client_credentials::handle(p, r)),
+    },
+    Grant {
+        name: "urn:ietf:params:oauth:grant-type:device_code",
+        grant: GrantType::DeviceCode,
+        handle: |p, r| Box::pin(device_code::handle(p, r)),
+    },
+    Grant {
+        name: "password",
+        grant: GrantType::Password,
+        handle: |p, r| Box::pin(password::handle(p, r)),
+    },
+    Grant {
+        name: "refresh_token",
+        grant: GrantType::RefreshToken,
+        handle: |p, r| Box::pin(refresh_token::handle(p, r)),
+    },
 ];
 
 impl Passport {
@@ -154,34 +223,18 @@ impl Passport {
         let grant_type = request.required("grant_type")?;
         let grant = GRANTS
             .iter()
-            .find(|(name, _)| *name == grant_type)
-            .map(|(_, g)| *g)
-            .filter(|g| self.grant_enabled(*g))
+            .find(|g| g.name == grant_type && self.grant_enabled(g.grant))
             .ok_or_else(OAuthError::unsupported_grant_type)?;
-        match grant {
-            GrantType::AuthorizationCode => authorization_code::handle(self, request).await,
-            GrantType::ClientCredentials => client_credentials::handle(self, request).await,
-            GrantType::DeviceCode => device_code::handle(self, request).await,
-            GrantType::Password => password::handle(self, request).await,
-            GrantType::RefreshToken => refresh_token::handle(self, request).await,
-            _ => Err(OAuthError::unsupported_grant_type()),
-        }
+        (grant.handle)(self, request).await
     }
 
-    /// Authenticates the client of a token request for `grant` (Passport 13 order): find the
-    /// live client, check it may use the grant, then check the secret of confidential clients.
-    /// Public clients' secrets are ignored.
-    pub(crate) async fn authenticate_client(
-        &self,
-        request: &TokenRequest,
-        grant: GrantType,
-    ) -> Result<Client, OAuthError> {
-        let basic = request.basic.as_ref();
-        let client_id = request
-            .param("client_id")
-            .or(basic.map(|b| b.client_id.as_str()))
-            .filter(|id| !id.is_empty())
-            .ok_or_else(|| OAuthError::invalid_parameter("client_id"))?;
+    /// Authenticates a client (RFC 6749 §2.3): it must exist and be live, and a confidential
+    /// client must present its secret. A public client's secret is ignored. Errors:
+    /// `invalid_request` (no `client_id`; a confidential client without a secret) and
+    /// `invalid_client` (unknown or revoked client, wrong secret), which emits
+    /// `ClientAuthenticationFailed`.
+    pub async fn authenticate_client(&self, credentials: &ClientCredentials<'_>) -> Result<Client, OAuthError> {
+        let client_id = credentials.client_id;
         let Some(client) = self.find_active_client(client_id).await? else {
             tracing::info!(client_id, "client authentication failed: unknown or revoked client");
             self.emit(Event::ClientAuthenticationFailed {
@@ -189,14 +242,9 @@ impl Passport {
             });
             return Err(OAuthError::invalid_client());
         };
-        if !client.supports_grant(grant) {
-            return Err(OAuthError::unauthorized_client());
-        }
         if let Some(stored) = client.secret_hash.as_deref().filter(|s| !s.is_empty()) {
-            let secret = request
-                .param("client_secret")
-                .or(basic.map(|b| b.client_secret.as_str()))
-                .filter(|s| !s.is_empty())
+            let secret = credentials
+                .client_secret
                 .ok_or_else(|| OAuthError::invalid_parameter("client_secret"))?;
             if !verify_client_secret(stored, secret).await {
                 tracing::info!(client_id, "client authentication failed: wrong secret");
@@ -205,6 +253,20 @@ impl Passport {
                 });
                 return Err(OAuthError::invalid_client());
             }
+        }
+        Ok(client)
+    }
+
+    /// The token request's client, authenticated, and allowed `grant` (`unauthorized_client`
+    /// otherwise).
+    pub(crate) async fn client_for_grant(
+        &self,
+        request: &TokenRequest,
+        grant: GrantType,
+    ) -> Result<Client, OAuthError> {
+        let client = self.authenticate_client(&request.client_credentials()?).await?;
+        if !client.supports_grant(grant) {
+            return Err(OAuthError::unauthorized_client());
         }
         Ok(client)
     }

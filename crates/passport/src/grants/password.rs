@@ -1,16 +1,15 @@
 //! Resource owner password credentials grant (RFC 6749 §4.3), off unless enabled. The client's
 //! `provider` picks the user provider. Unknown user and wrong password give the same
-//! `invalid_grant`, after the same amount of hashing work.
+//! `invalid_grant`, after the same amount of hashing work ([`Passport::authenticate_user`]).
 
 use crate::client::GrantType;
 use crate::error::OAuthError;
-use crate::events::Event;
 use crate::grants::{TokenRequest, TokenResponse};
 use crate::passport::{Family, MintSpec, Passport};
-use crate::scope::parse_scope_param;
+use crate::scope::ScopeSet;
 
 pub(super) async fn handle(passport: &Passport, request: &TokenRequest) -> Result<TokenResponse, OAuthError> {
-    let client = passport.authenticate_client(request, GrantType::Password).await?;
+    let client = passport.client_for_grant(request, GrantType::Password).await?;
     let requested = passport.scopes().requested(request.param("scope"))?;
     let username = request.required("username")?;
     let password = request.required("password")?;
@@ -19,27 +18,12 @@ pub(super) async fn handle(passport: &Passport, request: &TokenRequest) -> Resul
         tracing::warn!(client_id = %client.id, "the client's user provider is not registered");
         OAuthError::unauthorized_client().with_hint("The client's user provider is not available")
     })?;
-    let user = match provider.find_for_passport(username).await? {
-        Some(user) => user,
-        None => {
-            passport.hasher().verify_dummy(password).await;
-            tracing::info!(client_id = %client.id, "password grant: user authentication failed");
-            passport.emit(Event::UserAuthenticationFailed {
-                client_id: Some(client.id.clone()),
-            });
-            return Err(OAuthError::invalid_credentials());
-        }
-    };
-    if !provider.validate_for_passport_password_grant(&user, password).await? {
-        tracing::info!(client_id = %client.id, "password grant: user authentication failed");
-        passport.emit(Event::UserAuthenticationFailed {
-            client_id: Some(client.id.clone()),
-        });
-        return Err(OAuthError::invalid_credentials());
-    }
+    let user = passport
+        .authenticate_user(provider.as_ref(), Some(&client.id), username, password)
+        .await?
+        .ok_or_else(OAuthError::invalid_credentials)?;
 
     let scopes = passport.scopes().finalize(requested, GrantType::Password, &client);
-    let with_refresh = client.supports_grant(GrantType::RefreshToken);
     let minted = passport
         .mint(MintSpec {
             client: &client,
@@ -48,12 +32,12 @@ pub(super) async fn handle(passport: &Passport, request: &TokenRequest) -> Resul
             ttl: passport.settings().tokens_expire_in,
             name: None,
             family: Family::New,
-            with_refresh,
+            with_refresh: client.supports_grant(GrantType::RefreshToken),
         })
         .await?;
     let refresh = minted.refresh.as_ref().map(|(_, record)| record);
     passport.store().insert_tokens(&minted.access, refresh).await?;
     passport.announce(&minted);
-    let asked = parse_scope_param(request.param("scope"));
-    Ok(TokenResponse::from_minted(&minted, Some(&asked), passport.now()))
+    let asked = ScopeSet::parse(request.param("scope"));
+    Ok(TokenResponse::from_minted(&minted, &asked, passport.now()))
 }

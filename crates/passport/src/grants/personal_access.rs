@@ -3,7 +3,9 @@
 
 use crate::client::{Client, GrantType};
 use crate::error::OAuthError;
+use crate::names::check_name;
 use crate::passport::{Family, MintSpec, Passport};
+use crate::scope::ScopeSet;
 use crate::store::AccessTokenRecord;
 
 /// A new personal access token: the JWT (shown once) and its stored record.
@@ -47,21 +49,19 @@ impl Passport {
         name: &str,
         scopes: &[String],
     ) -> Result<PersonalAccessToken, OAuthError> {
-        if name.trim().is_empty() || name.chars().count() > 255 || name.chars().any(char::is_control) {
-            return Err(OAuthError::invalid_request(
-                "The token name must be 1 to 255 characters without control characters",
-            ));
-        }
+        let name = check_name(name).map_err(|_| {
+            OAuthError::invalid_request("The token name must be 1 to 255 characters without control characters")
+        })?;
         let client = self.personal_access_client(provider).await?.ok_or_else(|| {
             OAuthError::invalid_request(format!(
                 "Personal access client not found for '{}' user provider. Please create one.",
                 provider.unwrap_or(self.default_provider())
             ))
         })?;
-        let requested = if scopes.is_empty() {
-            self.scopes().defaults().to_vec()
+        let requested: ScopeSet = if scopes.is_empty() {
+            self.scopes().defaults().clone()
         } else {
-            scopes.to_vec()
+            scopes.iter().cloned().collect()
         };
         self.scopes().validate(&requested)?;
         let scopes = self.scopes().finalize(requested, GrantType::PersonalAccess, &client);

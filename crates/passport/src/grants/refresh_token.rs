@@ -8,11 +8,11 @@ use crate::error::OAuthError;
 use crate::events::Event;
 use crate::grants::{TokenRequest, TokenResponse};
 use crate::passport::{Family, MintSpec, Passport};
-use crate::scope::parse_scope_param;
+use crate::scope::ScopeSet;
 use crate::secret::sha256_hex;
 
 pub(super) async fn handle(passport: &Passport, request: &TokenRequest) -> Result<TokenResponse, OAuthError> {
-    let client = passport.authenticate_client(request, GrantType::RefreshToken).await?;
+    let client = passport.client_for_grant(request, GrantType::RefreshToken).await?;
     let presented = request.required("refresh_token")?;
     let id = sha256_hex(presented);
     let store = passport.store();
@@ -24,14 +24,16 @@ pub(super) async fn handle(passport: &Passport, request: &TokenRequest) -> Resul
         return Err(OAuthError::invalid_refresh_token("Token is not linked to client"));
     }
     if old.revoked {
-        reuse_detected(passport, &old.family_id, &client.id).await?;
+        reuse_detected(passport, &old.family_id, client.id.as_str()).await?;
         return Err(OAuthError::invalid_refresh_token("Token has been revoked"));
     }
     if old.expires_at <= passport.now() {
         return Err(OAuthError::invalid_refresh_token("Token has expired"));
     }
 
-    let asked = parse_scope_param(request.param("scope"));
+    // §6: the scope "MUST NOT include any scope not originally granted"; omitted means the
+    // original scopes.
+    let asked = ScopeSet::parse(request.param("scope"));
     let requested = if asked.is_empty() { old.scopes.clone() } else { asked };
     if let Some(wider) = requested.iter().find(|s| !old.scopes.contains(s)) {
         return Err(OAuthError::invalid_scope(wider));
@@ -54,19 +56,23 @@ pub(super) async fn handle(passport: &Passport, request: &TokenRequest) -> Resul
     let refresh = minted.refresh.as_ref().map(|(_, record)| record);
     if !store.rotate_refresh_token(&id, &minted.access, refresh).await? {
         // Lost a race with another redemption of the same token: that is reuse too.
-        reuse_detected(passport, &old.family_id, &client.id).await?;
+        reuse_detected(passport, &old.family_id, client.id.as_str()).await?;
         return Err(OAuthError::invalid_refresh_token("Token has been revoked"));
     }
     passport.emit(Event::AccessTokenRevoked {
         token_id: old.access_token_id.clone(),
     });
     passport.announce(&minted);
-    Ok(TokenResponse::from_minted(&minted, Some(&requested), passport.now()))
+    Ok(TokenResponse::from_minted(&minted, &requested, passport.now()))
 }
 
 async fn reuse_detected(passport: &Passport, family_id: &str, client_id: &str) -> Result<(), OAuthError> {
-    let revoked = passport.store().revoke_refresh_family(family_id).await?;
-    tracing::warn!(client_id, revoked, "refresh token reuse detected: token family revoked");
+    let revoked = passport.revoke_family(family_id).await?;
+    tracing::warn!(
+        client_id,
+        revoked = revoked.len(),
+        "refresh token reuse detected: token family revoked"
+    );
     passport.emit(Event::RefreshTokenReused {
         client_id: client_id.to_owned(),
     });

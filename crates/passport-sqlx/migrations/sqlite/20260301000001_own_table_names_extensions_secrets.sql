@@ -1,0 +1,14 @@
+-- Our own tables get names of their own, so they never collide with an application's
+-- `users` and `sessions` (a Laravel database has both). These two were created by the first
+-- migration, so renaming them touches nothing we did not create.
+ALTER TABLE users RENAME TO passport_users;
+ALTER TABLE sessions RENAME TO passport_sessions;
+
+-- Extension parameters of the authorization request (nonce, max_age), carried to the code.
+ALTER TABLE oauth_auth_codes ADD COLUMN extensions TEXT NULL;
+
+-- The server secret every instance shares (HMAC keys are derived from it).
+CREATE TABLE passport_secrets (
+    name TEXT PRIMARY KEY NOT NULL,
+    value TEXT NOT NULL
+);

@@ -1,0 +1,235 @@
+//! What every dialect shares: reading rows into the core's records (one mapper per record,
+//! written once against [`Columns`]), the JSON encoding of list columns, the list of columns
+//! each `SELECT` reads, and the mapping of driver errors. The SQL itself lives in one file per
+//! dialect (`sqlite.rs`, `postgres.rs`).
+
+use chrono::{DateTime, Utc};
+use passport::{
+    AccessTokenRecord, AuthCodeRecord, AuthorizationExtensions, Client, DeviceCodeRecord, GrantType, PkceMethod,
+    RedirectUri, RefreshTokenRecord, ScopeSet, SessionRecord, StoreError, TokenStatus,
+};
+use sqlx::{ColumnIndex, Decode, Row, Type};
+
+use crate::users::UserRow;
+
+/// Typed reads of a row's columns, for any driver whose rows decode these types.
+pub(crate) trait Columns {
+    fn text(&self, column: &str) -> Result<String, sqlx::Error>;
+    fn opt_text(&self, column: &str) -> Result<Option<String>, sqlx::Error>;
+    fn flag(&self, column: &str) -> Result<bool, sqlx::Error>;
+    fn time(&self, column: &str) -> Result<DateTime<Utc>, sqlx::Error>;
+    fn opt_time(&self, column: &str) -> Result<Option<DateTime<Utc>>, sqlx::Error>;
+    fn int32(&self, column: &str) -> Result<i32, sqlx::Error>;
+    fn int64(&self, column: &str) -> Result<i64, sqlx::Error>;
+}
+
+impl<R> Columns for R
+where
+    R: Row,
+    for<'a> &'a str: ColumnIndex<R>,
+    for<'r> String: Decode<'r, R::Database>,
+    String: Type<R::Database>,
+    for<'r> bool: Decode<'r, R::Database>,
+    bool: Type<R::Database>,
+    for<'r> DateTime<Utc>: Decode<'r, R::Database>,
+    DateTime<Utc>: Type<R::Database>,
+    for<'r> i32: Decode<'r, R::Database>,
+    i32: Type<R::Database>,
+    for<'r> i64: Decode<'r, R::Database>,
+    i64: Type<R::Database>,
+{
+    fn text(&self, column: &str) -> Result<String, sqlx::Error> {
+        self.try_get(column)
+    }
+    fn opt_text(&self, column: &str) -> Result<Option<String>, sqlx::Error> {
+        self.try_get(column)
+    }
+    fn flag(&self, column: &str) -> Result<bool, sqlx::Error> {
+        self.try_get(column)
+    }
+    fn time(&self, column: &str) -> Result<DateTime<Utc>, sqlx::Error> {
+        self.try_get(column)
+    }
+    fn opt_time(&self, column: &str) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+        self.try_get(column)
+    }
+    fn int32(&self, column: &str) -> Result<i32, sqlx::Error> {
+        self.try_get(column)
+    }
+    fn int64(&self, column: &str) -> Result<i64, sqlx::Error> {
+        self.try_get(column)
+    }
+}
+
+/// A unique violation is `Conflict`; everything else is a backend failure.
+pub(crate) fn backend(err: sqlx::Error) -> StoreError {
+    match &err {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict,
+        _ => StoreError::backend(err),
+    }
+}
+
+/// JSON text of a list column.
+pub(crate) fn to_json<T: serde::Serialize + ?Sized>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "[]".to_owned())
+}
+
+fn from_json<T: serde::de::DeserializeOwned + Default>(text: Option<String>) -> T {
+    text.and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default()
+}
+
+/// The grant type names of a client, for its JSON column.
+pub(crate) fn grant_names(grants: &[GrantType]) -> Vec<&'static str> {
+    grants.iter().map(|g| g.as_str()).collect()
+}
+
+/// The extensions column: NULL when there are none.
+pub(crate) fn extensions_json(extensions: &AuthorizationExtensions) -> Option<String> {
+    (!extensions.is_empty()).then(|| to_json(extensions))
+}
+
+pub(crate) const CLIENT_COLUMNS: &str = "id, owner_id, name, secret, provider, redirect_uris, grant_types, scopes, \
+     skips_authorization, revoked, created_at, updated_at";
+
+pub(crate) const ACCESS_COLUMNS: &str =
+    "id, user_id, client_id, name, scopes, family_id, revoked, created_at, expires_at";
+
+pub(crate) const REFRESH_COLUMNS: &str =
+    "id, access_token_id, client_id, user_id, scopes, family_id, revoked, created_at, expires_at";
+
+pub(crate) const AUTH_CODE_COLUMNS: &str = "id, user_id, client_id, scopes, redirect_uri, code_challenge, \
+     code_challenge_method, extensions, revoked, created_at, expires_at";
+
+pub(crate) const DEVICE_COLUMNS: &str = "id, user_code, client_id, scopes, user_id, user_approved_at, \
+     last_polled_at, \"interval\", revoked, created_at, expires_at";
+
+pub(crate) const SESSION_COLUMNS: &str = "id, user_id, data, created_at, expires_at";
+
+pub(crate) const USER_COLUMNS: &str = "id, name, email, password, created_at";
+
+pub(crate) fn client(row: &impl Columns) -> Result<Client, sqlx::Error> {
+    let redirect_uris: Vec<String> = from_json(row.opt_text("redirect_uris")?);
+    let grant_types: Vec<String> = from_json(row.opt_text("grant_types")?);
+    Ok(Client {
+        id: row.text("id")?.into(),
+        owner_id: row.opt_text("owner_id")?,
+        name: row.text("name")?,
+        secret_hash: row.opt_text("secret")?,
+        provider: row.opt_text("provider")?,
+        redirect_uris: redirect_uris.into_iter().map(RedirectUri::from_storage).collect(),
+        grant_types: grant_types.iter().filter_map(|n| n.parse().ok()).collect(),
+        scopes: row
+            .opt_text("scopes")?
+            .and_then(|s| serde_json::from_str::<ScopeSet>(&s).ok()),
+        skips_authorization: row.flag("skips_authorization")?,
+        revoked: row.flag("revoked")?,
+        created_at: row.time("created_at")?,
+        updated_at: row.time("updated_at")?,
+    })
+}
+
+pub(crate) fn access(row: &impl Columns) -> Result<AccessTokenRecord, sqlx::Error> {
+    Ok(AccessTokenRecord {
+        id: row.text("id")?,
+        user_id: row.opt_text("user_id")?,
+        client_id: row.text("client_id")?.into(),
+        name: row.opt_text("name")?,
+        scopes: from_json(row.opt_text("scopes")?),
+        family_id: row.opt_text("family_id")?,
+        revoked: row.flag("revoked")?,
+        created_at: row.time("created_at")?,
+        expires_at: row.opt_time("expires_at")?.unwrap_or(DateTime::<Utc>::MAX_UTC),
+    })
+}
+
+pub(crate) fn refresh(row: &impl Columns) -> Result<RefreshTokenRecord, sqlx::Error> {
+    Ok(RefreshTokenRecord {
+        id: row.text("id")?,
+        access_token_id: row.text("access_token_id")?,
+        client_id: row.text("client_id")?.into(),
+        user_id: row.opt_text("user_id")?,
+        scopes: from_json(row.opt_text("scopes")?),
+        family_id: row.text("family_id")?,
+        revoked: row.flag("revoked")?,
+        created_at: row.time("created_at")?,
+        expires_at: row.opt_time("expires_at")?.unwrap_or(DateTime::<Utc>::MAX_UTC),
+    })
+}
+
+/// The guard's row: `revoked, user_id, client_id, client_revoked, provider`.
+pub(crate) fn token_status(row: &impl Columns) -> Result<TokenStatus, sqlx::Error> {
+    Ok(TokenStatus {
+        revoked: row.flag("revoked")?,
+        user_id: row.opt_text("user_id")?,
+        client_id: row.text("client_id")?.into(),
+        client_revoked: row.flag("client_revoked")?,
+        client_provider: row.opt_text("provider")?,
+    })
+}
+
+pub(crate) fn auth_code(row: &impl Columns) -> Result<AuthCodeRecord, sqlx::Error> {
+    Ok(AuthCodeRecord {
+        id: row.text("id")?,
+        user_id: row.text("user_id")?,
+        client_id: row.text("client_id")?.into(),
+        scopes: from_json(row.opt_text("scopes")?),
+        redirect_uri: row.opt_text("redirect_uri")?,
+        code_challenge: row.opt_text("code_challenge")?,
+        code_challenge_method: row
+            .opt_text("code_challenge_method")?
+            .and_then(|m| m.parse::<PkceMethod>().ok()),
+        extensions: from_json(row.opt_text("extensions")?),
+        revoked: row.flag("revoked")?,
+        created_at: row.time("created_at")?,
+        expires_at: row.opt_time("expires_at")?.unwrap_or(DateTime::<Utc>::MIN_UTC),
+    })
+}
+
+pub(crate) fn device(row: &impl Columns) -> Result<DeviceCodeRecord, sqlx::Error> {
+    Ok(DeviceCodeRecord {
+        id: row.text("id")?,
+        user_code: row.text("user_code")?,
+        client_id: row.text("client_id")?.into(),
+        scopes: from_json(row.opt_text("scopes")?),
+        user_id: row.opt_text("user_id")?,
+        user_approved_at: row.opt_time("user_approved_at")?,
+        last_polled_at: row.opt_time("last_polled_at")?,
+        interval: i64::from(row.int32("interval")?),
+        revoked: row.flag("revoked")?,
+        created_at: row.time("created_at")?,
+        expires_at: row.opt_time("expires_at")?.unwrap_or(DateTime::<Utc>::MIN_UTC),
+    })
+}
+
+pub(crate) fn session(row: &impl Columns) -> Result<SessionRecord, sqlx::Error> {
+    Ok(SessionRecord {
+        id: row.text("id")?,
+        user_id: row.opt_text("user_id")?,
+        data: from_json(row.opt_text("data")?),
+        created_at: row.time("created_at")?,
+        expires_at: row.time("expires_at")?,
+    })
+}
+
+pub(crate) fn user(row: &impl Columns) -> Result<UserRow, sqlx::Error> {
+    Ok(UserRow {
+        id: row.int64("id")?.to_string(),
+        name: row.text("name")?,
+        email: row.text("email")?,
+        password_hash: row.text("password")?,
+        created_at: row.time("created_at")?,
+    })
+}
+
+/// The `payload` column of a consent request.
+pub(crate) fn payload(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_default()
+}
+
+/// The `id` column of each row (revocations' `RETURNING id`).
+pub(crate) fn ids(rows: &[impl Columns]) -> Result<Vec<String>, StoreError> {
+    rows.iter()
+        .map(|row| row.text("id"))
+        .collect::<Result<_, _>>()
+        .map_err(backend)
+}

@@ -1,0 +1,804 @@
+//! The SQLite store (the embedded default). Numbered `?N` parameters; `RETURNING` for the ids a
+//! revocation changed. SQLite serializes writers, so every single-use step (`UPDATE … WHERE
+//! revoked = FALSE`) decides its race on its own, and a family revocation needs one pass.
+//!
+//! Hot paths: issuing a token is one `INSERT` (two in one transaction when a refresh token comes
+//! with it); checking a token is one primary-key read joined with its client.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use passport::{
+    AccessTokenRecord, AuthCodeRecord, AuthCodeStore, Client, ClientStore, ConsentStore, DeviceCodeRecord,
+    DeviceCodeStore, PendingAuthorizationRecord, PurgeCounts, PurgeFilter, RedirectUri, RefreshTokenRecord, Revoked,
+    SessionRecord, SessionStore, StoreError, TokenStatus, TokenStore,
+};
+use sqlx::migrate::{MigrateError, Migrator};
+use sqlx::{Row as _, Sqlite, SqlitePool};
+
+use crate::rows::{
+    self, ACCESS_COLUMNS, AUTH_CODE_COLUMNS, CLIENT_COLUMNS, DEVICE_COLUMNS, REFRESH_COLUMNS, SESSION_COLUMNS,
+    USER_COLUMNS, backend, extensions_json, grant_names, to_json,
+};
+use crate::users::{UserAdmin, UserRow};
+use crate::{Backend, pending_migrations};
+
+static MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// The SQLite store.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Wraps an open pool (migrations are applied separately).
+    pub fn new(pool: SqlitePool) -> Self {
+        Self { pool }
+    }
+
+    /// The underlying pool.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// In one transaction: runs `use_sql` (an `UPDATE … WHERE id = ?1 AND <still unused>`) and,
+    /// when it changed a row, stores the tokens issued for it. False, changing nothing, when the
+    /// row was already used: of concurrent redemptions exactly one wins.
+    async fn use_once_and_store(
+        &self,
+        use_sql: &str,
+        id: &str,
+        access: &AccessTokenRecord,
+        refresh: Option<&RefreshTokenRecord>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let used = sqlx::query(use_sql).bind(id).execute(&mut *tx).await.map_err(backend)?;
+        if used.rows_affected() == 0 {
+            tx.rollback().await.map_err(backend)?;
+            return Ok(false);
+        }
+        insert_access(&mut *tx, access).await?;
+        if let Some(refresh) = refresh {
+            insert_refresh(&mut *tx, refresh).await?;
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(true)
+    }
+}
+
+async fn insert_access<'c>(
+    executor: impl sqlx::Executor<'c, Database = Sqlite>,
+    access: &AccessTokenRecord,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO oauth_access_tokens \
+         (id, user_id, client_id, name, scopes, family_id, revoked, created_at, updated_at, expires_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, FALSE, ?7, ?7, ?8)",
+    )
+    .bind(&access.id)
+    .bind(&access.user_id)
+    .bind(access.client_id.as_str())
+    .bind(&access.name)
+    .bind(to_json(&access.scopes))
+    .bind(&access.family_id)
+    .bind(access.created_at)
+    .bind(access.expires_at)
+    .execute(executor)
+    .await
+    .map(|_| ())
+    .map_err(backend)
+}
+
+async fn insert_refresh<'c>(
+    executor: impl sqlx::Executor<'c, Database = Sqlite>,
+    refresh: &RefreshTokenRecord,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO oauth_refresh_tokens \
+         (id, access_token_id, client_id, user_id, scopes, family_id, revoked, created_at, expires_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, FALSE, ?7, ?8)",
+    )
+    .bind(&refresh.id)
+    .bind(&refresh.access_token_id)
+    .bind(refresh.client_id.as_str())
+    .bind(&refresh.user_id)
+    .bind(to_json(&refresh.scopes))
+    .bind(&refresh.family_id)
+    .bind(refresh.created_at)
+    .bind(refresh.expires_at)
+    .execute(executor)
+    .await
+    .map(|_| ())
+    .map_err(backend)
+}
+
+#[async_trait]
+impl ClientStore for SqliteStore {
+    async fn insert_client(&self, client: &Client) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO oauth_clients (id, owner_type, owner_id, name, secret, provider, redirect_uris, \
+             grant_types, scopes, skips_authorization, revoked, created_at, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+        )
+        .bind(client.id.as_str())
+        .bind(client.owner_id.as_ref().map(|_| "users"))
+        .bind(&client.owner_id)
+        .bind(&client.name)
+        .bind(&client.secret_hash)
+        .bind(&client.provider)
+        .bind(to_json(&client.redirect_uris))
+        .bind(to_json(&grant_names(&client.grant_types)))
+        .bind(client.scopes.as_ref().map(to_json))
+        .bind(client.skips_authorization)
+        .bind(client.revoked)
+        .bind(client.created_at)
+        .bind(client.updated_at)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn find_client(&self, id: &str) -> Result<Option<Client>, StoreError> {
+        let sql = format!("SELECT {CLIENT_COLUMNS} FROM oauth_clients WHERE id = ?1");
+        let row = sqlx::query(&sql)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        row.as_ref().map(rows::client).transpose().map_err(backend)
+    }
+
+    async fn list_clients(&self) -> Result<Vec<Client>, StoreError> {
+        let sql = format!("SELECT {CLIENT_COLUMNS} FROM oauth_clients ORDER BY created_at, id");
+        let rows = sqlx::query(&sql).fetch_all(&self.pool).await.map_err(backend)?;
+        rows.iter().map(rows::client).collect::<Result<_, _>>().map_err(backend)
+    }
+
+    async fn revoke_client(&self, id: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE oauth_clients SET revoked = TRUE WHERE id = ?1 AND revoked = FALSE")
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn update_client_secret(&self, id: &str, secret_hash: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE oauth_clients SET secret = ?1 WHERE id = ?2")
+            .bind(secret_hash)
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn clients_owned_by(&self, owner_id: &str) -> Result<Vec<Client>, StoreError> {
+        let sql = format!(
+            "SELECT {CLIENT_COLUMNS} FROM oauth_clients WHERE owner_id = ?1 AND revoked = FALSE ORDER BY name, id"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(owner_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        rows.iter().map(rows::client).collect::<Result<_, _>>().map_err(backend)
+    }
+
+    async fn update_client(
+        &self,
+        id: &str,
+        name: &str,
+        redirect_uris: &[RedirectUri],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE oauth_clients SET name = ?1, redirect_uris = ?2, updated_at = ?3 WHERE id = ?4")
+            .bind(name)
+            .bind(to_json(redirect_uris))
+            .bind(now)
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl TokenStore for SqliteStore {
+    async fn insert_tokens(
+        &self,
+        access: &AccessTokenRecord,
+        refresh: Option<&RefreshTokenRecord>,
+    ) -> Result<(), StoreError> {
+        match refresh {
+            None => insert_access(&self.pool, access).await,
+            Some(refresh) => {
+                let mut tx = self.pool.begin().await.map_err(backend)?;
+                insert_access(&mut *tx, access).await?;
+                insert_refresh(&mut *tx, refresh).await?;
+                tx.commit().await.map_err(backend)
+            }
+        }
+    }
+
+    async fn token_status(&self, access_token_id: &str) -> Result<Option<TokenStatus>, StoreError> {
+        let row = sqlx::query(
+            "SELECT t.revoked, t.user_id, t.client_id, c.revoked AS client_revoked, c.provider \
+             FROM oauth_access_tokens t JOIN oauth_clients c ON c.id = t.client_id WHERE t.id = ?1",
+        )
+        .bind(access_token_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        row.as_ref().map(rows::token_status).transpose().map_err(backend)
+    }
+
+    async fn find_access_token(&self, id: &str) -> Result<Option<AccessTokenRecord>, StoreError> {
+        let sql = format!("SELECT {ACCESS_COLUMNS} FROM oauth_access_tokens WHERE id = ?1");
+        let row = sqlx::query(&sql)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        row.as_ref().map(rows::access).transpose().map_err(backend)
+    }
+
+    async fn revoke_access_token(&self, id: &str) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let done = sqlx::query("UPDATE oauth_access_tokens SET revoked = TRUE WHERE id = ?1 AND revoked = FALSE")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        sqlx::query("UPDATE oauth_refresh_tokens SET revoked = TRUE WHERE access_token_id = ?1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn find_refresh_token(&self, id: &str) -> Result<Option<RefreshTokenRecord>, StoreError> {
+        let sql = format!("SELECT {REFRESH_COLUMNS} FROM oauth_refresh_tokens WHERE id = ?1");
+        let row = sqlx::query(&sql)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        row.as_ref().map(rows::refresh).transpose().map_err(backend)
+    }
+
+    async fn rotate_refresh_token(
+        &self,
+        old_id: &str,
+        access: &AccessTokenRecord,
+        refresh: Option<&RefreshTokenRecord>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        // The write comes first, so the transaction takes SQLite's write lock at once: a
+        // concurrent rotation waits for it, then finds the token used.
+        let used = sqlx::query(
+            "UPDATE oauth_refresh_tokens SET revoked = TRUE WHERE id = ?1 AND revoked = FALSE \
+             RETURNING access_token_id",
+        )
+        .bind(old_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(backend)?;
+        let Some(used) = used else {
+            tx.rollback().await.map_err(backend)?;
+            return Ok(false);
+        };
+        let old_access: String = used.try_get("access_token_id").map_err(backend)?;
+        sqlx::query("UPDATE oauth_access_tokens SET revoked = TRUE WHERE id = ?1")
+            .bind(&old_access)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        insert_access(&mut *tx, access).await?;
+        if let Some(refresh) = refresh {
+            insert_refresh(&mut *tx, refresh).await?;
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(true)
+    }
+
+    async fn tokens_of_user(&self, user_id: &str, now: DateTime<Utc>) -> Result<Vec<AccessTokenRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {ACCESS_COLUMNS} FROM oauth_access_tokens WHERE user_id = ?1 AND revoked = FALSE \
+             AND expires_at > ?2 ORDER BY created_at DESC, id"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(user_id)
+            .bind(now)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        rows.iter().map(rows::access).collect::<Result<_, _>>().map_err(backend)
+    }
+
+    async fn revoke_client_tokens(&self, client_id: &str) -> Result<Vec<String>, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let revoked = sqlx::query(
+            "UPDATE oauth_access_tokens SET revoked = TRUE WHERE client_id = ?1 AND revoked = FALSE RETURNING id",
+        )
+        .bind(client_id)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(backend)?;
+        sqlx::query("UPDATE oauth_refresh_tokens SET revoked = TRUE WHERE client_id = ?1")
+            .bind(client_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        rows::ids(&revoked)
+    }
+
+    async fn revoke_refresh_family(&self, family_id: &str) -> Result<Vec<String>, StoreError> {
+        // One pass: SQLite has one writer at a time, so no rotation of this family can commit
+        // between the two statements.
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        sqlx::query("UPDATE oauth_refresh_tokens SET revoked = TRUE WHERE family_id = ?1 AND revoked = FALSE")
+            .bind(family_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        let revoked = sqlx::query(
+            "UPDATE oauth_access_tokens SET revoked = TRUE WHERE family_id = ?1 AND revoked = FALSE RETURNING id",
+        )
+        .bind(family_id)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        rows::ids(&revoked)
+    }
+
+    async fn revoke_user_grants(&self, user_id: &str) -> Result<Revoked, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let clients =
+            sqlx::query("UPDATE oauth_clients SET revoked = TRUE WHERE owner_id = ?1 AND revoked = FALSE RETURNING id")
+                .bind(user_id)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(backend)?;
+        // The user's own tokens, and every token of the clients they own.
+        let owned = "SELECT id FROM oauth_clients WHERE owner_id = ?1";
+        let access = sqlx::query(&format!(
+            "UPDATE oauth_access_tokens SET revoked = TRUE WHERE revoked = FALSE \
+             AND (user_id = ?1 OR client_id IN ({owned})) RETURNING id"
+        ))
+        .bind(user_id)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(backend)?;
+        let statements = [
+            format!("UPDATE oauth_refresh_tokens SET revoked = TRUE WHERE user_id = ?1 OR client_id IN ({owned})"),
+            "UPDATE oauth_auth_codes SET revoked = TRUE WHERE user_id = ?1".to_owned(),
+            "UPDATE oauth_device_codes SET revoked = TRUE WHERE user_id = ?1".to_owned(),
+        ];
+        for sql in &statements {
+            sqlx::query(sql)
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(Revoked {
+            access_tokens: rows::ids(&access)?,
+            clients: rows::ids(&clients)?.into_iter().map(Into::into).collect(),
+        })
+    }
+
+    async fn purge(&self, filter: PurgeFilter) -> Result<PurgeCounts, StoreError> {
+        let condition = match (filter.revoked, filter.expired_before.is_some()) {
+            (true, true) => "revoked = TRUE OR expires_at < ?1",
+            (true, false) => "revoked = TRUE",
+            (false, true) => "expires_at < ?1",
+            (false, false) => "FALSE",
+        };
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let mut counts = [0u64; 4];
+        for (count, table) in counts.iter_mut().zip([
+            "oauth_access_tokens",
+            "oauth_refresh_tokens",
+            "oauth_auth_codes",
+            "oauth_device_codes",
+        ]) {
+            let sql = format!("DELETE FROM {table} WHERE {condition}");
+            let mut query = sqlx::query(&sql);
+            if let Some(cutoff) = filter.expired_before {
+                query = query.bind(cutoff);
+            }
+            *count = query.execute(&mut *tx).await.map_err(backend)?.rows_affected();
+        }
+        let mut sessions = 0;
+        for table in ["passport_sessions", "oauth_pending_authorizations"] {
+            sessions += sqlx::query(&format!("DELETE FROM {table} WHERE expires_at < ?1"))
+                .bind(filter.now)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?
+                .rows_affected();
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(PurgeCounts {
+            access_tokens: counts[0],
+            refresh_tokens: counts[1],
+            auth_codes: counts[2],
+            device_codes: counts[3],
+            sessions,
+        })
+    }
+}
+
+#[async_trait]
+impl AuthCodeStore for SqliteStore {
+    async fn insert_auth_code(&self, code: &AuthCodeRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO oauth_auth_codes (id, user_id, client_id, scopes, redirect_uri, code_challenge, \
+             code_challenge_method, extensions, revoked, created_at, expires_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, FALSE, ?9, ?10)",
+        )
+        .bind(&code.id)
+        .bind(&code.user_id)
+        .bind(code.client_id.as_str())
+        .bind(to_json(&code.scopes))
+        .bind(&code.redirect_uri)
+        .bind(&code.code_challenge)
+        .bind(code.code_challenge_method.map(|m| m.as_str()))
+        .bind(extensions_json(&code.extensions))
+        .bind(code.created_at)
+        .bind(code.expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn find_auth_code(&self, id: &str) -> Result<Option<AuthCodeRecord>, StoreError> {
+        let sql = format!("SELECT {AUTH_CODE_COLUMNS} FROM oauth_auth_codes WHERE id = ?1");
+        let row = sqlx::query(&sql)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        row.as_ref().map(rows::auth_code).transpose().map_err(backend)
+    }
+
+    async fn redeem_auth_code(
+        &self,
+        id: &str,
+        access: &AccessTokenRecord,
+        refresh: Option<&RefreshTokenRecord>,
+    ) -> Result<bool, StoreError> {
+        self.use_once_and_store(
+            "UPDATE oauth_auth_codes SET revoked = TRUE WHERE id = ?1 AND revoked = FALSE",
+            id,
+            access,
+            refresh,
+        )
+        .await
+    }
+
+    async fn granted_scopes(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Vec<String>>, StoreError> {
+        let sql = format!(
+            "SELECT {ACCESS_COLUMNS} FROM oauth_access_tokens WHERE user_id = ?1 AND client_id = ?2 \
+             AND revoked = FALSE AND expires_at > ?3"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(user_id)
+            .bind(client_id)
+            .bind(now)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        rows.iter()
+            .map(|row| rows::access(row).map(|t| t.scopes.into_vec()))
+            .collect::<Result<_, _>>()
+            .map_err(backend)
+    }
+}
+
+#[async_trait]
+impl DeviceCodeStore for SqliteStore {
+    async fn insert_device_code(&self, code: &DeviceCodeRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO oauth_device_codes (id, user_code, client_id, scopes, user_id, user_approved_at, \
+             last_polled_at, \"interval\", revoked, created_at, expires_at) \
+             VALUES (?1, ?2, ?3, ?4, NULL, NULL, NULL, ?5, FALSE, ?6, ?7)",
+        )
+        .bind(&code.id)
+        .bind(&code.user_code)
+        .bind(code.client_id.as_str())
+        .bind(to_json(&code.scopes))
+        .bind(i32::try_from(code.interval).unwrap_or(5))
+        .bind(code.created_at)
+        .bind(code.expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn find_device_code(&self, id: &str) -> Result<Option<DeviceCodeRecord>, StoreError> {
+        let sql = format!("SELECT {DEVICE_COLUMNS} FROM oauth_device_codes WHERE id = ?1");
+        let row = sqlx::query(&sql)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        row.as_ref().map(rows::device).transpose().map_err(backend)
+    }
+
+    async fn find_pending_user_code(
+        &self,
+        user_code: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DeviceCodeRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {DEVICE_COLUMNS} FROM oauth_device_codes WHERE user_code = ?1 AND revoked = FALSE \
+             AND user_id IS NULL AND expires_at > ?2"
+        );
+        let row = sqlx::query(&sql)
+            .bind(user_code)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        row.as_ref().map(rows::device).transpose().map_err(backend)
+    }
+
+    async fn decide_device_code(
+        &self,
+        id: &str,
+        user_id: &str,
+        approved_at: Option<DateTime<Utc>>,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE oauth_device_codes SET user_id = ?1, user_approved_at = ?2 \
+             WHERE id = ?3 AND user_id IS NULL AND revoked = FALSE",
+        )
+        .bind(user_id)
+        .bind(approved_at)
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn record_device_poll(&self, id: &str, polled_at: DateTime<Utc>, interval: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE oauth_device_codes SET last_polled_at = ?1, \"interval\" = ?2 WHERE id = ?3")
+            .bind(polled_at)
+            .bind(i32::try_from(interval).unwrap_or(i32::MAX))
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn redeem_device_code(
+        &self,
+        id: &str,
+        access: &AccessTokenRecord,
+        refresh: Option<&RefreshTokenRecord>,
+    ) -> Result<bool, StoreError> {
+        self.use_once_and_store(
+            "UPDATE oauth_device_codes SET revoked = TRUE \
+             WHERE id = ?1 AND revoked = FALSE AND user_approved_at IS NOT NULL",
+            id,
+            access,
+            refresh,
+        )
+        .await
+    }
+}
+
+#[async_trait]
+impl ConsentStore for SqliteStore {
+    async fn insert_pending(&self, pending: &PendingAuthorizationRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO oauth_pending_authorizations (id, session_id, user_id, payload, expires_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )
+        .bind(&pending.id)
+        .bind(&pending.session_id)
+        .bind(&pending.user_id)
+        .bind(pending.payload.to_string())
+        .bind(pending.expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn take_pending(
+        &self,
+        id: &str,
+        session_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<PendingAuthorizationRecord>, StoreError> {
+        let row = sqlx::query(
+            "DELETE FROM oauth_pending_authorizations WHERE id = ?1 AND session_id = ?2 \
+             RETURNING id, session_id, user_id, payload, expires_at",
+        )
+        .bind(id)
+        .bind(session_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        let Some(row) = row else { return Ok(None) };
+        let record = PendingAuthorizationRecord {
+            id: row.try_get("id").map_err(backend)?,
+            session_id: row.try_get("session_id").map_err(backend)?,
+            user_id: row.try_get("user_id").map_err(backend)?,
+            payload: rows::payload(&row.try_get::<String, _>("payload").map_err(backend)?),
+            expires_at: row.try_get("expires_at").map_err(backend)?,
+        };
+        Ok((record.expires_at > now).then_some(record))
+    }
+}
+
+#[async_trait]
+impl SessionStore for SqliteStore {
+    async fn insert_session(&self, session: &SessionRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO passport_sessions (id, user_id, data, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )
+        .bind(&session.id)
+        .bind(&session.user_id)
+        .bind(to_json(&session.data))
+        .bind(session.created_at)
+        .bind(session.expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn find_session(&self, id: &str, now: DateTime<Utc>) -> Result<Option<SessionRecord>, StoreError> {
+        let sql = format!("SELECT {SESSION_COLUMNS} FROM passport_sessions WHERE id = ?1 AND expires_at > ?2");
+        let row = sqlx::query(&sql)
+            .bind(id)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        row.as_ref().map(rows::session).transpose().map_err(backend)
+    }
+
+    async fn update_session(&self, session: &SessionRecord) -> Result<(), StoreError> {
+        sqlx::query("UPDATE passport_sessions SET user_id = ?1, data = ?2, expires_at = ?3 WHERE id = ?4")
+            .bind(&session.user_id)
+            .bind(to_json(&session.data))
+            .bind(session.expires_at)
+            .bind(&session.id)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn delete_session(&self, id: &str) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        for sql in [
+            "DELETE FROM passport_sessions WHERE id = ?1",
+            "DELETE FROM oauth_pending_authorizations WHERE session_id = ?1",
+        ] {
+            sqlx::query(sql).bind(id).execute(&mut *tx).await.map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)
+    }
+}
+
+#[async_trait]
+impl UserAdmin for SqliteStore {
+    async fn create_user(
+        &self,
+        name: &str,
+        email: &str,
+        password_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<String, StoreError> {
+        let row = sqlx::query(
+            "INSERT INTO passport_users (name, email, password, created_at, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, ?4) RETURNING id",
+        )
+        .bind(name)
+        .bind(email.trim().to_lowercase())
+        .bind(password_hash)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(backend)?;
+        let id: i64 = row.try_get("id").map_err(backend)?;
+        Ok(id.to_string())
+    }
+
+    async fn list_users(&self) -> Result<Vec<UserRow>, StoreError> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM passport_users ORDER BY id");
+        let rows = sqlx::query(&sql).fetch_all(&self.pool).await.map_err(backend)?;
+        rows.iter().map(rows::user).collect::<Result<_, _>>().map_err(backend)
+    }
+
+    async fn delete_user(&self, id: &str) -> Result<bool, StoreError> {
+        let Some(numeric) = crate::users::numeric_id(id) else {
+            return Ok(false);
+        };
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let done = sqlx::query("DELETE FROM passport_users WHERE id = ?1")
+            .bind(numeric)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        // Their browser sessions end with them.
+        sqlx::query("DELETE FROM passport_sessions WHERE user_id = ?1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn find_user_by_email(&self, email: &str) -> Result<Option<UserRow>, StoreError> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM passport_users WHERE email = ?1");
+        let row = sqlx::query(&sql)
+            .bind(email.trim().to_lowercase())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        row.as_ref().map(rows::user).transpose().map_err(backend)
+    }
+
+    async fn find_user_by_id(&self, id: &str) -> Result<Option<UserRow>, StoreError> {
+        let Some(numeric) = crate::users::numeric_id(id) else {
+            return Ok(None);
+        };
+        let sql = format!("SELECT {USER_COLUMNS} FROM passport_users WHERE id = ?1");
+        let row = sqlx::query(&sql)
+            .bind(numeric)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        row.as_ref().map(rows::user).transpose().map_err(backend)
+    }
+}
+
+#[async_trait]
+impl Backend for SqliteStore {
+    async fn migrate(&self) -> Result<usize, MigrateError> {
+        let pending = pending_migrations(&MIGRATIONS, &mut *self.pool.acquire().await?).await?;
+        MIGRATIONS.run(&self.pool).await?;
+        Ok(pending)
+    }
+
+    async fn server_secret(&self, candidate: &str) -> Result<String, StoreError> {
+        sqlx::query("INSERT INTO passport_secrets (name, value) VALUES ('server', ?1) ON CONFLICT (name) DO NOTHING")
+            .bind(candidate)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        let row = sqlx::query("SELECT value FROM passport_secrets WHERE name = 'server'")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(backend)?;
+        row.try_get("value").map_err(backend)
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}

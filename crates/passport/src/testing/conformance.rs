@@ -1,0 +1,452 @@
+//! The store conformance suite: what every [`Store`] must do, as checks that take any
+//! `Arc<dyn Store>` (a fresh, empty, migrated one) and panic on a violation. The in-memory
+//! store runs it here; `passport-sqlx` runs it on SQLite and PostgreSQL, one generated test per
+//! check and backend. [`CHECKS`] lists them all, so a runner can prove it misses none.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
+
+use crate::authorize::AuthorizationExtensions;
+use crate::client::{Client, GrantType};
+use crate::error::StoreError;
+use crate::pkce::PkceMethod;
+use crate::redirect::RedirectUri;
+use crate::store::{
+    AccessTokenRecord, AuthCodeRecord, DeviceCodeRecord, PendingAuthorizationRecord, PurgeFilter, RefreshTokenRecord,
+    Store,
+};
+use crate::testing::memory::scopes;
+
+/// A check of the suite.
+pub type Check = fn(Arc<dyn Store>) -> Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// Every check, by name.
+pub const CHECKS: &[(&str, Check)] = &[
+    ("clients_round_trip_and_revoke", |s| {
+        Box::pin(clients_round_trip_and_revoke(s))
+    }),
+    ("token_status_joins_client_and_follows_revocation", |s| {
+        Box::pin(token_status_joins_client_and_follows_revocation(s))
+    }),
+    (
+        "refresh_rotation_is_single_use_and_family_revocation_reaches_descendants",
+        |s| Box::pin(refresh_rotation_is_single_use_and_family_revocation_reaches_descendants(s)),
+    ),
+    ("concurrent_rotations_have_exactly_one_winner", |s| {
+        Box::pin(concurrent_rotations_have_exactly_one_winner(s))
+    }),
+    ("purge_removes_only_what_it_is_asked_to", |s| {
+        Box::pin(purge_removes_only_what_it_is_asked_to(s))
+    }),
+    ("auth_codes_redeem_once_and_keep_their_extensions", |s| {
+        Box::pin(auth_codes_redeem_once_and_keep_their_extensions(s))
+    }),
+    ("device_codes_are_decided_once_and_redeemed_once", |s| {
+        Box::pin(device_codes_are_decided_once_and_redeemed_once(s))
+    }),
+    ("consent_requests_are_single_use_and_bound_to_their_session", |s| {
+        Box::pin(consent_requests_are_single_use_and_bound_to_their_session(s))
+    }),
+    ("revoking_a_users_grants_reaches_tokens_codes_and_owned_clients", |s| {
+        Box::pin(revoking_a_users_grants_reaches_tokens_codes_and_owned_clients(s))
+    }),
+    ("clients_owned_by_a_user_can_be_listed_and_updated", |s| {
+        Box::pin(clients_owned_by_a_user_can_be_listed_and_updated(s))
+    }),
+];
+
+fn now() -> DateTime<Utc> {
+    #[allow(clippy::disallowed_methods)]
+    Utc::now().trunc_subsecs(0)
+}
+
+/// A password client with a secret hash, a provider and a scope list.
+pub fn client(id: &str) -> Client {
+    Client {
+        id: id.into(),
+        owner_id: None,
+        name: "Store Test".to_owned(),
+        secret_hash: Some("sha256:abc".to_owned()),
+        provider: Some("users".to_owned()),
+        redirect_uris: vec![
+            RedirectUri::parse("https://a.example/cb").unwrap(),
+            RedirectUri::parse("http://127.0.0.1/cb").unwrap(),
+        ],
+        grant_types: vec![GrantType::Password, GrantType::RefreshToken],
+        scopes: Some(scopes(&["read"])),
+        skips_authorization: true,
+        revoked: false,
+        created_at: now(),
+        updated_at: now(),
+    }
+}
+
+fn access(id: &str, client_id: &str, user: Option<&str>) -> AccessTokenRecord {
+    AccessTokenRecord {
+        id: id.to_owned(),
+        user_id: user.map(str::to_owned),
+        client_id: client_id.into(),
+        name: None,
+        scopes: scopes(&["read", "write"]),
+        family_id: None,
+        revoked: false,
+        created_at: now(),
+        expires_at: now() + TimeDelta::hours(1),
+    }
+}
+
+fn access_in(id: &str, family: &str) -> AccessTokenRecord {
+    AccessTokenRecord {
+        family_id: Some(family.to_owned()),
+        ..access(id, "c1", Some("7"))
+    }
+}
+
+fn refresh(id: &str, access_id: &str, client_id: &str, family: &str) -> RefreshTokenRecord {
+    RefreshTokenRecord {
+        id: id.to_owned(),
+        access_token_id: access_id.to_owned(),
+        client_id: client_id.into(),
+        user_id: Some("7".to_owned()),
+        scopes: scopes(&["read"]),
+        family_id: family.to_owned(),
+        revoked: false,
+        created_at: now(),
+        expires_at: now() + TimeDelta::days(1),
+    }
+}
+
+fn code(id: &str, user: &str) -> AuthCodeRecord {
+    AuthCodeRecord {
+        id: id.to_owned(),
+        user_id: user.to_owned(),
+        client_id: "c1".into(),
+        scopes: scopes(&["read"]),
+        redirect_uri: Some("https://a.example/cb".to_owned()),
+        code_challenge: Some("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".to_owned()),
+        code_challenge_method: Some(PkceMethod::S256),
+        extensions: AuthorizationExtensions {
+            nonce: Some("n-0S6_WzA2Mj".to_owned()),
+            max_age: Some(300),
+        },
+        revoked: false,
+        created_at: now(),
+        expires_at: now() + TimeDelta::minutes(10),
+    }
+}
+
+fn device(id: &str, user_code: &str) -> DeviceCodeRecord {
+    DeviceCodeRecord {
+        id: id.to_owned(),
+        user_code: user_code.to_owned(),
+        client_id: "c1".into(),
+        scopes: scopes(&["read"]),
+        user_id: None,
+        user_approved_at: None,
+        last_polled_at: None,
+        interval: 5,
+        revoked: false,
+        created_at: now(),
+        expires_at: now() + TimeDelta::minutes(10),
+    }
+}
+
+/// Clients are stored, found, listed once, and revoked once.
+pub async fn clients_round_trip_and_revoke(store: Arc<dyn Store>) {
+    let c = client("0000-a");
+    store.insert_client(&c).await.unwrap();
+    assert_eq!(store.find_client("0000-a").await.unwrap(), Some(c.clone()));
+    assert!(matches!(store.insert_client(&c).await, Err(StoreError::Conflict)));
+    assert_eq!(store.find_client("missing").await.unwrap(), None);
+    assert_eq!(store.list_clients().await.unwrap().len(), 1);
+    store.update_client_secret("0000-a", "sha256:def").await.unwrap();
+    assert!(store.revoke_client("0000-a").await.unwrap());
+    assert!(!store.revoke_client("0000-a").await.unwrap(), "revoking twice");
+    let found = store.find_client("0000-a").await.unwrap().unwrap();
+    assert!(found.revoked);
+    assert_eq!(found.secret_hash.as_deref(), Some("sha256:def"));
+}
+
+/// The guard's read joins the token with its client and sees revocations of either.
+pub async fn token_status_joins_client_and_follows_revocation(store: Arc<dyn Store>) {
+    store.insert_client(&client("c1")).await.unwrap();
+    store.insert_tokens(&access("t1", "c1", Some("7")), None).await.unwrap();
+    let status = store.token_status("t1").await.unwrap().unwrap();
+    assert!(!status.revoked && !status.client_revoked);
+    assert_eq!(status.user_id.as_deref(), Some("7"));
+    assert_eq!(status.client_provider.as_deref(), Some("users"));
+    assert_eq!(store.token_status("nope").await.unwrap(), None);
+    assert_eq!(
+        store.find_access_token("t1").await.unwrap().unwrap().scopes,
+        ["read", "write"]
+    );
+
+    store.revoke_client("c1").await.unwrap();
+    assert!(store.token_status("t1").await.unwrap().unwrap().client_revoked);
+    assert!(store.revoke_access_token("t1").await.unwrap());
+    assert!(!store.revoke_access_token("t1").await.unwrap(), "already revoked");
+    assert!(store.token_status("t1").await.unwrap().unwrap().revoked);
+}
+
+/// Rotation uses a refresh token up atomically; family revocation reaches what it produced.
+pub async fn refresh_rotation_is_single_use_and_family_revocation_reaches_descendants(store: Arc<dyn Store>) {
+    store.insert_client(&client("c1")).await.unwrap();
+    store
+        .insert_tokens(&access_in("a1", "fam"), Some(&refresh("r1", "a1", "c1", "fam")))
+        .await
+        .unwrap();
+    let r = store.find_refresh_token("r1").await.unwrap().unwrap();
+    assert_eq!(r.family_id, "fam");
+    assert!(!r.revoked);
+
+    let rotated = store
+        .rotate_refresh_token("r1", &access_in("a2", "fam"), Some(&refresh("r2", "a2", "c1", "fam")))
+        .await
+        .unwrap();
+    assert!(rotated, "first rotation wins");
+    assert!(store.find_refresh_token("r1").await.unwrap().unwrap().revoked);
+    assert!(
+        store.token_status("a1").await.unwrap().unwrap().revoked,
+        "old access revoked"
+    );
+    let again = store
+        .rotate_refresh_token("r1", &access_in("a3", "fam"), Some(&refresh("r3", "a3", "c1", "fam")))
+        .await
+        .unwrap();
+    assert!(!again, "a used token cannot rotate again");
+    assert_eq!(
+        store.find_access_token("a3").await.unwrap(),
+        None,
+        "loser stored nothing"
+    );
+
+    let revoked = store.revoke_refresh_family("fam").await.unwrap();
+    assert_eq!(revoked, ["a2"], "the family's live access tokens");
+    assert!(store.find_refresh_token("r2").await.unwrap().unwrap().revoked);
+    assert!(store.token_status("a2").await.unwrap().unwrap().revoked);
+}
+
+/// Of twelve concurrent rotations of one refresh token, exactly one wins.
+pub async fn concurrent_rotations_have_exactly_one_winner(store: Arc<dyn Store>) {
+    store.insert_client(&client("c1")).await.unwrap();
+    store
+        .insert_tokens(&access("a0", "c1", Some("7")), Some(&refresh("r0", "a0", "c1", "f")))
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..12 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let a = access(&format!("a-{i}"), "c1", Some("7"));
+            let r = refresh(&format!("r-{i}"), &a.id, "c1", "f");
+            store.rotate_refresh_token("r0", &a, Some(&r)).await.unwrap()
+        }));
+    }
+    let mut wins = 0;
+    for t in tasks {
+        wins += usize::from(t.await.unwrap());
+    }
+    assert_eq!(wins, 1);
+}
+
+/// Purge deletes revoked rows, or rows expired before the cut-off, and nothing else.
+pub async fn purge_removes_only_what_it_is_asked_to(store: Arc<dyn Store>) {
+    store.insert_client(&client("c1")).await.unwrap();
+    let mut old = access("old", "c1", None);
+    old.expires_at = now() - TimeDelta::days(30);
+    store.insert_tokens(&old, None).await.unwrap();
+    store.insert_tokens(&access("live", "c1", None), None).await.unwrap();
+    store.insert_tokens(&access("dead", "c1", None), None).await.unwrap();
+    store.revoke_access_token("dead").await.unwrap();
+
+    let counts = store
+        .purge(PurgeFilter {
+            revoked: true,
+            expired_before: None,
+            now: now(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(counts.access_tokens, 1, "only the revoked one");
+    let counts = store
+        .purge(PurgeFilter {
+            revoked: false,
+            expired_before: Some(now() - TimeDelta::days(7)),
+            now: now(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(counts.access_tokens, 1, "only the long-expired one");
+    assert!(store.find_access_token("live").await.unwrap().is_some());
+}
+
+/// A code keeps its PKCE challenge and extension parameters, and redeems exactly once.
+pub async fn auth_codes_redeem_once_and_keep_their_extensions(store: Arc<dyn Store>) {
+    store.insert_client(&client("c1")).await.unwrap();
+    let c = code("code-1", "7");
+    store.insert_auth_code(&c).await.unwrap();
+    assert_eq!(store.find_auth_code("code-1").await.unwrap(), Some(c));
+    assert!(
+        store
+            .redeem_auth_code("code-1", &access_in("a1", "code-1"), None)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .redeem_auth_code("code-1", &access_in("a2", "code-1"), None)
+            .await
+            .unwrap(),
+        "a code redeems once"
+    );
+    assert_eq!(
+        store.find_access_token("a2").await.unwrap(),
+        None,
+        "the loser stored nothing"
+    );
+    assert!(store.find_auth_code("code-1").await.unwrap().unwrap().revoked);
+    let granted = store.granted_scopes("7", "c1", now()).await.unwrap();
+    assert_eq!(granted, [vec!["read".to_owned(), "write".to_owned()]]);
+}
+
+/// A device authorization is decided once, polled, and redeemed once after approval.
+pub async fn device_codes_are_decided_once_and_redeemed_once(store: Arc<dyn Store>) {
+    store.insert_client(&client("c1")).await.unwrap();
+    store.insert_device_code(&device("d1", "BCDFGHJK")).await.unwrap();
+    assert!(
+        matches!(
+            store.insert_device_code(&device("d2", "BCDFGHJK")).await,
+            Err(StoreError::Conflict)
+        ),
+        "user codes are unique"
+    );
+    let found = store.find_pending_user_code("BCDFGHJK", now()).await.unwrap().unwrap();
+    assert_eq!(found.id, "d1");
+    assert!(
+        !store
+            .redeem_device_code("d1", &access("a0", "c1", Some("7")), None)
+            .await
+            .unwrap(),
+        "not approved yet"
+    );
+    store.record_device_poll("d1", now(), 10).await.unwrap();
+    assert_eq!(store.find_device_code("d1").await.unwrap().unwrap().interval, 10);
+    assert!(store.decide_device_code("d1", "7", Some(now())).await.unwrap());
+    assert!(
+        !store.decide_device_code("d1", "8", None).await.unwrap(),
+        "decided once"
+    );
+    assert_eq!(store.find_pending_user_code("BCDFGHJK", now()).await.unwrap(), None);
+    assert!(
+        store
+            .redeem_device_code("d1", &access("a1", "c1", Some("7")), None)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .redeem_device_code("d1", &access("a2", "c1", Some("7")), None)
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.find_access_token("a2").await.unwrap(), None);
+}
+
+/// A consent request is taken once, only by its session, and not after it expired.
+pub async fn consent_requests_are_single_use_and_bound_to_their_session(store: Arc<dyn Store>) {
+    let pending = |id: &str, expires_at| PendingAuthorizationRecord {
+        id: id.to_owned(),
+        session_id: "s1".to_owned(),
+        user_id: "7".to_owned(),
+        payload: serde_json::json!({"client_id": "c1"}),
+        expires_at,
+    };
+    store
+        .insert_pending(&pending("p1", now() + TimeDelta::minutes(5)))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.take_pending("p1", "s2", now()).await.unwrap(),
+        None,
+        "another session"
+    );
+    let taken = store.take_pending("p1", "s1", now()).await.unwrap().unwrap();
+    assert_eq!(taken.payload["client_id"], "c1");
+    assert_eq!(store.take_pending("p1", "s1", now()).await.unwrap(), None, "single use");
+    store
+        .insert_pending(&pending("p2", now() - TimeDelta::seconds(1)))
+        .await
+        .unwrap();
+    assert_eq!(store.take_pending("p2", "s1", now()).await.unwrap(), None, "expired");
+}
+
+/// Revoking a user's grants reaches their tokens, codes and device codes, the clients they own
+/// and every token of those clients; it returns what it revoked.
+pub async fn revoking_a_users_grants_reaches_tokens_codes_and_owned_clients(store: Arc<dyn Store>) {
+    store.insert_client(&client("c1")).await.unwrap();
+    let mut owned = client("mine");
+    owned.owner_id = Some("7".to_owned());
+    store.insert_client(&owned).await.unwrap();
+    store
+        .insert_tokens(&access("t-own", "c1", Some("7")), None)
+        .await
+        .unwrap();
+    store
+        .insert_tokens(&access("t-other", "mine", Some("8")), None)
+        .await
+        .unwrap();
+    store
+        .insert_tokens(&access("t-bystander", "c1", Some("8")), None)
+        .await
+        .unwrap();
+    store.insert_auth_code(&code("code-7", "7")).await.unwrap();
+    store.insert_device_code(&device("d7", "BCDFGHJK")).await.unwrap();
+    store.decide_device_code("d7", "7", Some(now())).await.unwrap();
+
+    let revoked = store.revoke_user_grants("7").await.unwrap();
+    let mut tokens = revoked.access_tokens.clone();
+    tokens.sort();
+    assert_eq!(tokens, ["t-other", "t-own"]);
+    assert_eq!(revoked.clients, ["mine"]);
+    assert!(store.find_client("mine").await.unwrap().unwrap().revoked);
+    assert!(!store.find_client("c1").await.unwrap().unwrap().revoked);
+    assert!(!store.token_status("t-bystander").await.unwrap().unwrap().revoked);
+    assert!(store.find_auth_code("code-7").await.unwrap().unwrap().revoked);
+    assert!(store.find_device_code("d7").await.unwrap().unwrap().revoked);
+    let again = store.revoke_user_grants("7").await.unwrap();
+    assert!(
+        again.access_tokens.is_empty() && again.clients.is_empty(),
+        "nothing twice"
+    );
+}
+
+/// A user's live clients are listed by name, and can be renamed and re-pointed.
+pub async fn clients_owned_by_a_user_can_be_listed_and_updated(store: Arc<dyn Store>) {
+    for (id, name) in [("b", "Beta"), ("a", "Alpha"), ("z", "Gone")] {
+        let mut c = client(id);
+        c.name = name.to_owned();
+        c.owner_id = Some("7".to_owned());
+        store.insert_client(&c).await.unwrap();
+    }
+    store.revoke_client("z").await.unwrap();
+    let names: Vec<String> = store
+        .clients_owned_by("7")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
+    assert_eq!(names, ["Alpha", "Beta"]);
+    let uris = [RedirectUri::parse("https://new.example/cb").unwrap()];
+    let later = now() + TimeDelta::seconds(5);
+    store.update_client("a", "Alpha 2", &uris, later).await.unwrap();
+    let updated = store.find_client("a").await.unwrap().unwrap();
+    assert_eq!(updated.name, "Alpha 2");
+    assert_eq!(updated.redirect_uris, ["https://new.example/cb"]);
+    assert_eq!(updated.updated_at, later);
+}
