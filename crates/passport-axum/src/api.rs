@@ -22,7 +22,7 @@ type FieldErrors = Vec<(&'static str, String)>;
 /// Why a JSON API request failed.
 #[derive(Debug)]
 #[non_exhaustive]
-pub enum ApiError {
+pub(crate) enum ApiError {
     /// No session or no signed-in user (401).
     Unauthenticated,
     /// A state-changing request without the session's CSRF token (419).

@@ -4,6 +4,8 @@
 //! same single-use `auth_token` + CSRF rules as the browser flow; wrong user codes are rate
 //! limited per session and per address.
 
+use std::net::IpAddr;
+
 use axum::Json;
 use axum::extract::{FromRequestParts as _, RawQuery, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -109,28 +111,28 @@ pub(crate) async fn authorize_page(
     let Some(typed) = typed else {
         return Ok(redirect(&pages.device_url()));
     };
-    if let Err(wait) = pages
+    let page = match too_many_attempts(&pages, address, &session, &typed) {
+        Some(page) => page,
+        None => device_consent_page(&pages, &session, &user, &typed)
+            .await
+            .map_err(IntoResponse::into_response)?,
+    };
+    Ok(session.attach(page))
+}
+
+/// The entry page with `Retry-After` when this address or session typed too many codes.
+fn too_many_attempts(pages: &Pages, address: IpAddr, session: &Session, typed: &str) -> Option<Response> {
+    let wait = pages
         .device_address_limiter
         .check(address)
         .and_then(|()| pages.device_session_limiter.check(session.id()))
-    {
-        let error = format!("Too many attempts. Wait {wait} seconds, then try again.");
-        let mut page = entry_page(
-            &pages,
-            StatusCode::TOO_MANY_REQUESTS,
-            Some(&session),
-            &typed,
-            Some(&error),
-        );
-        if let Ok(value) = wait.to_string().parse() {
-            page.headers_mut().insert(header::RETRY_AFTER, value);
-        }
-        return Ok(session.attach(page));
+        .err()?;
+    let error = format!("Too many attempts. Wait {wait} seconds, then try again.");
+    let mut page = entry_page(pages, StatusCode::TOO_MANY_REQUESTS, Some(session), typed, Some(&error));
+    if let Ok(value) = wait.to_string().parse() {
+        page.headers_mut().insert(header::RETRY_AFTER, value);
     }
-    match device_consent_page(&pages, &session, &user, &typed).await {
-        Ok(page) => Ok(session.attach(page)),
-        Err(err) => Err(err.into_response()),
-    }
+    Some(page)
 }
 
 /// The consent page for the live device authorization `typed` names, or the entry page again
@@ -187,6 +189,11 @@ fn device_context(
     })
 }
 
+fn answered_already() -> OAuthError {
+    OAuthError::invalid_grant("This device request was already answered or has expired")
+        .with_description("The device request can no longer be answered.")
+}
+
 /// `POST /oauth/device/authorize` (approve; deny with `_method=DELETE`) and `DELETE`.
 pub(crate) async fn decide(State(pages): State<Pages>, decision: ConsentDecision) -> Result<Response, PageError> {
     let passport = &pages.passport;
@@ -201,11 +208,7 @@ pub(crate) async fn decide(State(pages): State<Pages>, decision: ConsentDecision
         .decide_device(&device.device_code_id, &decision.user_id, approve)
         .await?
     {
-        return Err(
-            OAuthError::invalid_grant("This device request was already answered or has expired")
-                .with_description("The device request can no longer be answered.")
-                .into(),
-        );
+        return Err(answered_already().into());
     }
     let page = pages.render(
         StatusCode::OK,

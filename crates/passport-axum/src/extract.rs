@@ -26,30 +26,37 @@ use crate::token::{MAX_BODY, parse_query, read_params};
 
 /// The browser's session (loaded, or a new guest session) and its signed-in user.
 #[derive(Debug)]
-pub struct Visitor {
+pub(crate) struct Visitor {
     /// The session; attach it to the response to keep changes.
-    pub session: Session,
+    pub(crate) session: Session,
     /// The signed-in user, if any (and if they still exist).
-    pub user: Option<User>,
+    pub(crate) user: Option<User>,
+}
+
+impl Visitor {
+    /// The visitor of a request with these headers.
+    pub(crate) async fn load(pages: &Pages, headers: &axum::http::HeaderMap) -> Result<Self, PageError> {
+        let session = session::load_or_start(pages, headers).await?;
+        let user = pages.current_user(&session).await?;
+        Ok(Self { session, user })
+    }
 }
 
 impl FromRequestParts<Pages> for Visitor {
     type Rejection = PageError;
 
     async fn from_request_parts(parts: &mut Parts, pages: &Pages) -> Result<Self, PageError> {
-        let session = session::load_or_start(pages, &parts.headers).await?;
-        let user = pages.current_user(&session).await?;
-        Ok(Self { session, user })
+        Self::load(pages, &parts.headers).await
     }
 }
 
 /// A signed-in visitor. A guest is redirected to the sign-in page, which brings them back here.
 #[derive(Debug)]
-pub struct SignedIn {
+pub(crate) struct SignedIn {
     /// The session.
-    pub session: Session,
+    pub(crate) session: Session,
     /// The user.
-    pub user: User,
+    pub(crate) user: User,
 }
 
 impl FromRequestParts<Pages> for SignedIn {
@@ -75,19 +82,19 @@ impl FromRequestParts<Pages> for SignedIn {
 
 /// A form posted from one of our pages, with its session and a valid CSRF token (`_token`, or
 /// the `X-CSRF-TOKEN` / `X-XSRF-TOKEN` header).
-#[derive(Debug)]
-pub struct PageForm {
+// No `Debug`: it holds what the user typed (passwords, tokens).
+pub(crate) struct PageForm {
     /// The form fields (each name at most once).
-    pub fields: Vec<(String, String)>,
+    pub(crate) fields: Vec<(String, String)>,
     /// The session the form was sent from.
-    pub session: Session,
+    pub(crate) session: Session,
     /// `POST` or `DELETE`.
-    pub method: Method,
+    pub(crate) method: Method,
 }
 
 impl PageForm {
     /// A field's value, when present and not empty.
-    pub fn field(&self, name: &str) -> Option<&str> {
+    pub(crate) fn field(&self, name: &str) -> Option<&str> {
         param(&self.fields, name)
     }
 }
@@ -114,16 +121,16 @@ impl FromRequest<Pages> for PageForm {
 
 /// A consent decision (`POST`, `DELETE`, or `POST` with `_method=DELETE`): CSRF checked (419),
 /// the user signed in (401), and the form's `auth_token`.
-#[derive(Debug)]
-pub struct ConsentDecision {
+// No `Debug`: it holds what the user typed (passwords, tokens).
+pub(crate) struct ConsentDecision {
     /// True to deny.
-    pub deny: bool,
+    pub(crate) deny: bool,
     /// The signed-in user.
-    pub user_id: String,
+    pub(crate) user_id: String,
     /// The consent page's single-use token.
-    pub auth_token: String,
+    pub(crate) auth_token: String,
     /// The session.
-    pub session: Session,
+    pub(crate) session: Session,
 }
 
 impl FromRequest<Pages> for ConsentDecision {
@@ -153,11 +160,11 @@ impl FromRequest<Pages> for ConsentDecision {
 
 /// The JSON API's signed-in user (401 without a session or user).
 #[derive(Debug)]
-pub struct ApiUser {
+pub(crate) struct ApiUser {
     /// The session.
-    pub session: Session,
+    pub(crate) session: Session,
     /// The user.
-    pub user: User,
+    pub(crate) user: User,
 }
 
 impl ApiUser {
@@ -178,14 +185,14 @@ impl FromRequestParts<Pages> for ApiUser {
 
 /// A state-changing JSON API request: the body (a JSON object or a form), the signed-in user
 /// (401) and the CSRF token, from a header or the body's `_token` (419).
-#[derive(Debug)]
-pub struct ApiForm {
+// No `Debug`: it holds what the user typed (passwords, tokens).
+pub(crate) struct ApiForm {
     /// The session.
-    pub session: Session,
+    pub(crate) session: Session,
     /// The user.
-    pub user: User,
+    pub(crate) user: User,
     /// The body's members.
-    pub body: Map<String, Value>,
+    pub(crate) body: Map<String, Value>,
 }
 
 impl FromRequest<Pages> for ApiForm {

@@ -27,10 +27,9 @@
 //! `Router` whose state is already set, to `merge` into yours. Handlers of your own need
 //! `Passport: FromRef<YourState>`; a `Passport` is itself a valid state.
 //!
-//! Handlers here are thin: extractors ([`Visitor`], [`SignedIn`], [`PageForm`],
-//! [`ConsentDecision`], [`ApiUser`], [`ApiForm`]) do the session, CSRF and sign-in checks,
-//! the core does the work, and [`PageError`] / [`ApiError`] / [`OAuthJsonError`] shape the
-//! answer for each kind of endpoint.
+//! Handlers here are thin: extractors do the session, CSRF and sign-in checks, the core does
+//! the work, and one error type per kind of endpoint (pages, JSON API, [`OAuthJsonError`] for
+//! the token endpoint) shapes the answer.
 
 mod api;
 mod device;
@@ -49,11 +48,8 @@ use axum::Router;
 use axum::routing::{get, post};
 use passport::Passport;
 
-pub use api::ApiError;
 pub use error::OAuthJsonError;
-pub use extract::{ApiForm, ApiUser, ConsentDecision, PageForm, SignedIn, Visitor};
 pub use guard::{Api, AuthUser, BearerToken, CheckToken, CheckTokenService, Guard, GuardRejection};
-pub use page::PageError;
 pub use pages::{Pages, create_fresh_api_token};
 pub use rate_limit::AddressLimiter;
 pub use token::issue_token;

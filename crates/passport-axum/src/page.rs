@@ -19,7 +19,7 @@ use crate::session::{self, Attached, Session};
 /// Why a page request failed, and how it is shown.
 #[derive(Debug)]
 #[non_exhaustive]
-pub enum PageError {
+pub(crate) enum PageError {
     /// An OAuth error, shown as an error page with the code's status.
     OAuth(OAuthError),
     /// The request needs a signed-in user (401).
@@ -63,14 +63,15 @@ impl From<AuthorizeError> for PageError {
 
 impl PageError {
     /// Fails with this error but still stores `session` (e.g. a change made before failing).
-    pub fn keeping(self, session: Session) -> Response {
+    pub(crate) fn keeping(self, session: Session) -> Response {
         session.attach(self)
     }
 
-    fn page(&self) -> Option<PageErrorPage> {
+    /// The page for every error but a redirect.
+    fn page(self) -> Result<PageErrorPage, String> {
         let page_expired = StatusCode::from_u16(419).unwrap_or(StatusCode::FORBIDDEN);
-        Some(match self {
-            Self::OAuth(err) => PageErrorPage::OAuth(err.clone()),
+        Ok(match self {
+            Self::OAuth(err) => PageErrorPage::OAuth(err),
             Self::SignInRequired => PageErrorPage::Plain {
                 status: StatusCode::UNAUTHORIZED,
                 title: "Sign in required",
@@ -87,18 +88,16 @@ impl PageError {
                 title: "Page expired",
                 message: "Your session expired or the form was not sent from this site. Go back, reload the page and try again.",
             },
-            Self::Redirect(_) => return None,
+            Self::Redirect(location) => return Err(location),
         })
     }
 }
 
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
-        if let Self::Redirect(location) = &self {
-            return redirect(location);
-        }
-        let Some(page) = self.page() else {
-            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        let page = match self.page() {
+            Ok(page) => page,
+            Err(location) => return redirect(&location),
         };
         let status = match &page {
             PageErrorPage::OAuth(err) => StatusCode::from_u16(err.http_status()).unwrap_or(StatusCode::BAD_REQUEST),

@@ -11,7 +11,7 @@ use axum::extract::{OriginalUri, RawQuery, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use passport::{
-    AuthorizationRequest, Decision, OAuthError, Passport, PendingConsent, Prompt, SessionStore, User, UserState,
+    AuthorizationRequest, Decision, OAuthError, Passport, PendingConsent, Prompt, SessionStore, User,
     ValidatedAuthorization, decide,
 };
 use serde_json::{Value, json};
@@ -228,37 +228,30 @@ pub(crate) async fn authorize(
     State(pages): State<Pages>,
     OriginalUri(uri): OriginalUri,
     RawQuery(query): RawQuery,
-    visitor: Visitor,
+    headers: HeaderMap,
 ) -> Result<Response, PageError> {
     let passport = &pages.passport;
     let request = AuthorizationRequest::from_pairs(parse_query(query.as_deref().unwrap_or_default())?)?;
     let (validated, client) = passport.validate_authorization(&request).await?;
-    let Visitor { mut session, user } = visitor;
-    let already_granted = match &user {
-        Some(user) => passport.has_granted_scopes(&user.id, &validated).await?,
-        None => false,
+    let Visitor { mut session, user } = Visitor::load(&pages, &headers).await?;
+    let prompted_login = session.get("prompted_login") == Some(&Value::Bool(true));
+    let user_id = user.as_ref().map(|u| u.id.as_str());
+    let state = passport
+        .user_state(user_id, prompted_login, &validated, &client)
+        .await?;
+    let (decision, user) = match (decide(&validated, state), user) {
+        (Decision::Login { force }, _) => return to_login(&pages, session, &uri, &validated, force),
+        (Decision::Redirect(r), _) => return Ok(session.attach(redirect(&r.location))),
+        (decision, Some(user)) => (decision, user),
+        (_, None) => return Ok(session.attach(redirect(&pages.login_path))),
     };
-    let state = UserState {
-        signed_in: user.is_some(),
-        prompted_login: session.get("prompted_login") == Some(&Value::Bool(true)),
-        already_granted,
-        client_skips_consent: client.skips_authorization,
-    };
-    match (decide(&validated, state), user) {
-        (Decision::Login { force }, _) => to_login(&pages, session, &uri, &validated, force),
-        (Decision::Redirect(r), _) => Ok(session.attach(redirect(&r.location))),
-        (Decision::Approve, Some(user)) => {
-            session.remove("prompted_login");
-            match passport.approve_authorization(&validated, &user.id).await {
-                Ok(location) => Ok(session.attach(redirect(&location))),
-                Err(err) => Ok(PageError::from(err).keeping(session)),
-            }
-        }
-        (Decision::AskConsent, Some(user)) => {
-            session.remove("prompted_login");
-            Ok(consent_page(&pages, session, &validated, &client.name, &user).await?)
-        }
-        (Decision::Approve | Decision::AskConsent, None) => Ok(session.attach(redirect(&pages.login_path))),
+    session.remove("prompted_login");
+    if decision == Decision::AskConsent {
+        return Ok(consent_page(&pages, session, &validated, &client.name, &user).await?);
+    }
+    match passport.approve_authorization(&validated, &user.id).await {
+        Ok(location) => Ok(session.attach(redirect(&location))),
+        Err(err) => Ok(PageError::from(err).keeping(session)),
     }
 }
 
@@ -361,9 +354,10 @@ pub(crate) async fn decide_authorization(
 }
 
 /// `GET /login`.
-pub(crate) async fn login_form(State(pages): State<Pages>, visitor: Visitor) -> Response {
-    let page = pages.login_page(StatusCode::OK, &visitor.session, "", None);
-    visitor.session.attach(page)
+pub(crate) async fn login_form(State(pages): State<Pages>, headers: HeaderMap) -> Result<Response, PageError> {
+    let session = session::load_or_start(&pages, &headers).await?;
+    let page = pages.login_page(StatusCode::OK, &session, "", None);
+    Ok(session.attach(page))
 }
 
 /// `POST /login` (`email`, `password`, `_token`).

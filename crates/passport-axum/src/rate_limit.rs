@@ -5,14 +5,15 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::num::NonZeroU32;
 use std::sync::Arc;
 
-use axum::Json;
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock as _, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use serde_json::json;
+use passport::{ErrorCode, OAuthError};
+
+use crate::error::OAuthJsonError;
 
 /// A keyed limiter shared by the routes it guards.
 #[derive(Debug, Clone)]
@@ -96,14 +97,9 @@ pub(crate) async fn limit(State(limiter): State<AddressLimiter>, request: Reques
         Ok(()) => next.run(request).await,
         Err(not_until) => {
             let wait = not_until.wait_time_from(DefaultClock::default().now()).as_secs().max(1);
-            let mut response = (
-                StatusCode::TOO_MANY_REQUESTS,
-                Json(json!({
-                    "error": "temporarily_unavailable",
-                    "error_description": "Too many attempts. Try again later.",
-                })),
-            )
-                .into_response();
+            let error = OAuthError::new(ErrorCode::TemporarilyUnavailable)
+                .with_description("Too many attempts. Try again later.");
+            let mut response = OAuthJsonError::from(error).into_response();
             if let Ok(value) = HeaderValue::from_str(&wait.to_string()) {
                 response.headers_mut().insert(header::RETRY_AFTER, value);
             }

@@ -1,5 +1,5 @@
 //! Browser sessions for the sign-in and consent pages, stored server-side through a
-//! [`SessionStore`] (the `passport_sessions` table with `passport-sqlx`, so several instances
+//! [`passport::SessionStore`] (the `passport_sessions` table with `passport-sqlx`, so several instances
 //! behind one database share them). The cookie holds a random id; the store holds only its
 //! SHA-256. Each session carries a CSRF token, exposed to pages as the `_token` field /
 //! `<meta name="csrf-token">` and to scripts as the readable `XSRF-TOKEN` cookie;
@@ -7,7 +7,7 @@
 //! `X-XSRF-TOKEN`).
 //!
 //! Handlers never save a session themselves: they [`Session::attach`] it to their response, and
-//! the pages' middleware ([`crate::page::finish`]) stores it and sets the cookies. A session
+//! the middleware every page router carries stores it and sets the cookies. A session
 //! that is not attached (an early error) is never stored.
 
 use axum::http::{HeaderMap, HeaderValue, header};
@@ -72,13 +72,13 @@ impl Session {
     }
 
     /// Stores a value.
-    pub fn insert(&mut self, key: &str, value: Value) {
+    pub(crate) fn insert(&mut self, key: &str, value: Value) {
         self.record.data.insert(key.to_owned(), value);
         self.dirty = true;
     }
 
     /// Removes and returns a value.
-    pub fn remove(&mut self, key: &str) -> Option<Value> {
+    pub(crate) fn remove(&mut self, key: &str) -> Option<Value> {
         let value = self.record.data.remove(key);
         self.dirty |= value.is_some();
         value
@@ -93,7 +93,7 @@ impl Session {
     /// Signs `user_id` in: a fresh session id and CSRF token (no session fixation), keeping the
     /// data (such as the intended URL) of the guest session. The old session is deleted when
     /// this one is saved.
-    pub fn sign_in(&mut self, passport: &Passport, user_id: &str) -> Result<(), OAuthError> {
+    pub(crate) fn sign_in(&mut self, passport: &Passport, user_id: &str) -> Result<(), OAuthError> {
         let (raw, mut record) = new_record(passport, Some(user_id.to_owned()))?;
         for (k, v) in &self.record.data {
             if k != "csrf" {
@@ -113,13 +113,13 @@ impl Session {
     }
 
     /// Ends the session (and its consent requests) when saved; its cookies are cleared.
-    pub fn sign_out(&mut self) {
+    pub(crate) fn sign_out(&mut self) {
         self.deleted = true;
     }
 
     /// Puts the session on `response`, to be stored (and its cookies set) on the way out.
     /// Sessions attached one after the other are stored in that order.
-    pub fn attach(self, response: impl IntoResponse) -> Response {
+    pub(crate) fn attach(self, response: impl IntoResponse) -> Response {
         let mut response = response.into_response();
         match response.extensions_mut().get_mut::<Attached>() {
             Some(attached) => attached.0.push(self),
@@ -186,7 +186,7 @@ pub async fn load(pages: &Pages, headers: &HeaderMap) -> Result<Option<Session>,
 }
 
 /// Starts a new guest session (stored only once attached to a response).
-pub fn start(passport: &Passport) -> Result<Session, OAuthError> {
+pub(crate) fn start(passport: &Passport) -> Result<Session, OAuthError> {
     let (raw, record) = new_record(passport, None)?;
     Ok(Session {
         record,
@@ -199,7 +199,7 @@ pub fn start(passport: &Passport) -> Result<Session, OAuthError> {
 }
 
 /// Loads the request's session, or starts a new guest session.
-pub async fn load_or_start(pages: &Pages, headers: &HeaderMap) -> Result<Session, OAuthError> {
+pub(crate) async fn load_or_start(pages: &Pages, headers: &HeaderMap) -> Result<Session, OAuthError> {
     match load(pages, headers).await? {
         Some(session) => Ok(session),
         None => start(&pages.passport),

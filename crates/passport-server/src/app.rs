@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use axum::extract::Request;
 use axum::routing::get;
 use axum::{Json, Router};
-use passport::{Event, EventListener, Passport, PassportBuilder, PassportConfig, PasswordHasher, ServerSecret, User};
+use passport::{Event, EventListener, Passport, PassportBuilder, PassportConfig, PasswordHasher, User};
 use passport_axum::{AuthUser, Pages, Views};
 use passport_sqlx::{Database, SqlUserProvider};
 use tower_http::catch_panic::CatchPanicLayer;
@@ -80,21 +80,14 @@ impl Context {
         &self.data_dir
     }
 
-    /// The server secret: from the configuration (`server_secret`), else the one kept in the
-    /// database, so that every instance on it shares one.
-    pub async fn server_secret(&self, db: &Database) -> anyhow::Result<ServerSecret> {
-        match &self.config.server_secret {
-            Some(text) => ServerSecret::parse(text).context("server_secret"),
-            None => Ok(db.server_secret().await?),
-        }
-    }
-
-    /// The `Passport` handle over `db`.
+    /// The `Passport` handle over `db`. The server secret comes from the configuration
+    /// (`server_secret`), else from the database, so that every instance on it shares one.
     pub async fn passport(&self, db: &Database) -> anyhow::Result<Passport> {
-        Ok(passport_builder(&self.config, db)
-            .keys_or_directory(&self.data_dir)
-            .server_secret(self.server_secret(db).await?)
-            .build()?)
+        let mut builder = passport_builder(&self.config, db).keys_or_directory(&self.data_dir);
+        if self.config.server_secret.is_none() {
+            builder = builder.server_secret(db.server_secret().await?);
+        }
+        Ok(builder.build()?)
     }
 }
 

@@ -1,4 +1,4 @@
-//! The command line: global options and one subcommand per task (SPEC §3).
+//! The command line: global options and one subcommand per task (README: For operators).
 
 use std::path::PathBuf;
 

@@ -390,6 +390,14 @@ async fn serve(ctx: &Context, bind: &str) -> anyhow::Result<()> {
         ensure_keys(ctx, 4096, false)?;
     }
     let passport = ctx.passport(&db).await?;
+    if ctx.config.server_secret.is_none() && db.kind() != "sqlite" {
+        // SQLite lives in the data directory beside the keys; a server database may be read by
+        // more people (backups, replicas) than the key files are.
+        tracing::warn!(
+            "the server secret is kept in the database: anyone who can read it can sign SPA cookies; \
+             set PASSPORT_SERVER_SECRET to keep it elsewhere"
+        );
+    }
     // The dashboard issues personal access tokens: make sure there is a client for them.
     ensure_personal_access_client(&passport).await?;
     let app = router_with(pages(&passport, &db, &ctx.data_dir)?).into_make_service_with_connect_info::<SocketAddr>();

@@ -16,7 +16,7 @@ async fn main() -> ExitCode {
             err.exit()
         }
         Err(err) => {
-            // Usage errors too are one line on stderr (SPEC §3): clap's message is its first
+            // Usage errors too are one line on stderr (README: For operators): clap's message is its first
             // paragraph (e.g. the missing arguments are listed on the lines after the first);
             // the usage block and tips that follow it are dropped.
             let rendered = err.to_string();

@@ -175,9 +175,14 @@ pub(crate) fn auth_code(row: &impl Columns) -> Result<AuthCodeRecord, sqlx::Erro
         scopes: from_json(row.opt_text("scopes")?),
         redirect_uri: row.opt_text("redirect_uri")?,
         code_challenge: row.opt_text("code_challenge")?,
+        // An unknown stored method fails the row rather than read as `plain` (a downgrade).
         code_challenge_method: row
             .opt_text("code_challenge_method")?
-            .and_then(|m| m.parse::<PkceMethod>().ok()),
+            .map(|m| {
+                m.parse::<PkceMethod>()
+                    .map_err(|()| sqlx::Error::Decode(format!("unknown code_challenge_method {m:?}").into()))
+            })
+            .transpose()?,
         extensions: from_json(row.opt_text("extensions")?),
         revoked: row.flag("revoked")?,
         created_at: row.time("created_at")?,
@@ -219,6 +224,11 @@ pub(crate) fn user(row: &impl Columns) -> Result<UserRow, sqlx::Error> {
         password_hash: row.text("password")?,
         created_at: row.time("created_at")?,
     })
+}
+
+/// The `scopes` column alone (a JSON list).
+pub(crate) fn scopes(row: &impl Columns) -> Result<Vec<String>, sqlx::Error> {
+    Ok(from_json(row.opt_text("scopes")?))
 }
 
 /// The `payload` column of a consent request.

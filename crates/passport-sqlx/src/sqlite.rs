@@ -492,21 +492,17 @@ impl AuthCodeStore for SqliteStore {
         client_id: &str,
         now: DateTime<Utc>,
     ) -> Result<Vec<Vec<String>>, StoreError> {
-        let sql = format!(
-            "SELECT {ACCESS_COLUMNS} FROM oauth_access_tokens WHERE user_id = ?1 AND client_id = ?2 \
-             AND revoked = FALSE AND expires_at > ?3"
-        );
-        let rows = sqlx::query(&sql)
-            .bind(user_id)
-            .bind(client_id)
-            .bind(now)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(backend)?;
-        rows.iter()
-            .map(|row| rows::access(row).map(|t| t.scopes.into_vec()))
-            .collect::<Result<_, _>>()
-            .map_err(backend)
+        let rows = sqlx::query(
+            "SELECT scopes FROM oauth_access_tokens WHERE user_id = ?1 AND client_id = ?2 \
+             AND revoked = FALSE AND expires_at > ?3",
+        )
+        .bind(user_id)
+        .bind(client_id)
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        rows.iter().map(rows::scopes).collect::<Result<_, _>>().map_err(backend)
     }
 }
 
@@ -733,7 +729,7 @@ impl UserAdmin for SqliteStore {
         rows.iter().map(rows::user).collect::<Result<_, _>>().map_err(backend)
     }
 
-    async fn delete_user(&self, id: &str) -> Result<bool, StoreError> {
+    async fn delete_user_row(&self, id: &str) -> Result<bool, StoreError> {
         let Some(numeric) = crate::users::numeric_id(id) else {
             return Ok(false);
         };

@@ -61,10 +61,3 @@ pub async fn postgres() -> Option<TestDatabase> {
         _dir: None,
     })
 }
-
-/// SQLite, plus PostgreSQL when configured.
-pub async fn all() -> Vec<TestDatabase> {
-    let mut out = vec![sqlite()];
-    out.extend(postgres().await);
-    out
-}

@@ -59,9 +59,10 @@ pub trait UserAdmin: Send + Sync + Debug {
     ) -> Result<String, StoreError>;
     /// Every user, by id.
     async fn list_users(&self) -> Result<Vec<UserRow>, StoreError>;
-    /// Deletes a user and their browser sessions; false when there was no such user. Their
-    /// tokens and clients are revoked by [`passport::Passport::delete_user`], which calls this.
-    async fn delete_user(&self, id: &str) -> Result<bool, StoreError>;
+    /// Deletes a user's row and their browser sessions, and nothing else; false when there was
+    /// no such user. Delete users with [`passport::Passport::delete_user`], which revokes their
+    /// tokens and clients first and then calls this.
+    async fn delete_user_row(&self, id: &str) -> Result<bool, StoreError>;
     /// A user by email (case-insensitive).
     async fn find_user_by_email(&self, email: &str) -> Result<Option<UserRow>, StoreError>;
     /// A user by id.
@@ -106,7 +107,11 @@ impl UserProvider for SqlUserProvider {
         Ok(self.users.find_user_by_id(id).await?.map(UserRow::into_user))
     }
 
+    fn can_delete_users(&self) -> bool {
+        true
+    }
+
     async fn delete_user(&self, id: &str) -> Result<bool, StoreError> {
-        self.users.delete_user(id).await
+        self.users.delete_user_row(id).await
     }
 }

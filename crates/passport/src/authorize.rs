@@ -377,6 +377,28 @@ impl Passport {
         Ok((validated, client))
     }
 
+    /// Where `request` stands with the person at the browser (the input of [`decide`]):
+    /// `user_id` is who is signed in, `prompted_login` whether they just signed in because this
+    /// request asked for it.
+    pub async fn user_state(
+        &self,
+        user_id: Option<&str>,
+        prompted_login: bool,
+        request: &ValidatedAuthorization,
+        client: &Client,
+    ) -> Result<UserState, OAuthError> {
+        let already_granted = match user_id {
+            Some(user_id) => self.has_granted_scopes(user_id, request).await?,
+            None => false,
+        };
+        Ok(UserState {
+            signed_in: user_id.is_some(),
+            prompted_login,
+            already_granted,
+            client_skips_consent: client.skips_authorization,
+        })
+    }
+
     /// Whether the user's live tokens for the client already cover the requested scopes
     /// (Passport 13's `hasGrantedScopes`).
     pub async fn has_granted_scopes(

@@ -182,7 +182,8 @@ pub struct Client {
     pub secret_hash: Option<String>,
     /// The user provider whose users this client serves; `None` means the default provider.
     pub provider: Option<String>,
-    /// Registered redirect URIs (see [`crate::redirect`] for how they are matched).
+    /// Registered redirect URIs (matched by [`RedirectUri::matches`] and
+    /// [`crate::check_exchange_redirect_uri`]).
     pub redirect_uris: Vec<RedirectUri>,
     /// Grants this client may use.
     pub grant_types: Vec<GrantType>,

@@ -1,8 +1,7 @@
 //! Consent requests: what a consent page asked the user, stored server-side with a single-use
-//! `auth_token` bound to one session and one user (SPEC: the consent `auth_token` is mandatory,
-//! single-use and bound to the session and the pending request). The page carries only the
-//! token; approving or denying takes the request out of storage atomically, so a token works
-//! once, in the session it was made for, for the user it was shown to.
+//! `auth_token` bound to one session and one user. The page carries only the token; approving
+//! or denying takes the request out of storage atomically, so a token works once, in the
+//! session it was made for, for the user it was shown to.
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};

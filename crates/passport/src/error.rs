@@ -91,7 +91,8 @@ impl ErrorCode {
         match self {
             Self::InvalidClient | Self::LoginRequired | Self::ConsentRequired => 401,
             Self::ServerError => 500,
-            Self::TemporarilyUnavailable => 503,
+            // What we answer it for today: a rate limit (RFC 6585 §4).
+            Self::TemporarilyUnavailable => 429,
             _ => 400,
         }
     }

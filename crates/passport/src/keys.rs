@@ -314,6 +314,21 @@ impl SigningKey {
         }
     }
 
+    /// A server secret derived from the private key, for deployments that configure none (the
+    /// SPA cookie key of earlier releases was derived the same way).
+    pub(crate) fn fallback_secret(&self) -> crate::secret::ServerSecret {
+        let der = match &self.signer {
+            Signer::Rsa(pair) => {
+                let der: Result<Pkcs8V1Der<'_>, _> = pair.as_der();
+                der.map(|d| d.as_ref().to_vec()).unwrap_or_default()
+            }
+        };
+        let mut derivation = Sha256::new();
+        derivation.update(b"passport server secret from the signing key v1");
+        derivation.update(&der);
+        crate::secret::ServerSecret::from_digest(derivation.finalize().into())
+    }
+
     /// Verifies the signature of `token` with this key (its algorithm only) and decodes the
     /// claims. Time claims are the caller's to check.
     pub(crate) fn decode<T: serde::de::DeserializeOwned>(&self, token: &str) -> Result<T, jsonwebtoken::errors::Error> {
@@ -335,6 +350,13 @@ impl KeySet {
             keys: vec![key],
             current: 0,
         }
+    }
+
+    /// A set of several keys; `current` (a `kid`) signs, the others only verify. `None` when
+    /// no key has that `kid`.
+    pub fn new(keys: Vec<SigningKey>, current: &str) -> Option<Self> {
+        let current = keys.iter().position(|k| k.kid == current)?;
+        Some(Self { keys, current })
     }
 
     /// Loads the single-key layout from `source` (a directory or PEM text).

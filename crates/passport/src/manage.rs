@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 
 use crate::client::{Client, ClientKind, GrantType, NewClient, name_error};
-use crate::error::{OAuthError, StoreError};
+use crate::error::OAuthError;
 use crate::events::Event;
 use crate::names::check_name;
 use crate::passport::Passport;
@@ -120,17 +120,17 @@ impl Passport {
     /// Revokes a client and every token issued to it. `revoked.clients` is empty when there was
     /// no such live client.
     pub async fn revoke_client(&self, client_id: &str) -> Result<Revoked, OAuthError> {
-        if self.find_active_client(client_id).await?.is_none() {
+        // The client first: its tokens stop working at once (the guard checks the client), and
+        // of two concurrent revocations only one goes on.
+        if !self.store().revoke_client(client_id).await? {
             return Ok(Revoked::default());
         }
         let access_tokens = self.store().revoke_client_tokens(client_id).await?;
-        let clients = if self.store().revoke_client(client_id).await? {
-            vec![client_id.into()]
-        } else {
-            Vec::new()
-        };
         self.announce_revoked(&access_tokens);
-        Ok(Revoked { access_tokens, clients })
+        Ok(Revoked {
+            access_tokens,
+            clients: vec![client_id.into()],
+        })
     }
 
     /// Registers an authorization-code client owned by `owner_id` (a third-party app made through
@@ -223,20 +223,22 @@ impl Passport {
     /// Deletes a user of `provider` (`None` = the default provider) and revokes everything they
     /// hold or made: tokens, codes, device codes, and the clients they own with those clients'
     /// tokens. `None` when there is no such user. Errors: `server_error` when the provider
-    /// cannot delete users.
+    /// cannot delete users (then nothing is revoked).
     pub async fn delete_user(&self, provider: Option<&str>, user_id: &str) -> Result<Option<Revoked>, OAuthError> {
         let users = self
             .user_provider(provider)
             .ok_or_else(|| OAuthError::server_error("the user provider is not registered"))?;
+        if !users.can_delete_users() {
+            return Err(OAuthError::server_error("this user provider cannot delete users"));
+        }
         if users.retrieve_by_id(user_id).await?.is_none() {
             return Ok(None);
         }
+        // Revoke first: if deleting then fails, nothing the user held still works, and the
+        // deletion can simply be tried again.
         let revoked = self.store().revoke_user_grants(user_id).await?;
         self.announce_revoked(&revoked.access_tokens);
-        match users.delete_user(user_id).await {
-            Ok(_) => Ok(Some(revoked)),
-            Err(StoreError::Unsupported(what)) => Err(OAuthError::server_error(what)),
-            Err(err) => Err(err.into()),
-        }
+        users.delete_user(user_id).await?;
+        Ok(Some(revoked))
     }
 }

@@ -1,5 +1,6 @@
 //! The rule for names people give things (clients, personal access tokens), in one place: 1 to
-//! 255 characters once trimmed (characters, not bytes), no control characters. Adapters map a
+//! 255 characters once trimmed (characters, not bytes), and no control character anywhere in
+//! what was given (a trailing newline too is refused, not trimmed away). Adapters map a
 //! [`NameError`] to their own shape: `invalid_request` from the core, a 422 field error in the
 //! JSON API.
 
@@ -23,15 +24,15 @@ pub enum NameError {
 
 /// Checks a name and returns it trimmed.
 pub fn check_name(name: &str) -> Result<&str, NameError> {
-    let name = name.trim();
-    if name.is_empty() {
+    let trimmed = name.trim();
+    if trimmed.is_empty() {
         Err(NameError::Empty)
-    } else if name.chars().count() > MAX_NAME_CHARS {
+    } else if trimmed.chars().count() > MAX_NAME_CHARS {
         Err(NameError::TooLong)
     } else if name.chars().any(char::is_control) {
         Err(NameError::ControlCharacters)
     } else {
-        Ok(name)
+        Ok(trimmed)
     }
 }
 
@@ -46,5 +47,10 @@ mod tests {
         assert_eq!(check_name(&"a".repeat(256)), Err(NameError::TooLong));
         assert_eq!(check_name(" \t "), Err(NameError::Empty));
         assert_eq!(check_name("a\u{7}b"), Err(NameError::ControlCharacters));
+        assert_eq!(
+            check_name("Acme\n"),
+            Err(NameError::ControlCharacters),
+            "not trimmed away"
+        );
     }
 }

@@ -70,7 +70,7 @@ pub struct PassportBuilder {
     login_rate_limit: u32,
     keys: KeySource,
     key_set: Option<KeySet>,
-    server_secret: Option<ServerSecret>,
+    server_secret: Option<Result<ServerSecret, ConfigError>>,
     store: Option<Arc<dyn Store>>,
     providers: IndexMap<String, Arc<dyn UserProvider>>,
     default_provider: String,
@@ -148,6 +148,9 @@ impl PassportBuilder {
         }
         if let Some(limit) = config.login_rate_limit {
             b.login_rate_limit = limit;
+        }
+        if let Some(secret) = &config.server_secret {
+            b.server_secret = Some(ServerSecret::parse(secret).map_err(|e| ConfigError(format!("server_secret: {e}"))));
         }
         if let Some(private) = &config.private_key {
             b.keys = KeySource::Pem {
@@ -266,10 +269,10 @@ impl PassportBuilder {
     }
 
     /// The secret every instance shares; the SPA cookie's key (and every other HMAC key) is
-    /// derived from it. Without one, `build()` draws a random secret: cookies then last only as
-    /// long as the process, and other instances do not accept them.
+    /// derived from it. Without one, it is derived from the current signing key (as earlier
+    /// releases did): then rotating the signing key signs SPA users out.
     pub fn server_secret(mut self, secret: ServerSecret) -> Self {
-        self.server_secret = Some(secret);
+        self.server_secret = Some(Ok(secret));
         self
     }
 
@@ -370,11 +373,8 @@ impl PassportBuilder {
             None => KeySet::load(&self.keys).map_err(|e| ConfigError(e.to_string()))?,
         };
         let server_secret = match self.server_secret {
-            Some(secret) => secret,
-            None => {
-                tracing::warn!("no server secret configured: using a random one (SPA cookies end with this process)");
-                ServerSecret::generate().map_err(|e| ConfigError(e.to_string()))?
-            }
+            Some(secret) => secret?,
+            None => keys.current().fallback_secret(),
         };
         let settings = Settings {
             issuer: self.issuer,

@@ -99,7 +99,12 @@ mod tests {
             verify_pkce(challenge, PkceMethod::S256, "short").unwrap_err().code(),
             ErrorCode::InvalidRequest
         );
-        assert_eq!("S256".parse(), Ok(PkceMethod::S256));
-        assert_eq!("s256".parse::<PkceMethod>(), Err(()));
+        for method in [PkceMethod::S256, PkceMethod::Plain] {
+            assert_eq!(method.as_str().parse(), Ok(method), "the stored name reads back");
+            assert_eq!(method.to_string(), method.as_str());
+        }
+        assert_eq!(PkceMethod::S256.as_str(), "S256");
+        assert_eq!(PkceMethod::Plain.as_str(), "plain");
+        assert_eq!("s256".parse::<PkceMethod>(), Err(()), "case-sensitive (RFC 7636 §4.3)");
     }
 }

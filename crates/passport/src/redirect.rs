@@ -187,10 +187,16 @@ mod tests {
         assert!(RedirectUri::parse("not a url").is_err());
         assert!(RedirectUri::parse("https://exämple.com/cb").is_err());
         assert!(RedirectUri::parse("https://a.example/cb\u{0}").is_err());
-        assert_eq!(
-            RedirectUri::parse("https://a.example/cb").unwrap().as_str(),
-            "https://a.example/cb"
+        let uri = RedirectUri::parse("https://a.example/cb").unwrap();
+        assert_eq!(uri.as_str(), "https://a.example/cb");
+        assert_eq!(uri.to_string(), "https://a.example/cb");
+        assert!(uri == "https://a.example/cb" && uri != "https://a.example/cb/");
+        let (same, other) = (
+            String::from("https://a.example/cb"),
+            String::from("https://b.example/cb"),
         );
+        assert!(uri == same && uri != other);
+        assert_eq!(serde_json::to_string(&uri).unwrap(), r#""https://a.example/cb""#);
     }
 
     fn uris(list: &[&str]) -> Vec<RedirectUri> {

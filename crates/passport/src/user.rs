@@ -43,9 +43,15 @@ pub trait UserProvider: Send + Sync + Debug {
     /// The user with this id, if it (still) exists.
     async fn retrieve_by_id(&self, id: &str) -> Result<Option<User>, StoreError>;
 
+    /// Whether [`delete_user`](Self::delete_user) works.
+    fn can_delete_users(&self) -> bool {
+        false
+    }
+
     /// Deletes the user (and whatever the provider keeps for them, such as browser sessions);
     /// false when there was no such user. [`crate::Passport::delete_user`] calls it after
-    /// revoking the user's grants. Providers that cannot delete keep this default.
+    /// revoking the user's grants. Providers that cannot delete keep this default (and
+    /// [`can_delete_users`](Self::can_delete_users) false).
     async fn delete_user(&self, _id: &str) -> Result<bool, StoreError> {
         Err(StoreError::Unsupported("this user provider cannot delete users"))
     }

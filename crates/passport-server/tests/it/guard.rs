@@ -509,7 +509,7 @@ backend_test! {
         assert_eq!(reply.body["id"], alice.as_str());
 
         // A deleted user's tokens stop resolving.
-        assert!(server.db.users().delete_user(&alice).await.unwrap());
+        assert!(server.db.users().delete_user_row(&alice).await.unwrap());
         assert_invalid(&app.get("/me", &elsewhere).await, "deleted user");
     }
 }

@@ -1,8 +1,11 @@
 -- Our own tables get names of their own, so they never collide with an application's
 -- `users` and `sessions` (a Laravel database has both). These two were created by the first
--- migration, so renaming them touches nothing we did not create.
+-- migration, so renaming them touches nothing we did not create. SQLite cannot rename an
+-- index: the sessions index is made again under its new name.
 ALTER TABLE users RENAME TO passport_users;
 ALTER TABLE sessions RENAME TO passport_sessions;
+DROP INDEX sessions_expires_at_index;
+CREATE INDEX passport_sessions_expires_at_index ON passport_sessions (expires_at);
 
 -- Extension parameters of the authorization request (nonce, max_age), carried to the code.
 ALTER TABLE oauth_auth_codes ADD COLUMN extensions TEXT NULL;

@@ -58,6 +58,8 @@ impl Passport {
                 provider.unwrap_or(self.default_provider())
             ))
         })?;
+        // Checked as given: an empty or unknown scope is an error, not dropped.
+        self.scopes().validate(scopes)?;
         let requested: ScopeSet = if scopes.is_empty() {
             self.scopes().defaults().clone()
         } else {

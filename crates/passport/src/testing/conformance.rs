@@ -392,6 +392,15 @@ pub async fn revoking_a_users_grants_reaches_tokens_codes_and_owned_clients(stor
     let mut owned = client("mine");
     owned.owner_id = Some("7".to_owned());
     store.insert_client(&owned).await.unwrap();
+    // A client they owned and that was revoked alone, its tokens still live.
+    let mut old = client("old");
+    old.owner_id = Some("7".to_owned());
+    store.insert_client(&old).await.unwrap();
+    store
+        .insert_tokens(&access("t-old", "old", Some("9")), None)
+        .await
+        .unwrap();
+    store.revoke_client("old").await.unwrap();
     store
         .insert_tokens(&access("t-own", "c1", Some("7")), None)
         .await
@@ -411,7 +420,7 @@ pub async fn revoking_a_users_grants_reaches_tokens_codes_and_owned_clients(stor
     let revoked = store.revoke_user_grants("7").await.unwrap();
     let mut tokens = revoked.access_tokens.clone();
     tokens.sort();
-    assert_eq!(tokens, ["t-other", "t-own"]);
+    assert_eq!(tokens, ["t-old", "t-other", "t-own"]);
     assert_eq!(revoked.clients, ["mine"]);
     assert!(store.find_client("mine").await.unwrap().unwrap().revoked);
     assert!(!store.find_client("c1").await.unwrap().unwrap().revoked);

@@ -34,14 +34,21 @@ impl State {
         self.clients.iter_mut().find(|c| c.id == id)
     }
 
+    /// `Conflict` when either token's id is taken (checked before anything changes, as a SQL
+    /// transaction rolls back).
+    fn check_free(&self, access: &AccessTokenRecord, refresh: Option<&RefreshTokenRecord>) -> Result<(), StoreError> {
+        if self.access.contains_key(&access.id) || refresh.is_some_and(|r| self.refresh.contains_key(&r.id)) {
+            return Err(StoreError::Conflict);
+        }
+        Ok(())
+    }
+
     fn insert_tokens(
         &mut self,
         access: &AccessTokenRecord,
         refresh: Option<&RefreshTokenRecord>,
     ) -> Result<(), StoreError> {
-        if self.access.contains_key(&access.id) || refresh.is_some_and(|r| self.refresh.contains_key(&r.id)) {
-            return Err(StoreError::Conflict);
-        }
+        self.check_free(access, refresh)?;
         self.access.insert(access.id.clone(), access.clone());
         if let Some(refresh) = refresh {
             self.refresh.insert(refresh.id.clone(), refresh.clone());
@@ -201,6 +208,7 @@ impl TokenStore for MemoryStore {
         refresh: Option<&RefreshTokenRecord>,
     ) -> Result<bool, StoreError> {
         let mut state = self.state();
+        state.check_free(access, refresh)?;
         let old_access = match state.refresh.get_mut(old_id) {
             Some(old) if !old.revoked => {
                 old.revoked = true;
@@ -252,7 +260,13 @@ impl TokenStore for MemoryStore {
             client.revoked = true;
             clients.push(client.id.clone());
         }
-        let owned = clients.clone();
+        // Every client they own, also those revoked before, whose tokens may still be live.
+        let owned: Vec<ClientId> = state
+            .clients
+            .iter()
+            .filter(|c| c.owner_id.as_deref() == Some(user_id))
+            .map(|c| c.id.clone())
+            .collect();
         let mut access_tokens = state.revoke_where(
             |t| mine(&t.user_id) || owned.contains(&t.client_id),
             |r| mine(&r.user_id) || owned.contains(&r.client_id),
@@ -315,6 +329,7 @@ impl AuthCodeStore for MemoryStore {
         refresh: Option<&RefreshTokenRecord>,
     ) -> Result<bool, StoreError> {
         let mut state = self.state();
+        state.check_free(access, refresh)?;
         match state.codes.get_mut(id) {
             Some(code) if !code.revoked => code.revoked = true,
             _ => return Ok(false),
@@ -400,6 +415,7 @@ impl DeviceCodeStore for MemoryStore {
         refresh: Option<&RefreshTokenRecord>,
     ) -> Result<bool, StoreError> {
         let mut state = self.state();
+        state.check_free(access, refresh)?;
         match state.devices.get_mut(id) {
             Some(device) if !device.revoked && device.user_approved_at.is_some() => device.revoked = true,
             _ => return Ok(false),
@@ -469,4 +485,81 @@ impl SessionStore for MemoryStore {
 /// Scopes from string slices (for building records in tests).
 pub fn scopes(list: &[&str]) -> ScopeSet {
     list.iter().copied().collect()
+}
+
+/// Users kept in memory, for the password grant and the sign-in page in tests: email is the
+/// username, passwords are argon2id hashes made by the given hasher.
+#[derive(Debug)]
+pub struct MemoryUsers {
+    users: Mutex<Vec<(crate::user::User, String)>>,
+    hasher: crate::secret::PasswordHasher,
+}
+
+impl MemoryUsers {
+    /// No users; passwords hashed and checked with `hasher`.
+    pub fn new(hasher: crate::secret::PasswordHasher) -> Self {
+        Self {
+            users: Mutex::new(Vec::new()),
+            hasher,
+        }
+    }
+
+    /// Adds a user with this id, email and password.
+    pub async fn add(&self, id: &str, email: &str, password: &str) -> Result<crate::user::User, crate::OAuthError> {
+        let hash = self.hasher.hash(password).await?;
+        let user = crate::user::User {
+            id: id.to_owned(),
+            name: email.split('@').next().unwrap_or_default().to_owned(),
+            email: email.to_owned(),
+            extra: serde_json::Map::new(),
+        };
+        self.lock().push((user.clone(), hash));
+        Ok(user)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Vec<(crate::user::User, String)>> {
+        self.users.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+#[async_trait]
+impl crate::user::UserProvider for MemoryUsers {
+    async fn find_for_passport(&self, username: &str) -> Result<Option<crate::user::User>, StoreError> {
+        Ok(self
+            .lock()
+            .iter()
+            .find(|(u, _)| u.email == username)
+            .map(|(u, _)| u.clone()))
+    }
+
+    async fn validate_for_passport_password_grant(
+        &self,
+        user: &crate::user::User,
+        password: &str,
+    ) -> Result<bool, StoreError> {
+        let hash = self
+            .lock()
+            .iter()
+            .find(|(u, _)| u.id == user.id)
+            .map(|(_, h)| h.clone());
+        Ok(match hash {
+            Some(hash) => self.hasher.verify(&hash, password).await,
+            None => false,
+        })
+    }
+
+    async fn retrieve_by_id(&self, id: &str) -> Result<Option<crate::user::User>, StoreError> {
+        Ok(self.lock().iter().find(|(u, _)| u.id == id).map(|(u, _)| u.clone()))
+    }
+
+    fn can_delete_users(&self) -> bool {
+        true
+    }
+
+    async fn delete_user(&self, id: &str) -> Result<bool, StoreError> {
+        let mut users = self.lock();
+        let before = users.len();
+        users.retain(|(u, _)| u.id != id);
+        Ok(users.len() < before)
+    }
 }

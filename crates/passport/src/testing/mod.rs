@@ -5,4 +5,4 @@
 pub mod conformance;
 mod memory;
 
-pub use memory::{MemoryStore, scopes};
+pub use memory::{MemoryStore, MemoryUsers, scopes};
