@@ -286,6 +286,7 @@ mod tests {
     fn server_secrets_parse_and_derive_distinct_keys() {
         let secret = ServerSecret::generate().unwrap();
         assert_eq!(ServerSecret::parse(&secret.to_text()).unwrap(), secret);
+        assert_ne!(ServerSecret::generate().unwrap(), secret, "compared, not assumed equal");
         assert_eq!(format!("{secret:?}"), "ServerSecret([redacted])");
         let hex_text = "00".repeat(32);
         assert_eq!(ServerSecret::parse(&hex_text).unwrap().0, vec![0u8; 32]);
