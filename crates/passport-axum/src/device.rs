@@ -17,7 +17,7 @@ use crate::error::{OAuthJsonError, no_store};
 use crate::extract::{ConsentDecision, SignedIn};
 use crate::page::{PageError, redirect};
 use crate::pages::{Pages, param};
-use crate::rate_limit::peer_address;
+use crate::rate_limit::{NO_PEER_ADDRESS, Refused, peer_address};
 use crate::session::{self, Session};
 use crate::token::{authorization_scheme, basic_credentials, parse_query, read_params};
 
@@ -121,12 +121,15 @@ pub(crate) async fn authorize_page(
 }
 
 /// The entry page with `Retry-After` when this address or session typed too many codes.
-fn too_many_attempts(pages: &Pages, address: IpAddr, session: &Session, typed: &str) -> Option<Response> {
-    let wait = pages
+fn too_many_attempts(pages: &Pages, address: Option<IpAddr>, session: &Session, typed: &str) -> Option<Response> {
+    let refused = pages
         .device_address_limiter
         .check(address)
         .and_then(|()| pages.device_session_limiter.check(session.id()))
         .err()?;
+    let Refused::Wait(wait) = refused else {
+        return Some(pages.error_page(&OAuthError::server_error(NO_PEER_ADDRESS)));
+    };
     let error = format!("Too many attempts. Wait {wait} seconds, then try again.");
     let mut page = entry_page(pages, StatusCode::TOO_MANY_REQUESTS, Some(session), typed, Some(&error));
     if let Ok(value) = wait.to_string().parse() {

@@ -59,7 +59,16 @@ pub enum GuardRejection {
 
 impl IntoResponse for GuardRejection {
     fn into_response(self) -> Response {
-        let (status, challenge, body) = match &self {
+        let mut response = self.default_response();
+        response.extensions_mut().insert(self);
+        response
+    }
+}
+
+impl GuardRejection {
+    /// Our answer: the RFC 6750 status and challenge, with our JSON body.
+    fn default_response(&self) -> Response {
+        let (status, challenge, body) = match self {
             Self::Unavailable => {
                 let mut response = (
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -161,6 +170,7 @@ fn transient(parts: &mut Parts, passport: &Passport) -> Result<AccessToken, Guar
         scopes: [passport::WILDCARD].into_iter().collect(),
         client_provider: None,
         expires_at: chrono::DateTime::<chrono::Utc>::MAX_UTC,
+        custom_claims: serde_json::Map::new(),
     };
     parts.extensions.insert(token.clone());
     Ok(token)
@@ -381,6 +391,100 @@ where
                 Ok(()) => inner.call(Request::from_parts(parts, body)).await,
                 Err(rejection) => Ok(rejection.into_response()),
             }
+        })
+    }
+}
+
+/// Renders the body of the guard's and the scope layers' rejections your way, keeping the
+/// status and the `WWW-Authenticate` and `Retry-After` headers ours (RFC 6750 §3). Add it
+/// outside the routes it should cover (with `Router::layer`).
+///
+/// ```
+/// use axum::{Json, Router, response::IntoResponse};
+/// use passport_axum::{GuardRejection, RenderRejections};
+///
+/// fn app(routes: Router) -> Router {
+///     routes.layer(RenderRejections::new(|rejection: &GuardRejection| {
+///         Json(serde_json::json!({"ok": false, "reason": format!("{rejection:?}")})).into_response()
+///     }))
+/// }
+/// ```
+#[derive(Clone)]
+pub struct RenderRejections {
+    render: Arc<dyn Fn(&GuardRejection) -> Response + Send + Sync>,
+}
+
+impl std::fmt::Debug for RenderRejections {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RenderRejections")
+    }
+}
+
+impl RenderRejections {
+    /// Renders rejection bodies with `render` (its status and headers other than
+    /// `Content-Type` are ignored).
+    pub fn new(render: impl Fn(&GuardRejection) -> Response + Send + Sync + 'static) -> Self {
+        Self {
+            render: Arc::new(render),
+        }
+    }
+
+    fn apply(&self, mut response: Response) -> Response {
+        let Some(rejection) = response.extensions_mut().remove::<GuardRejection>() else {
+            return response;
+        };
+        let (parts, _) = response.into_parts();
+        let mut rendered = (self.render)(&rejection);
+        let content_type = rendered.headers_mut().remove(header::CONTENT_TYPE);
+        let mut out = Response::from_parts(parts, rendered.into_body());
+        let headers = out.headers_mut();
+        headers.remove(header::CONTENT_LENGTH);
+        match content_type {
+            Some(value) => headers.insert(header::CONTENT_TYPE, value),
+            None => headers.remove(header::CONTENT_TYPE),
+        };
+        out
+    }
+}
+
+impl<S> Layer<S> for RenderRejections {
+    type Service = RenderRejectionsService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RenderRejectionsService {
+            render: self.clone(),
+            inner,
+        }
+    }
+}
+
+/// The service of [`RenderRejections`].
+#[derive(Debug, Clone)]
+pub struct RenderRejectionsService<S> {
+    render: RenderRejections,
+    inner: S,
+}
+
+impl<S> Service<Request> for RenderRejectionsService<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let render = self.render.clone();
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        Box::pin(async move {
+            let response = inner.call(request).await?;
+            Ok(render.apply(response))
         })
     }
 }

@@ -49,7 +49,10 @@ use axum::routing::{get, post};
 use passport::Passport;
 
 pub use error::OAuthJsonError;
-pub use guard::{Api, AuthUser, BearerToken, CheckToken, CheckTokenService, Guard, GuardRejection};
+pub use guard::{
+    Api, AuthUser, BearerToken, CheckToken, CheckTokenService, Guard, GuardRejection, RenderRejections,
+    RenderRejectionsService,
+};
 pub use pages::{Pages, create_fresh_api_token};
 pub use rate_limit::AddressLimiter;
 pub use token::issue_token;
@@ -63,6 +66,31 @@ pub fn routes(pages: Pages) -> Router {
         .merge(authorize_routes(pages.clone()))
         .merge(device_routes(pages.clone()))
         .merge(login_routes(pages))
+}
+
+/// Serves `app` on `listener` the way the rate limits and logs need it: every request knows
+/// its peer address (`ConnectInfo<SocketAddr>`). Without it the per-address limits could only
+/// share one bucket between all callers; they refuse to, and the request fails with a logged
+/// reason. Add `.with_graceful_shutdown(…)` as with `axum::serve`.
+///
+/// ```no_run
+/// # async fn demo(app: axum::Router) -> std::io::Result<()> {
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+/// passport_axum::serve(listener, app).await
+/// # }
+/// ```
+pub fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+) -> axum::serve::Serve<
+    tokio::net::TcpListener,
+    axum::extract::connect_info::IntoMakeServiceWithConnectInfo<Router, std::net::SocketAddr>,
+    axum::middleware::AddExtension<Router, axum::extract::ConnectInfo<std::net::SocketAddr>>,
+> {
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
 }
 
 /// The pages' middleware (error pages, sessions) and state on a router of page routes.

@@ -1,7 +1,7 @@
 //! Per-address rate limiting for the token endpoint (Passport's `throttle`: 60 a minute by
 //! default). The address is the TCP peer; proxies' headers are not trusted.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
 use std::sync::Arc;
 
@@ -30,16 +30,35 @@ impl AddressLimiter {
     }
 }
 
+/// Why a limiter refused a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refused {
+    /// Over the quota: wait this many seconds.
+    Wait(u64),
+    /// The request carries no peer address (the app was not served with connect info), so
+    /// limiting per address is impossible. Refused rather than all callers sharing one bucket.
+    NoPeerAddress,
+}
+
+/// What to add so that limits can see who is calling.
+pub(crate) const NO_PEER_ADDRESS: &str = "rate limiting needs the peer address of each request: serve the app with \
+     passport_axum::serve(listener, app), or axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())";
+
 impl AddressLimiter {
-    /// Counts one attempt from `address`; `Err(seconds to wait)` when over the quota.
-    pub(crate) fn check(&self, address: IpAddr) -> Result<(), u64> {
-        match &self.limiter {
-            None => Ok(()),
-            Some(limiter) => tidy(limiter)
-                .check_key(&address)
-                .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()).as_secs().max(1)),
-        }
+    /// Counts one attempt from `address`.
+    pub(crate) fn check(&self, address: Option<IpAddr>) -> Result<(), Refused> {
+        let Some(limiter) = &self.limiter else {
+            return Ok(());
+        };
+        let address = address.ok_or(Refused::NoPeerAddress)?;
+        tidy(limiter)
+            .check_key(&address)
+            .map_err(|not_until| Refused::Wait(wait_seconds(&not_until)))
     }
+}
+
+fn wait_seconds(not_until: &governor::NotUntil<governor::clock::QuantaInstant>) -> u64 {
+    not_until.wait_time_from(DefaultClock::default().now()).as_secs().max(1)
 }
 
 /// A limiter keyed by an arbitrary string (e.g. a session id).
@@ -55,12 +74,12 @@ impl KeyLimiter {
         }
     }
 
-    pub(crate) fn check(&self, key: &str) -> Result<(), u64> {
+    pub(crate) fn check(&self, key: &str) -> Result<(), Refused> {
         match &self.limiter {
             None => Ok(()),
             Some(limiter) => tidy(limiter)
                 .check_key(&key.to_owned())
-                .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()).as_secs().max(1)),
+                .map_err(|not_until| Refused::Wait(wait_seconds(&not_until))),
         }
     }
 }
@@ -73,30 +92,31 @@ fn tidy<K: std::hash::Hash + Eq + Clone>(limiter: &DefaultKeyedRateLimiter<K>) -
     limiter
 }
 
-/// The TCP peer's address of a request (unspecified when unknown, e.g. in unit tests). IPv6
-/// peers count by their /64, since one host usually owns the whole prefix.
-pub(crate) fn peer_address(extensions: &axum::http::Extensions) -> IpAddr {
-    match extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()) {
-        Some(IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_some() => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
-        Some(IpAddr::V6(v6)) => {
-            let bits = u128::from(v6) & !((1u128 << 64) - 1);
-            IpAddr::V6(std::net::Ipv6Addr::from(bits))
-        }
-        Some(v4) => v4,
-        None => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-    }
+/// The TCP peer's address of a request, when the app is served with connect info. IPv6 peers
+/// count by their /64, since one host usually owns the whole prefix.
+pub(crate) fn peer_address(extensions: &axum::http::Extensions) -> Option<IpAddr> {
+    Some(match extensions.get::<ConnectInfo<SocketAddr>>()?.0.ip() {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(std::net::Ipv6Addr::from(u128::from(v6) & !((1u128 << 64) - 1))),
+        },
+        v4 => v4,
+    })
 }
 
 /// Middleware: answers 429 with `Retry-After` when the caller's address is over its quota.
 pub(crate) async fn limit(State(limiter): State<AddressLimiter>, request: Request, next: Next) -> Response {
-    let Some(limiter) = &limiter.limiter else {
-        return next.run(request).await;
-    };
-    let address = peer_address(request.extensions());
-    match tidy(limiter).check_key(&address) {
+    match limiter.check(peer_address(request.extensions())) {
         Ok(()) => next.run(request).await,
-        Err(not_until) => {
-            let wait = not_until.wait_time_from(DefaultClock::default().now()).as_secs().max(1);
+        Err(refused) => refusal(refused),
+    }
+}
+
+/// The token endpoint's answer to a refusal: 429 `temporarily_unavailable` with `Retry-After`,
+/// or `server_error` when the app cannot see peer addresses (logged with the fix).
+pub(crate) fn refusal(refused: Refused) -> Response {
+    match refused {
+        Refused::Wait(wait) => {
             let error = OAuthError::new(ErrorCode::TemporarilyUnavailable)
                 .with_description("Too many attempts. Try again later.");
             let mut response = OAuthJsonError::from(error).into_response();
@@ -105,5 +125,6 @@ pub(crate) async fn limit(State(limiter): State<AddressLimiter>, request: Reques
             }
             response
         }
+        Refused::NoPeerAddress => OAuthJsonError::from(OAuthError::server_error(NO_PEER_ADDRESS)).into_response(),
     }
 }

@@ -6,7 +6,7 @@
 //! state-changing requests must echo it (field `_token`, or header `X-CSRF-TOKEN` /
 //! `X-XSRF-TOKEN`).
 //!
-//! Handlers never save a session themselves: they [`Session::attach`] it to their response, and
+//! Handlers never save a session themselves: they attach it to their response, and
 //! the middleware every page router carries stores it and sets the cookies. A session
 //! that is not attached (an early error) is never stored.
 

@@ -40,6 +40,7 @@ pub fn acting_as(user: User, scopes: impl IntoIterator<Item = impl Into<String>>
             scopes: scopes.into_iter().map(Into::into).collect::<Vec<String>>().into(),
             client_provider: None,
             expires_at: DateTime::<Utc>::MAX_UTC,
+            custom_claims: serde_json::Map::new(),
         },
         user: Some(user),
     }
@@ -56,6 +57,7 @@ pub fn acting_as_client(client_id: &str, scopes: impl IntoIterator<Item = impl I
             scopes: scopes.into_iter().map(Into::into).collect::<Vec<String>>().into(),
             client_provider: None,
             expires_at: DateTime::<Utc>::MAX_UTC,
+            custom_claims: serde_json::Map::new(),
         },
         user: None,
     }

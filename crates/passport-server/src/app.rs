@@ -8,9 +8,9 @@ use anyhow::Context as _;
 use axum::extract::Request;
 use axum::routing::get;
 use axum::{Json, Router};
-use passport::{Event, EventListener, Passport, PassportBuilder, PassportConfig, PasswordHasher, User};
+use passport::{Passport, PassportBuilder, PassportConfig, TracingListener, User};
 use passport_axum::{AuthUser, Pages, Views};
-use passport_sqlx::{Database, SqlUserProvider};
+use passport_sqlx::{Database, Schema, SqlUserProvider};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
@@ -62,7 +62,7 @@ impl Context {
     /// Opens and migrates the database.
     pub async fn migrated_database(&self) -> anyhow::Result<Database> {
         let db = self.database().await?;
-        db.migrate().await?;
+        db.migrate_schemas(&Schema::ALL).await?;
         Ok(db)
     }
 
@@ -91,27 +91,13 @@ impl Context {
     }
 }
 
-/// Logs every event as one structured line (target `passport::events`).
-#[derive(Debug)]
-pub struct LogEvents;
-
-impl EventListener for LogEvents {
-    fn handle(&self, event: &Event) {
-        let fields = serde_json::to_string(event).unwrap_or_default();
-        tracing::info!(target: "passport::events", event = %fields);
-    }
-}
-
 /// A builder configured from `config`, storing in `db`, with the `passport_users` table as the
 /// default user provider. Keys and the server secret still have to be chosen.
 pub fn passport_builder(config: &PassportConfig, db: &Database) -> PassportBuilder {
-    let hasher = PasswordHasher::default();
-    let users = Arc::new(SqlUserProvider::new(db.users(), hasher.clone()));
     PassportBuilder::from_config(config)
         .store(db.store())
-        .user_provider(passport::DEFAULT_PROVIDER, users)
-        .password_hasher(hasher)
-        .listen(Arc::new(LogEvents))
+        .user_provider(passport::DEFAULT_PROVIDER, Arc::new(SqlUserProvider::new(db.users())))
+        .listen(Arc::new(TracingListener))
 }
 
 /// The demo resource: the authenticated user.

@@ -1,11 +1,11 @@
 //! One function per command. Each prints human text, or exactly one JSON object with `--json`.
 
 use std::io::BufRead as _;
-use std::net::SocketAddr;
 
 use anyhow::{Context as _, bail};
 use chrono::TimeDelta;
 use passport::{ClientKind, GrantType, NewClient, Passport, PurgeFilter, StoreError, write_keys};
+use passport_sqlx::Schema;
 use serde_json::json;
 
 use crate::app::{Context, pages, router_with};
@@ -20,7 +20,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Keys(args) => keys(&ctx, &args),
         Command::Migrate(flag) => {
             let db = ctx.database().await?;
-            let applied = db.migrate().await?;
+            let applied = db.migrate_schemas(&Schema::ALL).await?;
             db.close().await;
             print(
                 flag.json,
@@ -400,7 +400,7 @@ async fn serve(ctx: &Context, bind: &str) -> anyhow::Result<()> {
     }
     // The dashboard issues personal access tokens: make sure there is a client for them.
     ensure_personal_access_client(&passport).await?;
-    let app = router_with(pages(&passport, &db, &ctx.data_dir)?).into_make_service_with_connect_info::<SocketAddr>();
+    let app = router_with(pages(&passport, &db, &ctx.data_dir)?);
     let listener = tokio::net::TcpListener::bind(bind)
         .await
         .with_context(|| format!("cannot listen on {bind}"))?;
@@ -408,7 +408,7 @@ async fn serve(ctx: &Context, bind: &str) -> anyhow::Result<()> {
     tracing::info!(%address, database = db.kind(), "passport listening");
     // Printed for scripts that start the server on port 0.
     println!("listening on http://{address}");
-    axum::serve(listener, app)
+    passport_axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("server failed")?;

@@ -9,6 +9,7 @@
 //! Each dialect has its own file with its own SQL (`sqlite.rs`, `postgres.rs`); what they share
 //! is the schema's shape and the row mappers (`rows.rs`).
 
+mod migrate;
 mod postgres;
 mod rows;
 mod sqlite;
@@ -23,10 +24,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use passport::{ServerSecret, SessionStore, StoreError};
-use sqlx::migrate::{Migrate, MigrateError, Migrator};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, Row as _, SqlitePool};
 
+pub use migrate::{MigrateError, Schema};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 pub use users::{SqlUserProvider, UserAdmin, UserRow};
@@ -43,33 +45,75 @@ pub enum DatabaseError {
     /// A migration failed.
     #[error("migration failed: {0}")]
     Migrate(#[source] MigrateError),
+    /// A pool handed to [`Database::from_pool`] lacks a setting the stores need.
+    #[error("{0}")]
+    Pool(String),
     /// Reading or writing the server secret failed.
     #[error("cannot read the server secret: {0}")]
     Secret(String),
 }
 
+/// A pool of one of the supported drivers, for [`Database::from_pool`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum SqlPool {
+    /// SQLite.
+    Sqlite(SqlitePool),
+    /// PostgreSQL.
+    Postgres(PgPool),
+}
+
+impl From<SqlitePool> for SqlPool {
+    fn from(pool: SqlitePool) -> Self {
+        Self::Sqlite(pool)
+    }
+}
+
+impl From<PgPool> for SqlPool {
+    fn from(pool: PgPool) -> Self {
+        Self::Postgres(pool)
+    }
+}
+
+/// A SQLite pool must wait for the write lock (a busy timeout); WAL is advised.
+async fn check_sqlite_pool(pool: &SqlitePool) -> Result<(), DatabaseError> {
+    let mut conn = pool.acquire().await.map_err(DatabaseError::Connect)?;
+    let busy: i64 = sqlx::query("PRAGMA busy_timeout")
+        .fetch_one(&mut *conn)
+        .await
+        .and_then(|row| row.try_get(0))
+        .map_err(DatabaseError::Connect)?;
+    if busy == 0 {
+        return Err(DatabaseError::Pool(
+            "the SQLite pool has no busy timeout: build it with SqliteConnectOptions::busy_timeout(…) \
+             (Database::connect uses 10 s)"
+                .to_owned(),
+        ));
+    }
+    let journal: String = sqlx::query("PRAGMA journal_mode")
+        .fetch_one(&mut *conn)
+        .await
+        .and_then(|row| row.try_get(0))
+        .map_err(DatabaseError::Connect)?;
+    if !journal.eq_ignore_ascii_case("wal") {
+        tracing::warn!(
+            journal,
+            "the SQLite pool is not in WAL mode: token checks will wait for writers \
+             (SqliteConnectOptions::journal_mode(SqliteJournalMode::Wal))"
+        );
+    }
+    Ok(())
+}
+
 /// What a dialect's store offers besides the core's traits.
 #[async_trait]
 pub(crate) trait Backend: Send + Sync + Debug {
-    /// Applies pending migrations; returns how many ran.
-    async fn migrate(&self) -> Result<usize, MigrateError>;
+    /// Applies the pending migrations of `wanted`; returns how many ran.
+    async fn migrate(&self, wanted: &[Schema]) -> Result<usize, MigrateError>;
     /// Stores `candidate` as the server secret unless one exists; returns the stored one.
     async fn server_secret(&self, candidate: &str) -> Result<String, StoreError>;
     /// Closes the pool.
     async fn close(&self);
-}
-
-/// The migrations of `migrator` not yet applied on `conn`.
-pub(crate) async fn pending_migrations<C: Migrate + ?Sized>(
-    migrator: &Migrator,
-    conn: &mut C,
-) -> Result<usize, MigrateError> {
-    conn.ensure_migrations_table().await?;
-    let applied = conn.list_applied_migrations().await?;
-    Ok(migrator
-        .iter()
-        .filter(|m| m.migration_type.is_up_migration() && !applied.iter().any(|a| a.version == m.version))
-        .count())
 }
 
 /// An open database: the core store, the session store and the standalone user table, on one
@@ -126,9 +170,43 @@ impl Database {
         }
     }
 
-    /// Applies pending migrations; returns how many were applied.
+    /// Uses a pool the application already has; ours and the application's tables then live
+    /// in one database. Requirements, checked here: a SQLite pool needs a busy timeout
+    /// (`SqliteConnectOptions::busy_timeout`; [`Database::connect`] sets 10 s), or concurrent
+    /// writers fail at once with "database is locked"; WAL (`journal_mode(Wal)`) is strongly
+    /// advised (readers then never wait for writers) and its absence is logged. A PostgreSQL
+    /// pool needs nothing special beyond a few connections more than your own load.
+    pub async fn from_pool(pool: impl Into<SqlPool>) -> Result<Self, DatabaseError> {
+        match pool.into() {
+            SqlPool::Sqlite(pool) => {
+                check_sqlite_pool(&pool).await?;
+                Ok(Self::from_store(Arc::new(SqliteStore::new(pool)), "sqlite"))
+            }
+            SqlPool::Postgres(pool) => Ok(Self::from_store(Arc::new(PgStore::new(pool)), "postgres")),
+        }
+    }
+
+    /// Applies the pending migrations of the core's tables (`oauth_*`, `passport_secrets`);
+    /// returns how many ran. Add [`migrate_sessions`](Self::migrate_sessions) for the built-in
+    /// pages and [`migrate_users`](Self::migrate_users) for [`SqlUserProvider`].
     pub async fn migrate(&self) -> Result<usize, DatabaseError> {
-        self.backend.migrate().await.map_err(DatabaseError::Migrate)
+        self.migrate_schemas(&[Schema::Core]).await
+    }
+
+    /// Applies the pending migrations of `passport_sessions` (the pages' session store).
+    pub async fn migrate_sessions(&self) -> Result<usize, DatabaseError> {
+        self.migrate_schemas(&[Schema::Sessions]).await
+    }
+
+    /// Applies the pending migrations of `passport_users` (the SQL user provider).
+    pub async fn migrate_users(&self) -> Result<usize, DatabaseError> {
+        self.migrate_schemas(&[Schema::Users]).await
+    }
+
+    /// Applies the pending migrations of these sets (e.g. [`Schema::ALL`], as the standalone
+    /// server does).
+    pub async fn migrate_schemas(&self, wanted: &[Schema]) -> Result<usize, DatabaseError> {
+        self.backend.migrate(wanted).await.map_err(DatabaseError::Migrate)
     }
 
     /// The server secret kept in the database, made on first use, so that every instance on

@@ -14,17 +14,15 @@ use passport::{
     DeviceCodeStore, PendingAuthorizationRecord, PurgeCounts, PurgeFilter, RedirectUri, RefreshTokenRecord, Revoked,
     SessionRecord, SessionStore, StoreError, TokenStatus, TokenStore,
 };
-use sqlx::migrate::{MigrateError, Migrator};
 use sqlx::{PgPool, Postgres, Row as _};
 
+use crate::Backend;
+use crate::migrate::{self, MigrateError, POSTGRES_DIALECT, Schema};
 use crate::rows::{
     self, ACCESS_COLUMNS, AUTH_CODE_COLUMNS, CLIENT_COLUMNS, DEVICE_COLUMNS, REFRESH_COLUMNS, SESSION_COLUMNS,
     USER_COLUMNS, backend, extensions_json, grant_names, to_json,
 };
 use crate::users::{UserAdmin, UserRow};
-use crate::{Backend, pending_migrations};
-
-static MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// The PostgreSQL store.
 #[derive(Debug, Clone)]
@@ -792,10 +790,9 @@ impl UserAdmin for PgStore {
 
 #[async_trait]
 impl Backend for PgStore {
-    async fn migrate(&self) -> Result<usize, MigrateError> {
-        let pending = pending_migrations(&MIGRATIONS, &mut *self.pool.acquire().await?).await?;
-        MIGRATIONS.run(&self.pool).await?;
-        Ok(pending)
+    async fn migrate(&self, wanted: &[Schema]) -> Result<usize, MigrateError> {
+        let conn = migrate::Conn::Postgres(self.pool.acquire().await?);
+        migrate::run(conn, &POSTGRES_DIALECT, wanted).await
     }
 
     async fn server_secret(&self, candidate: &str) -> Result<String, StoreError> {

@@ -12,17 +12,15 @@ use passport::{
     DeviceCodeStore, PendingAuthorizationRecord, PurgeCounts, PurgeFilter, RedirectUri, RefreshTokenRecord, Revoked,
     SessionRecord, SessionStore, StoreError, TokenStatus, TokenStore,
 };
-use sqlx::migrate::{MigrateError, Migrator};
 use sqlx::{Row as _, Sqlite, SqlitePool};
 
+use crate::Backend;
+use crate::migrate::{self, MigrateError, SQLITE_DIALECT, Schema};
 use crate::rows::{
     self, ACCESS_COLUMNS, AUTH_CODE_COLUMNS, CLIENT_COLUMNS, DEVICE_COLUMNS, REFRESH_COLUMNS, SESSION_COLUMNS,
     USER_COLUMNS, backend, extensions_json, grant_names, to_json,
 };
 use crate::users::{UserAdmin, UserRow};
-use crate::{Backend, pending_migrations};
-
-static MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// The SQLite store.
 #[derive(Debug, Clone)]
@@ -775,10 +773,9 @@ impl UserAdmin for SqliteStore {
 
 #[async_trait]
 impl Backend for SqliteStore {
-    async fn migrate(&self) -> Result<usize, MigrateError> {
-        let pending = pending_migrations(&MIGRATIONS, &mut *self.pool.acquire().await?).await?;
-        MIGRATIONS.run(&self.pool).await?;
-        Ok(pending)
+    async fn migrate(&self, wanted: &[Schema]) -> Result<usize, MigrateError> {
+        let conn = migrate::Conn::Sqlite(self.pool.acquire().await?);
+        migrate::run(conn, &SQLITE_DIALECT, wanted).await
     }
 
     async fn server_secret(&self, candidate: &str) -> Result<String, StoreError> {

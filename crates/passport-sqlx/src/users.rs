@@ -84,9 +84,19 @@ pub struct SqlUserProvider {
 }
 
 impl SqlUserProvider {
-    /// A provider over `users`, verifying passwords with `hasher`.
-    pub fn new(users: Arc<dyn UserAdmin>, hasher: PasswordHasher) -> Self {
-        Self { users, hasher }
+    /// A provider over `users`, verifying passwords with the process's shared hasher
+    /// ([`PasswordHasher::default`]).
+    pub fn new(users: Arc<dyn UserAdmin>) -> Self {
+        Self {
+            users,
+            hasher: PasswordHasher::default(),
+        }
+    }
+
+    /// Verifies passwords with `hasher` instead.
+    pub fn with_hasher(mut self, hasher: PasswordHasher) -> Self {
+        self.hasher = hasher;
+        self
     }
 }
 

@@ -21,8 +21,9 @@ where
     Fut: Future<Output = ()>,
 {
     let db = Database::connect(&database.url).await.unwrap();
-    assert!(db.migrate().await.unwrap() >= 1, "first migrate applies");
-    assert_eq!(db.migrate().await.unwrap(), 0, "second migrate is a no-op");
+    let all = passport_sqlx::Schema::ALL;
+    assert!(db.migrate_schemas(&all).await.unwrap() >= 1, "first migrate applies");
+    assert_eq!(db.migrate_schemas(&all).await.unwrap(), 0, "second migrate is a no-op");
     check(db.store(), db.clone()).await;
     db.close().await;
 }
@@ -131,7 +132,7 @@ async fn users_are_unique_by_email_and_deleting_revokes_their_tokens(store: Arc<
         .store(store.clone())
         .user_provider(
             passport::DEFAULT_PROVIDER,
-            Arc::new(SqlUserProvider::new(users.clone(), PasswordHasher::new(1))),
+            Arc::new(SqlUserProvider::new(users.clone()).with_hasher(PasswordHasher::new(1))),
         )
         .build()
         .unwrap();
@@ -154,81 +155,201 @@ backend_tests! {
     the_server_secret_is_made_once_and_shared => the_server_secret_is_made_once_and_shared;
 }
 
-/// A database made by the first release (only its migration applied), with an application's
-/// own table beside ours: migrating renames our `users` and `sessions`, keeps their rows, and
-/// leaves the application's table alone.
-async fn upgrading_renames_our_tables_and_nothing_else(database: TestDatabase) {
-    let first = tempfile::tempdir().unwrap();
-    let dialect = database.kind;
-    let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("migrations")
-        .join(dialect);
-    let name = "20260101000001_create_passport_tables.sql";
-    std::fs::copy(source.join(name), first.path().join(name)).unwrap();
-    let migrator = sqlx::migrate::Migrator::new(first.path()).await.unwrap();
-    let db = Database::connect(&database.url).await.unwrap();
+/// An application's own sqlx migrations, in a folder of their own.
+fn app_migrations(dialect: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let id = if dialect == "sqlite" {
+        "INTEGER PRIMARY KEY"
+    } else {
+        "BIGSERIAL PRIMARY KEY"
+    };
+    std::fs::write(
+        dir.path().join("20250101000000_create_customers.sql"),
+        format!(
+            "CREATE TABLE customers (id {id}, name TEXT NOT NULL);\nINSERT INTO customers (name) VALUES ('Acme');\n"
+        ),
+    )
+    .unwrap();
+    dir
+}
+
+/// Runs sqlx migrations from `dir` on the database at `url`, as an application would (strict:
+/// a row in `_sqlx_migrations` it does not know is an error).
+async fn run_app_migrations(
+    url: &str,
+    dialect: &str,
+    dir: &std::path::Path,
+) -> Result<(), sqlx::migrate::MigrateError> {
+    run_sqlx_migrations(url, dialect, dir, false).await
+}
+
+async fn run_sqlx_migrations(
+    url: &str,
+    dialect: &str,
+    dir: &std::path::Path,
+    ignore_missing: bool,
+) -> Result<(), sqlx::migrate::MigrateError> {
+    let mut migrator = sqlx::migrate::Migrator::new(dir).await?;
+    migrator.set_ignore_missing(ignore_missing);
+    match dialect {
+        "sqlite" => migrator.run(&sqlite_pool(url).await).await,
+        _ => migrator.run(&sqlx::PgPool::connect(url).await?).await,
+    }
+}
+
+async fn sqlite_pool(url: &str) -> sqlx::SqlitePool {
+    sqlx::SqlitePool::connect(&format!("{url}?mode=rwc")).await.unwrap()
+}
+
+async fn scalar(url: &str, dialect: &str, sql: &str) -> i64 {
     match dialect {
         "sqlite" => {
-            let pool = sqlx::SqlitePool::connect(&database.url).await.unwrap();
-            migrator.run(&pool).await.unwrap();
-            for sql in [
-                "INSERT INTO users (name, email, password, created_at, updated_at) VALUES ('Old', 'old@example.com', 'x', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')",
-                "CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT)",
-                "INSERT INTO customers (name) VALUES ('Acme')",
-            ] {
-                sqlx::query(sql).execute(&pool).await.unwrap();
-            }
-            pool.close().await;
+            let pool = sqlite_pool(url).await;
+            sqlx::query_scalar(sql).fetch_one(&pool).await.unwrap()
         }
         _ => {
-            let pool = sqlx::PgPool::connect(&database.url).await.unwrap();
-            migrator.run(&pool).await.unwrap();
-            for sql in [
-                "INSERT INTO users (name, email, password, created_at, updated_at) VALUES ('Old', 'old@example.com', 'x', now(), now())",
-                "CREATE TABLE customers (id BIGSERIAL PRIMARY KEY, name TEXT)",
-                "INSERT INTO customers (name) VALUES ('Acme')",
-            ] {
-                sqlx::query(sql).execute(&pool).await.unwrap();
-            }
-            pool.close().await;
+            let pool = sqlx::PgPool::connect(url).await.unwrap();
+            sqlx::query_scalar(sql).fetch_one(&pool).await.unwrap()
         }
     }
-    assert!(db.migrate().await.unwrap() >= 1, "the new migrations apply");
+}
+
+/// An application keeping its own sqlx migrations in the same database migrates both, in
+/// either order: our runner records its versions in `passport_migrations`, never in
+/// `_sqlx_migrations`.
+async fn our_migrations_live_beside_an_applications_sqlx_migrations(database: TestDatabase) {
+    let dialect = database.kind;
+    let app = app_migrations(dialect);
+    // The application first, then us, then the application again.
+    run_app_migrations(&database.url, dialect, app.path()).await.unwrap();
+    let db = Database::connect(&database.url).await.unwrap();
+    assert_eq!(db.migrate().await.unwrap(), 1, "core");
+    run_app_migrations(&database.url, dialect, app.path())
+        .await
+        .expect("the application's migrator does not trip over ours");
+    // Us again, with more sets, then the application.
+    assert_eq!(
+        db.migrate_schemas(&passport_sqlx::Schema::ALL).await.unwrap(),
+        2,
+        "sessions, users"
+    );
+    assert_eq!(db.migrate_schemas(&passport_sqlx::Schema::ALL).await.unwrap(), 0);
+    run_app_migrations(&database.url, dialect, app.path()).await.unwrap();
+    assert_eq!(
+        scalar(&database.url, dialect, "SELECT COUNT(*) FROM _sqlx_migrations").await,
+        1,
+        "only the app's"
+    );
+    assert_eq!(
+        scalar(&database.url, dialect, "SELECT COUNT(*) FROM customers").await,
+        1
+    );
+    db.close().await;
+}
+
+/// Only what is asked for: the core alone creates no users or sessions table (an application
+/// with its own `users` table keeps it).
+async fn the_core_alone_creates_no_users_or_sessions_table(database: TestDatabase) {
+    let dialect = database.kind;
+    let tables = match dialect {
+        "sqlite" => {
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name IN ('passport_users', 'passport_sessions', 'users', 'sessions')"
+        }
+        _ => {
+            "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name IN ('passport_users', 'passport_sessions', 'users', 'sessions')"
+        }
+    };
+    let db = Database::connect(&database.url).await.unwrap();
+    db.migrate().await.unwrap();
+    assert_eq!(scalar(&database.url, dialect, tables).await, 0);
+    db.migrate_sessions().await.unwrap();
+    assert_eq!(scalar(&database.url, dialect, tables).await, 1, "passport_sessions");
+    db.close().await;
+}
+
+/// A database made by release 1 (its one sqlx migration applied), with an application's own
+/// migration and table beside ours: migrating renames our `users` and `sessions`, keeps their
+/// rows, takes our row out of `_sqlx_migrations`, and leaves the application's alone.
+async fn upgrading_release_1_renames_our_tables_and_nothing_else(database: TestDatabase) {
+    let dialect = database.kind;
+    let release_1 = tempfile::tempdir().unwrap();
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/release-1")
+        .join(format!("{dialect}.sql"));
+    std::fs::copy(
+        fixture,
+        release_1.path().join("20260101000001_create_passport_tables.sql"),
+    )
+    .unwrap();
+    // Release 1 and the application shared `_sqlx_migrations`; each had to ignore the other's
+    // rows then.
+    run_sqlx_migrations(&database.url, dialect, release_1.path(), true)
+        .await
+        .unwrap();
+    let app = app_migrations(dialect);
+    run_sqlx_migrations(&database.url, dialect, app.path(), true)
+        .await
+        .unwrap();
+    let now = if dialect == "sqlite" {
+        "'2026-01-01T00:00:00Z'"
+    } else {
+        "now()"
+    };
+    let insert = format!(
+        "INSERT INTO users (name, email, password, created_at, updated_at) VALUES ('Old', 'old@example.com', 'x', {now}, {now})"
+    );
+    scalar(&database.url, dialect, &format!("{insert} RETURNING id")).await;
+
+    let db = Database::connect(&database.url).await.unwrap();
+    assert_eq!(
+        db.migrate_schemas(&passport_sqlx::Schema::ALL).await.unwrap(),
+        1,
+        "the upgrade"
+    );
+    assert_eq!(db.migrate_schemas(&passport_sqlx::Schema::ALL).await.unwrap(), 0);
     let old = db.users().find_user_by_email("old@example.com").await.unwrap();
     assert_eq!(
         old.map(|u| u.name).as_deref(),
         Some("Old"),
         "the row moved with the table"
     );
-    assert_eq!(db.users().list_users().await.unwrap().len(), 1);
+    assert_eq!(db.server_secret().await.unwrap(), db.server_secret().await.unwrap());
     db.close().await;
-    let count: i64 = match dialect {
-        "sqlite" => {
-            let pool = sqlx::SqlitePool::connect(&database.url).await.unwrap();
-            sqlx::query_scalar("SELECT COUNT(*) FROM customers")
-                .fetch_one(&pool)
-                .await
-                .unwrap()
-        }
-        _ => {
-            let pool = sqlx::PgPool::connect(&database.url).await.unwrap();
-            sqlx::query_scalar("SELECT COUNT(*) FROM customers")
-                .fetch_one(&pool)
-                .await
-                .unwrap()
-        }
+    assert_eq!(
+        scalar(&database.url, dialect, "SELECT COUNT(*) FROM customers").await,
+        1,
+        "untouched"
+    );
+    assert_eq!(
+        scalar(&database.url, dialect, "SELECT COUNT(*) FROM _sqlx_migrations").await,
+        1,
+        "only the app's row is left"
+    );
+    run_app_migrations(&database.url, dialect, app.path())
+        .await
+        .expect("the application's migrator still runs");
+}
+
+macro_rules! migration_tests {
+    ($($name:ident),*) => {
+        $(pastey::paste! {
+            #[tokio::test]
+            async fn [<$name _sqlite>]() {
+                $name(testing::sqlite()).await;
+            }
+
+            #[tokio::test]
+            async fn [<$name _postgres>]() {
+                if let Some(database) = testing::postgres().await {
+                    $name(database).await;
+                }
+            }
+        })*
     };
-    assert_eq!(count, 1, "the application's table is untouched");
 }
 
-#[tokio::test]
-async fn upgrading_renames_our_tables_and_nothing_else_sqlite() {
-    upgrading_renames_our_tables_and_nothing_else(testing::sqlite()).await;
-}
-
-#[tokio::test]
-async fn upgrading_renames_our_tables_and_nothing_else_postgres() {
-    if let Some(database) = testing::postgres().await {
-        upgrading_renames_our_tables_and_nothing_else(database).await;
-    }
-}
+migration_tests!(
+    our_migrations_live_beside_an_applications_sqlx_migrations,
+    the_core_alone_creates_no_users_or_sessions_table,
+    upgrading_release_1_renames_our_tables_and_nothing_else
+);

@@ -454,6 +454,7 @@ impl Passport {
                     .finalize(request.scopes.clone(), GrantType::Implicit, &client);
                 let minted = self
                     .mint(MintSpec {
+                        grant: GrantType::Implicit,
                         client: &client,
                         user_id: Some(user_id.to_owned()),
                         scopes,

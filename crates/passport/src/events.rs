@@ -67,6 +67,25 @@ pub trait EventListener: Send + Sync + Debug {
     fn handle(&self, event: &Event);
 }
 
+/// Logs every event as one `tracing` line at info level, target `passport::events`, with the
+/// event as JSON in the field `event` (what the standalone server logs). Events carry ids,
+/// never secrets or tokens.
+///
+/// ```no_run
+/// # fn demo(builder: passport::PassportBuilder) -> passport::PassportBuilder {
+/// builder.listen(std::sync::Arc::new(passport::TracingListener))
+/// # }
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TracingListener;
+
+impl EventListener for TracingListener {
+    fn handle(&self, event: &Event) {
+        let fields = serde_json::to_string(event).unwrap_or_default();
+        tracing::info!(target: "passport::events", event = %fields);
+    }
+}
+
 enum Message {
     Event(Event),
     Flush(oneshot::Sender<()>),

@@ -36,6 +36,9 @@ pub struct AccessTokenClaims {
     /// Granted scopes.
     #[serde(default)]
     pub scopes: Vec<String>,
+    /// Claims added by a [`crate::ClaimsHook`] (and any other claim a token carries).
+    #[serde(flatten)]
+    pub custom: serde_json::Map<String, serde_json::Value>,
 }
 
 /// Why a bearer token was refused. Logged at debug level only.

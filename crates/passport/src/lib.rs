@@ -76,6 +76,7 @@
 //! * Time comes from a [`Clock`]; tests move a [`MockClock`].
 
 mod authorize;
+mod claims;
 mod client;
 mod clock;
 mod config;
@@ -100,10 +101,12 @@ pub mod testing;
 mod transient;
 mod user;
 
+pub use async_trait::async_trait;
 pub use authorize::{
     AUTH_CODE_TTL, AuthorizationExtensions, AuthorizationRequest, AuthorizeError, Decision, ErrorRedirect, Prompt,
     ResponseType, UserState, ValidatedAuthorization, decide, error_redirect, redirect_with,
 };
+pub use claims::{ClaimsHook, RESERVED_CLAIMS, TokenContext};
 pub use client::{Client, ClientId, ClientKind, GrantType, NewClient};
 pub use clock::{Clock, MockClock, SystemClock};
 pub use config::{ConfigError, PassportConfig, parse_duration};
@@ -113,7 +116,7 @@ pub use device::{
     normalize_user_code,
 };
 pub use error::{ErrorCode, OAuthError, StoreError};
-pub use events::{Event, EventListener};
+pub use events::{Event, EventListener, TracingListener};
 pub use grants::{BasicCredentials, ClientCredentials, PersonalAccessToken, TokenRequest, TokenResponse};
 pub use jwt::{AccessTokenClaims, TokenInvalid};
 pub use keys::{
@@ -128,7 +131,8 @@ pub use random::{random_alphanumeric, random_from_alphabet, random_hex};
 pub use redirect::{RedirectUri, authorize_redirect_uri, check_exchange_redirect_uri, redirect_uri_matches};
 pub use scope::{ScopeDescription, ScopeRegistry, ScopeSet, WILDCARD, parse_scope_param, token_can};
 pub use secret::{
-    ClientSecret, PasswordHasher, ServerSecret, hash_client_secret, is_hashed_secret, sha256_hex, verify_client_secret,
+    ClientSecret, HashError, PasswordHasher, ServerSecret, hash_client_secret, is_hashed_secret, sha256_hex,
+    verify_client_secret,
 };
 pub use store::{
     AccessTokenRecord, AuthCodeRecord, AuthCodeStore, ClientStore, ConsentStore, DeviceCodeRecord, DeviceCodeStore,

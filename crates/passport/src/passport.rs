@@ -9,6 +9,7 @@ use std::sync::Arc;
 use chrono::{DateTime, TimeDelta, Utc};
 use indexmap::IndexMap;
 
+use crate::claims::{ClaimsHook, TokenContext, custom_claims};
 use crate::client::{Client, ClientId, GrantType, NewClient};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{ConfigError, PassportConfig, parse_duration};
@@ -77,6 +78,7 @@ pub struct PassportBuilder {
     clock: Arc<dyn Clock>,
     hasher: PasswordHasher,
     listeners: Vec<Arc<dyn EventListener>>,
+    claims_hook: Option<Arc<dyn ClaimsHook>>,
 }
 
 impl fmt::Debug for PassportBuilder {
@@ -113,6 +115,7 @@ impl Default for PassportBuilder {
             clock: Arc::new(SystemClock),
             hasher: PasswordHasher::default(),
             listeners: Vec::new(),
+            claims_hook: None,
         }
     }
 }
@@ -311,6 +314,12 @@ impl PassportBuilder {
         self
     }
 
+    /// Adds claims to every access token issued (see [`ClaimsHook`]).
+    pub fn custom_claims(mut self, hook: Arc<dyn ClaimsHook>) -> Self {
+        self.claims_hook = Some(hook);
+        self
+    }
+
     /// Replaces the password hasher (e.g. to change its concurrency).
     pub fn password_hasher(mut self, hasher: PasswordHasher) -> Self {
         self.hasher = hasher;
@@ -401,6 +410,7 @@ impl PassportBuilder {
                 clock: self.clock,
                 hasher: self.hasher,
                 events: Events::new(self.listeners),
+                claims_hook: self.claims_hook,
             }),
         })
     }
@@ -417,6 +427,7 @@ struct Inner {
     clock: Arc<dyn Clock>,
     hasher: PasswordHasher,
     events: Events,
+    claims_hook: Option<Arc<dyn ClaimsHook>>,
 }
 
 /// The authorization server: cheap to clone, shared by every handler.
@@ -445,6 +456,8 @@ pub struct AccessToken {
     pub user_id: Option<String>,
     /// Granted scopes.
     pub scopes: ScopeSet,
+    /// The token's custom claims (see [`crate::ClaimsHook`]).
+    pub custom_claims: serde_json::Map<String, serde_json::Value>,
     /// The client's user provider.
     pub client_provider: Option<String>,
     /// Expiry.
@@ -460,6 +473,8 @@ pub(crate) struct Minted {
 
 /// What to mint.
 pub(crate) struct MintSpec<'a> {
+    /// The grant issuing the tokens (told to the claims hook).
+    pub(crate) grant: GrantType,
     pub(crate) client: &'a Client,
     pub(crate) user_id: Option<String>,
     pub(crate) scopes: ScopeSet,
@@ -609,6 +624,18 @@ impl Passport {
             exp: expires_at.timestamp(),
             sub: spec.user_id.clone().unwrap_or_else(|| spec.client.id.to_string()),
             scopes: spec.scopes.to_vec(),
+            custom: match &self.inner.claims_hook {
+                None => serde_json::Map::new(),
+                Some(hook) => {
+                    let token = TokenContext {
+                        grant: spec.grant,
+                        client: spec.client,
+                        user_id: spec.user_id.as_deref(),
+                        scopes: &spec.scopes,
+                    };
+                    custom_claims(hook.as_ref(), token).await?
+                }
+            },
         };
         let this = self.clone();
         // RSA signing is milliseconds of CPU: keep it off the async workers.
@@ -676,6 +703,7 @@ impl Passport {
             client_id: status.client_id,
             user_id: status.user_id,
             scopes: claims.scopes.into(),
+            custom_claims: claims.custom,
             client_provider: status.client_provider,
             expires_at: DateTime::from_timestamp(claims.exp, 0).unwrap_or_default(),
         })

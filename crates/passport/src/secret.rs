@@ -188,8 +188,28 @@ impl fmt::Debug for ServerSecret {
     }
 }
 
+/// Why a password could not be hashed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum HashError {
+    /// The random number generator failed.
+    #[error("the random number generator failed")]
+    Random,
+    /// Hashing itself failed (or its task was cancelled).
+    #[error("password hashing failed")]
+    Hashing,
+}
+
+impl From<HashError> for OAuthError {
+    fn from(err: HashError) -> Self {
+        OAuthError::server_error(&err.to_string())
+    }
+}
+
 /// Hashes and verifies user passwords (argon2id; bcrypt accepted for imported Laravel users) off
-/// the async threads, at most `concurrency` at a time.
+/// the async threads, at most `concurrency` at a time. Clones share one limit;
+/// [`PasswordHasher::default`] hands out clones of one hasher per process (as many at once as
+/// there are cores), so the SQL user provider and the core do not each get a limit of their own.
 #[derive(Debug, Clone)]
 pub struct PasswordHasher {
     permits: Arc<Semaphore>,
@@ -206,24 +226,20 @@ impl PasswordHasher {
     }
 
     /// Hashes `password` with argon2id (PHC string, compatible with PHP's `password_hash`).
-    pub async fn hash(&self, password: &str) -> Result<String, OAuthError> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| OAuthError::server_error("password hasher closed"))?;
+    pub async fn hash(&self, password: &str) -> Result<String, HashError> {
+        let _permit = self.permits.acquire().await.map_err(|_| HashError::Hashing)?;
         let password = password.to_owned();
         tokio::task::spawn_blocking(move || {
             let mut salt = [0u8; 16];
-            aws_lc_rs::rand::fill(&mut salt).map_err(|_| OAuthError::server_error("random number generator failed"))?;
-            let salt = SaltString::encode_b64(&salt).map_err(|_| OAuthError::server_error("salt encoding failed"))?;
+            aws_lc_rs::rand::fill(&mut salt).map_err(|_| HashError::Random)?;
+            let salt = SaltString::encode_b64(&salt).map_err(|_| HashError::Hashing)?;
             Argon2::default()
                 .hash_password(password.as_bytes(), &salt)
                 .map(|h| h.to_string())
-                .map_err(|_| OAuthError::server_error("password hashing failed"))
+                .map_err(|_| HashError::Hashing)
         })
         .await
-        .map_err(|_| OAuthError::server_error("password hashing task failed"))?
+        .map_err(|_| HashError::Hashing)?
     }
 
     /// Verifies `password` against `hash`.
@@ -255,8 +271,12 @@ impl PasswordHasher {
 }
 
 impl Default for PasswordHasher {
+    /// The process's shared hasher (one concurrency limit for everything that uses it).
     fn default() -> Self {
-        Self::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
+        static SHARED: std::sync::OnceLock<PasswordHasher> = std::sync::OnceLock::new();
+        SHARED
+            .get_or_init(|| Self::new(std::thread::available_parallelism().map_or(2, |n| n.get())))
+            .clone()
     }
 }
 

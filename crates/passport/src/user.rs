@@ -30,7 +30,27 @@ pub struct User {
 }
 
 /// Where users come from (Passport's user provider plus `findForPassport` /
-/// `validateForPassportPasswordGrant`).
+/// `validateForPassportPasswordGrant`). Implement it with `#[passport::async_trait]`:
+///
+/// ```
+/// use passport::{StoreError, User, UserProvider, async_trait};
+///
+/// #[derive(Debug)]
+/// struct Staff;
+///
+/// #[async_trait]
+/// impl UserProvider for Staff {
+///     async fn find_for_passport(&self, username: &str) -> Result<Option<User>, StoreError> {
+///         Ok(None)
+///     }
+///     async fn validate_for_passport_password_grant(&self, user: &User, password: &str) -> Result<bool, StoreError> {
+///         Ok(false)
+///     }
+///     async fn retrieve_by_id(&self, id: &str) -> Result<Option<User>, StoreError> {
+///         Ok(None)
+///     }
+/// }
+/// ```
 #[async_trait]
 pub trait UserProvider: Send + Sync + Debug {
     /// The user a password-grant `username` names (Passport's `findForPassport`; by default the

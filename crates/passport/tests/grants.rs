@@ -475,3 +475,47 @@ async fn deleting_a_user() {
             .is_none()
     );
 }
+
+/// The claims hook adds claims to access tokens, is told the grant and the user, and may not
+/// set a reserved claim.
+#[tokio::test]
+async fn custom_claims_are_added_and_reserved_names_refused() {
+    #[derive(Debug)]
+    struct Hook(&'static str);
+
+    #[passport::async_trait]
+    impl passport::ClaimsHook for Hook {
+        async fn access_token_claims(
+            &self,
+            token: passport::TokenContext<'_>,
+        ) -> Result<serde_json::Map<String, serde_json::Value>, passport::StoreError> {
+            let mut claims = serde_json::Map::new();
+            claims.insert(self.0.to_owned(), serde_json::json!(format!("{:?}", token.grant)));
+            Ok(claims)
+        }
+    }
+
+    let f = Fixture::with(|b| b.custom_claims(Arc::new(Hook("grant"))));
+    let (id, secret) = f.client(ClientKind::ClientCredentials, false).await;
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("client_id", id.as_str()),
+        ("client_secret", secret.as_str()),
+    ];
+    let issued = f.token(&form).await.unwrap();
+    let token = f.passport.authenticate_bearer(&issued.access_token).await.unwrap();
+    assert_eq!(token.custom_claims["grant"], "ClientCredentials");
+
+    let f = Fixture::with(|b| b.custom_claims(Arc::new(Hook("sub"))));
+    let (id, secret) = f.client(ClientKind::ClientCredentials, false).await;
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("client_id", id.as_str()),
+        ("client_secret", secret.as_str()),
+    ];
+    assert_eq!(
+        code_of(f.token(&form).await),
+        ErrorCode::ServerError,
+        "`sub` is reserved"
+    );
+}

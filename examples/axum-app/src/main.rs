@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use example_axum_app::{AppState, app};
-use passport::{Passport, PasswordHasher};
+use passport::Passport;
 use passport_sqlx::{Database, SqlUserProvider};
 
 #[tokio::main]
@@ -23,7 +23,8 @@ async fn main() -> anyhow::Result<()> {
 
     let db = Database::connect("sqlite://example-data/app.db").await?;
     db.migrate().await?;
-    let hasher = PasswordHasher::default();
+    db.migrate_sessions().await?;
+    db.migrate_users().await?;
     let passport = Passport::builder()
         .tokens_can([("orders:read", "Read your orders"), ("orders:create", "Place orders")])
         .default_scopes(["orders:read"])
@@ -32,8 +33,7 @@ async fn main() -> anyhow::Result<()> {
         .enable_password_grant(true)
         .load_keys_from(data)
         .store(db.store())
-        .user_provider("users", Arc::new(SqlUserProvider::new(db.users(), hasher.clone())))
-        .password_hasher(hasher)
+        .user_provider("users", Arc::new(SqlUserProvider::new(db.users())))
         .server_secret(db.server_secret().await?)
         .build()?;
 

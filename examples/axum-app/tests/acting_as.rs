@@ -16,6 +16,7 @@ async fn state() -> (AppState, passport_sqlx::testing::TestDatabase) {
     let database = passport_sqlx::testing::sqlite();
     let db = passport_sqlx::Database::connect(&database.url).await.unwrap();
     db.migrate().await.unwrap();
+    db.migrate_sessions().await.unwrap();
     let keys = generate_keys(2048).unwrap();
     let passport = Passport::builder()
         .tokens_can([("orders:read", "Read your orders"), ("orders:create", "Place orders")])

@@ -358,17 +358,24 @@ pub(crate) async fn api_user(http: &reqwest::Client, server: &ServerProcess, tok
 }
 
 /// How many migrations the backend has (files in `passport-sqlx/migrations/<kind>`).
+/// The migrations shipped for a dialect: one folder per schema set (`core`, `sessions`,
+/// `users`; `legacy` holds the in-place upgrade of older databases, not a migration).
 fn migration_count(kind: &str) -> usize {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../passport-sqlx/migrations")
         .join(kind);
-    fs::read_dir(&dir)
-        .expect("migrations dir")
-        .filter(|e| {
-            e.as_ref()
-                .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "sql"))
+    ["core", "sessions", "users"]
+        .iter()
+        .map(|set| {
+            fs::read_dir(dir.join(set))
+                .expect("migrations dir")
+                .filter(|e| {
+                    e.as_ref()
+                        .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "sql"))
+                })
+                .count()
         })
-        .count()
+        .sum()
 }
 
 fn mode(path: &Path) -> u32 {

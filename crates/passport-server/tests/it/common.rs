@@ -102,7 +102,7 @@ impl TestServer {
         configure: impl FnOnce(PassportBuilder) -> PassportBuilder,
     ) -> Self {
         let db = Database::connect(&database.url).await.expect("connect");
-        db.migrate().await.expect("migrate");
+        db.migrate_schemas(&passport_sqlx::Schema::ALL).await.expect("migrate");
         let clock = Arc::new(MockClock::starting_now());
         let keys = test_keys();
         let builder = passport_server::app::passport_builder(&PassportConfig::default(), &db)

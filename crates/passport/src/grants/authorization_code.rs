@@ -61,6 +61,7 @@ pub(super) async fn handle(passport: &Passport, request: &TokenRequest) -> Resul
         .finalize(record.scopes.clone(), GrantType::AuthorizationCode, &client);
     let minted = passport
         .mint(MintSpec {
+            grant: GrantType::AuthorizationCode,
             client: &client,
             user_id: Some(record.user_id.clone()),
             scopes,

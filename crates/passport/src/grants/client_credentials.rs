@@ -19,6 +19,7 @@ pub(super) async fn handle(passport: &Passport, request: &TokenRequest) -> Resul
         .finalize(requested, GrantType::ClientCredentials, &client);
     let minted = passport
         .mint(MintSpec {
+            grant: GrantType::ClientCredentials,
             client: &client,
             user_id: None,
             scopes,

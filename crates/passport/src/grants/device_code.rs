@@ -48,6 +48,7 @@ pub(super) async fn handle(passport: &Passport, request: &TokenRequest) -> Resul
         .finalize(record.scopes.clone(), GrantType::DeviceCode, &client);
     let minted = passport
         .mint(MintSpec {
+            grant: GrantType::DeviceCode,
             client: &client,
             user_id: Some(user_id),
             scopes,

@@ -26,6 +26,7 @@ pub(super) async fn handle(passport: &Passport, request: &TokenRequest) -> Resul
     let scopes = passport.scopes().finalize(requested, GrantType::Password, &client);
     let minted = passport
         .mint(MintSpec {
+            grant: GrantType::Password,
             client: &client,
             user_id: Some(user.id),
             scopes,

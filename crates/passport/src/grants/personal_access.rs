@@ -69,6 +69,7 @@ impl Passport {
         let scopes = self.scopes().finalize(requested, GrantType::PersonalAccess, &client);
         let minted = self
             .mint(MintSpec {
+                grant: GrantType::PersonalAccess,
                 client: &client,
                 user_id: Some(user_id.to_owned()),
                 scopes,

@@ -44,6 +44,7 @@ pub(super) async fn handle(passport: &Passport, request: &TokenRequest) -> Resul
 
     let minted = passport
         .mint(MintSpec {
+            grant: GrantType::RefreshToken,
             client: &client,
             user_id: old.user_id.clone(),
             scopes,

@@ -505,7 +505,7 @@ impl MemoryUsers {
     }
 
     /// Adds a user with this id, email and password.
-    pub async fn add(&self, id: &str, email: &str, password: &str) -> Result<crate::user::User, crate::OAuthError> {
+    pub async fn add(&self, id: &str, email: &str, password: &str) -> Result<crate::user::User, crate::HashError> {
         let hash = self.hasher.hash(password).await?;
         let user = crate::user::User {
             id: id.to_owned(),

@@ -1,6 +1,8 @@
--- Our own tables get names of their own, so they never collide with an application's
--- `users` and `sessions` (a Laravel database has both). These two were created by the first
--- migration, so renaming them touches nothing we did not create. SQLite cannot rename an
+-- A database made by release 1 (one sqlx migration, version 20260101000001, which created
+-- every table) becomes what core, users and sessions 0001 make today. Our own tables get names
+-- of their own, so they never collide with an application's `users` and `sessions` (a Laravel
+-- database has both); release 1 created these two, so renaming them touches nothing we did not
+-- create. SQLite cannot rename an
 -- index: the sessions index is made again under its new name.
 ALTER TABLE users RENAME TO passport_users;
 ALTER TABLE sessions RENAME TO passport_sessions;

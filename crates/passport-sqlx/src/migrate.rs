@@ -1,0 +1,275 @@
+//! Our schema migrations, applied by a runner of our own that records them in a table of our
+//! own (`passport_migrations`), never in sqlx's `_sqlx_migrations`: an application that keeps
+//! its own `sqlx::migrate!` history in the same database migrates both, in either order.
+//!
+//! Migrations come in three sets, so a database gets only what the features in use need:
+//! [`Schema::Core`] (the `oauth_*` tables and `passport_secrets`), [`Schema::Sessions`]
+//! (`passport_sessions`, for the built-in pages) and [`Schema::Users`] (`passport_users`, for
+//! the SQL user provider).
+//!
+//! One run is one transaction, under a lock (PostgreSQL: a transaction-level advisory lock;
+//! SQLite: `BEGIN IMMEDIATE`), so instances starting together apply each migration once and the
+//! others wait, then find nothing to do. A migration changed after it was applied is refused.
+//!
+//! A database made by release 1 (one sqlx migration, `20260101000001`, that created everything)
+//! is upgraded in place: its tables are renamed and completed, its three sets are recorded as
+//! applied, and its row leaves `_sqlx_migrations`.
+
+use sha2::{Digest as _, Sha256};
+use sqlx::{Connection as _, Executor as _, Row as _};
+
+/// A set of tables a feature needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Schema {
+    /// Clients, tokens, codes, device codes, consent requests, the server secret.
+    Core,
+    /// Browser sessions of the sign-in and consent pages (`passport_axum::Pages`).
+    Sessions,
+    /// The standalone server's users ([`crate::SqlUserProvider`]).
+    Users,
+}
+
+impl Schema {
+    /// Every set.
+    pub const ALL: [Schema; 3] = [Self::Core, Self::Sessions, Self::Users];
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Core => "core",
+            Self::Sessions => "sessions",
+            Self::Users => "users",
+        }
+    }
+}
+
+/// One migration of one set.
+struct Migration {
+    schema: Schema,
+    version: i64,
+    name: &'static str,
+    sql: &'static str,
+}
+
+impl Migration {
+    fn checksum(&self) -> String {
+        Sha256::digest(self.sql.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    /// The row recording it. Our own constants (no quotes in them), not input, so they are
+    /// written into the statement.
+    fn record(&self) -> String {
+        format!(
+            "INSERT INTO passport_migrations (schema_name, version, name, checksum) VALUES ('{}', {}, '{}', '{}')",
+            self.schema.name(),
+            self.version,
+            self.name,
+            self.checksum()
+        )
+    }
+}
+
+macro_rules! migrations {
+    ($dialect:literal) => {
+        &[
+            Migration {
+                schema: Schema::Core,
+                version: 1,
+                name: "create oauth tables",
+                sql: include_str!(concat!(
+                    "../migrations/",
+                    $dialect,
+                    "/core/0001_create_oauth_tables.sql"
+                )),
+            },
+            Migration {
+                schema: Schema::Sessions,
+                version: 1,
+                name: "create sessions",
+                sql: include_str!(concat!(
+                    "../migrations/",
+                    $dialect,
+                    "/sessions/0001_create_sessions.sql"
+                )),
+            },
+            Migration {
+                schema: Schema::Users,
+                version: 1,
+                name: "create users",
+                sql: include_str!(concat!("../migrations/", $dialect, "/users/0001_create_users.sql")),
+            },
+        ]
+    };
+}
+
+static SQLITE: &[Migration] = migrations!("sqlite");
+static POSTGRES: &[Migration] = migrations!("postgres");
+
+/// Release 1's row in `_sqlx_migrations`.
+const RELEASE_1: &str = "version = 20260101000001 AND description = 'create passport tables'";
+
+/// Why migrating failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MigrateError {
+    /// The database refused a statement.
+    #[error("{0}")]
+    Database(#[from] sqlx::Error),
+    /// An applied migration differs from the one shipped.
+    #[error(
+        "migration {schema}/{version} ({name}) was changed after it was applied: restore it, or restore the database from before it"
+    )]
+    Changed {
+        /// The set.
+        schema: &'static str,
+        /// Its version.
+        version: i64,
+        /// Its name.
+        name: &'static str,
+    },
+}
+
+/// What differs between the dialects for a run.
+pub(crate) struct Dialect {
+    migrations: &'static [Migration],
+    release_1_upgrade: &'static str,
+    begin: &'static [&'static str],
+    create_table: &'static str,
+    has_sqlx_table: &'static str,
+}
+
+pub(crate) const SQLITE_DIALECT: Dialect = Dialect {
+    migrations: SQLITE,
+    release_1_upgrade: include_str!("../migrations/sqlite/legacy/release_1_upgrade.sql"),
+    // Writers queue here (busy_timeout): one instance migrates, the others wait for it.
+    begin: &["BEGIN IMMEDIATE"],
+    create_table: "CREATE TABLE IF NOT EXISTS passport_migrations (schema_name TEXT NOT NULL, \
+         version BIGINT NOT NULL, name TEXT NOT NULL, checksum TEXT NOT NULL, \
+         applied_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP, PRIMARY KEY (schema_name, version))",
+    has_sqlx_table: "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+};
+
+pub(crate) const POSTGRES_DIALECT: Dialect = Dialect {
+    migrations: POSTGRES,
+    release_1_upgrade: include_str!("../migrations/postgres/legacy/release_1_upgrade.sql"),
+    begin: &["BEGIN", "SELECT pg_advisory_xact_lock(7302147401)"],
+    create_table: "CREATE TABLE IF NOT EXISTS passport_migrations (schema_name TEXT NOT NULL, \
+         version BIGINT NOT NULL, name TEXT NOT NULL, checksum TEXT NOT NULL, \
+         applied_at TIMESTAMPTZ NOT NULL DEFAULT now(), PRIMARY KEY (schema_name, version))",
+    has_sqlx_table: "SELECT COUNT(*) FROM information_schema.tables \
+         WHERE table_schema = current_schema() AND table_name = '_sqlx_migrations'",
+};
+
+/// A connection of either driver; each method is one statement.
+pub(crate) enum Conn {
+    Sqlite(sqlx::pool::PoolConnection<sqlx::Sqlite>),
+    Postgres(sqlx::pool::PoolConnection<sqlx::Postgres>),
+}
+
+impl Conn {
+    /// Runs a statement, or a script of several (a plain string runs as a script, as sqlx's
+    /// migrator runs its files).
+    async fn execute(&mut self, sql: &str) -> Result<(), sqlx::Error> {
+        match self {
+            Self::Sqlite(c) => c.execute(sql).await.map(|_| ()),
+            Self::Postgres(c) => c.execute(sql).await.map(|_| ()),
+        }
+    }
+
+    /// The single number a `SELECT COUNT(*)` answers.
+    async fn count(&mut self, sql: &str) -> Result<i64, sqlx::Error> {
+        match self {
+            Self::Sqlite(c) => sqlx::query(sql).fetch_one(&mut **c).await?.try_get(0),
+            Self::Postgres(c) => sqlx::query(sql).fetch_one(&mut **c).await?.try_get(0),
+        }
+    }
+
+    /// The applied migrations: (set, version, checksum).
+    async fn applied(&mut self) -> Result<Vec<(String, i64, String)>, sqlx::Error> {
+        const SQL: &str = "SELECT schema_name, version, checksum FROM passport_migrations";
+        fn read<R: sqlx::Row>(row: &R) -> Result<(String, i64, String), sqlx::Error>
+        where
+            usize: sqlx::ColumnIndex<R>,
+            for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+            for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+        {
+            Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?))
+        }
+        match self {
+            Self::Sqlite(c) => sqlx::query(SQL).fetch_all(&mut **c).await?.iter().map(read).collect(),
+            Self::Postgres(c) => sqlx::query(SQL).fetch_all(&mut **c).await?.iter().map(read).collect(),
+        }
+    }
+
+    /// Closes the connection instead of giving it back to the pool.
+    async fn discard(self) {
+        let _ = match self {
+            Self::Sqlite(c) => c.detach().close().await,
+            Self::Postgres(c) => c.detach().close().await,
+        };
+    }
+}
+
+/// Applies the pending migrations of `wanted` on `conn`, in one locked transaction; returns how
+/// many ran (an in-place upgrade of release 1 counts as one).
+pub(crate) async fn run(mut conn: Conn, dialect: &Dialect, wanted: &[Schema]) -> Result<usize, MigrateError> {
+    for statement in dialect.begin {
+        conn.execute(statement).await?;
+    }
+    let result = apply(&mut conn, dialect, wanted).await;
+    let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+    if let Err(err) = conn.execute(end).await {
+        // A connection whose transaction is in doubt is not given back to the pool.
+        conn.discard().await;
+        return Err(err.into());
+    }
+    result
+}
+
+async fn apply(conn: &mut Conn, dialect: &Dialect, wanted: &[Schema]) -> Result<usize, MigrateError> {
+    conn.execute(dialect.create_table).await?;
+    let mut applied = conn.applied().await?;
+    let mut count = 0;
+    if applied.is_empty()
+        && conn.count(dialect.has_sqlx_table).await? > 0
+        && conn
+            .count(&format!("SELECT COUNT(*) FROM _sqlx_migrations WHERE {RELEASE_1}"))
+            .await?
+            > 0
+    {
+        conn.execute(dialect.release_1_upgrade).await?;
+        for migration in dialect.migrations {
+            conn.execute(&migration.record()).await?;
+            applied.push((
+                migration.schema.name().to_owned(),
+                migration.version,
+                migration.checksum(),
+            ));
+        }
+        conn.execute(&format!("DELETE FROM _sqlx_migrations WHERE {RELEASE_1}"))
+            .await?;
+        count += 1;
+    }
+    for migration in dialect.migrations.iter().filter(|m| wanted.contains(&m.schema)) {
+        let schema = migration.schema.name();
+        match applied.iter().find(|(s, v, _)| s == schema && *v == migration.version) {
+            Some((_, _, checksum)) if *checksum == migration.checksum() => {}
+            Some(_) => {
+                return Err(MigrateError::Changed {
+                    schema,
+                    version: migration.version,
+                    name: migration.name,
+                });
+            }
+            None => {
+                conn.execute(migration.sql).await?;
+                conn.execute(&migration.record()).await?;
+                count += 1;
+            }
+        }
+    }
+    Ok(count)
+}
