@@ -137,7 +137,7 @@ fn name_field(body: &Map<String, Value>, errors: &mut FieldErrors) -> String {
 }
 
 /// Validates `name` and `redirect` (comma-separated URIs, or a list) of a client form.
-fn client_fields(body: &Map<String, Value>) -> Result<(String, Vec<String>), ApiError> {
+fn client_fields(pages: &Pages, body: &Map<String, Value>) -> Result<(String, Vec<String>), ApiError> {
     let mut errors = Vec::new();
     let name = name_field(body, &mut errors);
     let redirect: Vec<String> = match body.get("redirect") {
@@ -157,7 +157,10 @@ fn client_fields(body: &Map<String, Value>) -> Result<(String, Vec<String>), Api
     };
     if redirect.is_empty() {
         errors.push(("redirect", "The redirect field is required.".to_owned()));
-    } else if redirect.iter().any(|u| RedirectUri::parse(u).is_err()) {
+    } else if redirect
+        .iter()
+        .any(|u| pages.passport.settings().redirect_policy.parse(u).is_err())
+    {
         errors.push((
             "redirect",
             "One or more redirects have an invalid URI format.".to_owned(),
@@ -214,7 +217,7 @@ pub(crate) async fn list_clients(State(pages): State<Pages>, api: ApiUser) -> Re
 /// `POST /oauth/clients` (`name`, `redirect`, optional `confidential`): 201 with the plain
 /// secret, shown this once.
 pub(crate) async fn create_client(State(pages): State<Pages>, form: ApiForm) -> Result<Response, ApiError> {
-    let (name, redirect) = client_fields(&form.body)?;
+    let (name, redirect) = client_fields(&pages, &form.body)?;
     let confidential = truthy(form.body.get("confidential")).unwrap_or(true);
     let (client, secret) = pages
         .passport
@@ -239,7 +242,7 @@ pub(crate) async fn update_client(
         .owned_client(&form.user.id, &id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    let (name, redirect) = client_fields(&form.body)?;
+    let (name, redirect) = client_fields(&pages, &form.body)?;
     let client = passport
         .update_owned_client(&form.user.id, &id, &name, &redirect)
         .await?

@@ -10,49 +10,40 @@ use axum::Json;
 use axum::extract::{FromRequestParts as _, RawQuery, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use passport::{DeviceCodeRecord, OAuthError, PendingConsent, User, display_user_code};
+use passport::{DeviceCodeRecord, OAuthError, PendingConsent, TokenRequest, User, display_user_code};
 use serde_json::json;
 
 use crate::error::{OAuthJsonError, no_store};
 use crate::extract::{ConsentDecision, SignedIn};
 use crate::page::{PageError, redirect};
 use crate::pages::{Pages, param};
-use crate::rate_limit::{NO_PEER_ADDRESS, Refused, peer_address};
+use crate::rate_limit::{NO_PEER_ADDRESS, Refused, peer_address, refusal};
 use crate::session::{self, Session};
-use crate::token::{authorization_scheme, basic_credentials, parse_query, read_params};
+use crate::token::{authorization_scheme, basic_credentials, limited_peer, parse_query, read_params};
 
-/// The absolute URL of the user-code page: from the configured issuer, else from `Host`.
-fn verification_uri(pages: &Pages, headers: &HeaderMap) -> String {
-    let path = format!("/{}/device", pages.passport.settings().path);
-    if let Some(issuer) = &pages.passport.settings().issuer {
-        return format!("{}{path}", issuer.trim_end_matches('/'));
-    }
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .filter(|h| {
-            !h.is_empty()
-                && h.len() <= 255
-                && h.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
-        })
-        .unwrap_or("localhost");
-    format!("http://{host}{path}")
+/// The absolute URL of the user-code page, from the configured issuer only: never from the
+/// request's `Host`, which the caller chooses.
+fn verification_uri(pages: &Pages) -> Result<String, OAuthError> {
+    let issuer = pages.passport.settings().issuer.as_deref().ok_or_else(|| {
+        OAuthError::server_error("the device flow needs an issuer (the server's public URL) to build verification_uri")
+    })?;
+    Ok(format!(
+        "{}/{}/device",
+        issuer.trim_end_matches('/'),
+        pages.passport.settings().path
+    ))
 }
 
 /// `POST /oauth/device/code` (`client_id`, `scope`).
-pub(crate) async fn device_code(State(pages): State<Pages>, request: Request) -> Result<Response, OAuthJsonError> {
+pub(crate) async fn device_code(State(pages): State<Pages>, request: Request) -> Result<Response, Response> {
     let headers = request.headers().clone();
     let scheme = authorization_scheme(&headers);
-    let params = read_params(request).await.map_err(|e| OAuthJsonError::new(e, scheme))?;
-    let basic = basic_credentials(&headers);
-    let client_id = param(&params, "client_id").or(basic.as_ref().map(|b| b.client_id.as_str()));
-    let uri = verification_uri(&pages, &headers);
-    let authorization = pages
-        .passport
-        .request_device_code(client_id.map(str::trim), param(&params, "scope"), &uri)
-        .await
-        .map_err(|e| OAuthJsonError::new(e, scheme))?;
+    let fail = |e| OAuthJsonError::new(e, scheme).into_response();
+    let peer = limited_peer(&pages.passport, request.extensions()).map_err(refusal)?;
+    let params = read_params(request).await.map_err(fail)?;
+    let request = TokenRequest::new(params, basic_credentials(&headers)).from_address(peer);
+    let uri = verification_uri(&pages).map_err(fail)?;
+    let authorization = pages.passport.request_device_code(&request, &uri).await.map_err(fail)?;
     let mut response = (StatusCode::OK, Json(authorization)).into_response();
     no_store(&mut response);
     Ok(response)

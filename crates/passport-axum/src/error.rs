@@ -58,6 +58,11 @@ impl IntoResponse for OAuthJsonError {
         };
         let mut response = (status, Json(body)).into_response();
         no_store(&mut response);
+        if let Some(wait) = self.error.retry_after()
+            && let Ok(value) = HeaderValue::from_str(&wait.to_string())
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
         if self.error.code() == ErrorCode::InvalidClient
             && let Some(scheme) = self.authorization_scheme
         {

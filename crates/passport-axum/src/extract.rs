@@ -80,6 +80,18 @@ impl FromRequestParts<Pages> for SignedIn {
     }
 }
 
+/// The caller's address (IPv6 by its /64) when the app is served with connect info.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Peer(pub(crate) Option<std::net::IpAddr>);
+
+impl FromRequestParts<Pages> for Peer {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &Pages) -> Result<Self, Self::Rejection> {
+        Ok(Self(crate::rate_limit::peer_address(&parts.extensions)))
+    }
+}
+
 /// A form posted from one of our pages, with its session and a valid CSRF token (`_token`, or
 /// the `X-CSRF-TOKEN` / `X-XSRF-TOKEN` header).
 // No `Debug`: it holds what the user typed (passwords, tokens).

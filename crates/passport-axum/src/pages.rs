@@ -11,13 +11,14 @@ use axum::extract::{OriginalUri, RawQuery, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use passport::{
-    AuthorizationRequest, Decision, OAuthError, Passport, PendingConsent, Prompt, SessionStore, User,
-    ValidatedAuthorization, decide,
+    AuthorizationRequest, Decision, ErrorCode, FailureLimitSettings, OAuthError, Passport, PendingConsent, Prompt,
+    SessionStore, User, ValidatedAuthorization, decide,
 };
 use serde_json::{Value, json};
 
-use crate::extract::{ConsentDecision, PageForm, SignedIn, Visitor};
+use crate::extract::{ConsentDecision, PageForm, Peer, SignedIn, Visitor};
 use crate::page::{PageError, redirect};
+use crate::rate_limit::NO_PEER_ADDRESS;
 use crate::rate_limit::{AddressLimiter, KeyLimiter};
 use crate::session::{self, Session};
 use crate::token::parse_query;
@@ -360,18 +361,29 @@ pub(crate) async fn login_form(State(pages): State<Pages>, headers: HeaderMap) -
     Ok(session.attach(page))
 }
 
-/// `POST /login` (`email`, `password`, `_token`).
-pub(crate) async fn login(State(pages): State<Pages>, form: PageForm) -> Result<Response, PageError> {
+/// `POST /login` (`email`, `password`, `_token`). Failures count per account and address; a
+/// locked account is refused before its password is checked.
+pub(crate) async fn login(State(pages): State<Pages>, Peer(peer): Peer, form: PageForm) -> Result<Response, PageError> {
     let passport = &pages.passport;
-    let provider = passport
-        .user_provider(None)
-        .ok_or_else(|| OAuthError::server_error("no user provider registered"))?;
+    if peer.is_none() && passport.settings().failure_limits != FailureLimitSettings::OFF {
+        return Err(OAuthError::server_error(NO_PEER_ADDRESS).into());
+    }
     let email = form.field("email").unwrap_or_default().trim().to_owned();
-    let password = form.field("password").unwrap_or_default();
-    let user = passport
-        .authenticate_user(provider.as_ref(), None, &email, password)
-        .await?;
+    let password = form.field("password").unwrap_or_default().to_owned();
     let mut session = form.session;
+    let user = match passport.sign_in(&email, &password, peer).await {
+        Ok(user) => user,
+        Err(err) if err.code() == ErrorCode::TemporarilyUnavailable => {
+            let wait = err.retry_after().unwrap_or(60);
+            let error = format!("Too many failed sign-ins. Wait {wait} seconds, then try again.");
+            let mut page = pages.login_page(StatusCode::TOO_MANY_REQUESTS, &session, &email, Some(&error));
+            if let Ok(value) = HeaderValue::from_str(&wait.to_string()) {
+                page.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+            return Ok(session.attach(page));
+        }
+        Err(err) => return Err(err.into()),
+    };
     let Some(user) = user else {
         let error = "These credentials do not match our records.";
         let page = pages.login_page(StatusCode::UNPROCESSABLE_ENTITY, &session, &email, Some(error));

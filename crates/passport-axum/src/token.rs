@@ -26,11 +26,18 @@ pub(crate) const MAX_VALUE: usize = 4 * 1024;
 pub async fn issue_token(State(passport): State<Passport>, request: Request) -> Response {
     let scheme = authorization_scheme(request.headers());
     let basic = basic_credentials(request.headers());
+    let peer = match limited_peer(&passport, request.extensions()) {
+        Ok(peer) => peer,
+        Err(refused) => return crate::rate_limit::refusal(refused),
+    };
     let params = match read_params(request).await {
         Ok(params) => params,
         Err(err) => return OAuthJsonError::new(err, scheme).into_response(),
     };
-    match passport.issue_token(&TokenRequest::new(params, basic)).await {
+    match passport
+        .issue_token(&TokenRequest::new(params, basic).from_address(peer))
+        .await
+    {
         Ok(token) => {
             let mut response = (StatusCode::OK, Json(token)).into_response();
             no_store(&mut response);
@@ -38,6 +45,20 @@ pub async fn issue_token(State(passport): State<Passport>, request: Request) -> 
         }
         Err(err) => OAuthJsonError::new(err, scheme).into_response(),
     }
+}
+
+/// The caller's address for the failure limits. When limits are on and the app was served
+/// without connect info, the request is refused (logged with the fix) rather than all callers
+/// sharing one counter.
+pub(crate) fn limited_peer(
+    passport: &Passport,
+    extensions: &axum::http::Extensions,
+) -> Result<Option<std::net::IpAddr>, crate::rate_limit::Refused> {
+    let peer = crate::rate_limit::peer_address(extensions);
+    if peer.is_none() && passport.settings().failure_limits != passport::FailureLimitSettings::OFF {
+        return Err(crate::rate_limit::Refused::NoPeerAddress);
+    }
+    Ok(peer)
 }
 
 /// The scheme of the `Authorization` header, if it is one we recognise.

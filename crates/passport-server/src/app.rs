@@ -83,7 +83,16 @@ impl Context {
     /// The `Passport` handle over `db`. The server secret comes from the configuration
     /// (`server_secret`), else from the database, so that every instance on it shares one.
     pub async fn passport(&self, db: &Database) -> anyhow::Result<Passport> {
-        let mut builder = passport_builder(&self.config, db).keys_or_directory(&self.data_dir);
+        self.passport_with(db, |b| b).await
+    }
+
+    /// The same, with `configure` applied to the builder.
+    pub async fn passport_with(
+        &self,
+        db: &Database,
+        configure: impl FnOnce(PassportBuilder) -> PassportBuilder,
+    ) -> anyhow::Result<Passport> {
+        let mut builder = configure(passport_builder(&self.config, db).keys_or_directory(&self.data_dir));
         if self.config.server_secret.is_none() {
             builder = builder.server_secret(db.server_secret().await?);
         }

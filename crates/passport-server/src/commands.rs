@@ -389,7 +389,23 @@ async fn serve(ctx: &Context, bind: &str) -> anyhow::Result<()> {
         tracing::info!("no keys found: generating a 4096-bit RSA key pair");
         ensure_keys(ctx, 4096, false)?;
     }
-    let passport = ctx.passport(&db).await?;
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .with_context(|| format!("cannot listen on {bind}"))?;
+    let address = listener.local_addr()?;
+    // Absolute URLs (verification_uri, later the discovery document) come from the issuer only,
+    // never from a request's Host header.
+    let (issuer, derived) = match &ctx.config.issuer {
+        Some(issuer) => (issuer.clone(), false),
+        None if address.ip().is_unspecified() => bail!(
+            "--bind {bind} listens on every address, so the server's public URL is unknown: set issuer (PASSPORT_ISSUER)"
+        ),
+        None => (format!("http://{address}"), true),
+    };
+    let passport = ctx.passport_with(&db, |b| b.issuer(issuer.clone())).await?;
+    if derived {
+        tracing::info!(%issuer, "no issuer configured: using the bind address");
+    }
     if ctx.config.server_secret.is_none() && db.kind() != "sqlite" {
         // SQLite lives in the data directory beside the keys; a server database may be read by
         // more people (backups, replicas) than the key files are.
@@ -401,10 +417,6 @@ async fn serve(ctx: &Context, bind: &str) -> anyhow::Result<()> {
     // The dashboard issues personal access tokens: make sure there is a client for them.
     ensure_personal_access_client(&passport).await?;
     let app = router_with(pages(&passport, &db, &ctx.data_dir)?);
-    let listener = tokio::net::TcpListener::bind(bind)
-        .await
-        .with_context(|| format!("cannot listen on {bind}"))?;
-    let address = listener.local_addr()?;
     tracing::info!(%address, database = db.kind(), "passport listening");
     // Printed for scripts that start the server on port 0.
     println!("listening on http://{address}");

@@ -504,7 +504,11 @@ impl Passport {
             .await?
             .ok_or_else(OAuthError::invalid_client)?;
         // The client may have changed its redirect URIs while the consent page was open.
-        if !client.redirect_uris.iter().any(|r| r.matches(&request.redirect_uri)) {
+        if !client
+            .redirect_uris
+            .iter()
+            .any(|r| r.matches(&request.redirect_uri).is_some())
+        {
             return Err(OAuthError::invalid_client()
                 .with_hint("The redirect URI is no longer registered for this client")
                 .into());

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::OAuthError;
 use crate::names::check_name;
-use crate::redirect::RedirectUri;
+use crate::redirect::{RedirectPolicy, RedirectUri};
 use crate::scope::ScopeSet;
 
 /// A grant type a client may be allowed to use.
@@ -340,12 +340,12 @@ impl NewClient {
 
     /// Checks the request: the trimmed name, the validated redirect URIs, and whether the
     /// client is confidential.
-    pub(crate) fn validate(&self) -> Result<(String, Vec<RedirectUri>, bool), OAuthError> {
+    pub(crate) fn validate(&self, policy: RedirectPolicy) -> Result<(String, Vec<RedirectUri>, bool), OAuthError> {
         let name = check_name(&self.name).map_err(name_error)?.to_owned();
         let redirect_uris = self
             .redirect_uris
             .iter()
-            .map(|uri| RedirectUri::parse(uri))
+            .map(|uri| policy.parse(uri))
             .collect::<Result<Vec<_>, _>>()?;
         if self.kind.needs_redirect_uri() && redirect_uris.is_empty() {
             return Err(OAuthError::invalid_request(

@@ -32,6 +32,8 @@ pub struct PassportConfig {
     pub enable_password_grant: bool,
     /// Allow the implicit grant (off by default).
     pub enable_implicit_grant: bool,
+    /// Allow plain `http` redirect URIs to non-loopback hosts (off by default).
+    pub insecure_http_redirect_uris: bool,
     /// `a` satisfies a check for `a:b`.
     pub inherited_scopes: bool,
     /// Name of the SPA token cookie.
@@ -40,11 +42,20 @@ pub struct PassportConfig {
     pub path: Option<String>,
     /// Session lifetime, e.g. `"2h"`.
     pub session_lifetime: Option<String>,
-    /// Requests per minute and client address allowed on `/oauth/token` (default 60; 0 turns
-    /// the limit off).
+    /// Requests per minute and client address allowed on `/oauth/token`, successful or not
+    /// (default 0: off).
     pub token_rate_limit: Option<u32>,
-    /// Login attempts per minute and client address on `POST /login` (default 10; 0 = off).
+    /// Login attempts per minute and client address on `POST /login` (default 0 = off).
     pub login_rate_limit: Option<u32>,
+    /// Failed client authentications (and wrong user credentials) per minute, per client and
+    /// address (default 10; 0 = off).
+    pub client_auth_failures_per_client: Option<u32>,
+    /// The same, per address (default 100).
+    pub client_auth_failures_per_address: Option<u32>,
+    /// Failed sign-ins per minute, per account and address (default 5).
+    pub login_failures_per_account: Option<u32>,
+    /// Failed sign-ins per minute, per address (default 100).
+    pub login_failures_per_address: Option<u32>,
     /// Private key PEM (normally from `PASSPORT_PRIVATE_KEY`).
     pub private_key: Option<String>,
     /// Public key PEM (normally from `PASSPORT_PUBLIC_KEY`).
@@ -103,6 +114,13 @@ fn parse_bool(key: &str, value: &str) -> Result<bool, ConfigError> {
     }
 }
 
+fn parse_count(key: &str, value: &str) -> Result<u32, ConfigError> {
+    value
+        .trim()
+        .parse()
+        .map_err(|_| ConfigError(format!("{key}: expected a whole number")))
+}
+
 impl PassportConfig {
     /// Parses `passport.toml` text.
     pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
@@ -144,26 +162,21 @@ impl PassportConfig {
                 "personal_access_tokens_expire_in" => self.personal_access_tokens_expire_in = Some(value),
                 "enable_password_grant" => self.enable_password_grant = parse_bool(&name, &value)?,
                 "enable_implicit_grant" => self.enable_implicit_grant = parse_bool(&name, &value)?,
+                "insecure_http_redirect_uris" => self.insecure_http_redirect_uris = parse_bool(&name, &value)?,
                 "inherited_scopes" => self.inherited_scopes = parse_bool(&name, &value)?,
                 "cookie" => self.cookie = Some(value),
                 "path" => self.path = Some(value),
                 "session_lifetime" => self.session_lifetime = Some(value),
-                "token_rate_limit" => {
-                    self.token_rate_limit = Some(
-                        value
-                            .trim()
-                            .parse()
-                            .map_err(|_| ConfigError(format!("{name}: expected a whole number")))?,
-                    );
+                "token_rate_limit" => self.token_rate_limit = Some(parse_count(&name, &value)?),
+                "login_rate_limit" => self.login_rate_limit = Some(parse_count(&name, &value)?),
+                "client_auth_failures_per_client" => {
+                    self.client_auth_failures_per_client = Some(parse_count(&name, &value)?);
                 }
-                "login_rate_limit" => {
-                    self.login_rate_limit = Some(
-                        value
-                            .trim()
-                            .parse()
-                            .map_err(|_| ConfigError(format!("{name}: expected a whole number")))?,
-                    );
+                "client_auth_failures_per_address" => {
+                    self.client_auth_failures_per_address = Some(parse_count(&name, &value)?);
                 }
+                "login_failures_per_account" => self.login_failures_per_account = Some(parse_count(&name, &value)?),
+                "login_failures_per_address" => self.login_failures_per_address = Some(parse_count(&name, &value)?),
                 "private_key" => self.private_key = Some(value),
                 "public_key" => self.public_key = Some(value),
                 "server_secret" => self.server_secret = Some(value),

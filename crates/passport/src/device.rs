@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use crate::client::GrantType;
 use crate::error::{ErrorCode, OAuthError, StoreError};
+use crate::grants::TokenRequest;
 use crate::passport::Passport;
 use crate::random::{random_from_alphabet, random_hex};
 use crate::secret::sha256_hex;
@@ -66,20 +67,20 @@ pub fn display_user_code(code: &str) -> String {
 }
 
 impl Passport {
-    /// Handles a device authorization request for `client_id` asking `scope`.
-    /// `verification_uri` is the absolute URL of the user-code page. Errors: `invalid_request`
-    /// (no client id), `invalid_client`, `unauthorized_client`, `invalid_scope`.
+    /// Handles a device authorization request (RFC 8628 §3.1): the client authenticates as at
+    /// the token endpoint (RFC 6749 §2.3: a confidential client with its secret, a public one
+    /// by its id), then asks `scope`. `verification_uri` is the absolute URL of the user-code
+    /// page. Errors: those of [`Passport::authenticate_client`], `unauthorized_client`,
+    /// `invalid_scope`.
     pub async fn request_device_code(
         &self,
-        client_id: Option<&str>,
-        scope: Option<&str>,
+        request: &TokenRequest,
         verification_uri: &str,
     ) -> Result<DeviceAuthorization, OAuthError> {
-        let client_id = client_id.ok_or_else(|| OAuthError::invalid_parameter("client_id"))?;
         let client = self
-            .find_active_client(client_id)
-            .await?
-            .ok_or_else(OAuthError::invalid_client)?;
+            .authenticate_client(&request.client_credentials()?, request.peer())
+            .await?;
+        let scope = request.param("scope");
         // The device pages sign in users of the default provider (see `validate_authorization`).
         if !client.supports_grant(GrantType::DeviceCode)
             || !client.belongs_to_provider(self.default_provider(), self.default_provider())

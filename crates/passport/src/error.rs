@@ -146,6 +146,7 @@ pub struct OAuthError {
     code: ErrorCode,
     description: Cow<'static, str>,
     hint: Option<Cow<'static, str>>,
+    retry_after: Option<u64>,
 }
 
 impl OAuthError {
@@ -155,7 +156,19 @@ impl OAuthError {
             code,
             description: Cow::Borrowed(code.default_description()),
             hint: None,
+            retry_after: None,
         }
+    }
+
+    /// Says when to try again, in seconds (`Retry-After`, for `temporarily_unavailable`).
+    pub fn with_retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
+        self
+    }
+
+    /// The seconds to wait before trying again, when the error says.
+    pub fn retry_after(&self) -> Option<u64> {
+        self.retry_after
     }
 
     /// Adds a hint (shown to the client as `hint`).

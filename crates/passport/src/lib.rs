@@ -87,6 +87,7 @@ mod events;
 mod grants;
 mod jwt;
 mod keys;
+mod limits;
 mod manage;
 mod names;
 mod passport;
@@ -123,12 +124,15 @@ pub use keys::{
     Algorithm, GeneratedKeys, KeyError, KeySet, KeySource, PRIVATE_KEY_FILE, PUBLIC_KEY_FILE, SigningKey,
     generate_keys, write_keys,
 };
+pub use limits::FailureLimitSettings;
 pub use manage::Connection;
 pub use names::{MAX_NAME_CHARS, NameError, check_name};
 pub use passport::{AccessToken, Passport, PassportBuilder, Settings};
 pub use pkce::PkceMethod;
 pub use random::{random_alphanumeric, random_from_alphabet, random_hex};
-pub use redirect::{RedirectUri, authorize_redirect_uri, check_exchange_redirect_uri, redirect_uri_matches};
+pub use redirect::{
+    RedirectPolicy, RedirectUri, authorize_redirect_uri, check_exchange_redirect_uri, redirect_uri_matches,
+};
 pub use scope::{ScopeDescription, ScopeRegistry, ScopeSet, WILDCARD, parse_scope_param, token_can};
 pub use secret::{
     ClientSecret, HashError, PasswordHasher, ServerSecret, hash_client_secret, is_hashed_secret, sha256_hex,

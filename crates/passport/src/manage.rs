@@ -11,7 +11,6 @@ use crate::error::OAuthError;
 use crate::events::Event;
 use crate::names::check_name;
 use crate::passport::Passport;
-use crate::redirect::RedirectUri;
 use crate::secret::{ClientSecret, hash_client_secret, is_hashed_secret};
 use crate::store::{AccessTokenRecord, PurgeCounts, PurgeFilter, Revoked};
 
@@ -179,7 +178,7 @@ impl Passport {
         let name = check_name(name).map_err(name_error)?;
         let uris = redirect_uris
             .iter()
-            .map(|u| RedirectUri::parse(u))
+            .map(|u| self.settings().redirect_policy.parse(u))
             .collect::<Result<Vec<_>, _>>()?;
         if self.owned_client(owner_id, client_id).await?.is_none() {
             return Ok(None);

@@ -17,7 +17,9 @@ use crate::error::OAuthError;
 use crate::events::{Event, EventListener, Events};
 use crate::jwt::{self, AccessTokenClaims, TokenInvalid};
 use crate::keys::{KeySet, KeySource};
+use crate::limits::{FailureLimitSettings, FailureLimits};
 use crate::random::random_hex;
+use crate::redirect::RedirectPolicy;
 use crate::scope::{ScopeRegistry, ScopeSet, token_can};
 use crate::secret::{ClientSecret, PasswordHasher, ServerSecret, hash_client_secret, purpose, sha256_hex};
 use crate::store::{AccessTokenRecord, RefreshTokenRecord, Store};
@@ -50,6 +52,10 @@ pub struct Settings {
     pub token_rate_limit: u32,
     /// Login attempts per minute per client address; 0 = unlimited.
     pub login_rate_limit: u32,
+    /// What redirect URIs may be registered.
+    pub redirect_policy: RedirectPolicy,
+    /// Brute-force limits on failures.
+    pub failure_limits: FailureLimitSettings,
 }
 
 /// Builds a [`Passport`]. Every setting has Passport's default; `build()` checks them.
@@ -64,11 +70,13 @@ pub struct PassportBuilder {
     session_lifetime: Result<TimeDelta, ConfigError>,
     enable_password_grant: bool,
     enable_implicit_grant: bool,
+    insecure_http_redirect_uris: bool,
     issuer: Option<String>,
     path: String,
     cookie: String,
     token_rate_limit: u32,
     login_rate_limit: u32,
+    failure_limits: FailureLimitSettings,
     keys: KeySource,
     key_set: Option<KeySet>,
     server_secret: Option<Result<ServerSecret, ConfigError>>,
@@ -101,11 +109,13 @@ impl Default for PassportBuilder {
             session_lifetime: Ok(TimeDelta::minutes(120)),
             enable_password_grant: false,
             enable_implicit_grant: false,
+            insecure_http_redirect_uris: false,
             issuer: None,
             path: "oauth".to_owned(),
             cookie: "passport_token".to_owned(),
-            token_rate_limit: 60,
-            login_rate_limit: 10,
+            token_rate_limit: 0,
+            login_rate_limit: 0,
+            failure_limits: FailureLimitSettings::default(),
             keys: KeySource::None,
             key_set: None,
             server_secret: None,
@@ -137,6 +147,7 @@ impl PassportBuilder {
             session_lifetime: lifetime(config.session_lifetime.as_ref(), TimeDelta::minutes(120)),
             enable_password_grant: config.enable_password_grant,
             enable_implicit_grant: config.enable_implicit_grant,
+            insecure_http_redirect_uris: config.insecure_http_redirect_uris,
             issuer: config.issuer.clone(),
             ..Self::default()
         };
@@ -151,6 +162,29 @@ impl PassportBuilder {
         }
         if let Some(limit) = config.login_rate_limit {
             b.login_rate_limit = limit;
+        }
+        let limits = &mut b.failure_limits;
+        for (setting, value) in [
+            (
+                &mut limits.client_auth_failures_per_client,
+                config.client_auth_failures_per_client,
+            ),
+            (
+                &mut limits.client_auth_failures_per_address,
+                config.client_auth_failures_per_address,
+            ),
+            (
+                &mut limits.login_failures_per_account,
+                config.login_failures_per_account,
+            ),
+            (
+                &mut limits.login_failures_per_address,
+                config.login_failures_per_address,
+            ),
+        ] {
+            if let Some(value) = value {
+                *setting = value;
+            }
         }
         if let Some(secret) = &config.server_secret {
             b.server_secret = Some(ServerSecret::parse(secret).map_err(|e| ConfigError(format!("server_secret: {e}"))));
@@ -218,6 +252,13 @@ impl PassportBuilder {
         self
     }
 
+    /// Allows plain `http` redirect URIs to hosts other than loopback at registration (off by
+    /// default: codes and tokens would cross the network unencrypted).
+    pub fn insecure_http_redirect_uris(mut self, on: bool) -> Self {
+        self.insecure_http_redirect_uris = on;
+        self
+    }
+
     /// Public base URL of the server.
     pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
         self.issuer = Some(issuer.into());
@@ -230,15 +271,22 @@ impl PassportBuilder {
         self
     }
 
-    /// Requests per minute per client address on the token endpoint (default 60, 0 = off).
+    /// Requests per minute per client address on the token endpoint, successful or not
+    /// (default 0: off; the failure limits are what stops guessing).
     pub fn token_rate_limit(mut self, per_minute: u32) -> Self {
         self.token_rate_limit = per_minute;
         self
     }
 
-    /// Login attempts per minute per client address on `POST /login` (default 10, 0 = off).
+    /// Login requests per minute per client address on `POST /login` (default 0: off).
     pub fn login_rate_limit(mut self, per_minute: u32) -> Self {
         self.login_rate_limit = per_minute;
+        self
+    }
+
+    /// Brute-force limits on failures (see [`FailureLimitSettings`]; on by default).
+    pub fn failure_limits(mut self, limits: FailureLimitSettings) -> Self {
+        self.failure_limits = limits;
         self
     }
 
@@ -362,6 +410,19 @@ impl PassportBuilder {
                 "invalid scope id {bad:?}: no spaces, not empty, not *"
             )));
         }
+        if let Some(issuer) = &self.issuer {
+            let valid = url::Url::parse(issuer).is_ok_and(|u| {
+                matches!(u.scheme(), "http" | "https")
+                    && u.host_str().is_some_and(|h| !h.is_empty())
+                    && u.query().is_none()
+                    && u.fragment().is_none()
+            });
+            if !valid {
+                return Err(ConfigError(format!(
+                    "invalid issuer {issuer:?}: use the server's absolute http(s) URL, without query or fragment"
+                )));
+            }
+        }
         if !self.providers.is_empty() && !self.providers.contains_key(&self.default_provider) {
             return Err(ConfigError(format!(
                 "default provider {:?} is not registered",
@@ -397,12 +458,17 @@ impl PassportBuilder {
             cookie: self.cookie,
             token_rate_limit: self.token_rate_limit,
             login_rate_limit: self.login_rate_limit,
+            redirect_policy: RedirectPolicy {
+                insecure_http: self.insecure_http_redirect_uris,
+            },
+            failure_limits: self.failure_limits,
         };
         Ok(Passport {
             inner: Arc::new(Inner {
                 scopes: ScopeRegistry::new(self.scopes, self.default_scopes, self.inherited_scopes),
                 settings,
                 cookie_key: server_secret.hmac_key(purpose::TRANSIENT_COOKIE),
+                limits: FailureLimits::new(self.failure_limits),
                 keys,
                 store,
                 providers: self.providers,
@@ -420,6 +486,7 @@ struct Inner {
     scopes: ScopeRegistry,
     settings: Settings,
     cookie_key: aws_lc_rs::hmac::Key,
+    limits: FailureLimits,
     keys: KeySet,
     store: Arc<dyn Store>,
     providers: IndexMap<String, Arc<dyn UserProvider>>,
@@ -558,6 +625,10 @@ impl Passport {
         &self.inner.cookie_key
     }
 
+    pub(crate) fn limits(&self) -> &FailureLimits {
+        &self.inner.limits
+    }
+
     /// The key set tokens are signed and verified with.
     pub fn keys(&self) -> &KeySet {
         &self.inner.keys
@@ -581,7 +652,7 @@ impl Passport {
     /// Registers a client and returns it with its plain secret (shown once; `None` for public
     /// clients). Fails with `invalid_request` on a bad name, redirect URI or kind/public mix.
     pub async fn create_client(&self, new: NewClient) -> Result<(Client, Option<ClientSecret>), OAuthError> {
-        let (name, redirect_uris, confidential) = new.validate()?;
+        let (name, redirect_uris, confidential) = new.validate(self.inner.settings.redirect_policy)?;
         let secret = if confidential {
             Some(ClientSecret::generate()?)
         } else {

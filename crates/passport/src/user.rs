@@ -3,6 +3,7 @@
 //! uses the SQL one from `passport-sqlx`. A client's `provider` names which provider serves it.
 
 use std::fmt::Debug;
+use std::net::IpAddr;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -74,6 +75,32 @@ pub trait UserProvider: Send + Sync + Debug {
     /// [`can_delete_users`](Self::can_delete_users) false).
     async fn delete_user(&self, _id: &str) -> Result<bool, StoreError> {
         Err(StoreError::Unsupported("this user provider cannot delete users"))
+    }
+}
+
+impl Passport {
+    /// The sign-in page's check, with the default provider: refused with
+    /// `temporarily_unavailable` while this account (or `address`) has failed too often
+    /// (checked before the password, so a right one tells nothing during a lockout); a failure
+    /// counts, a success clears the account's count for this address.
+    pub async fn sign_in(
+        &self,
+        username: &str,
+        password: &str,
+        address: Option<IpAddr>,
+    ) -> Result<Option<User>, OAuthError> {
+        let provider = self
+            .user_provider(None)
+            .ok_or_else(|| OAuthError::server_error("no user provider registered"))?;
+        self.limits().check_login(username, address)?;
+        let user = self
+            .authenticate_user(provider.as_ref(), None, username, password)
+            .await?;
+        match &user {
+            Some(_) => self.limits().login_succeeded(username, address),
+            None => self.limits().login_failed(username, address),
+        }
+        Ok(user)
     }
 }
 

@@ -365,7 +365,16 @@ async fn device_code() {
     let (id, _) = f.client(ClientKind::Device, true).await;
     let device = f
         .passport
-        .request_device_code(Some(&id), Some("read"), "https://auth.example/oauth/device")
+        .request_device_code(
+            &TokenRequest::new(
+                [
+                    ("client_id".to_owned(), id.clone()),
+                    ("scope".to_owned(), "read".to_owned()),
+                ],
+                None,
+            ),
+            "https://auth.example/oauth/device",
+        )
         .await
         .unwrap();
     let form = [
@@ -399,7 +408,10 @@ async fn device_code() {
 
     let late = f
         .passport
-        .request_device_code(Some(&id), None, "https://auth.example/oauth/device")
+        .request_device_code(
+            &TokenRequest::new([("client_id".to_owned(), id.clone())], None),
+            "https://auth.example/oauth/device",
+        )
         .await
         .unwrap();
     f.clock.advance(TimeDelta::minutes(10));

@@ -96,7 +96,8 @@ pub(crate) struct TestServer {
 
 impl TestServer {
     /// Starts a server with the test defaults: [`SCOPES`], no default scopes, password grant on,
-    /// no rate limit, a mock clock; `configure` may change anything.
+    /// no rate or failure limits (the tests of those turn them on), a mock clock, the issuer
+    /// at its own address; `configure` may change anything.
     pub(crate) async fn start(
         database: TestDatabase,
         configure: impl FnOnce(PassportBuilder) -> PassportBuilder,
@@ -105,16 +106,18 @@ impl TestServer {
         db.migrate_schemas(&passport_sqlx::Schema::ALL).await.expect("migrate");
         let clock = Arc::new(MockClock::starting_now());
         let keys = test_keys();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
         let builder = passport_server::app::passport_builder(&PassportConfig::default(), &db)
             .keys_from_pem(keys.private_pem.clone(), Some(keys.public_pem.clone()))
             .tokens_can(SCOPES)
             .enable_password_grant(true)
             .token_rate_limit(0)
+            .failure_limits(passport::FailureLimitSettings::OFF)
+            .issuer(base.clone())
             .clock(clock.clone());
         let passport = configure(builder).build().expect("build passport");
         let app = passport_server::app::router(&passport, &db).into_make_service_with_connect_info::<SocketAddr>();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let base = format!("http://{}", listener.local_addr().expect("addr"));
         let (tx, rx) = oneshot::channel::<()>();
         tokio::spawn(async move {
             let _ = axum::serve(listener, app)

@@ -146,9 +146,18 @@ async fn device_request(server: &TestServer, form: &[(&str, &str)]) -> Answer {
     Answer::read(response).await
 }
 
-/// A successful device authorization request for `client_id` (and `scope`).
+/// A successful device authorization request for the public client `client_id` (and `scope`).
 async fn start_device(server: &TestServer, client_id: &str, scope: Option<&str>) -> Device {
+    start_device_as(server, client_id, None, scope).await
+}
+
+/// The same for a client that authenticates with `secret` (RFC 8628 §3.1: a confidential
+/// client authenticates as at the token endpoint, RFC 6749 §2.3).
+async fn start_device_as(server: &TestServer, client_id: &str, secret: Option<&str>, scope: Option<&str>) -> Device {
     let mut form = vec![("client_id", client_id)];
+    if let Some(secret) = secret {
+        form.push(("client_secret", secret));
+    }
     if let Some(scope) = scope {
         form.push(("scope", scope));
     }
@@ -384,22 +393,25 @@ backend_test! {
         let (public_id, _) = server.client(ClientKind::Device, true).await;
         let (confidential_id, secret) = server.client(ClientKind::Device, false).await;
         assert!(secret.is_some(), "a confidential device client has a secret");
-        let (web_id, _) = create_client(
+        let (web_id, web_secret) = create_client(
             &server,
             NewClient::new("Web and TV", ClientKind::AuthorizationCode { device_flow: true })
                 .redirect_uris(["https://client.example/callback"]),
         )
         .await;
+        let (secret, web_secret) = (secret.unwrap_or_default(), web_secret.unwrap_or_default());
 
         let mut device_codes = Vec::new();
         let mut user_codes = Vec::new();
-        for (client_id, label) in [
-            (&public_id, "public device client"),
-            (&confidential_id, "confidential device client"),
-            (&web_id, "auth-code client with the device flow"),
+        for (client_id, client_secret, label) in [
+            (&public_id, None, "public device client"),
+            (&confidential_id, Some(secret.as_str()), "confidential device client"),
+            (&web_id, Some(web_secret.as_str()), "auth-code client with the device flow"),
         ] {
             let what = label;
-            let answer = device_request(&server, &[("client_id", client_id), ("scope", "read write")]).await;
+            let mut form = vec![("client_id", client_id.as_str()), ("scope", "read write")];
+            form.extend(client_secret.map(|s| ("client_secret", s)));
+            let answer = device_request(&server, &form).await;
             assert_eq!(answer.status, StatusCode::OK, "{what}: {}", answer.json);
             assert!(
                 answer
@@ -493,10 +505,11 @@ backend_test! {
         let server = TestServer::start_default(db).await;
         let device_id = public_device_client(&server).await;
         let (service_id, service_secret) = server.service_client().await;
-        let (code_only_id, _) = server
+        let (code_only_id, code_only_secret) = server
             .client(ClientKind::AuthorizationCode { device_flow: false }, false)
             .await;
-        let (password_id, _) = server.password_client().await;
+        let code_only_secret = code_only_secret.expect("confidential");
+        let (password_id, password_secret) = server.password_client().await;
 
         device_request(&server, &[("client_id", "00000000-0000-0000-0000-000000000000")])
             .await
@@ -504,22 +517,28 @@ backend_test! {
         device_request(&server, &[("client_id", "not a uuid at all")])
             .await
             .assert_error(401, "invalid_client", "malformed client id");
-        for (id, label) in [
-            (&service_id, "client credentials client"),
-            (&code_only_id, "auth-code client without the device flow"),
-            (&password_id, "password client"),
+        // RFC 8628 §3.1 / RFC 6749 §2.3.1: a confidential client authenticates first, so its
+        // grant types are told only to itself (security review: a wrong or missing secret got a
+        // device code in the client's name).
+        for (id, secret, label) in [
+            (&service_id, &service_secret, "client credentials client"),
+            (&code_only_id, &code_only_secret, "auth-code client without the device flow"),
+            (&password_id, &password_secret, "password client"),
         ] {
-            device_request(&server, &[("client_id", id)])
+            let missing = device_request(&server, &[("client_id", id)]).await;
+            missing.assert_error(400, "invalid_request", &format!("{label} without its secret"));
+            assert_eq!(missing.json["hint"], "Check the `client_secret` parameter");
+            device_request(&server, &[("client_id", id), ("client_secret", "wrong")])
                 .await
-                .assert_error(400, "unauthorized_client", label);
+                .assert_error(401, "invalid_client", &format!("{label} with a wrong secret"));
+            device_request(&server, &[("client_id", id), ("client_secret", secret)])
+                .await
+                .assert_error(400, "unauthorized_client", &format!("{label} with its secret"));
         }
-        // Even with its secret, a client-credentials client has no device grant.
-        device_request(
-            &server,
-            &[("client_id", &service_id), ("client_secret", &service_secret)],
-        )
-        .await
-        .assert_error(400, "unauthorized_client", "with a secret");
+        let (device_confidential, _) = server.client(ClientKind::Device, false).await;
+        device_request(&server, &[("client_id", &device_confidential), ("client_secret", "wrong")])
+            .await
+            .assert_error(401, "invalid_client", "a device client with a wrong secret gets no code");
         device_request(&server, &[("client_id", &device_id), ("scope", "read teleport")])
             .await
             .assert_error(400, "invalid_scope", "unknown scope");
@@ -790,7 +809,7 @@ backend_test! {
         let public_id = public_device_client(&server).await;
 
         // A confidential device client must authenticate when polling.
-        let device = start_device(&server, &confidential_id, Some("read")).await;
+        let device = start_device_as(&server, &confidential_id, Some(&secret), Some("read")).await;
         poll(&server, &confidential_id, None, &device.device_code)
             .await
             .assert_error(400, "invalid_request", "missing secret");
@@ -1131,7 +1150,7 @@ backend_test! {
         )
         .await;
         let web_secret = web_secret.expect("confidential");
-        let fourth = start_device(&server, &web_id, Some("write")).await;
+        let fourth = start_device_as(&server, &web_id, Some(&web_secret), Some("write")).await;
         let page = person.enter_code(&fourth.user_code).await;
         page.assert_consent("Acme Web + TV", &fourth.user_code, "web client");
         assert!(page.body.contains("Change your data"), "scope description");

@@ -11,6 +11,7 @@ mod refresh_token;
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
+use std::net::IpAddr;
 use std::pin::Pin;
 
 use serde::Serialize;
@@ -48,6 +49,7 @@ impl fmt::Debug for BasicCredentials {
 pub struct TokenRequest {
     params: HashMap<String, String>,
     basic: Option<BasicCredentials>,
+    peer: Option<IpAddr>,
 }
 
 impl fmt::Debug for TokenRequest {
@@ -76,7 +78,23 @@ impl TokenRequest {
                 }
             })
             .collect();
-        Self { params, basic }
+        Self {
+            params,
+            basic,
+            peer: None,
+        }
+    }
+
+    /// The caller's address (IPv6 by its /64), which the failure limits key on. Without one,
+    /// they do not apply.
+    pub fn from_address(mut self, peer: Option<IpAddr>) -> Self {
+        self.peer = peer;
+        self
+    }
+
+    /// The caller's address, if known.
+    pub fn peer(&self) -> Option<IpAddr> {
+        self.peer
     }
 
     /// A body parameter.
@@ -230,17 +248,28 @@ impl Passport {
 
     /// Authenticates a client (RFC 6749 §2.3): it must exist and be live, and a confidential
     /// client must present its secret. A public client's secret is ignored. Errors:
+    /// `temporarily_unavailable` when this client (or `address`) failed too often
+    /// ([`crate::FailureLimitSettings`]; checked first, so nothing else is learned),
     /// `invalid_request` (no `client_id`; a confidential client without a secret) and
-    /// `invalid_client` (unknown or revoked client, wrong secret), which emits
-    /// `ClientAuthenticationFailed`.
-    pub async fn authenticate_client(&self, credentials: &ClientCredentials<'_>) -> Result<Client, OAuthError> {
+    /// `invalid_client` (unknown or revoked client, wrong secret), which counts as a failure
+    /// and emits `ClientAuthenticationFailed`.
+    pub async fn authenticate_client(
+        &self,
+        credentials: &ClientCredentials<'_>,
+        address: Option<IpAddr>,
+    ) -> Result<Client, OAuthError> {
         let client_id = credentials.client_id;
-        let Some(client) = self.find_active_client(client_id).await? else {
-            tracing::info!(client_id, "client authentication failed: unknown or revoked client");
+        self.limits().check_client(client_id, address)?;
+        let failed = || {
+            self.limits().client_failed(client_id, address);
             self.emit(Event::ClientAuthenticationFailed {
                 client_id: client_id.to_owned(),
             });
-            return Err(OAuthError::invalid_client());
+            OAuthError::invalid_client()
+        };
+        let Some(client) = self.find_active_client(client_id).await? else {
+            tracing::info!(client_id, "client authentication failed: unknown or revoked client");
+            return Err(failed());
         };
         if let Some(stored) = client.secret_hash.as_deref().filter(|s| !s.is_empty()) {
             let secret = credentials
@@ -248,10 +277,7 @@ impl Passport {
                 .ok_or_else(|| OAuthError::invalid_parameter("client_secret"))?;
             if !verify_client_secret(stored, secret).await {
                 tracing::info!(client_id, "client authentication failed: wrong secret");
-                self.emit(Event::ClientAuthenticationFailed {
-                    client_id: client_id.to_owned(),
-                });
-                return Err(OAuthError::invalid_client());
+                return Err(failed());
             }
         }
         Ok(client)
@@ -264,7 +290,9 @@ impl Passport {
         request: &TokenRequest,
         grant: GrantType,
     ) -> Result<Client, OAuthError> {
-        let client = self.authenticate_client(&request.client_credentials()?).await?;
+        let client = self
+            .authenticate_client(&request.client_credentials()?, request.peer)
+            .await?;
         if !client.supports_grant(grant) {
             return Err(OAuthError::unauthorized_client());
         }

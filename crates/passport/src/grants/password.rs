@@ -18,10 +18,15 @@ pub(super) async fn handle(passport: &Passport, request: &TokenRequest) -> Resul
         tracing::warn!(client_id = %client.id, "the client's user provider is not registered");
         OAuthError::unauthorized_client().with_hint("The client's user provider is not available")
     })?;
-    let user = passport
+    let Some(user) = passport
         .authenticate_user(provider.as_ref(), Some(&client.id), username, password)
         .await?
-        .ok_or_else(OAuthError::invalid_credentials)?;
+    else {
+        // Counted with the client's failures (the client is checked first, so a lockout
+        // refuses even the right password).
+        passport.limits().client_failed(client.id.as_str(), request.peer());
+        return Err(OAuthError::invalid_credentials());
+    };
 
     let scopes = passport.scopes().finalize(requested, GrantType::Password, &client);
     let minted = passport

@@ -1,0 +1,268 @@
+//! Brute-force limits that count **failures**, not requests, so honest traffic is never
+//! throttled: failed client authentication and wrong user credentials at the token endpoint
+//! (per client and address, and per address), failed sign-ins (per account and address, and per
+//! address; a success clears its account's counter for that address, as Laravel's login
+//! throttling does). A key at its limit is locked until its one-minute window ends, and a
+//! locked key is refused *before* the credentials are checked, so a right password during a
+//! lockout tells an attacker nothing.
+//!
+//! The counters live in memory, bounded: when a table is full, expired windows go first, then
+//! the keys with the fewest failures, so flooding new keys evicts the flood, never the locked
+//! keys of others. Adapters pass the caller's address (IPv6 by its /64); without one, no limit
+//! applies (the HTTP adapter refuses to serve limited endpoints without addresses).
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::error::{ErrorCode, OAuthError};
+
+/// The window failures are counted in.
+const WINDOW: Duration = Duration::from_secs(60);
+/// Keys one table holds at most.
+const CAPACITY: usize = 50_000;
+
+/// Failures allowed per minute (0 = no limit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FailureLimitSettings {
+    /// Failed client authentications and wrong user credentials, per client and address.
+    pub client_auth_failures_per_client: u32,
+    /// The same, per address.
+    pub client_auth_failures_per_address: u32,
+    /// Failed sign-ins per account and address.
+    pub login_failures_per_account: u32,
+    /// Failed sign-ins per address.
+    pub login_failures_per_address: u32,
+}
+
+impl Default for FailureLimitSettings {
+    /// Defaults sized for the threats: a few tries per client or account from one place, and a
+    /// ceiling for one place (an office behind one NAT) far above honest mistakes.
+    fn default() -> Self {
+        Self {
+            client_auth_failures_per_client: 10,
+            client_auth_failures_per_address: 100,
+            login_failures_per_account: 5,
+            login_failures_per_address: 100,
+        }
+    }
+}
+
+impl FailureLimitSettings {
+    /// No limits at all.
+    pub const OFF: Self = Self {
+        client_auth_failures_per_client: 0,
+        client_auth_failures_per_address: 0,
+        login_failures_per_account: 0,
+        login_failures_per_address: 0,
+    };
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    failures: u32,
+    ends: Instant,
+}
+
+/// Failures per key in one-minute windows, bounded in memory.
+#[derive(Debug)]
+struct Counter<K> {
+    limit: u32,
+    windows: Mutex<HashMap<K, Window>>,
+}
+
+impl<K: Hash + Eq + Clone> Counter<K> {
+    fn new(limit: u32) -> Self {
+        Self {
+            limit,
+            windows: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn windows(&self) -> std::sync::MutexGuard<'_, HashMap<K, Window>> {
+        self.windows.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Seconds until `key` may try again, when it is locked.
+    fn locked(&self, key: &K, now: Instant) -> Option<u64> {
+        if self.limit == 0 {
+            return None;
+        }
+        let windows = self.windows();
+        let window = windows.get(key)?;
+        (window.ends > now && window.failures >= self.limit).then(|| (window.ends - now).as_secs().max(1))
+    }
+
+    fn fail(&self, key: K, now: Instant) {
+        if self.limit == 0 {
+            return;
+        }
+        let mut windows = self.windows();
+        if windows.len() >= CAPACITY && !windows.contains_key(&key) {
+            make_room(&mut windows, now);
+        }
+        let window = windows.entry(key).or_insert(Window {
+            failures: 0,
+            ends: now + WINDOW,
+        });
+        if window.ends <= now {
+            *window = Window {
+                failures: 0,
+                ends: now + WINDOW,
+            };
+        }
+        window.failures = window.failures.saturating_add(1);
+    }
+
+    fn clear(&self, key: &K) {
+        if self.limit != 0 {
+            self.windows().remove(key);
+        }
+    }
+}
+
+/// Frees an eighth of a full table: expired windows first, then those with the fewest
+/// failures (a flood of new keys has one each; a locked key has the most).
+fn make_room<K: Hash + Eq + Clone>(windows: &mut HashMap<K, Window>, now: Instant) {
+    windows.retain(|_, w| w.ends > now);
+    let target = CAPACITY - CAPACITY / 8;
+    if windows.len() > target {
+        let mut counts: Vec<(u32, K)> = windows.iter().map(|(k, w)| (w.failures, k.clone())).collect();
+        counts.sort_unstable_by_key(|(failures, _)| *failures);
+        for (_, key) in counts.into_iter().take(windows.len() - target) {
+            windows.remove(&key);
+        }
+    }
+}
+
+/// The failure limits of one server.
+#[derive(Debug)]
+pub(crate) struct FailureLimits {
+    per_client: Counter<(String, IpAddr)>,
+    clients_per_address: Counter<IpAddr>,
+    per_account: Counter<(String, IpAddr)>,
+    logins_per_address: Counter<IpAddr>,
+}
+
+/// The refusal of a locked key: `temporarily_unavailable` with the seconds to wait.
+fn locked_out(wait: u64) -> OAuthError {
+    OAuthError::new(ErrorCode::TemporarilyUnavailable)
+        .with_description("Too many failed attempts. Try again later.")
+        .with_retry_after(wait)
+}
+
+impl FailureLimits {
+    pub(crate) fn new(settings: FailureLimitSettings) -> Self {
+        Self {
+            per_client: Counter::new(settings.client_auth_failures_per_client),
+            clients_per_address: Counter::new(settings.client_auth_failures_per_address),
+            per_account: Counter::new(settings.login_failures_per_account),
+            logins_per_address: Counter::new(settings.login_failures_per_address),
+        }
+    }
+
+    /// Refuses a client that failed too often from this address (or this address).
+    pub(crate) fn check_client(&self, client_id: &str, address: Option<IpAddr>) -> Result<(), OAuthError> {
+        let Some(address) = address else { return Ok(()) };
+        let now = Instant::now();
+        let wait = self
+            .per_client
+            .locked(&(client_id.to_owned(), address), now)
+            .or_else(|| self.clients_per_address.locked(&address, now));
+        wait.map_or(Ok(()), |wait| Err(locked_out(wait)))
+    }
+
+    /// Counts a failed client authentication or wrong user credentials.
+    pub(crate) fn client_failed(&self, client_id: &str, address: Option<IpAddr>) {
+        if let Some(address) = address {
+            let now = Instant::now();
+            self.per_client.fail((client_id.to_owned(), address), now);
+            self.clients_per_address.fail(address, now);
+        }
+    }
+
+    /// Refuses sign-ins to an account that failed too often from this address (or any from an
+    /// address that failed too often).
+    pub(crate) fn check_login(&self, account: &str, address: Option<IpAddr>) -> Result<(), OAuthError> {
+        let Some(address) = address else { return Ok(()) };
+        let now = Instant::now();
+        let wait = self
+            .per_account
+            .locked(&(account.to_lowercase(), address), now)
+            .or_else(|| self.logins_per_address.locked(&address, now));
+        wait.map_or(Ok(()), |wait| Err(locked_out(wait)))
+    }
+
+    /// Counts a failed sign-in.
+    pub(crate) fn login_failed(&self, account: &str, address: Option<IpAddr>) {
+        if let Some(address) = address {
+            let now = Instant::now();
+            self.per_account.fail((account.to_lowercase(), address), now);
+            self.logins_per_address.fail(address, now);
+        }
+    }
+
+    /// A successful sign-in clears its account's counter for this address.
+    pub(crate) fn login_succeeded(&self, account: &str, address: Option<IpAddr>) {
+        if let Some(address) = address {
+            self.per_account.clear(&(account.to_lowercase(), address));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HERE: Option<IpAddr> = Some(IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 1)));
+    const THERE: Option<IpAddr> = Some(IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 2)));
+
+    #[test]
+    fn failures_lock_a_key_and_success_clears_an_account() {
+        let limits = FailureLimits::new(FailureLimitSettings {
+            client_auth_failures_per_client: 2,
+            client_auth_failures_per_address: 3,
+            login_failures_per_account: 2,
+            login_failures_per_address: 10,
+        });
+        limits.client_failed("c", HERE);
+        assert!(limits.check_client("c", HERE).is_ok(), "under the limit");
+        limits.client_failed("c", HERE);
+        let locked = limits.check_client("c", HERE).unwrap_err();
+        assert_eq!(locked.code(), ErrorCode::TemporarilyUnavailable);
+        assert!(locked.retry_after().is_some_and(|s| (1..=60).contains(&s)));
+        assert!(limits.check_client("c", THERE).is_ok(), "another address");
+        assert!(limits.check_client("d", HERE).is_ok(), "another client");
+        limits.client_failed("d", HERE);
+        assert!(limits.check_client("e", HERE).is_err(), "the address's ceiling");
+        assert!(limits.check_client("c", None).is_ok(), "no address, no limit");
+
+        limits.login_failed("Ada@Example.com", HERE);
+        limits.login_succeeded("ada@example.com", HERE);
+        limits.login_failed("ada@example.com", HERE);
+        assert!(
+            limits.check_login("ada@example.com", HERE).is_ok(),
+            "a success cleared the count"
+        );
+        limits.login_failed("ada@example.com", HERE);
+        assert!(limits.check_login("ADA@example.com", HERE).is_err());
+        assert!(limits.check_login("ada@example.com", THERE).is_ok());
+    }
+
+    #[test]
+    fn a_flood_of_new_keys_evicts_the_flood_not_the_locked() {
+        let counter = Counter::new(3);
+        let now = Instant::now();
+        for _ in 0..3 {
+            counter.fail(0u32, now);
+        }
+        for key in 1..(CAPACITY as u32 + 1000) {
+            counter.fail(key, now);
+        }
+        assert!(counter.windows().len() <= CAPACITY);
+        assert!(counter.locked(&0, now).is_some(), "still locked");
+        assert!(counter.locked(&0, now + WINDOW).is_none(), "until the window ends");
+    }
+}
