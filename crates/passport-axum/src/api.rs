@@ -321,10 +321,13 @@ pub(crate) async fn create_personal_token(State(pages): State<Pages>, form: ApiF
     Ok(secret_json(StatusCode::OK, value))
 }
 
-/// `POST /oauth/token/refresh`: a fresh SPA token cookie for the signed-in user.
+/// `POST /oauth/token/refresh`: a fresh SPA token cookie for the signed-in user, and the
+/// session renewed for as long (the cookie lives only while its session does).
 pub(crate) async fn refresh_cookie(State(pages): State<Pages>, form: ApiForm) -> Response {
+    let mut session = form.session;
+    session.renew(&pages.passport);
     let mut response = (StatusCode::OK, "Refreshed.").into_response();
-    refresh_transient_cookie(&pages, &form.session, &form.user.id, &mut response);
+    refresh_transient_cookie(&pages, &session, &mut response);
     no_store(&mut response);
-    response
+    session.attach(response)
 }

@@ -134,7 +134,7 @@ async fn authenticate(parts: &mut Parts, passport: &Passport) -> Result<AccessTo
         return Ok(token.clone());
     }
     let Some(token) = bearer(&parts.headers) else {
-        return transient(parts, passport);
+        return transient(parts, passport).await;
     };
     match passport.authenticate_bearer(token).await {
         Ok(token) => {
@@ -149,9 +149,16 @@ async fn authenticate(parts: &mut Parts, passport: &Passport) -> Result<AccessTo
     }
 }
 
-/// The SPA cookie path (Passport's `laravel_token`): accepted only with a matching CSRF header,
-/// and then the token may do everything (`*`), like Passport's `TransientToken`.
-fn transient(parts: &mut Parts, passport: &Passport) -> Result<AccessToken, GuardRejection> {
+/// The session store of the pages, put on each request by [`crate::create_fresh_api_token`]
+/// (the middleware that issues SPA cookies), so the guard can check that a cookie's session
+/// still lives.
+#[derive(Clone)]
+pub(crate) struct SpaSessions(pub(crate) Arc<dyn passport::SessionStore>);
+
+/// The SPA cookie path (Passport's `laravel_token`): accepted only with a matching CSRF header
+/// and while its session lives (signing out ends it), and then the token may do everything
+/// (`*`), like Passport's `TransientToken`.
+async fn transient(parts: &mut Parts, passport: &Passport) -> Result<AccessToken, GuardRejection> {
     let cookie =
         crate::session::cookie_value(&parts.headers, &passport.settings().cookie).ok_or(GuardRejection::Missing)?;
     let Some(transient) = passport.verify_transient_token(cookie) else {
@@ -162,6 +169,24 @@ fn transient(parts: &mut Parts, passport: &Passport) -> Result<AccessToken, Guar
     if !transient.csrf_matches(presented) {
         tracing::debug!("SPA token cookie without a matching CSRF header");
         return Err(GuardRejection::Invalid);
+    }
+    let Some(SpaSessions(sessions)) = parts.extensions.get::<SpaSessions>().cloned() else {
+        tracing::debug!("SPA token cookie on a route without create_fresh_api_token: its session cannot be checked");
+        return Err(GuardRejection::Invalid);
+    };
+    match sessions
+        .find_session(&passport::sha256_hex(&transient.session), passport.now())
+        .await
+    {
+        Ok(Some(session)) if session.user_id.as_deref() == Some(transient.user_id.as_str()) => {}
+        Ok(_) => {
+            tracing::debug!("SPA token cookie of an ended session");
+            return Err(GuardRejection::Invalid);
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "session lookup failed");
+            return Err(GuardRejection::Unavailable);
+        }
     }
     let token = AccessToken {
         id: "transient".to_owned(),

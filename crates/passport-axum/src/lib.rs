@@ -39,6 +39,7 @@ mod guard;
 mod page;
 mod pages;
 mod rate_limit;
+mod serve;
 pub mod session;
 pub mod testing;
 mod token;
@@ -55,6 +56,7 @@ pub use guard::{
 };
 pub use pages::{Pages, create_fresh_api_token};
 pub use rate_limit::AddressLimiter;
+pub use serve::{Serve, ServeOptions, serve};
 pub use token::issue_token;
 pub use views::{Renderer, Views};
 
@@ -66,31 +68,6 @@ pub fn routes(pages: Pages) -> Router {
         .merge(authorize_routes(pages.clone()))
         .merge(device_routes(pages.clone()))
         .merge(login_routes(pages))
-}
-
-/// Serves `app` on `listener` the way the rate limits and logs need it: every request knows
-/// its peer address (`ConnectInfo<SocketAddr>`). Without it the per-address limits could only
-/// share one bucket between all callers; they refuse to, and the request fails with a logged
-/// reason. Add `.with_graceful_shutdown(…)` as with `axum::serve`.
-///
-/// ```no_run
-/// # async fn demo(app: axum::Router) -> std::io::Result<()> {
-/// let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
-/// passport_axum::serve(listener, app).await
-/// # }
-/// ```
-pub fn serve(
-    listener: tokio::net::TcpListener,
-    app: Router,
-) -> axum::serve::Serve<
-    tokio::net::TcpListener,
-    axum::extract::connect_info::IntoMakeServiceWithConnectInfo<Router, std::net::SocketAddr>,
-    axum::middleware::AddExtension<Router, axum::extract::ConnectInfo<std::net::SocketAddr>>,
-> {
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
 }
 
 /// The pages' middleware (error pages, sessions) and state on a router of page routes.
@@ -107,7 +84,7 @@ fn with_pages(router: Router<Pages>, pages: Pages) -> Router {
 /// your pages need it (the standalone server does).
 pub fn json_api_routes(pages: Pages) -> Router {
     let p = format!("/{}", pages.passport.settings().path);
-    Router::new()
+    let router = Router::new()
         .route(&format!("{p}/scopes"), get(api::scopes))
         .route(&format!("{p}/clients"), get(api::list_clients).post(api::create_client))
         .route(
@@ -124,8 +101,8 @@ pub fn json_api_routes(pages: Pages) -> Router {
             &format!("{p}/personal-access-tokens/{{id}}"),
             axum::routing::delete(api::revoke_token),
         )
-        .route(&format!("{p}/token/refresh"), post(api::refresh_cookie))
-        .with_state(pages)
+        .route(&format!("{p}/token/refresh"), post(api::refresh_cookie));
+    with_pages(router, pages)
 }
 
 /// The account dashboard: `GET /account` and its script `GET /account/app.js`. Needs

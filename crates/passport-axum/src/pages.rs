@@ -175,8 +175,8 @@ impl Pages {
 }
 
 /// Sets a fresh SPA token cookie for the session's user.
-pub(crate) fn refresh_transient_cookie(pages: &Pages, session: &Session, user_id: &str, response: &mut Response) {
-    session::set_transient_cookie(&pages.passport, session.csrf_token(), user_id, response);
+pub(crate) fn refresh_transient_cookie(pages: &Pages, session: &Session, response: &mut Response) {
+    session::set_transient_cookie(&pages.passport, session, response);
 }
 
 /// Middleware (Passport's `CreateFreshApiToken`): on `GET` requests of a signed-in browser, sets
@@ -193,6 +193,11 @@ pub async fn create_fresh_api_token(
     request: Request,
     next: axum::middleware::Next,
 ) -> Response {
+    let mut request = request;
+    // The guard checks an SPA cookie's session in the pages' store.
+    request
+        .extensions_mut()
+        .insert(crate::guard::SpaSessions(pages.sessions.clone()));
     if request.method() != Method::GET {
         return next.run(request).await;
     }
@@ -206,9 +211,10 @@ pub async fn create_fresh_api_token(
         .filter_map(|v| v.to_str().ok())
         .any(|v| v.starts_with(&format!("{cookie}=")));
     if let Some(session) = session
-        && let (Some(user_id), false) = (session.user_id(), already)
+        && session.user_id().is_some()
+        && !already
     {
-        refresh_transient_cookie(&pages, &session, user_id, &mut response);
+        refresh_transient_cookie(&pages, &session, &mut response);
         // A response carrying the cookie must never be stored by a shared cache.
         let cacheable = !response
             .headers()
@@ -241,7 +247,7 @@ pub(crate) async fn authorize(
         .user_state(user_id, prompted_login, &validated, &client)
         .await?;
     let (decision, user) = match (decide(&validated, state), user) {
-        (Decision::Login { force }, _) => return to_login(&pages, session, &uri, &validated, force),
+        (Decision::Login { .. }, _) => return Ok(to_login(&pages, session, &uri, &validated)),
         (Decision::Redirect(r), _) => return Ok(session.attach(redirect(&r.location))),
         (decision, Some(user)) => (decision, user),
         (_, None) => return Ok(session.attach(redirect(&pages.login_path))),
@@ -256,32 +262,26 @@ pub(crate) async fn authorize(
     }
 }
 
-/// Sends the user to sign in and back to `uri` afterwards. `force` (`prompt=login` for a
-/// signed-in user) ends the current session first.
+/// Sends the user to sign in and back to `uri` afterwards. For `prompt=login` the session is
+/// marked so that the sign-in that follows answers it (then the request goes on instead of
+/// asking again); a signed-in user stays signed in until that sign-in succeeds, so a link
+/// with `prompt=login` cannot sign anyone out (a GET changes nothing that matters).
 fn to_login(
     pages: &Pages,
     mut session: Session,
     uri: &axum::http::Uri,
     validated: &ValidatedAuthorization,
-    force: bool,
-) -> Result<Response, PageError> {
-    let response = redirect(&pages.login_path);
-    if force {
-        session.sign_out();
-        let mut fresh = session::start(&pages.passport)?;
-        fresh.insert("intended", Value::from(intended(uri)));
-        fresh.insert("prompted_login", Value::Bool(true));
-        // Clear the old cookies first, then set the new guest session's.
-        return Ok(fresh.attach(session.attach(response)));
-    }
+) -> Response {
     session.insert("intended", Value::from(intended(uri)));
-    // Remember that this login answers `prompt=login`, so the request goes on afterwards
-    // instead of asking again.
     if validated.prompt == Some(Prompt::Login) {
-        session.insert("prompted_login", Value::Bool(true));
+        session.insert(REAUTHENTICATE, Value::Bool(true));
     }
-    Ok(session.attach(response))
+    session.attach(redirect(&pages.login_path))
 }
+
+/// Set while a sign-in is asked for by `prompt=login`; a successful one turns it into
+/// `prompted_login`.
+const REAUTHENTICATE: &str = "reauthenticate";
 
 /// `base` with query parameters added, URL-encoded.
 pub(crate) fn with_query(base: &str, params: &[(&str, &str)]) -> String {
@@ -394,7 +394,11 @@ pub(crate) async fn login(State(pages): State<Pages>, Peer(peer): Peer, form: Pa
         .and_then(|v| v.as_str().map(str::to_owned))
         .filter(|p| safe_local_path(p))
         .unwrap_or_else(|| "/".to_owned());
+    let answers_prompt = session.remove(REAUTHENTICATE).is_some();
     session.sign_in(passport, &user.id)?;
+    if answers_prompt {
+        session.insert("prompted_login", Value::Bool(true));
+    }
     Ok(session.attach(redirect(&destination)))
 }
 

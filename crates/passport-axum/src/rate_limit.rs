@@ -95,13 +95,18 @@ fn tidy<K: std::hash::Hash + Eq + Clone>(limiter: &DefaultKeyedRateLimiter<K>) -
 /// The TCP peer's address of a request, when the app is served with connect info. IPv6 peers
 /// count by their /64, since one host usually owns the whole prefix.
 pub(crate) fn peer_address(extensions: &axum::http::Extensions) -> Option<IpAddr> {
-    Some(match extensions.get::<ConnectInfo<SocketAddr>>()?.0.ip() {
+    Some(address_key(extensions.get::<ConnectInfo<SocketAddr>>()?.0.ip()))
+}
+
+/// What limits count an address as: IPv4 as is (also when IPv4-mapped), IPv6 by its /64.
+pub(crate) fn address_key(ip: IpAddr) -> IpAddr {
+    match ip {
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
             Some(v4) => IpAddr::V4(v4),
             None => IpAddr::V6(std::net::Ipv6Addr::from(u128::from(v6) & !((1u128 << 64) - 1))),
         },
         v4 => v4,
-    })
+    }
 }
 
 /// Middleware: answers 429 with `Retry-After` when the caller's address is over its quota.

@@ -420,13 +420,58 @@ async fn serve(ctx: &Context, bind: &str) -> anyhow::Result<()> {
     tracing::info!(%address, database = db.kind(), "passport listening");
     // Printed for scripts that start the server on port 0.
     println!("listening on http://{address}");
-    passport_axum::serve(listener, app)
+    let purging = tokio::spawn(purge_sessions(passport.clone()));
+    let served = passport_axum::serve(listener, app)
+        .options(serve_options(&ctx.config)?)
         .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("server failed")?;
+        .await;
+    purging.abort();
+    served.context("server failed")?;
     tracing::info!("shutting down");
     db.close().await;
     Ok(())
+}
+
+/// The connection limits of `passport.toml` (defaults: `ServeOptions::default()`).
+fn serve_options(config: &passport::PassportConfig) -> anyhow::Result<passport_axum::ServeOptions> {
+    let mut options = passport_axum::ServeOptions::default();
+    if let Some(n) = config.max_connections {
+        options.max_connections = n;
+    }
+    if let Some(n) = config.max_connections_per_address {
+        options.max_connections_per_address = n;
+    }
+    let duration = |key: &str, text: &str| {
+        passport::parse_duration(text)
+            .ok()
+            .and_then(|d| d.to_std().ok())
+            .ok_or_else(|| anyhow::anyhow!("{key}: invalid duration {text:?}"))
+    };
+    if let Some(text) = &config.header_read_timeout {
+        options.header_read_timeout = duration("header_read_timeout", text)?;
+    }
+    if let Some(text) = &config.request_timeout {
+        options.request_timeout = duration("request_timeout", text)?;
+    }
+    Ok(options)
+}
+
+/// Deletes expired sessions and consent requests every ten minutes, so they do not wait for
+/// `passport purge`.
+async fn purge_sessions(passport: Passport) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(600));
+    loop {
+        every.tick().await;
+        let filter = PurgeFilter {
+            revoked: false,
+            expired_before: None,
+            now: passport.now(),
+        };
+        match passport.purge(filter).await {
+            Ok(counts) => tracing::debug!(sessions = counts.sessions, "expired sessions purged"),
+            Err(err) => tracing::warn!(error = %err, "purging expired sessions failed"),
+        }
+    }
 }
 
 async fn shutdown_signal() {

@@ -56,6 +56,15 @@ pub struct PassportConfig {
     pub login_failures_per_account: Option<u32>,
     /// Failed sign-ins per minute, per address (default 100).
     pub login_failures_per_address: Option<u32>,
+    /// `serve`: connections open at once, in total (default 160).
+    pub max_connections: Option<usize>,
+    /// `serve`: connections open at once from one address, IPv6 by /64 (default 32).
+    pub max_connections_per_address: Option<usize>,
+    /// `serve`: how long a request's headers may take to arrive, and how long an idle
+    /// keep-alive connection is kept (default `"10s"`).
+    pub header_read_timeout: Option<String>,
+    /// `serve`: the longest a request may take, body included (default `"30s"`).
+    pub request_timeout: Option<String>,
     /// Private key PEM (normally from `PASSPORT_PRIVATE_KEY`).
     pub private_key: Option<String>,
     /// Public key PEM (normally from `PASSPORT_PUBLIC_KEY`).
@@ -177,6 +186,12 @@ impl PassportConfig {
                 }
                 "login_failures_per_account" => self.login_failures_per_account = Some(parse_count(&name, &value)?),
                 "login_failures_per_address" => self.login_failures_per_address = Some(parse_count(&name, &value)?),
+                "max_connections" => self.max_connections = Some(parse_count(&name, &value)? as usize),
+                "max_connections_per_address" => {
+                    self.max_connections_per_address = Some(parse_count(&name, &value)? as usize);
+                }
+                "header_read_timeout" => self.header_read_timeout = Some(value),
+                "request_timeout" => self.request_timeout = Some(value),
                 "private_key" => self.private_key = Some(value),
                 "public_key" => self.public_key = Some(value),
                 "server_secret" => self.server_secret = Some(value),

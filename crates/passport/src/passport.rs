@@ -468,6 +468,7 @@ impl PassportBuilder {
                 scopes: ScopeRegistry::new(self.scopes, self.default_scopes, self.inherited_scopes),
                 settings,
                 cookie_key: server_secret.hmac_key(purpose::TRANSIENT_COOKIE),
+                guest_key: server_secret.hmac_key(purpose::GUEST_SESSION),
                 limits: FailureLimits::new(self.failure_limits),
                 keys,
                 store,
@@ -486,6 +487,7 @@ struct Inner {
     scopes: ScopeRegistry,
     settings: Settings,
     cookie_key: aws_lc_rs::hmac::Key,
+    guest_key: aws_lc_rs::hmac::Key,
     limits: FailureLimits,
     keys: KeySet,
     store: Arc<dyn Store>,
@@ -623,6 +625,10 @@ impl Passport {
 
     pub(crate) fn cookie_key(&self) -> &aws_lc_rs::hmac::Key {
         &self.inner.cookie_key
+    }
+
+    pub(crate) fn guest_key(&self) -> &aws_lc_rs::hmac::Key {
+        &self.inner.guest_key
     }
 
     pub(crate) fn limits(&self) -> &FailureLimits {

@@ -115,8 +115,10 @@ impl Eq for ServerSecret {}
 
 /// Purposes keys are derived for (HKDF `info`). Changing one invalidates what it protects.
 pub(crate) mod purpose {
-    /// The SPA token cookie's HMAC.
-    pub(crate) const TRANSIENT_COOKIE: &[u8] = b"passport/transient-token-cookie/v1";
+    /// The SPA token cookie's HMAC (v2: it names its session).
+    pub(crate) const TRANSIENT_COOKIE: &[u8] = b"passport/transient-token-cookie/v2";
+    /// Guest sessions kept in a signed cookie.
+    pub(crate) const GUEST_SESSION: &[u8] = b"passport/guest-session/v1";
 }
 
 impl ServerSecret {

@@ -728,10 +728,13 @@ backend_test! {
         server.user("bob@example.com", "bob's password").await;
         let url = code_url(&server, &client_id, "st", &[("prompt", "consent")]);
 
-        // Cookies: the session cookie is HttpOnly + SameSite=Lax, the CSRF cookie readable.
+        // Cookies: a guest's session is a signed cookie (nothing is stored for anonymous
+        // visitors), HttpOnly + SameSite=Lax like the signed-in session's; the CSRF cookie
+        // readable.
         let alice = Browser::new(&server.base);
         let (login, form) = alice.login_form().await;
-        let session = login.set_cookie("passport_session").expect("session cookie");
+        assert_eq!(login.set_cookie("passport_session"), None, "no stored session for a guest");
+        let session = login.set_cookie("passport_guest").expect("guest session cookie");
         let xsrf = login.set_cookie("XSRF-TOKEN").expect("XSRF-TOKEN cookie");
         let lower = session.to_ascii_lowercase();
         assert!(lower.contains("; httponly"), "session cookie HttpOnly: {session}");
@@ -759,7 +762,7 @@ backend_test! {
                 .contains(&format!(r#"<meta name="csrf-token" content="{guest_csrf}">"#)),
             "csrf meta tag"
         );
-        let guest_session = alice.cookie("passport_session").expect("session");
+        assert!(alice.cookie("passport_guest").is_some(), "the guest session");
 
         // Signing in starts a new session with a new CSRF token (no fixation).
         let page = alice.login(EMAIL, PASSWORD).await;
@@ -769,11 +772,10 @@ backend_test! {
             session.to_ascii_lowercase().contains("; httponly"),
             "HttpOnly after login"
         );
-        assert_ne!(
-            alice.cookie("passport_session"),
-            Some(guest_session),
-            "new session id at login"
-        );
+        for attribute in ["; samesite=lax", "; path=/"] {
+            assert!(session.to_ascii_lowercase().contains(attribute), "{attribute} after login: {session}");
+        }
+        assert_eq!(alice.cookie("passport_guest"), None, "the guest session ends at login");
         let csrf = alice.cookie("XSRF-TOKEN").expect("XSRF-TOKEN");
         assert_ne!(csrf, guest_csrf, "new CSRF token at login");
 
@@ -985,23 +987,25 @@ backend_test! {
         let page = browser.get(&url("read", Some("consent"))).await;
         assert_eq!(page.status, StatusCode::OK, "prompt=consent asks\n{}", page.body);
 
-        // prompt=login ends the session and sends the user to log in again; afterwards the
-        // request continues (here straight to the code, the scopes being granted).
+        // prompt=login sends the user to log in again; afterwards the request continues (here
+        // straight to the code, the scopes being granted). Until that login succeeds the
+        // session lives on: a link with prompt=login cannot sign anyone out (security review:
+        // the GET used to end the session).
         let login_url = url("read", Some("login"));
         let page = browser.get(&login_url).await;
         assert_eq!(page.status, StatusCode::FOUND, "prompt=login\n{}", page.body);
         assert_eq!(page.location(), Some("/login"), "prompt=login goes to /login");
         let home = browser.get("/").await;
         assert!(
-            !home.body.contains("You are signed in"),
-            "prompt=login ended the session:\n{}",
+            home.body.contains("You are signed in"),
+            "prompt=login keeps the session until the new login:\n{}",
             home.body
         );
         let page = browser.get(&url("read", None)).await;
-        assert_eq!(page.location(), Some("/login"), "signed out now");
+        page.callback(CALLBACK, false, "still signed in, already granted");
         // (That visit replaced the intended URL; start over from the prompt=login request.)
         let page = browser.get(&login_url).await;
-        assert_eq!(page.location(), Some("/login"), "guest prompt=login");
+        assert_eq!(page.location(), Some("/login"), "prompt=login asks for the login");
         let page = browser.login(EMAIL, PASSWORD).await;
         assert_eq!(
             page.location(),
