@@ -35,6 +35,9 @@ mod api;
 mod device;
 mod error;
 mod extract;
+mod forwarded;
+#[doc(hidden)]
+pub mod fuzzing;
 mod guard;
 mod page;
 mod pages;
@@ -50,6 +53,7 @@ use axum::routing::{get, post};
 use passport::Passport;
 
 pub use error::OAuthJsonError;
+pub use forwarded::parse_trusted_proxies;
 pub use guard::{
     Api, AuthUser, BearerToken, CheckToken, CheckTokenService, Guard, GuardRejection, RenderRejections,
     RenderRejectionsService,

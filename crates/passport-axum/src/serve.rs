@@ -5,6 +5,10 @@
 //! and connections are capped per address (IPv6 by its /64) and in total, with defaults that
 //! fit a process limited to 256 file descriptors. Past a cap a new connection waits briefly for
 //! a slot, then is closed; the others are served as usual.
+//!
+//! Behind a reverse proxy, list it in [`ServeOptions::trusted_proxies`]: its connections are
+//! exempt from the per-address cap, and the address it forwards for (`Forwarded` or
+//! `X-Forwarded-For`) is the one the limits see.
 
 use std::collections::HashMap;
 use std::future::{Future, IntoFuture};
@@ -25,10 +29,11 @@ use tokio::net::TcpListener;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tower::ServiceExt as _;
 
+use crate::forwarded::client_address;
 use crate::rate_limit::address_key;
 
 /// Limits of [`serve`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServeOptions {
     /// A request's headers must arrive within this (and an idle keep-alive connection gets no
     /// longer before its next request); then the connection is closed. Default 10 s.
@@ -44,6 +49,9 @@ pub struct ServeOptions {
     pub http2_max_concurrent_streams: u32,
     /// How long shutdown waits for requests in flight. Default 10 s.
     pub shutdown_grace: Duration,
+    /// Reverse proxies whose forwarding headers are believed (see the module documentation;
+    /// [`parse_trusted_proxies`](crate::parse_trusted_proxies) reads the setting). Default none.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl Default for ServeOptions {
@@ -55,6 +63,7 @@ impl Default for ServeOptions {
             max_connections_per_address: 32,
             http2_max_concurrent_streams: 64,
             shutdown_grace: Duration::from_secs(10),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -169,6 +178,7 @@ async fn run(serve: Serve) -> io::Result<()> {
         options.request_timeout,
     ));
     let total = Arc::new(Semaphore::new(options.max_connections.max(1)));
+    let trusted: Arc<[ipnet::IpNet]> = options.trusted_proxies.clone().into();
     let per_address = Arc::new(PerAddress::default());
     let graceful = GracefulShutdown::new();
     let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -184,6 +194,10 @@ async fn run(serve: Serve) -> io::Result<()> {
         .max_pending_accept_reset_streams(Some(20))
         .keep_alive_interval(Some(options.header_read_timeout))
         .keep_alive_timeout(options.header_read_timeout);
+    // The version is sniffed here, under the header deadline (hyper-util's own sniffing waits
+    // for the first bytes without one, so a silent connection would stay open).
+    let http1 = Arc::new(builder.clone().http1_only());
+    let http2 = Arc::new(builder.http2_only());
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -199,7 +213,13 @@ async fn run(serve: Serve) -> io::Result<()> {
             () = &mut shutdown => break,
         };
         let key = address_key(peer.ip());
-        if !PerAddress::take(&per_address, key, options.max_connections_per_address) {
+        // A proxy carries many clients: only the total cap applies to it.
+        let per_address_cap = if trusted.iter().any(|net| net.contains(&peer.ip())) {
+            usize::MAX
+        } else {
+            options.max_connections_per_address
+        };
+        if !PerAddress::take(&per_address, key, per_address_cap) {
             tracing::debug!(%key, "connection refused: too many from this address");
             continue;
         }
@@ -213,16 +233,27 @@ async fn run(serve: Serve) -> io::Result<()> {
             key,
             _total: permit,
         };
+        let trusted_here = trusted.clone();
         let service = app.clone().map_request(move |mut request: hyper::Request<Incoming>| {
-            request.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
+            let client = if trusted_here.is_empty() {
+                peer
+            } else {
+                SocketAddr::new(client_address(peer.ip(), request.headers(), &trusted_here), 0)
+            };
+            request.extensions_mut().insert(ConnectInfo::<SocketAddr>(client));
             request.map(axum::body::Body::new)
         });
-        let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service))
-            .into_owned();
-        let connection = graceful.watch(connection);
+        let watcher = graceful.watcher();
+        let (http1, http2) = (http1.clone(), http2.clone());
+        let deadline = options.header_read_timeout;
         tokio::spawn(async move {
-            if let Err(err) = connection.await {
+            let Some(is_http2) = sniff_http2(&stream, deadline).await else {
+                tracing::debug!("connection closed: nothing arrived before the header deadline");
+                return;
+            };
+            let builder = if is_http2 { http2 } else { http1 };
+            let connection = builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
+            if let Err(err) = watcher.watch(connection).await {
                 tracing::debug!(error = %err, "connection ended with an error");
             }
             drop(slot);
@@ -236,6 +267,32 @@ async fn run(serve: Serve) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// HTTP/2's connection preface (RFC 9113 §3.4).
+const HTTP2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Whether a connection speaks HTTP/2 (prior knowledge) rather than HTTP/1, from its first
+/// bytes, left unread; `None` when it closes or sends nothing within `deadline`.
+async fn sniff_http2(stream: &tokio::net::TcpStream, deadline: Duration) -> Option<bool> {
+    let mut buf = [0u8; HTTP2_PREFACE.len()];
+    let sniff = async {
+        loop {
+            let n = stream.peek(&mut buf).await.ok()?;
+            if n == 0 {
+                return None;
+            }
+            if buf[..n] != HTTP2_PREFACE[..n] {
+                return Some(false);
+            }
+            if n == HTTP2_PREFACE.len() {
+                return Some(true);
+            }
+            // A preface arriving in pieces: peeking again returns at once, so wait a little.
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    tokio::time::timeout(deadline, sniff).await.ok().flatten()
 }
 
 /// Gives back an address's count taken by [`PerAddress::take`] (for a connection refused at the

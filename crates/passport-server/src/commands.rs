@@ -249,7 +249,7 @@ async fn user(ctx: &Context, cmd: UserCommand) -> anyhow::Result<()> {
                 json,
             } => {
                 let email = email.trim().to_lowercase();
-                if !email.contains('@') || email.len() > 255 {
+                if !email.contains('@') || passport::check_name(&email).is_err() {
                     bail!("invalid email address {email:?}");
                 }
                 let password = match password {
@@ -263,7 +263,12 @@ async fn user(ctx: &Context, cmd: UserCommand) -> anyhow::Result<()> {
                 if password.len() < 8 {
                     bail!("the password must be at least 8 characters");
                 }
-                let name = name.unwrap_or_else(|| email.split('@').next().unwrap_or_default().to_owned());
+                let name = match name {
+                    Some(name) => passport::check_name(&name)
+                        .map_err(|e| anyhow::anyhow!("--name: {e}"))?
+                        .to_owned(),
+                    None => email.split('@').next().unwrap_or_default().to_owned(),
+                };
                 let hash = passport.hasher().hash(&password).await?;
                 let id = match users.create_user(&name, &email, &hash, passport.now()).await {
                     Ok(id) => id,
@@ -384,6 +389,7 @@ async fn hash(ctx: &Context, json: bool) -> anyhow::Result<()> {
 
 async fn serve(ctx: &Context, bind: &str) -> anyhow::Result<()> {
     ctx.check()?;
+    let options = serve_options(&ctx.config)?;
     let db = ctx.migrated_database().await?;
     if !ctx.keys_from_config() && !ctx.key_dir().join(passport::PRIVATE_KEY_FILE).exists() {
         tracing::info!("no keys found: generating a 4096-bit RSA key pair");
@@ -422,7 +428,7 @@ async fn serve(ctx: &Context, bind: &str) -> anyhow::Result<()> {
     println!("listening on http://{address}");
     let purging = tokio::spawn(purge_sessions(passport.clone()));
     let served = passport_axum::serve(listener, app)
-        .options(serve_options(&ctx.config)?)
+        .options(options)
         .with_graceful_shutdown(shutdown_signal())
         .await;
     purging.abort();
@@ -453,6 +459,8 @@ fn serve_options(config: &passport::PassportConfig) -> anyhow::Result<passport_a
     if let Some(text) = &config.request_timeout {
         options.request_timeout = duration("request_timeout", text)?;
     }
+    options.trusted_proxies =
+        passport_axum::parse_trusted_proxies(&config.trusted_proxies).map_err(anyhow::Error::msg)?;
     Ok(options)
 }
 

@@ -45,12 +45,47 @@ pub enum DatabaseError {
     /// A migration failed.
     #[error("migration failed: {0}")]
     Migrate(#[source] MigrateError),
+    /// The URL carries a setting with a value we do not know.
+    #[error("{0}")]
+    Url(String),
     /// A pool handed to [`Database::from_pool`] lacks a setting the stores need.
     #[error("{0}")]
     Pool(String),
     /// Reading or writing the server secret failed.
     #[error("cannot read the server secret: {0}")]
     Secret(String),
+}
+
+/// Takes our own `synchronous=` parameter off a SQLite URL (sqlx does not know it): `normal`
+/// (the default) or `full`.
+fn sqlite_synchronous(url: &str) -> Result<(String, SqliteSynchronous), DatabaseError> {
+    let Some((path, query)) = url.split_once('?') else {
+        return Ok((url.to_owned(), SqliteSynchronous::Normal));
+    };
+    let mut synchronous = SqliteSynchronous::Normal;
+    let mut rest = Vec::new();
+    for pair in query.split('&') {
+        match pair.split_once('=') {
+            Some(("synchronous", value)) => {
+                synchronous = match value.to_ascii_lowercase().as_str() {
+                    "normal" => SqliteSynchronous::Normal,
+                    "full" => SqliteSynchronous::Full,
+                    _ => {
+                        return Err(DatabaseError::Url(format!(
+                            "synchronous={value}: use synchronous=normal or synchronous=full"
+                        )));
+                    }
+                };
+            }
+            _ => rest.push(pair),
+        }
+    }
+    let url = if rest.is_empty() {
+        path.to_owned()
+    } else {
+        format!("{path}?{}", rest.join("&"))
+    };
+    Ok((url, synchronous))
 }
 
 /// A pool of one of the supported drivers, for [`Database::from_pool`].
@@ -129,13 +164,19 @@ pub struct Database {
 
 impl Database {
     /// Opens `url`: `sqlite://path/to/file.db` (created if missing) or `postgres://…`.
+    ///
+    /// SQLite runs in WAL mode with `synchronous = NORMAL`: every commit survives a crash of the
+    /// process, but a power loss or an operating-system crash can lose the last commits (never
+    /// corrupt the file). `?synchronous=full` on the URL syncs every commit to disk instead
+    /// (slower writes; nothing acknowledged is lost).
     pub async fn connect(url: &str) -> Result<Self, DatabaseError> {
         if url.starts_with("sqlite:") {
-            let options = SqliteConnectOptions::from_str(url)
+            let (url, synchronous) = sqlite_synchronous(url)?;
+            let options = SqliteConnectOptions::from_str(&url)
                 .map_err(DatabaseError::Connect)?
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Normal)
+                .synchronous(synchronous)
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true);
             let pool = SqlitePoolOptions::new()
@@ -244,5 +285,25 @@ impl Database {
     /// Closes the pool, waiting for connections to finish (checkpointing SQLite's WAL).
     pub async fn close(&self) {
         self.backend.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_synchronous_parameter_is_ours_and_leaves_the_rest_to_sqlx() {
+        let (url, sync) = sqlite_synchronous("sqlite://a.db?mode=rwc&synchronous=FULL").unwrap();
+        assert_eq!(url, "sqlite://a.db?mode=rwc");
+        assert!(matches!(sync, SqliteSynchronous::Full));
+        let (url, sync) = sqlite_synchronous("sqlite://a.db?synchronous=normal").unwrap();
+        assert_eq!(url, "sqlite://a.db");
+        assert!(matches!(sync, SqliteSynchronous::Normal));
+        let (url, sync) = sqlite_synchronous("sqlite://a.db").unwrap();
+        assert_eq!(url, "sqlite://a.db");
+        assert!(matches!(sync, SqliteSynchronous::Normal));
+        let err = sqlite_synchronous("sqlite://a.db?synchronous=off").unwrap_err();
+        assert!(err.to_string().contains("synchronous=full"), "{err}");
     }
 }

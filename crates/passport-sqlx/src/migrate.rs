@@ -12,8 +12,9 @@
 //! others wait, then find nothing to do. A migration changed after it was applied is refused.
 //!
 //! A database made by release 1 (one sqlx migration, `20260101000001`, that created everything)
-//! is upgraded in place: its tables are renamed and completed, its three sets are recorded as
-//! applied, and its row leaves `_sqlx_migrations`.
+//! is upgraded in place: its tables are renamed and completed to the first version of each of
+//! the three sets, which are recorded as applied (later migrations then run as usual), and its
+//! row leaves `_sqlx_migrations`.
 
 use sha2::{Digest as _, Sha256};
 use sqlx::{Connection as _, Executor as _, Row as _};
@@ -84,6 +85,12 @@ macro_rules! migrations {
                     $dialect,
                     "/core/0001_create_oauth_tables.sql"
                 )),
+            },
+            Migration {
+                schema: Schema::Core,
+                version: 2,
+                name: "refresh rotation",
+                sql: include_str!(concat!("../migrations/", $dialect, "/core/0002_refresh_rotation.sql")),
             },
             Migration {
                 schema: Schema::Sessions,
@@ -240,8 +247,9 @@ async fn apply(conn: &mut Conn, dialect: &Dialect, wanted: &[Schema]) -> Result<
             .await?
             > 0
     {
+        // The upgrade brings every set to its first version; later ones run below.
         conn.execute(dialect.release_1_upgrade).await?;
-        for migration in dialect.migrations {
+        for migration in dialect.migrations.iter().filter(|m| m.version == 1) {
             conn.execute(&migration.record()).await?;
             applied.push((
                 migration.schema.name().to_owned(),

@@ -287,10 +287,12 @@ impl TokenStore for PgStore {
         // The write comes first and locks the row: a concurrent rotation waits for it, then
         // finds the token used.
         let used = sqlx::query(
-            "UPDATE oauth_refresh_tokens SET revoked = TRUE WHERE id = $1 AND revoked = FALSE \
-             RETURNING access_token_id",
+            "UPDATE oauth_refresh_tokens SET revoked = TRUE, rotated_at = $2, rotated_to = $3 \
+             WHERE id = $1 AND revoked = FALSE RETURNING access_token_id",
         )
         .bind(old_id)
+        .bind(access.created_at)
+        .bind(refresh.map(|r| r.id.as_str()))
         .fetch_optional(&mut *tx)
         .await
         .map_err(backend)?;
@@ -310,6 +312,52 @@ impl TokenStore for PgStore {
         }
         tx.commit().await.map_err(backend)?;
         Ok(true)
+    }
+
+    async fn regrant_refresh_token(
+        &self,
+        old_id: &str,
+        child_id: &str,
+        access: &AccessTokenRecord,
+        refresh: &RefreshTokenRecord,
+    ) -> Result<Option<String>, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        // Re-pointing the parent comes first and locks it: a concurrent retry waits, then finds
+        // it pointing elsewhere.
+        let repointed =
+            sqlx::query("UPDATE oauth_refresh_tokens SET rotated_to = $3 WHERE id = $1 AND rotated_to = $2")
+                .bind(old_id)
+                .bind(child_id)
+                .bind(&refresh.id)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+        let child = if repointed.rows_affected() == 1 {
+            sqlx::query(
+                "UPDATE oauth_refresh_tokens SET revoked = TRUE WHERE id = $1 AND revoked = FALSE \
+                 RETURNING access_token_id",
+            )
+            .bind(child_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(backend)?
+        } else {
+            None
+        };
+        let Some(child) = child else {
+            tx.rollback().await.map_err(backend)?;
+            return Ok(None);
+        };
+        let child_access: String = child.try_get("access_token_id").map_err(backend)?;
+        sqlx::query("UPDATE oauth_access_tokens SET revoked = TRUE WHERE id = $1")
+            .bind(&child_access)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        insert_access(&mut *tx, access).await?;
+        insert_refresh(&mut *tx, refresh).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(Some(child_access))
     }
 
     async fn tokens_of_user(&self, user_id: &str, now: DateTime<Utc>) -> Result<Vec<AccessTokenRecord>, StoreError> {

@@ -94,8 +94,8 @@ pub(crate) const CLIENT_COLUMNS: &str = "id, owner_id, name, secret, provider, r
 pub(crate) const ACCESS_COLUMNS: &str =
     "id, user_id, client_id, name, scopes, family_id, revoked, created_at, expires_at";
 
-pub(crate) const REFRESH_COLUMNS: &str =
-    "id, access_token_id, client_id, user_id, scopes, family_id, revoked, created_at, expires_at";
+pub(crate) const REFRESH_COLUMNS: &str = "id, access_token_id, client_id, user_id, scopes, family_id, revoked, rotated_at, rotated_to, created_at, \
+     expires_at";
 
 pub(crate) const AUTH_CODE_COLUMNS: &str = "id, user_id, client_id, scopes, redirect_uri, code_challenge, \
      code_challenge_method, extensions, revoked, created_at, expires_at";
@@ -151,6 +151,8 @@ pub(crate) fn refresh(row: &impl Columns) -> Result<RefreshTokenRecord, sqlx::Er
         scopes: from_json(row.opt_text("scopes")?),
         family_id: row.text("family_id")?,
         revoked: row.flag("revoked")?,
+        rotated_at: row.opt_time("rotated_at")?,
+        rotated_to: row.opt_text("rotated_to")?,
         created_at: row.time("created_at")?,
         expires_at: row.opt_time("expires_at")?.unwrap_or(DateTime::<Utc>::MAX_UTC),
     })

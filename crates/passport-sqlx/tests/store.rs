@@ -62,6 +62,7 @@ conformance_tests!(
     clients_round_trip_and_revoke,
     token_status_joins_client_and_follows_revocation,
     refresh_rotation_is_single_use_and_family_revocation_reaches_descendants,
+    a_retry_within_the_grace_replaces_only_an_unused_pair,
     concurrent_rotations_have_exactly_one_winner,
     purge_removes_only_what_it_is_asked_to,
     auth_codes_redeem_once_and_keep_their_extensions,
@@ -223,7 +224,7 @@ async fn our_migrations_live_beside_an_applications_sqlx_migrations(database: Te
     // The application first, then us, then the application again.
     run_app_migrations(&database.url, dialect, app.path()).await.unwrap();
     let db = Database::connect(&database.url).await.unwrap();
-    assert_eq!(db.migrate().await.unwrap(), 1, "core");
+    assert_eq!(db.migrate().await.unwrap(), 2, "core: its two migrations");
     run_app_migrations(&database.url, dialect, app.path())
         .await
         .expect("the application's migrator does not trip over ours");
@@ -303,8 +304,8 @@ async fn upgrading_release_1_renames_our_tables_and_nothing_else(database: TestD
     let db = Database::connect(&database.url).await.unwrap();
     assert_eq!(
         db.migrate_schemas(&passport_sqlx::Schema::ALL).await.unwrap(),
-        1,
-        "the upgrade"
+        2,
+        "the upgrade to the first versions, then core's second migration"
     );
     assert_eq!(db.migrate_schemas(&passport_sqlx::Schema::ALL).await.unwrap(), 0);
     let old = db.users().find_user_by_email("old@example.com").await.unwrap();

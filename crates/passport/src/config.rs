@@ -56,6 +56,14 @@ pub struct PassportConfig {
     pub login_failures_per_account: Option<u32>,
     /// Failed sign-ins per minute, per address (default 100).
     pub login_failures_per_address: Option<u32>,
+    /// Seconds after a refresh token's rotation during which the same client presenting it
+    /// again gets a fresh pair (the unused one is revoked) instead of the family being revoked
+    /// (default 0: off).
+    pub refresh_token_reuse_grace: Option<u32>,
+    /// `serve`: reverse proxies (addresses or networks) whose `Forwarded` / `X-Forwarded-For`
+    /// headers name the client address the limits count (default none).
+    #[serde(deserialize_with = "string_or_list")]
+    pub trusted_proxies: Vec<String>,
     /// `serve`: connections open at once, in total (default 160).
     pub max_connections: Option<usize>,
     /// `serve`: connections open at once from one address, IPv6 by /64 (default 32).
@@ -186,6 +194,8 @@ impl PassportConfig {
                 }
                 "login_failures_per_account" => self.login_failures_per_account = Some(parse_count(&name, &value)?),
                 "login_failures_per_address" => self.login_failures_per_address = Some(parse_count(&name, &value)?),
+                "refresh_token_reuse_grace" => self.refresh_token_reuse_grace = Some(parse_count(&name, &value)?),
+                "trusted_proxies" => self.trusted_proxies = split_list(&value),
                 "max_connections" => self.max_connections = Some(parse_count(&name, &value)? as usize),
                 "max_connections_per_address" => {
                     self.max_connections_per_address = Some(parse_count(&name, &value)? as usize);

@@ -59,10 +59,9 @@ pub fn normalize_user_code(input: &str) -> Option<String> {
 
 /// A user code as shown to people: `BCDF-GHJK`.
 pub fn display_user_code(code: &str) -> String {
-    if code.len() == USER_CODE_LENGTH {
-        format!("{}-{}", &code[..4], &code[4..])
-    } else {
-        code.to_owned()
+    match code.split_at_checked(4) {
+        Some((first, second)) if code.len() == USER_CODE_LENGTH => format!("{first}-{second}"),
+        _ => code.to_owned(),
     }
 }
 
@@ -164,5 +163,15 @@ mod tests {
         assert_eq!(normalize_user_code("BCDFGHJA"), None, "no vowels");
         assert_eq!(normalize_user_code("BCDF"), None);
         assert_eq!(display_user_code("BCDFGHJK"), "BCDF-GHJK");
+    }
+
+    /// Found by `cargo fuzz run device_user_code` (fuzz/): eight bytes that are not eight ASCII
+    /// characters, split at byte 4 inside a character.
+    #[test]
+    fn displaying_a_code_of_eight_bytes_that_are_not_eight_characters_does_not_panic() {
+        for input in ["%%%\u{769a}ee", "a\u{e9}\u{e9}\u{e9}a"] {
+            assert_eq!(input.len(), 8);
+            assert_eq!(display_user_code(input), input, "not a user code: shown as is");
+        }
     }
 }

@@ -84,6 +84,8 @@ mod consent;
 mod device;
 mod error;
 mod events;
+#[doc(hidden)]
+pub mod fuzzing;
 mod grants;
 mod jwt;
 mod keys;

@@ -14,13 +14,15 @@
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::net::IpAddr;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
 
+use chrono::{DateTime, TimeDelta, Utc};
+
+use crate::clock::Clock;
 use crate::error::{ErrorCode, OAuthError};
 
 /// The window failures are counted in.
-const WINDOW: Duration = Duration::from_secs(60);
+const WINDOW: TimeDelta = TimeDelta::seconds(60);
 /// Keys one table holds at most.
 const CAPACITY: usize = 50_000;
 
@@ -63,7 +65,7 @@ impl FailureLimitSettings {
 #[derive(Debug, Clone, Copy)]
 struct Window {
     failures: u32,
-    ends: Instant,
+    ends: DateTime<Utc>,
 }
 
 /// Failures per key in one-minute windows, bounded in memory.
@@ -86,16 +88,17 @@ impl<K: Hash + Eq + Clone> Counter<K> {
     }
 
     /// Seconds until `key` may try again, when it is locked.
-    fn locked(&self, key: &K, now: Instant) -> Option<u64> {
+    fn locked(&self, key: &K, now: DateTime<Utc>) -> Option<u64> {
         if self.limit == 0 {
             return None;
         }
         let windows = self.windows();
         let window = windows.get(key)?;
-        (window.ends > now && window.failures >= self.limit).then(|| (window.ends - now).as_secs().max(1))
+        (window.ends > now && window.failures >= self.limit)
+            .then(|| u64::try_from((window.ends - now).num_seconds()).unwrap_or(0).max(1))
     }
 
-    fn fail(&self, key: K, now: Instant) {
+    fn fail(&self, key: K, now: DateTime<Utc>) {
         if self.limit == 0 {
             return;
         }
@@ -125,7 +128,7 @@ impl<K: Hash + Eq + Clone> Counter<K> {
 
 /// Frees an eighth of a full table: expired windows first, then those with the fewest
 /// failures (a flood of new keys has one each; a locked key has the most).
-fn make_room<K: Hash + Eq + Clone>(windows: &mut HashMap<K, Window>, now: Instant) {
+fn make_room<K: Hash + Eq + Clone>(windows: &mut HashMap<K, Window>, now: DateTime<Utc>) {
     windows.retain(|_, w| w.ends > now);
     let target = CAPACITY - CAPACITY / 8;
     if windows.len() > target {
@@ -140,6 +143,8 @@ fn make_room<K: Hash + Eq + Clone>(windows: &mut HashMap<K, Window>, now: Instan
 /// The failure limits of one server.
 #[derive(Debug)]
 pub(crate) struct FailureLimits {
+    /// The server's clock (tests move it).
+    clock: Arc<dyn Clock>,
     per_client: Counter<(String, IpAddr)>,
     clients_per_address: Counter<IpAddr>,
     per_account: Counter<(String, IpAddr)>,
@@ -154,8 +159,9 @@ fn locked_out(wait: u64) -> OAuthError {
 }
 
 impl FailureLimits {
-    pub(crate) fn new(settings: FailureLimitSettings) -> Self {
+    pub(crate) fn new(settings: FailureLimitSettings, clock: Arc<dyn Clock>) -> Self {
         Self {
+            clock,
             per_client: Counter::new(settings.client_auth_failures_per_client),
             clients_per_address: Counter::new(settings.client_auth_failures_per_address),
             per_account: Counter::new(settings.login_failures_per_account),
@@ -166,7 +172,7 @@ impl FailureLimits {
     /// Refuses a client that failed too often from this address (or this address).
     pub(crate) fn check_client(&self, client_id: &str, address: Option<IpAddr>) -> Result<(), OAuthError> {
         let Some(address) = address else { return Ok(()) };
-        let now = Instant::now();
+        let now = self.clock.now();
         let wait = self
             .per_client
             .locked(&(client_id.to_owned(), address), now)
@@ -177,7 +183,7 @@ impl FailureLimits {
     /// Counts a failed client authentication or wrong user credentials.
     pub(crate) fn client_failed(&self, client_id: &str, address: Option<IpAddr>) {
         if let Some(address) = address {
-            let now = Instant::now();
+            let now = self.clock.now();
             self.per_client.fail((client_id.to_owned(), address), now);
             self.clients_per_address.fail(address, now);
         }
@@ -187,7 +193,7 @@ impl FailureLimits {
     /// address that failed too often).
     pub(crate) fn check_login(&self, account: &str, address: Option<IpAddr>) -> Result<(), OAuthError> {
         let Some(address) = address else { return Ok(()) };
-        let now = Instant::now();
+        let now = self.clock.now();
         let wait = self
             .per_account
             .locked(&(account.to_lowercase(), address), now)
@@ -198,7 +204,7 @@ impl FailureLimits {
     /// Counts a failed sign-in.
     pub(crate) fn login_failed(&self, account: &str, address: Option<IpAddr>) {
         if let Some(address) = address {
-            let now = Instant::now();
+            let now = self.clock.now();
             self.per_account.fail((account.to_lowercase(), address), now);
             self.logins_per_address.fail(address, now);
         }
@@ -221,12 +227,15 @@ mod tests {
 
     #[test]
     fn failures_lock_a_key_and_success_clears_an_account() {
-        let limits = FailureLimits::new(FailureLimitSettings {
-            client_auth_failures_per_client: 2,
-            client_auth_failures_per_address: 3,
-            login_failures_per_account: 2,
-            login_failures_per_address: 10,
-        });
+        let limits = FailureLimits::new(
+            FailureLimitSettings {
+                client_auth_failures_per_client: 2,
+                client_auth_failures_per_address: 3,
+                login_failures_per_account: 2,
+                login_failures_per_address: 10,
+            },
+            Arc::new(crate::clock::SystemClock),
+        );
         limits.client_failed("c", HERE);
         assert!(limits.check_client("c", HERE).is_ok(), "under the limit");
         limits.client_failed("c", HERE);
@@ -254,7 +263,7 @@ mod tests {
     #[test]
     fn a_flood_of_new_keys_evicts_the_flood_not_the_locked() {
         let counter = Counter::new(3);
-        let now = Instant::now();
+        let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
         for _ in 0..3 {
             counter.fail(0u32, now);
         }

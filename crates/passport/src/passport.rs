@@ -56,6 +56,9 @@ pub struct Settings {
     pub redirect_policy: RedirectPolicy,
     /// Brute-force limits on failures.
     pub failure_limits: FailureLimitSettings,
+    /// How long after a rotation the same client may present the rotated refresh token again
+    /// and get a fresh pair (zero: never; reuse revokes the family).
+    pub refresh_token_reuse_grace: TimeDelta,
 }
 
 /// Builds a [`Passport`]. Every setting has Passport's default; `build()` checks them.
@@ -77,6 +80,7 @@ pub struct PassportBuilder {
     token_rate_limit: u32,
     login_rate_limit: u32,
     failure_limits: FailureLimitSettings,
+    refresh_token_reuse_grace: TimeDelta,
     keys: KeySource,
     key_set: Option<KeySet>,
     server_secret: Option<Result<ServerSecret, ConfigError>>,
@@ -116,6 +120,7 @@ impl Default for PassportBuilder {
             token_rate_limit: 0,
             login_rate_limit: 0,
             failure_limits: FailureLimitSettings::default(),
+            refresh_token_reuse_grace: TimeDelta::zero(),
             keys: KeySource::None,
             key_set: None,
             server_secret: None,
@@ -162,6 +167,9 @@ impl PassportBuilder {
         }
         if let Some(limit) = config.login_rate_limit {
             b.login_rate_limit = limit;
+        }
+        if let Some(seconds) = config.refresh_token_reuse_grace {
+            b.refresh_token_reuse_grace = TimeDelta::seconds(i64::from(seconds));
         }
         let limits = &mut b.failure_limits;
         for (setting, value) in [
@@ -287,6 +295,16 @@ impl PassportBuilder {
     /// Brute-force limits on failures (see [`FailureLimitSettings`]; on by default).
     pub fn failure_limits(mut self, limits: FailureLimitSettings) -> Self {
         self.failure_limits = limits;
+        self
+    }
+
+    /// How long after a rotation the same client may present the refresh token it has just
+    /// rotated and get a fresh pair, the unused one being revoked, instead of reuse detection
+    /// revoking the whole family (default zero: off). A client whose answer was lost to a crash
+    /// or a network failure can then retry safely; keep it short (seconds), since within it a
+    /// stolen token and the client's own retry look alike.
+    pub fn refresh_token_reuse_grace(mut self, grace: TimeDelta) -> Self {
+        self.refresh_token_reuse_grace = grace.max(TimeDelta::zero());
         self
     }
 
@@ -462,6 +480,7 @@ impl PassportBuilder {
                 insecure_http: self.insecure_http_redirect_uris,
             },
             failure_limits: self.failure_limits,
+            refresh_token_reuse_grace: self.refresh_token_reuse_grace,
         };
         Ok(Passport {
             inner: Arc::new(Inner {
@@ -469,7 +488,7 @@ impl PassportBuilder {
                 settings,
                 cookie_key: server_secret.hmac_key(purpose::TRANSIENT_COOKIE),
                 guest_key: server_secret.hmac_key(purpose::GUEST_SESSION),
-                limits: FailureLimits::new(self.failure_limits),
+                limits: FailureLimits::new(self.failure_limits, self.clock.clone()),
                 keys,
                 store,
                 providers: self.providers,
@@ -735,6 +754,8 @@ impl Passport {
                     scopes: spec.scopes.clone(),
                     family_id: family.clone(),
                     revoked: false,
+                    rotated_at: None,
+                    rotated_to: None,
                     created_at: now,
                     expires_at: now + self.inner.settings.refresh_tokens_expire_in,
                 };

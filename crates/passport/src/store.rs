@@ -57,6 +57,10 @@ pub struct RefreshTokenRecord {
     pub family_id: String,
     /// Whether it has been used or revoked.
     pub revoked: bool,
+    /// When it was used for a new pair (`None` while unused); the reuse grace counts from it.
+    pub rotated_at: Option<DateTime<Utc>>,
+    /// The id of the refresh token it was rotated into.
+    pub rotated_to: Option<String>,
     /// Issue time.
     pub created_at: DateTime<Utc>,
     /// Expiry.
@@ -151,15 +155,29 @@ pub trait TokenStore: Send + Sync {
     /// A refresh token row by the hash of its value.
     async fn find_refresh_token(&self, id: &str) -> Result<Option<RefreshTokenRecord>, StoreError>;
 
-    /// Atomically: marks refresh token `old_id` used (only if it is still live), revokes the
-    /// access token issued with it, and stores the new pair. Returns false, changing nothing,
-    /// when `old_id` was already used or revoked: of concurrent rotations exactly one wins.
+    /// Atomically: marks refresh token `old_id` used (only if it is still live) at
+    /// `access.created_at`, pointing it at `refresh`, revokes the access token issued with it,
+    /// and stores the new pair. Returns false, changing nothing, when `old_id` was already used
+    /// or revoked: of concurrent rotations exactly one wins.
     async fn rotate_refresh_token(
         &self,
         old_id: &str,
         access: &AccessTokenRecord,
         refresh: Option<&RefreshTokenRecord>,
     ) -> Result<bool, StoreError>;
+
+    /// The reuse grace: atomically, when `old_id` still points at `child_id` and that child is
+    /// live and unused, revokes the child and its access token, points `old_id` at `refresh`
+    /// (its rotation time stays), and stores the new pair. Returns the revoked child's access
+    /// token id, or `None`, changing nothing, when the child was used or revoked meanwhile (or
+    /// another retry won).
+    async fn regrant_refresh_token(
+        &self,
+        old_id: &str,
+        child_id: &str,
+        access: &AccessTokenRecord,
+        refresh: &RefreshTokenRecord,
+    ) -> Result<Option<String>, StoreError>;
 
     /// A user's live (not revoked, not expired) access tokens, newest first.
     async fn tokens_of_user(&self, user_id: &str, now: DateTime<Utc>) -> Result<Vec<AccessTokenRecord>, StoreError>;

@@ -295,6 +295,170 @@ backend_test! {
     }
 }
 
+backend_test! {
+    /// Issue 10, faults: 32 clients rotate refresh tokens in a loop while the server is killed
+    /// with -9 and restarted three times. A refresh token received in a 200 always works after
+    /// a restart; a client whose request died unanswered, retrying it, gets a working pair
+    /// (SQLite runs with `refresh_token_reuse_grace`) or, without the grace (PostgreSQL), finds
+    /// its family revoked by reuse detection; never anything else.
+    #[flavor(multi_thread, 2)]
+    async fn refresh_rotation_survives_kill_9(db) {
+        const CLIENTS: usize = 32;
+        let mut site = Deployment::new(db);
+        let setup = set_up(&mut site);
+        let grace = site.kind == "sqlite";
+        if grace {
+            site.set_env("PASSPORT_REFRESH_TOKEN_REUSE_GRACE", "60");
+        }
+        // One address with 32 clients and the checks beside them.
+        site.set_env("PASSPORT_MAX_CONNECTIONS_PER_ADDRESS", "96");
+        let mut server = site.serve();
+        let address = server.base.trim_start_matches("http://").to_owned();
+        let base = server.base.clone();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let setup = std::sync::Arc::new(setup);
+        let tasks: Vec<_> = (0..CLIENTS)
+            .map(|_| tokio::spawn(rotate_until_stopped(base.clone(), setup.clone(), stop.clone(), grace)))
+            .collect();
+        for _ in 0..3 {
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            assert!(!server.kill9().success(), "killed");
+            drop(server);
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            server = ServerProcess::spawn(site.command(&["serve", "--bind", &address]));
+        }
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let mut total = Outcome::default();
+        for task in tasks {
+            let outcome = task.await.expect("client task");
+            total.rotations += outcome.rotations;
+            total.retries += outcome.retries;
+            total.families_revoked += outcome.families_revoked;
+        }
+        eprintln!(
+            "{}: {} rotations, {} unanswered requests retried, {} families revoked by reuse detection",
+            site.kind, total.rotations, total.retries, total.families_revoked
+        );
+        assert!(total.rotations > CLIENTS * 4, "the clients kept rotating: {total:?}");
+        assert!(total.retries > 0, "the kills interrupted requests: {total:?}");
+        if grace {
+            assert_eq!(total.families_revoked, 0, "within the grace every retry gets a pair");
+        }
+        drop(server);
+    }
+}
+
+/// What one client saw in [`refresh_rotation_survives_kill_9`].
+#[derive(Debug, Default)]
+struct Outcome {
+    rotations: usize,
+    retries: usize,
+    families_revoked: usize,
+}
+
+/// One client: a pair from the password grant, then refreshes in a loop. An answered pair is
+/// always the next one presented, so it must work; a request that died is sent again as it was.
+async fn rotate_until_stopped(
+    base: String,
+    setup: std::sync::Arc<Setup>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    grace: bool,
+) -> Outcome {
+    let http = reqwest::ClientBuilder::new()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("reqwest client");
+    let token_url = format!("{base}/oauth/token");
+    let (app, secret) = (&setup.app.0, &setup.app.1);
+    let new_family = || async {
+        loop {
+            let sent = http
+                .post(&token_url)
+                .form(&[
+                    ("grant_type", "password"),
+                    ("client_id", app),
+                    ("client_secret", secret),
+                    ("username", setup.email),
+                    ("password", setup.password),
+                    ("scope", "read"),
+                ])
+                .send()
+                .await;
+            // A password grant that dies unanswered leaves a family nobody holds: harmless.
+            if let Ok(response) = sent {
+                assert_eq!(response.status(), 200, "password grant");
+                return pair(response.json().await.expect("JSON"));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    let mut outcome = Outcome::default();
+    let (mut access, mut refresh) = new_family().await;
+    let mut retrying = false;
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        let form = [
+            ("grant_type", "refresh_token"),
+            ("client_id", app.as_str()),
+            ("client_secret", secret.as_str()),
+            ("refresh_token", refresh.as_str()),
+        ];
+        let response = match http.post(&token_url).form(&form).send().await {
+            Ok(response) => response,
+            Err(_) => {
+                // Died unanswered (or the server is down): send it again as it was.
+                outcome.retries += usize::from(!retrying);
+                retrying = true;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let status = response.status().as_u16();
+        let Ok(body) = response.json::<Value>().await else {
+            outcome.retries += usize::from(!retrying);
+            retrying = true;
+            continue;
+        };
+        match status {
+            200 => {
+                let was_retry = retrying;
+                (access, refresh) = pair(body);
+                outcome.rotations += 1;
+                retrying = false;
+                if was_retry {
+                    let status = http.get(format!("{base}/api/user")).bearer_auth(&access).send().await;
+                    assert!(
+                        status.is_err() || status.unwrap().status() == 200,
+                        "the pair a retry got works"
+                    );
+                }
+            }
+            400 if body["error"] == "invalid_grant" => {
+                assert!(retrying, "a refresh token answered in a 200 was refused: {body}");
+                assert!(!grace, "within the grace a retry gets a pair: {body}");
+                // Reuse detection: the family is gone, with the access token last answered.
+                let check = http.get(format!("{base}/api/user")).bearer_auth(&access).send().await;
+                if let Ok(check) = check {
+                    assert_eq!(check.status(), 401, "the family of a detected reuse is revoked");
+                }
+                outcome.families_revoked += 1;
+                (access, refresh) = new_family().await;
+                retrying = false;
+            }
+            _ => panic!("unexpected answer {status}: {body}"),
+        }
+    }
+    outcome
+}
+
+/// The access and refresh tokens of a token response.
+fn pair(body: Value) -> (String, String) {
+    (
+        body["access_token"].as_str().expect("access_token").to_owned(),
+        body["refresh_token"].as_str().expect("refresh_token").to_owned(),
+    )
+}
+
 #[tokio::test]
 async fn sigterm_and_sigint_shut_down_gracefully() {
     for signal in ["TERM", "INT"] {

@@ -1164,6 +1164,43 @@ backend_test! {
 }
 
 backend_test! {
+    /// README: refresh_token_reuse_grace. Within the grace, the client presenting the token it
+    /// has just rotated (its answer lost) gets a fresh pair and the pair it never saw stops
+    /// working; past the grace, or once the new pair was used, presenting it is reuse again.
+    async fn a_retry_within_the_reuse_grace_gets_a_fresh_pair(db) {
+        let server = TestServer::start(db, |b| b.refresh_token_reuse_grace(TimeDelta::seconds(30))).await;
+        let (client, a) = first_pair(&server, "grace@example.com").await;
+        let lost = refresh(&server, &client, a.refresh_token(), None).await;
+        assert_eq!(lost.status, 200, "{}", lost.body);
+
+        server.advance(TimeDelta::seconds(20));
+        let retry = refresh(&server, &client, a.refresh_token(), None).await;
+        assert_eq!(retry.status, 200, "a retry within the grace: {}", retry.body);
+        assert_eq!(jwt_scopes(retry.access_token()), ["read", "write"], "the same grant");
+        assert_eq!(api_user(&server, lost.access_token()).await.0, 401, "the lost pair is revoked");
+        assert_eq!(api_user(&server, retry.access_token()).await.0, 200);
+
+        // The client goes on with the retried pair; then the grace no longer covers A.
+        let next = refresh(&server, &client, retry.refresh_token(), None).await;
+        assert_eq!(next.status, 200, "{}", next.body);
+        refresh(&server, &client, a.refresh_token(), None)
+            .await
+            .assert_error(400, "invalid_grant");
+        assert_eq!(api_user(&server, next.access_token()).await.0, 401, "reuse revoked the family");
+
+        // Past the grace a retry is reuse.
+        let (client, b) = first_pair(&server, "late@example.com").await;
+        let rotated = refresh(&server, &client, b.refresh_token(), None).await;
+        assert_eq!(rotated.status, 200);
+        server.advance(TimeDelta::seconds(31));
+        refresh(&server, &client, b.refresh_token(), None)
+            .await
+            .assert_error(400, "invalid_grant");
+        assert_eq!(api_user(&server, rotated.access_token()).await.0, 401, "family revoked");
+    }
+}
+
+backend_test! {
     async fn expired_access_token_is_refused_at_the_api(db) {
         let server = TestServer::start(db, |b| b.tokens_expire_in(TimeDelta::minutes(1))).await;
         let (_, first) = first_pair(&server, "short@example.com").await;

@@ -1,7 +1,9 @@
 //! Refresh token grant (RFC 6749 §6) with rotation (RFC 9700 §4.14.2): the presented token is
 //! used up atomically, the access token issued with it is revoked, and a new pair is issued in
-//! the same family. Presenting a used token again revokes the whole family. Scopes may be
-//! narrowed, never widened.
+//! the same family. Presenting a used token again revokes the whole family, except within the
+//! reuse grace (`refresh_token_reuse_grace`, as Hydra's grace period): then the client that
+//! rotated it gets a fresh pair and the pair it never used is revoked, so a client whose answer
+//! was lost can retry. Scopes may be narrowed, never widened.
 
 use crate::client::GrantType;
 use crate::error::OAuthError;
@@ -23,10 +25,15 @@ pub(super) async fn handle(passport: &Passport, request: &TokenRequest) -> Resul
     if old.client_id != client.id {
         return Err(OAuthError::invalid_refresh_token("Token is not linked to client"));
     }
-    if old.revoked {
-        reuse_detected(passport, &old.family_id, client.id.as_str()).await?;
-        return Err(OAuthError::invalid_refresh_token("Token has been revoked"));
-    }
+    // A used token is a retry within the grace (the pair it became still unused), or reuse.
+    let retry_of = match (old.revoked, within_grace(passport, &old)) {
+        (false, _) => None,
+        (true, Some(child)) => Some(child),
+        (true, None) => {
+            reuse_detected(passport, &old.family_id, client.id.as_str()).await?;
+            return Err(OAuthError::invalid_refresh_token("Token has been revoked"));
+        }
+    };
     if old.expires_at <= passport.now() {
         return Err(OAuthError::invalid_refresh_token("Token has expired"));
     }
@@ -55,16 +62,36 @@ pub(super) async fn handle(passport: &Passport, request: &TokenRequest) -> Resul
         })
         .await?;
     let refresh = minted.refresh.as_ref().map(|(_, record)| record);
-    if !store.rotate_refresh_token(&id, &minted.access, refresh).await? {
-        // Lost a race with another redemption of the same token: that is reuse too.
+    let revoked_access = match (retry_of, refresh) {
+        (None, _) => store
+            .rotate_refresh_token(&id, &minted.access, refresh)
+            .await?
+            .then(|| old.access_token_id.clone()),
+        (Some(child), Some(refresh)) => store.regrant_refresh_token(&id, child, &minted.access, refresh).await?,
+        // The client lost the refresh grant since: no pair to hand out again.
+        (Some(_), None) => None,
+    };
+    let Some(revoked_access) = revoked_access else {
+        // Lost a race with another redemption of the same token, or the pair it became was
+        // used meanwhile: that is reuse too.
         reuse_detected(passport, &old.family_id, client.id.as_str()).await?;
         return Err(OAuthError::invalid_refresh_token("Token has been revoked"));
-    }
+    };
     passport.emit(Event::AccessTokenRevoked {
-        token_id: old.access_token_id.clone(),
+        token_id: revoked_access,
     });
     passport.announce(&minted);
     Ok(TokenResponse::from_minted(&minted, &requested, passport.now()))
+}
+
+/// The refresh token `old` was rotated into, when `old` was rotated (not revoked otherwise)
+/// within the reuse grace.
+fn within_grace<'a>(passport: &Passport, old: &'a crate::store::RefreshTokenRecord) -> Option<&'a str> {
+    let grace = passport.settings().refresh_token_reuse_grace;
+    let rotated_at = old.rotated_at?;
+    (grace > chrono::TimeDelta::zero() && passport.now() - rotated_at <= grace)
+        .then_some(old.rotated_to.as_deref())
+        .flatten()
 }
 
 async fn reuse_detected(passport: &Passport, family_id: &str, client_id: &str) -> Result<(), OAuthError> {

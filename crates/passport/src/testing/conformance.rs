@@ -37,6 +37,9 @@ pub const CHECKS: &[(&str, Check)] = &[
         "refresh_rotation_is_single_use_and_family_revocation_reaches_descendants",
         |s| Box::pin(refresh_rotation_is_single_use_and_family_revocation_reaches_descendants(s)),
     ),
+    ("a_retry_within_the_grace_replaces_only_an_unused_pair", |s| {
+        Box::pin(a_retry_within_the_grace_replaces_only_an_unused_pair(s))
+    }),
     ("concurrent_rotations_have_exactly_one_winner", |s| {
         Box::pin(concurrent_rotations_have_exactly_one_winner(s))
     }),
@@ -116,6 +119,8 @@ fn refresh(id: &str, access_id: &str, client_id: &str, family: &str) -> RefreshT
         scopes: scopes(&["read"]),
         family_id: family.to_owned(),
         revoked: false,
+        rotated_at: None,
+        rotated_to: None,
         created_at: now(),
         expires_at: now() + TimeDelta::days(1),
     }
@@ -229,6 +234,69 @@ pub async fn refresh_rotation_is_single_use_and_family_revocation_reaches_descen
     assert_eq!(revoked, ["a2"], "the family's live access tokens");
     assert!(store.find_refresh_token("r2").await.unwrap().unwrap().revoked);
     assert!(store.token_status("a2").await.unwrap().unwrap().revoked);
+}
+
+/// Rotation records when and into what; a retry within the grace swaps the unused child pair
+/// for a new one, once, and never a child that was used.
+pub async fn a_retry_within_the_grace_replaces_only_an_unused_pair(store: Arc<dyn Store>) {
+    store.insert_client(&client("c1")).await.unwrap();
+    store
+        .insert_tokens(&access_in("a1", "fam"), Some(&refresh("r1", "a1", "c1", "fam")))
+        .await
+        .unwrap();
+    let a2 = access_in("a2", "fam");
+    assert!(
+        store
+            .rotate_refresh_token("r1", &a2, Some(&refresh("r2", "a2", "c1", "fam")))
+            .await
+            .unwrap()
+    );
+    let r1 = store.find_refresh_token("r1").await.unwrap().unwrap();
+    assert_eq!(
+        r1.rotated_at,
+        Some(a2.created_at),
+        "rotated at the new pair's issue time"
+    );
+    assert_eq!(r1.rotated_to.as_deref(), Some("r2"));
+    assert_eq!(store.find_refresh_token("r2").await.unwrap().unwrap().rotated_at, None);
+
+    let regranted = store
+        .regrant_refresh_token("r1", "r2", &access_in("a3", "fam"), &refresh("r3", "a3", "c1", "fam"))
+        .await
+        .unwrap();
+    assert_eq!(regranted.as_deref(), Some("a2"), "the unused child's access token");
+    assert!(store.find_refresh_token("r2").await.unwrap().unwrap().revoked);
+    assert!(store.token_status("a2").await.unwrap().unwrap().revoked);
+    assert!(!store.token_status("a3").await.unwrap().unwrap().revoked);
+    let r1 = store.find_refresh_token("r1").await.unwrap().unwrap();
+    assert_eq!(r1.rotated_to.as_deref(), Some("r3"));
+    assert_eq!(
+        r1.rotated_at,
+        Some(a2.created_at),
+        "the grace still counts from the first rotation"
+    );
+
+    let stale = store
+        .regrant_refresh_token("r1", "r2", &access_in("a4", "fam"), &refresh("r4", "a4", "c1", "fam"))
+        .await
+        .unwrap();
+    assert_eq!(stale, None, "a second retry naming the old child changes nothing");
+    assert_eq!(store.find_access_token("a4").await.unwrap(), None);
+
+    // The client used its new pair: the answer was not lost, so no retry replaces it.
+    assert!(
+        store
+            .rotate_refresh_token("r3", &access_in("a5", "fam"), Some(&refresh("r5", "a5", "c1", "fam")))
+            .await
+            .unwrap()
+    );
+    let used = store
+        .regrant_refresh_token("r1", "r3", &access_in("a6", "fam"), &refresh("r6", "a6", "c1", "fam"))
+        .await
+        .unwrap();
+    assert_eq!(used, None, "a used child is not replaced");
+    assert_eq!(store.find_access_token("a6").await.unwrap(), None);
+    assert!(!store.token_status("a5").await.unwrap().unwrap().revoked);
 }
 
 /// Of twelve concurrent rotations of one refresh token, exactly one wins.

@@ -212,6 +212,8 @@ impl TokenStore for MemoryStore {
         let old_access = match state.refresh.get_mut(old_id) {
             Some(old) if !old.revoked => {
                 old.revoked = true;
+                old.rotated_at = Some(access.created_at);
+                old.rotated_to = refresh.map(|r| r.id.clone());
                 old.access_token_id.clone()
             }
             _ => return Ok(false),
@@ -221,6 +223,36 @@ impl TokenStore for MemoryStore {
         }
         state.insert_tokens(access, refresh)?;
         Ok(true)
+    }
+
+    async fn regrant_refresh_token(
+        &self,
+        old_id: &str,
+        child_id: &str,
+        access: &AccessTokenRecord,
+        refresh: &RefreshTokenRecord,
+    ) -> Result<Option<String>, StoreError> {
+        let mut state = self.state();
+        state.check_free(access, Some(refresh))?;
+        let points_at_child = state
+            .refresh
+            .get(old_id)
+            .is_some_and(|old| old.rotated_to.as_deref() == Some(child_id));
+        let child_access = match state.refresh.get_mut(child_id) {
+            Some(child) if points_at_child && !child.revoked => {
+                child.revoked = true;
+                child.access_token_id.clone()
+            }
+            _ => return Ok(None),
+        };
+        if let Some(token) = state.access.get_mut(&child_access) {
+            token.revoked = true;
+        }
+        if let Some(old) = state.refresh.get_mut(old_id) {
+            old.rotated_to = Some(refresh.id.clone());
+        }
+        state.insert_tokens(access, Some(refresh))?;
+        Ok(Some(child_access))
     }
 
     async fn tokens_of_user(&self, user_id: &str, now: DateTime<Utc>) -> Result<Vec<AccessTokenRecord>, StoreError> {
