@@ -98,7 +98,9 @@ fn client_json(client: &Client) -> Value {
         "name": client.name,
         "redirect": redirect.join(","),
         "redirect_uris": client.redirect_uris,
+        "post_logout_redirect_uris": client.post_logout_redirect_uris,
         "grant_types": client.grant_types,
+        "token_endpoint_auth_method": client.token_endpoint_auth_method(),
         "confidential": client.is_confidential(),
         "revoked": client.revoked,
         "created_at": client.created_at,
@@ -136,38 +138,66 @@ fn name_field(body: &Map<String, Value>, errors: &mut FieldErrors) -> String {
     }
 }
 
-/// Validates `name` and `redirect` (comma-separated URIs, or a list) of a client form.
-fn client_fields(pages: &Pages, body: &Map<String, Value>) -> Result<(String, Vec<String>), ApiError> {
-    let mut errors = Vec::new();
-    let name = name_field(body, &mut errors);
-    let redirect: Vec<String> = match body.get("redirect") {
-        Some(Value::String(s)) => s
+/// The fields of a client form.
+struct ClientFields {
+    name: String,
+    redirect: Vec<String>,
+    /// `None` when the form does not name them.
+    post_logout_redirect_uris: Option<Vec<String>>,
+}
+
+/// A list of URIs: comma-separated text, or a list of strings.
+fn uri_list(value: &Value) -> Vec<String> {
+    match value {
+        Value::String(s) => s
             .split(',')
             .map(str::trim)
             .filter(|u| !u.is_empty())
             .map(str::to_owned)
             .collect(),
-        Some(Value::Array(items)) => items
+        Value::Array(items) => items
             .iter()
-            .filter_map(Value::as_str)
-            .map(str::trim)
-            .map(str::to_owned)
+            .map(|v| v.as_str().unwrap_or("\u{0}").trim().to_owned())
             .collect(),
-        _ => Vec::new(),
-    };
+        _ => vec!["\u{0}".to_owned()],
+    }
+}
+
+/// Validates `name`, `redirect` (comma-separated URIs, or a list) and the optional
+/// `post_logout_redirect_uris` of a client form.
+fn client_fields(pages: &Pages, body: &Map<String, Value>) -> Result<ClientFields, ApiError> {
+    let mut errors = Vec::new();
+    let name = name_field(body, &mut errors);
+    let policy = pages.passport.settings().redirect_policy;
+    let redirect = body.get("redirect").map(uri_list).unwrap_or_default();
     if redirect.is_empty() {
         errors.push(("redirect", "The redirect field is required.".to_owned()));
-    } else if redirect
-        .iter()
-        .any(|u| pages.passport.settings().redirect_policy.parse(u).is_err())
-    {
+    } else if redirect.iter().any(|u| policy.parse(u).is_err()) {
         errors.push((
             "redirect",
             "One or more redirects have an invalid URI format.".to_owned(),
         ));
     }
+    let post_logout_redirect_uris = body
+        .get("post_logout_redirect_uris")
+        .filter(|v| !v.is_null())
+        .map(uri_list);
+    if post_logout_redirect_uris
+        .iter()
+        .flatten()
+        .any(|u| policy.parse(u).is_err())
+    {
+        errors.push((
+            "post_logout_redirect_uris",
+            "One or more post-logout redirect URIs have an invalid URI format.".to_owned(),
+        ));
+    }
     if errors.is_empty() {
-        Ok((name, redirect))
+        Ok(ClientFields {
+            name,
+            redirect,
+            post_logout_redirect_uris,
+        })
     } else {
         Err(ApiError::Invalid(errors))
     }
@@ -217,11 +247,17 @@ pub(crate) async fn list_clients(State(pages): State<Pages>, api: ApiUser) -> Re
 /// `POST /oauth/clients` (`name`, `redirect`, optional `confidential`): 201 with the plain
 /// secret, shown this once.
 pub(crate) async fn create_client(State(pages): State<Pages>, form: ApiForm) -> Result<Response, ApiError> {
-    let (name, redirect) = client_fields(&pages, &form.body)?;
+    let fields = client_fields(&pages, &form.body)?;
     let confidential = truthy(form.body.get("confidential")).unwrap_or(true);
     let (client, secret) = pages
         .passport
-        .create_owned_client(&form.user.id, &name, redirect, confidential)
+        .create_owned_client(
+            &form.user.id,
+            &fields.name,
+            fields.redirect,
+            fields.post_logout_redirect_uris.unwrap_or_default(),
+            confidential,
+        )
         .await?;
     let mut value = client_json(&client);
     let plain = secret.as_ref().map(|s| s.expose_secret().to_owned());
@@ -242,9 +278,15 @@ pub(crate) async fn update_client(
         .owned_client(&form.user.id, &id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    let (name, redirect) = client_fields(&pages, &form.body)?;
+    let fields = client_fields(&pages, &form.body)?;
     let client = passport
-        .update_owned_client(&form.user.id, &id, &name, &redirect)
+        .update_owned_client(
+            &form.user.id,
+            &id,
+            &fields.name,
+            &fields.redirect,
+            fields.post_logout_redirect_uris.as_deref(),
+        )
         .await?
         .ok_or(ApiError::NotFound)?;
     Ok(Json(client_json(&client)).into_response())

@@ -131,6 +131,12 @@ pub struct CreateClient {
     /// `skipsAuthorization`).
     #[arg(long)]
     pub skips_authorization: bool,
+    /// Where OpenID Connect logout may return to, comma-separated (`post_logout_redirect_uris`).
+    #[arg(long = "post-logout-redirect-uri")]
+    pub post_logout_redirect_uri: Option<String>,
+    /// A resource server: may introspect tokens issued to other clients (`can_introspect`).
+    #[arg(long)]
+    pub can_introspect: bool,
     /// Print one JSON object on stdout.
     #[arg(long)]
     pub json: bool,

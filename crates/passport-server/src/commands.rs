@@ -165,21 +165,23 @@ async fn create_client(passport: &Passport, args: CreateClient) -> anyhow::Resul
             "--provider applies to password and personal access clients only (the sign-in pages serve the default provider)"
         );
     }
-    let redirect_uris: Vec<String> = args
-        .redirect_uri
-        .as_deref()
-        .unwrap_or_default()
-        .split(',')
-        .map(str::trim)
-        .filter(|u| !u.is_empty())
-        .map(str::to_owned)
-        .collect();
+    let list = |arg: &Option<String>| -> Vec<String> {
+        arg.as_deref()
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
     let name = args.name.clone().unwrap_or_else(|| default_name(kind).to_owned());
     let new = NewClient::new(name, kind)
-        .redirect_uris(redirect_uris)
+        .redirect_uris(list(&args.redirect_uri))
+        .post_logout_redirect_uris(list(&args.post_logout_redirect_uri))
         .public(args.public)
         .provider(args.provider.clone())
-        .skips_authorization(args.skips_authorization);
+        .skips_authorization(args.skips_authorization)
+        .can_introspect(args.can_introspect);
     let (client, secret) = passport
         .create_client(new)
         .await
@@ -198,6 +200,9 @@ async fn create_client(passport: &Passport, args: CreateClient) -> anyhow::Resul
             "client_secret": secret,
             "grant_types": grant_names(&client.grant_types),
             "redirect_uris": client.redirect_uris,
+            "post_logout_redirect_uris": client.post_logout_redirect_uris,
+            "token_endpoint_auth_method": client.token_endpoint_auth_method(),
+            "can_introspect": client.can_introspect,
         }),
         &human,
     );
@@ -216,6 +221,9 @@ async fn list_clients(passport: &Passport, json: bool) -> anyhow::Result<()> {
                     "confidential": c.is_confidential(),
                     "grant_types": grant_names(&c.grant_types),
                     "redirect_uris": c.redirect_uris,
+                    "post_logout_redirect_uris": c.post_logout_redirect_uris,
+                    "token_endpoint_auth_method": c.token_endpoint_auth_method(),
+                    "can_introspect": c.can_introspect,
                     "provider": c.provider,
                     "revoked": c.revoked,
                     "created_at": c.created_at,

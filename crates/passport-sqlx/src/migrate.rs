@@ -93,6 +93,12 @@ macro_rules! migrations {
                 sql: include_str!(concat!("../migrations/", $dialect, "/core/0002_refresh_rotation.sql")),
             },
             Migration {
+                schema: Schema::Core,
+                version: 3,
+                name: "openid connect",
+                sql: include_str!(concat!("../migrations/", $dialect, "/core/0003_openid_connect.sql")),
+            },
+            Migration {
                 schema: Schema::Sessions,
                 version: 1,
                 name: "create sessions",

@@ -117,8 +117,9 @@ impl ClientStore for PgStore {
     async fn insert_client(&self, client: &Client) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO oauth_clients (id, owner_type, owner_id, name, secret, provider, redirect_uris, \
-             grant_types, scopes, skips_authorization, revoked, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+             grant_types, scopes, skips_authorization, revoked, created_at, updated_at, \
+             post_logout_redirect_uris, can_introspect) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
         )
         .bind(client.id.as_str())
         .bind(client.owner_id.as_ref().map(|_| "users"))
@@ -133,6 +134,8 @@ impl ClientStore for PgStore {
         .bind(client.revoked)
         .bind(client.created_at)
         .bind(client.updated_at)
+        .bind(to_json(&client.post_logout_redirect_uris))
+        .bind(client.can_introspect)
         .execute(&self.pool)
         .await
         .map_err(backend)?;
@@ -194,11 +197,16 @@ impl ClientStore for PgStore {
         id: &str,
         name: &str,
         redirect_uris: &[RedirectUri],
+        post_logout_redirect_uris: &[RedirectUri],
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE oauth_clients SET name = $1, redirect_uris = $2, updated_at = $3 WHERE id = $4")
+        sqlx::query(
+            "UPDATE oauth_clients SET name = $1, redirect_uris = $2, post_logout_redirect_uris = $3, \
+             updated_at = $4 WHERE id = $5",
+        )
             .bind(name)
             .bind(to_json(redirect_uris))
+            .bind(to_json(post_logout_redirect_uris))
             .bind(now)
             .bind(id)
             .execute(&self.pool)

@@ -89,7 +89,7 @@ pub(crate) fn extensions_json(extensions: &AuthorizationExtensions) -> Option<St
 }
 
 pub(crate) const CLIENT_COLUMNS: &str = "id, owner_id, name, secret, provider, redirect_uris, grant_types, scopes, \
-     skips_authorization, revoked, created_at, updated_at";
+     skips_authorization, revoked, created_at, updated_at, post_logout_redirect_uris, can_introspect";
 
 pub(crate) const ACCESS_COLUMNS: &str =
     "id, user_id, client_id, name, scopes, family_id, revoked, created_at, expires_at";
@@ -110,6 +110,7 @@ pub(crate) const USER_COLUMNS: &str = "id, name, email, password, created_at";
 pub(crate) fn client(row: &impl Columns) -> Result<Client, sqlx::Error> {
     let redirect_uris: Vec<String> = from_json(row.opt_text("redirect_uris")?);
     let grant_types: Vec<String> = from_json(row.opt_text("grant_types")?);
+    let post_logout: Vec<String> = from_json(row.opt_text("post_logout_redirect_uris")?);
     Ok(Client {
         id: row.text("id")?.into(),
         owner_id: row.opt_text("owner_id")?,
@@ -122,6 +123,8 @@ pub(crate) fn client(row: &impl Columns) -> Result<Client, sqlx::Error> {
             .opt_text("scopes")?
             .and_then(|s| serde_json::from_str::<ScopeSet>(&s).ok()),
         skips_authorization: row.flag("skips_authorization")?,
+        post_logout_redirect_uris: post_logout.into_iter().map(RedirectUri::from_storage).collect(),
+        can_introspect: row.flag("can_introspect")?,
         revoked: row.flag("revoked")?,
         created_at: row.time("created_at")?,
         updated_at: row.time("updated_at")?,

@@ -191,6 +191,11 @@ pub struct Client {
     pub scopes: Option<ScopeSet>,
     /// Skip the consent page for this client (Passport's `skipsAuthorization`).
     pub skips_authorization: bool,
+    /// Where RP-initiated logout may send the browser back to (OpenID Connect RP-Initiated
+    /// Logout 1.0 `post_logout_redirect_uris`), matched exactly.
+    pub post_logout_redirect_uris: Vec<RedirectUri>,
+    /// A resource server: may introspect tokens issued to other clients (RFC 7662 §4).
+    pub can_introspect: bool,
     /// Revoked clients behave as if they did not exist.
     pub revoked: bool,
     /// Creation time.
@@ -218,6 +223,22 @@ impl Client {
     /// The scopes this client is limited to, if any.
     pub fn allowed_scopes(&self) -> Option<&[String]> {
         self.scopes.as_deref()
+    }
+
+    /// How the client authenticates at the token endpoint, by its RFC 7591 name:
+    /// `client_secret_basic` for confidential clients (which may also use
+    /// `client_secret_post`), `none` for public ones.
+    pub fn token_endpoint_auth_method(&self) -> &'static str {
+        if self.is_confidential() {
+            "client_secret_basic"
+        } else {
+            "none"
+        }
+    }
+
+    /// Whether `uri` is one of the client's post-logout redirect URIs (exact match).
+    pub fn allows_post_logout_redirect(&self, uri: &str) -> bool {
+        self.post_logout_redirect_uris.iter().any(|r| r.as_str() == uri)
     }
 
     /// Whether this client's tokens belong to `provider` (a client without a provider belongs to
@@ -291,6 +312,18 @@ pub struct NewClient {
     pub scopes: Option<ScopeSet>,
     /// Skip the consent screen.
     pub skips_authorization: bool,
+    /// Post-logout redirect URIs (OpenID Connect RP-Initiated Logout).
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Make it a resource server that may introspect other clients' tokens.
+    pub can_introspect: bool,
+}
+
+/// A [`NewClient`] checked: what the client row gets.
+pub(crate) struct ValidClient {
+    pub(crate) name: String,
+    pub(crate) redirect_uris: Vec<RedirectUri>,
+    pub(crate) post_logout_redirect_uris: Vec<RedirectUri>,
+    pub(crate) confidential: bool,
 }
 
 impl NewClient {
@@ -305,7 +338,21 @@ impl NewClient {
             owner_id: None,
             scopes: None,
             skips_authorization: false,
+            post_logout_redirect_uris: Vec::new(),
+            can_introspect: false,
         }
+    }
+
+    /// Sets the post-logout redirect URIs.
+    pub fn post_logout_redirect_uris(mut self, uris: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.post_logout_redirect_uris = uris.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Lets the client introspect other clients' tokens (a resource server).
+    pub fn can_introspect(mut self, on: bool) -> Self {
+        self.can_introspect = on;
+        self
     }
 
     /// Sets the redirect URIs.
@@ -340,13 +387,15 @@ impl NewClient {
 
     /// Checks the request: the trimmed name, the validated redirect URIs, and whether the
     /// client is confidential.
-    pub(crate) fn validate(&self, policy: RedirectPolicy) -> Result<(String, Vec<RedirectUri>, bool), OAuthError> {
+    pub(crate) fn validate(&self, policy: RedirectPolicy) -> Result<ValidClient, OAuthError> {
         let name = check_name(&self.name).map_err(name_error)?.to_owned();
-        let redirect_uris = self
-            .redirect_uris
-            .iter()
-            .map(|uri| policy.parse(uri))
-            .collect::<Result<Vec<_>, _>>()?;
+        let redirect_uris = policy.parse_all(&self.redirect_uris)?;
+        let post_logout_redirect_uris = policy.parse_all(&self.post_logout_redirect_uris)?;
+        if self.can_introspect && (self.public || self.kind == ClientKind::Implicit) {
+            return Err(OAuthError::invalid_request(
+                "Only confidential clients may introspect tokens",
+            ));
+        }
         if self.kind.needs_redirect_uri() && redirect_uris.is_empty() {
             return Err(OAuthError::invalid_request(
                 "This kind of client needs at least one redirect URI",
@@ -361,7 +410,12 @@ impl NewClient {
             ClientKind::Implicit => false,
             _ => !self.public,
         };
-        Ok((name, redirect_uris, confidential))
+        Ok(ValidClient {
+            name,
+            redirect_uris,
+            post_logout_redirect_uris,
+            confidential,
+        })
     }
 }
 

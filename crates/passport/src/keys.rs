@@ -172,6 +172,15 @@ impl Algorithm {
         }
     }
 
+    /// OpenID Connect's `at_hash` / `c_hash` of `value` (Core §3.1.3.6): the left half of the
+    /// hash that goes with this algorithm, base64url without padding.
+    pub fn half_hash(self, value: &str) -> String {
+        let digest = match self {
+            Self::RS256 => Sha256::digest(value.as_bytes()).to_vec(),
+        };
+        URL_SAFE_NO_PAD.encode(&digest[..digest.len() / 2])
+    }
+
     fn jwt(self) -> jsonwebtoken::Algorithm {
         match self {
             Self::RS256 => jsonwebtoken::Algorithm::RS256,

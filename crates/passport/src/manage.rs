@@ -139,10 +139,12 @@ impl Passport {
         owner_id: &str,
         name: &str,
         redirect_uris: Vec<String>,
+        post_logout_redirect_uris: Vec<String>,
         confidential: bool,
     ) -> Result<(Client, Option<ClientSecret>), OAuthError> {
         let new = NewClient::new(name, ClientKind::AuthorizationCode { device_flow: false })
             .redirect_uris(redirect_uris)
+            .post_logout_redirect_uris(post_logout_redirect_uris)
             .public(!confidential)
             .owner(Some(owner_id.to_owned()));
         self.create_client(new).await
@@ -174,16 +176,19 @@ impl Passport {
         client_id: &str,
         name: &str,
         redirect_uris: &[String],
+        post_logout_redirect_uris: Option<&[String]>,
     ) -> Result<Option<Client>, OAuthError> {
         let name = check_name(name).map_err(name_error)?;
-        let uris = redirect_uris
-            .iter()
-            .map(|u| self.settings().redirect_policy.parse(u))
-            .collect::<Result<Vec<_>, _>>()?;
-        if self.owned_client(owner_id, client_id).await?.is_none() {
+        let policy = self.settings().redirect_policy;
+        let uris = policy.parse_all(redirect_uris)?;
+        let post_logout = post_logout_redirect_uris.map(|u| policy.parse_all(u)).transpose()?;
+        let Some(client) = self.owned_client(owner_id, client_id).await? else {
             return Ok(None);
-        }
-        self.store().update_client(client_id, name, &uris, self.now()).await?;
+        };
+        let post_logout = post_logout.unwrap_or(client.post_logout_redirect_uris);
+        self.store()
+            .update_client(client_id, name, &uris, &post_logout, self.now())
+            .await?;
         self.owned_client(owner_id, client_id).await
     }
 

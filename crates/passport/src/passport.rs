@@ -16,7 +16,8 @@ use crate::config::{ConfigError, PassportConfig, parse_duration};
 use crate::error::OAuthError;
 use crate::events::{Event, EventListener, Events};
 use crate::jwt::{self, AccessTokenClaims, TokenInvalid};
-use crate::keys::{KeySet, KeySource};
+use crate::keys::{Algorithm, KeySet, KeySource};
+use arc_swap::ArcSwap;
 use crate::limits::{FailureLimitSettings, FailureLimits};
 use crate::random::random_hex;
 use crate::redirect::RedirectPolicy;
@@ -489,7 +490,7 @@ impl PassportBuilder {
                 cookie_key: server_secret.hmac_key(purpose::TRANSIENT_COOKIE),
                 guest_key: server_secret.hmac_key(purpose::GUEST_SESSION),
                 limits: FailureLimits::new(self.failure_limits, self.clock.clone()),
-                keys,
+                keys: ArcSwap::from_pointee(keys),
                 store,
                 providers: self.providers,
                 default_provider: self.default_provider,
@@ -508,7 +509,9 @@ struct Inner {
     cookie_key: aws_lc_rs::hmac::Key,
     guest_key: aws_lc_rs::hmac::Key,
     limits: FailureLimits,
-    keys: KeySet,
+    /// Swapped whole when the key set changes (rotation, retirement), so a signing or checking
+    /// request holds one consistent set without locking.
+    keys: ArcSwap<KeySet>,
     store: Arc<dyn Store>,
     providers: IndexMap<String, Arc<dyn UserProvider>>,
     default_provider: String,
@@ -654,14 +657,35 @@ impl Passport {
         &self.inner.limits
     }
 
-    /// The key set tokens are signed and verified with.
-    pub fn keys(&self) -> &KeySet {
-        &self.inner.keys
+    /// The key set tokens are signed and verified with, as it is now.
+    pub fn keys(&self) -> Arc<KeySet> {
+        self.inner.keys.load_full()
+    }
+
+    /// Replaces the key set (a rotation or retirement picked up from the database); tokens in
+    /// flight finish with the set they started with.
+    pub fn replace_keys(&self, keys: KeySet) {
+        self.inner.keys.store(Arc::new(keys));
     }
 
     /// The current signing key's id.
-    pub fn kid(&self) -> &str {
-        self.inner.keys.current().kid()
+    pub fn kid(&self) -> String {
+        self.inner.keys.load().current().kid().to_owned()
+    }
+
+    /// The algorithm the current key signs with (an id_token's `at_hash` uses its hash).
+    pub fn signing_algorithm(&self) -> Algorithm {
+        self.inner.keys.load().current().algorithm()
+    }
+
+    /// Signs `claims` as a compact JWS with the current key: the header names its `kid` and
+    /// `alg` (and `typ: JWT`). Runs off the async workers (RSA signing is CPU work).
+    pub async fn sign_jwt(&self, claims: &impl serde::Serialize) -> Result<String, OAuthError> {
+        let json = serde_json::to_vec(claims).map_err(|_| OAuthError::server_error("claims serialization failed"))?;
+        let keys = self.inner.keys.load_full();
+        tokio::task::spawn_blocking(move || keys.current().sign(&json))
+            .await
+            .map_err(|_| OAuthError::server_error("signing task failed"))?
     }
 
     /// The name of the default user provider.
@@ -677,8 +701,8 @@ impl Passport {
     /// Registers a client and returns it with its plain secret (shown once; `None` for public
     /// clients). Fails with `invalid_request` on a bad name, redirect URI or kind/public mix.
     pub async fn create_client(&self, new: NewClient) -> Result<(Client, Option<ClientSecret>), OAuthError> {
-        let (name, redirect_uris, confidential) = new.validate(self.inner.settings.redirect_policy)?;
-        let secret = if confidential {
+        let valid = new.validate(self.inner.settings.redirect_policy)?;
+        let secret = if valid.confidential {
             Some(ClientSecret::generate()?)
         } else {
             None
@@ -687,13 +711,15 @@ impl Passport {
         let client = Client {
             id: ClientId::new(uuid::Uuid::now_v7().to_string()),
             owner_id: new.owner_id,
-            name,
+            name: valid.name,
             secret_hash: secret.as_ref().map(|s| hash_client_secret(s.expose_secret())),
             provider: new.provider,
-            redirect_uris,
+            redirect_uris: valid.redirect_uris,
             grant_types: new.kind.grant_types(),
             scopes: new.scopes,
             skips_authorization: new.skips_authorization,
+            post_logout_redirect_uris: valid.post_logout_redirect_uris,
+            can_introspect: new.can_introspect,
             revoked: false,
             created_at: now,
             updated_at: now,
@@ -733,11 +759,7 @@ impl Passport {
                 }
             },
         };
-        let this = self.clone();
-        // RSA signing is milliseconds of CPU: keep it off the async workers.
-        let jwt = tokio::task::spawn_blocking(move || jwt::sign_claims(&this.inner.keys, &claims))
-            .await
-            .map_err(|_| OAuthError::server_error("signing task failed"))??;
+        let jwt = self.sign_jwt(&claims).await?;
         let family_id = match spec.family {
             Family::None => None,
             Family::New => Some(random_hex(16)?),
@@ -784,7 +806,7 @@ impl Passport {
     /// and its client (not revoked). One indexed read. The user comes from the row, never from
     /// `sub`, so a client-credentials token can never act as a user.
     pub async fn authenticate_bearer(&self, token: &str) -> Result<AccessToken, TokenInvalid> {
-        let claims = jwt::verify(&self.inner.keys, token, self.now())?;
+        let claims = jwt::verify(&self.inner.keys.load(), token, self.now())?;
         let status = match self.inner.store.token_status(&claims.jti).await {
             Ok(Some(status)) => status,
             Ok(None) => return Err(TokenInvalid::Revoked),

@@ -33,6 +33,11 @@ pub struct RedirectPolicy {
 }
 
 impl RedirectPolicy {
+    /// Validates every URI of a list (see [`Self::parse`]).
+    pub fn parse_all(&self, uris: &[String]) -> Result<Vec<RedirectUri>, OAuthError> {
+        uris.iter().map(|uri| self.parse(uri)).collect()
+    }
+
     /// Validates `uri` for registration (RFC 6749 §3.1.2, RFC 8252 §7, RFC 9700 §4.1).
     pub fn parse(&self, uri: &str) -> Result<RedirectUri, OAuthError> {
         let bad = |why: &str| OAuthError::invalid_request(format!("Invalid redirect URI: {why}"));

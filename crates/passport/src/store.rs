@@ -123,12 +123,13 @@ pub trait ClientStore: Send + Sync {
     async fn update_client_secret(&self, id: &str, secret_hash: &str) -> Result<(), StoreError>;
     /// The live clients a user owns, by name.
     async fn clients_owned_by(&self, owner_id: &str) -> Result<Vec<Client>, StoreError>;
-    /// Renames a client and replaces its redirect URIs.
+    /// Renames a client and replaces its redirect URIs and post-logout redirect URIs.
     async fn update_client(
         &self,
         id: &str,
         name: &str,
         redirect_uris: &[RedirectUri],
+        post_logout_redirect_uris: &[RedirectUri],
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
 }

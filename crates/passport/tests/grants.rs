@@ -465,7 +465,7 @@ async fn deleting_a_user() {
     let issued = f.passport.create_token("7", None, "script", &[]).await.unwrap();
     let (owned, _) = f
         .passport
-        .create_owned_client("7", "Mine", vec!["https://mine.example/cb".to_owned()], true)
+        .create_owned_client("7", "Mine", vec!["https://mine.example/cb".to_owned()], Vec::new(), true)
         .await
         .unwrap();
     f.events().await;

@@ -659,7 +659,15 @@ backend_test! {
             keys.sort_unstable();
             assert_eq!(
                 keys,
-                ["client_id", "client_secret", "grant_types", "redirect_uris"],
+                [
+                    "can_introspect",
+                    "client_id",
+                    "client_secret",
+                    "grant_types",
+                    "post_logout_redirect_uris",
+                    "redirect_uris",
+                    "token_endpoint_auth_method"
+                ],
                 "{args:?}"
             );
             let id = out["client_id"].as_str().expect("client_id").to_owned();

@@ -381,7 +381,7 @@ backend_test! {
 
         // Same claims, signed by another key.
         let other = passport::generate_keys(2048).unwrap();
-        let foreign = sign(&genuine, &other.private_pem, server.passport.kid());
+        let foreign = sign(&genuine, &other.private_pem, &server.passport.kid());
         // The payload widened to `*`, the original signature kept.
         let mut widened = genuine.clone();
         widened["scopes"] = json!(["*"]);
@@ -407,11 +407,11 @@ backend_test! {
         // another client than its row.
         let mut unknown = genuine.clone();
         unknown["jti"] = json!("0".repeat(80));
-        let unknown = sign(&unknown, &test_keys().private_pem, server.passport.kid());
+        let unknown = sign(&unknown, &test_keys().private_pem, &server.passport.kid());
         let (other_client, _) = server.password_client().await;
         let mut wrong_aud = genuine.clone();
         wrong_aud["aud"] = json!(other_client);
-        let wrong_aud = sign(&wrong_aud, &test_keys().private_pem, server.passport.kid());
+        let wrong_aud = sign(&wrong_aud, &test_keys().private_pem, &server.passport.kid());
 
         let bad = [
             ("garbage", "garbage".to_owned()),
@@ -690,14 +690,14 @@ backend_test! {
         // own key, a client token claiming a user's id is still no user...
         let mut forged = claims(&cc_token(&server, &service, "read").await);
         forged["sub"] = json!(alice);
-        let forged = sign(&forged, &test_keys().private_pem, server.passport.kid());
+        let forged = sign(&forged, &test_keys().private_pem, &server.passport.kid());
         assert_invalid(&app.get("/me", &forged).await, "client token with sub = a user id");
         // ...and a user token claiming another user's id still resolves its own user.
         let bob = server.user("bob@example.com", "bob password").await;
         let app_client = server.password_client().await;
         let mut forged = claims(&password_token(&server, &app_client, "bob@example.com", "bob password", "read").await);
         forged["sub"] = json!(alice);
-        let forged = sign(&forged, &test_keys().private_pem, server.passport.kid());
+        let forged = sign(&forged, &test_keys().private_pem, &server.passport.kid());
         let reply = app.get("/me", &forged).await;
         assert_ok(&reply, "user token with a forged sub");
         assert_eq!(reply.body["id"], bob.as_str(), "the row's user, not sub's");

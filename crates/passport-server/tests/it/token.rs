@@ -362,6 +362,8 @@ impl Fixture {
             grant_types: vec![GrantType::ClientCredentials],
             scopes: None,
             skips_authorization: false,
+            post_logout_redirect_uris: Vec::new(),
+            can_introspect: false,
             revoked: false,
             created_at: now,
             updated_at: now,

@@ -83,6 +83,8 @@ pub fn client(id: &str) -> Client {
         grant_types: vec![GrantType::Password, GrantType::RefreshToken],
         scopes: Some(scopes(&["read"])),
         skips_authorization: true,
+        post_logout_redirect_uris: vec![RedirectUri::parse("https://a.example/bye").unwrap()],
+        can_introspect: true,
         revoked: false,
         created_at: now(),
         updated_at: now(),
@@ -521,9 +523,12 @@ pub async fn clients_owned_by_a_user_can_be_listed_and_updated(store: Arc<dyn St
     assert_eq!(names, ["Alpha", "Beta"]);
     let uris = [RedirectUri::parse("https://new.example/cb").unwrap()];
     let later = now() + TimeDelta::seconds(5);
-    store.update_client("a", "Alpha 2", &uris, later).await.unwrap();
+    let bye = [RedirectUri::parse("https://new.example/bye").unwrap()];
+    store.update_client("a", "Alpha 2", &uris, &bye, later).await.unwrap();
     let updated = store.find_client("a").await.unwrap().unwrap();
     assert_eq!(updated.name, "Alpha 2");
     assert_eq!(updated.redirect_uris, ["https://new.example/cb"]);
+    assert_eq!(updated.post_logout_redirect_uris, ["https://new.example/bye"]);
+    assert!(updated.can_introspect, "kept");
     assert_eq!(updated.updated_at, later);
 }

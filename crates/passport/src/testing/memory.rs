@@ -148,11 +148,13 @@ impl ClientStore for MemoryStore {
         id: &str,
         name: &str,
         redirect_uris: &[RedirectUri],
+        post_logout_redirect_uris: &[RedirectUri],
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         if let Some(client) = self.state().client_mut(id) {
             client.name = name.to_owned();
             client.redirect_uris = redirect_uris.to_vec();
+            client.post_logout_redirect_uris = post_logout_redirect_uris.to_vec();
             client.updated_at = now;
         }
         Ok(())
