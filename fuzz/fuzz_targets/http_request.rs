@@ -128,6 +128,8 @@ fn setup() -> &'static (Router, tokio::runtime::Runtime) {
             grant_types: grants,
             scopes: None,
             skips_authorization: false,
+            post_logout_redirect_uris: Vec::new(),
+            can_introspect: false,
             revoked: false,
             created_at: now,
             updated_at: now,

@@ -53,6 +53,8 @@ pub fn claims(jti: &str) -> AccessTokenClaims {
         exp: now + 3600,
         sub: "user-1".to_owned(),
         scopes: vec!["read".to_owned(), "orders:read".to_owned()],
+        iss: None,
+        client_id: None,
         custom: serde_json::Map::new(),
     }
 }

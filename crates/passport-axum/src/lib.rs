@@ -23,7 +23,7 @@
 //!
 //! [`routes`] mounts every OAuth route under the configured prefix (`/oauth`) and the sign-in
 //! pages; the individual routers ([`token_routes`], [`authorize_routes`], [`device_routes`],
-//! [`login_routes`]) let you mount them piecemeal (Passport's `ignoreRoutes`). Each returns a
+//! [`oidc_routes`], [`login_routes`]) let you mount them piecemeal (Passport's `ignoreRoutes`). Each returns a
 //! `Router` whose state is already set, to `merge` into yours. Handlers of your own need
 //! `Passport: FromRef<YourState>`; a `Passport` is itself a valid state.
 //!
@@ -33,12 +33,15 @@
 
 mod api;
 mod device;
+mod discovery;
 mod error;
 mod extract;
 mod forwarded;
 #[doc(hidden)]
 pub mod fuzzing;
 mod guard;
+mod introspect;
+mod oidc;
 mod page;
 mod pages;
 mod rate_limit;
@@ -58,6 +61,7 @@ pub use guard::{
     Api, AuthUser, BearerToken, CheckToken, CheckTokenService, Guard, GuardRejection, RenderRejections,
     RenderRejectionsService,
 };
+pub use introspect::{introspect_token, revoke_token};
 pub use pages::{Pages, create_fresh_api_token};
 pub use rate_limit::AddressLimiter;
 pub use serve::{Serve, ServeOptions, serve};
@@ -69,9 +73,30 @@ pub use views::{Renderer, Views};
 pub fn routes(pages: Pages) -> Router {
     let passport = pages.passport.clone();
     token_routes(&passport)
+        .merge(discovery_routes(&passport))
         .merge(authorize_routes(pages.clone()))
         .merge(device_routes(pages.clone()))
+        .merge(oidc_routes(pages.clone()))
         .merge(login_routes(pages))
+}
+
+/// OpenID Connect: `GET|POST /{path}/userinfo` (bearer token with `openid`) and
+/// `GET|POST /{path}/logout` (RP-initiated logout, the `end_session_endpoint`). Part of
+/// [`routes`].
+pub fn oidc_routes(pages: Pages) -> Router {
+    let prefix = format!("/{}", pages.passport.settings().path);
+    let userinfo = Router::new()
+        .route(&format!("{prefix}/userinfo"), get(oidc::userinfo).post(oidc::userinfo))
+        .with_state(pages.passport.clone());
+    let logout = Router::new().route(&format!("{prefix}/logout"), get(oidc::logout).post(oidc::logout_post));
+    userinfo.merge(with_pages(logout, pages))
+}
+
+/// Provider metadata and keys: `GET /.well-known/openid-configuration`,
+/// `GET /.well-known/oauth-authorization-server` (also in their forms for an issuer with a
+/// path) and `GET /{path}/jwks`. Part of [`routes`].
+pub fn discovery_routes(passport: &Passport) -> Router {
+    discovery::routes(passport)
 }
 
 /// The pages' middleware (error pages, sessions) and state on a router of page routes.
@@ -161,12 +186,21 @@ pub fn home_routes(pages: Pages) -> Router {
     with_pages(Router::new().route("/", get(pages::home)), pages)
 }
 
-/// `POST /{path}/token`, rate limited per client address.
+/// `POST /{path}/token`, `POST /{path}/introspect` (RFC 7662) and `POST /{path}/revoke`
+/// (RFC 7009), each rate limited per client address (`token_rate_limit`, a budget per
+/// endpoint, so a resource server's introspections never eat its token requests).
 pub fn token_routes(passport: &Passport) -> Router {
-    let path = format!("/{}/token", passport.settings().path);
-    let limiter = AddressLimiter::per_minute(passport.settings().token_rate_limit);
+    let prefix = format!("/{}", passport.settings().path);
+    let limit = || {
+        let limiter = AddressLimiter::per_minute(passport.settings().token_rate_limit);
+        axum::middleware::from_fn_with_state(limiter, rate_limit::limit)
+    };
     Router::new()
-        .route(&path, post(issue_token))
-        .route_layer(axum::middleware::from_fn_with_state(limiter, rate_limit::limit))
+        .route(&format!("{prefix}/token"), post(issue_token).route_layer(limit()))
+        .route(
+            &format!("{prefix}/introspect"),
+            post(introspect_token).route_layer(limit()),
+        )
+        .route(&format!("{prefix}/revoke"), post(revoke_token).route_layer(limit()))
         .with_state(passport.clone())
 }

@@ -4,14 +4,14 @@
 //! attached to their responses, setting the cookies.
 //!
 //! Errors about the client or its redirect URI are shown as a page and never redirected
-//! (RFC 6749 §4.1.2.1); [`PageError::Redirect`] is only built from the core's
-//! [`AuthorizeError::Redirect`], whose URI was validated.
+//! (RFC 6749 §4.1.2.1); [`PageError::Respond`] is only built from the core's
+//! [`AuthorizeError::Redirect`], whose URI was validated (a redirect, or a `form_post` page).
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use passport::{AuthorizeError, OAuthError};
+use passport::{AuthorizationResponse, AuthorizeError, OAuthError};
 
 use crate::pages::Pages;
 use crate::session::{self, Attached, Session};
@@ -28,8 +28,8 @@ pub(crate) enum PageError {
     InvalidAuthToken,
     /// The form's CSRF token is missing or wrong, or the session expired (419).
     PageExpired,
-    /// Redirect to the client with an error (the URI was validated).
-    Redirect(String),
+    /// Send an error to the client (the URI was validated).
+    Respond(AuthorizationResponse),
 }
 
 /// A [`PageError`] waiting for [`finish`] to render it.
@@ -44,6 +44,8 @@ enum PageErrorPage {
         title: &'static str,
         message: &'static str,
     },
+    /// An answer to the client in `response_mode=form_post`.
+    FormPost(AuthorizationResponse),
 }
 
 impl From<OAuthError> for PageError {
@@ -56,7 +58,7 @@ impl From<AuthorizeError> for PageError {
     fn from(err: AuthorizeError) -> Self {
         match err {
             AuthorizeError::Show(err) => Self::OAuth(err),
-            AuthorizeError::Redirect(r) => Self::Redirect(r.location),
+            AuthorizeError::Redirect(r) => Self::Respond(r.response),
         }
     }
 }
@@ -67,7 +69,7 @@ impl PageError {
         session.attach(self)
     }
 
-    /// The page for every error but a redirect.
+    /// The page for every error but a redirect (whose `Location` is the error).
     fn page(self) -> Result<PageErrorPage, String> {
         let page_expired = StatusCode::from_u16(419).unwrap_or(StatusCode::FORBIDDEN);
         Ok(match self {
@@ -88,7 +90,10 @@ impl PageError {
                 title: "Page expired",
                 message: "Your session expired or the form was not sent from this site. Go back, reload the page and try again.",
             },
-            Self::Redirect(location) => return Err(location),
+            Self::Respond(response) => match response.location() {
+                Some(location) => return Err(location),
+                None => PageErrorPage::FormPost(response),
+            },
         })
     }
 }
@@ -102,6 +107,7 @@ impl IntoResponse for PageError {
         let status = match &page {
             PageErrorPage::OAuth(err) => StatusCode::from_u16(err.http_status()).unwrap_or(StatusCode::BAD_REQUEST),
             PageErrorPage::Plain { status, .. } => *status,
+            PageErrorPage::FormPost(_) => StatusCode::OK,
         };
         // Plain text until `finish` renders the page.
         let mut response = (status, "This request cannot be completed.").into_response();
@@ -135,6 +141,7 @@ pub(crate) async fn finish(State(pages): State<Pages>, request: Request, next: N
         response = match page {
             PageErrorPage::OAuth(err) => pages.error_page(&err),
             PageErrorPage::Plain { status, title, message } => pages.plain_error(status, title, message),
+            PageErrorPage::FormPost(answer) => crate::oidc::respond(&pages, &answer),
         };
     }
     for session in attached.map(|a| a.0).unwrap_or_default() {

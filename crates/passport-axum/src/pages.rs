@@ -1,5 +1,5 @@
 //! The browser side of OAuth: `GET /oauth/authorize` (validate → decide → login, consent or
-//! redirect), the approve and deny forms, and the default login / logout pages.
+//! the answer to the client), the approve and deny forms, and the default login / logout pages.
 //!
 //! Errors about the client or its redirect URI are shown as a page and never redirected;
 //! forms need the session's CSRF token (else 419) and consent needs the single-use
@@ -11,7 +11,7 @@ use axum::extract::{OriginalUri, RawQuery, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use passport::{
-    AuthorizationRequest, Decision, ErrorCode, FailureLimitSettings, OAuthError, Passport, PendingConsent, Prompt,
+    AuthorizationRequest, Decision, ErrorCode, FailureLimitSettings, OAuthError, Passport, PendingConsent,
     SessionStore, User, ValidatedAuthorization, decide,
 };
 use serde_json::{Value, json};
@@ -95,6 +95,10 @@ impl Pages {
         format!("/{}/authorize", self.passport.settings().path)
     }
 
+    pub(crate) fn logout_url(&self) -> String {
+        format!("/{}/logout", self.passport.settings().path)
+    }
+
     pub(crate) fn device_url(&self) -> String {
         format!("/{}/device", self.passport.settings().path)
     }
@@ -167,8 +171,11 @@ impl Pages {
         Ok(provider.retrieve_by_id(id).await?)
     }
 
-    /// The login page, with an error message and the email typed.
+    /// The login page, with an error message and the email typed (or the `login_hint` of the
+    /// authorization request that sent the user here).
     fn login_page(&self, status: StatusCode, session: &Session, email: &str, error: Option<&str>) -> Response {
+        let hint = session.get(LOGIN_HINT).and_then(Value::as_str).unwrap_or_default();
+        let email = if email.is_empty() { hint } else { email };
         let context = json!({"login_url": &*self.login_path, "email": email, "error": error});
         self.render(status, "login.html", context, Some(session))
     }
@@ -241,31 +248,35 @@ pub(crate) async fn authorize(
     let request = AuthorizationRequest::from_pairs(parse_query(query.as_deref().unwrap_or_default())?)?;
     let (validated, client) = passport.validate_authorization(&request).await?;
     let Visitor { mut session, user } = Visitor::load(&pages, &headers).await?;
-    let prompted_login = session.get("prompted_login") == Some(&Value::Bool(true));
+    // A sign-in this request asked for answers it, once.
+    let prompted_login = session.remove(PROMPTED_LOGIN) == Some(Value::Bool(true));
     let user_id = user.as_ref().map(|u| u.id.as_str());
+    let auth_time = session.auth_time();
     let state = passport
-        .user_state(user_id, prompted_login, &validated, &client)
+        .user_state(user_id, auth_time, prompted_login, &validated, &client)
         .await?;
     let (decision, user) = match (decide(&validated, state), user) {
         (Decision::Login { .. }, _) => return Ok(to_login(&pages, session, &uri, &validated)),
-        (Decision::Redirect(r), _) => return Ok(session.attach(redirect(&r.location))),
+        (Decision::Redirect(r), _) => return Ok(session.attach(crate::oidc::respond(&pages, &r.response))),
         (decision, Some(user)) => (decision, user),
         (_, None) => return Ok(session.attach(redirect(&pages.login_path))),
     };
-    session.remove("prompted_login");
     if decision == Decision::AskConsent {
         return Ok(consent_page(&pages, session, &validated, &client.name, &user).await?);
     }
-    match passport.approve_authorization(&validated, &user.id).await {
-        Ok(location) => Ok(session.attach(redirect(&location))),
+    let auth_time = auth_time.unwrap_or_else(|| passport.now());
+    match passport.approve_authorization(&validated, &user.id, auth_time).await {
+        Ok(answer) => Ok(session.attach(crate::oidc::respond(&pages, &answer))),
         Err(err) => Ok(PageError::from(err).keeping(session)),
     }
 }
 
-/// Sends the user to sign in and back to `uri` afterwards. For `prompt=login` the session is
-/// marked so that the sign-in that follows answers it (then the request goes on instead of
-/// asking again); a signed-in user stays signed in until that sign-in succeeds, so a link
-/// with `prompt=login` cannot sign anyone out (a GET changes nothing that matters).
+/// Sends the user to sign in and back to `uri` afterwards. When the request demands a fresh
+/// authentication (`prompt=login`, `max_age`, `id_token_hint`) the session is marked so that
+/// the sign-in that follows answers it (then the request goes on instead of asking again); a
+/// signed-in user stays signed in until that sign-in succeeds, so a link with `prompt=login`
+/// cannot sign anyone out (a GET changes nothing that matters). A `login_hint` pre-fills the
+/// sign-in form.
 fn to_login(
     pages: &Pages,
     mut session: Session,
@@ -273,15 +284,30 @@ fn to_login(
     validated: &ValidatedAuthorization,
 ) -> Response {
     session.insert("intended", Value::from(intended(uri)));
-    if validated.prompt == Some(Prompt::Login) {
+    if validated.demands_authentication() {
         session.insert(REAUTHENTICATE, Value::Bool(true));
+    }
+    match validated.login_hint.as_deref().filter(|h| h.len() <= MAX_LOGIN_HINT) {
+        Some(hint) => session.insert(LOGIN_HINT, Value::from(hint)),
+        None => {
+            session.remove(LOGIN_HINT);
+        }
     }
     session.attach(redirect(&pages.login_path))
 }
 
-/// Set while a sign-in is asked for by `prompt=login`; a successful one turns it into
-/// `prompted_login`.
+/// Set while a sign-in is asked for by the request (`prompt=login`, `max_age`,
+/// `id_token_hint`); a successful one turns it into [`PROMPTED_LOGIN`].
 const REAUTHENTICATE: &str = "reauthenticate";
+
+/// Set by a sign-in that answers a request's demand for one; taken by the next decision.
+const PROMPTED_LOGIN: &str = "prompted_login";
+
+/// The `login_hint` the sign-in form shows until the user signs in.
+const LOGIN_HINT: &str = "login_hint";
+
+/// Longest `login_hint` kept (an email address is at most 254 characters).
+const MAX_LOGIN_HINT: usize = 320;
 
 /// `base` with query parameters added, URL-encoded.
 pub(crate) fn with_query(base: &str, params: &[(&str, &str)]) -> String {
@@ -347,11 +373,16 @@ pub(crate) async fn decide_authorization(
     let PendingConsent::Authorization(request) = consent else {
         return Err(OAuthError::invalid_request("The stored authorization request is unreadable").into());
     };
-    let location = match decision.deny {
+    let answer = match decision.deny {
         true => passport.deny_authorization(&request).await?,
-        false => passport.approve_authorization(&request, &decision.user_id).await?,
+        false => {
+            let auth_time = decision.session.auth_time().unwrap_or_else(|| passport.now());
+            passport
+                .approve_authorization(&request, &decision.user_id, auth_time)
+                .await?
+        }
     };
-    Ok(redirect(&location))
+    Ok(crate::oidc::respond(&pages, &answer))
 }
 
 /// `GET /login`.
@@ -395,9 +426,10 @@ pub(crate) async fn login(State(pages): State<Pages>, Peer(peer): Peer, form: Pa
         .filter(|p| safe_local_path(p))
         .unwrap_or_else(|| "/".to_owned());
     let answers_prompt = session.remove(REAUTHENTICATE).is_some();
+    session.remove(LOGIN_HINT);
     session.sign_in(passport, &user.id)?;
     if answers_prompt {
-        session.insert("prompted_login", Value::Bool(true));
+        session.insert(PROMPTED_LOGIN, Value::Bool(true));
     }
     Ok(session.attach(redirect(&destination)))
 }

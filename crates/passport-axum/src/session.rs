@@ -18,6 +18,7 @@
 
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
 use cookie::{Cookie, SameSite};
 use passport::{OAuthError, Passport, SessionRecord, random_alphanumeric, random_hex, sha256_hex};
 use serde_json::Value;
@@ -31,6 +32,9 @@ pub const SESSION_COOKIE: &str = "passport_session";
 pub const GUEST_COOKIE: &str = "passport_guest";
 /// Name of the readable CSRF cookie (the Laravel/axios convention).
 pub const XSRF_COOKIE: &str = "XSRF-TOKEN";
+
+/// The session key holding when its user signed in (Unix seconds).
+const AUTH_TIME: &str = "auth_time";
 
 /// The most a guest cookie may hold; past it, where the visitor was going is dropped (they
 /// land on `/` after signing in) rather than the cookie being refused by the browser.
@@ -85,6 +89,18 @@ impl Session {
         self.record.user_id.as_deref()
     }
 
+    /// When the signed-in user authenticated (OpenID Connect `auth_time`); for sessions signed
+    /// in before it was recorded, when the session was made (at sign-in).
+    pub fn auth_time(&self) -> Option<DateTime<Utc>> {
+        self.record.user_id.as_ref()?;
+        let recorded = self.get(AUTH_TIME).and_then(Value::as_i64);
+        Some(
+            recorded
+                .and_then(|t| DateTime::from_timestamp(t, 0))
+                .unwrap_or(self.record.created_at),
+        )
+    }
+
     /// The CSRF token of this session.
     pub fn csrf_token(&self) -> &str {
         self.record.data.get("csrf").and_then(Value::as_str).unwrap_or_default()
@@ -134,6 +150,10 @@ impl Session {
                 record.data.insert(k.clone(), v.clone());
             }
         }
+        // When the user authenticated (OpenID Connect `auth_time`, `max_age`).
+        record
+            .data
+            .insert(AUTH_TIME.to_owned(), Value::from(passport.now().timestamp()));
         let stored = self.raw.is_some() && !self.is_new;
         let mut next = Self::from_record(record, Some(raw), true);
         next.replaces = stored.then(|| self.record.id.clone());

@@ -14,6 +14,11 @@
 //!   (Passport's `deviceAuthorizationView`)
 //! * `device_done.html` — `approved`
 //! * `account.html` — `user` (the dashboard; its script is served at `/account/app.js`)
+//! * `form_post.html` — `action`, `fields [{name, value}]`, `csp_nonce` (the auto-submitting
+//!   form of `response_mode=form_post`; its script must carry `nonce="{{ csp_nonce }}"`)
+//! * `logout.html` — `logout_url`, `client {id, name}`, `post_logout_redirect_uri`, `state`
+//!   (the sign-out confirmation of RP-initiated logout)
+//! * `signed_out.html` — `client {name}`
 //! * `layout.html` — the frame the others extend.
 
 use std::fmt;
@@ -24,7 +29,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use minijinja::Environment;
 
-const BUILTIN: [(&str, &str); 9] = [
+const BUILTIN: [(&str, &str); 12] = [
     ("layout.html", include_str!("../templates/layout.html")),
     ("login.html", include_str!("../templates/login.html")),
     ("authorize.html", include_str!("../templates/authorize.html")),
@@ -40,6 +45,9 @@ const BUILTIN: [(&str, &str); 9] = [
     ),
     ("device_done.html", include_str!("../templates/device_done.html")),
     ("account.html", include_str!("../templates/account.html")),
+    ("form_post.html", include_str!("../templates/form_post.html")),
+    ("logout.html", include_str!("../templates/logout.html")),
+    ("signed_out.html", include_str!("../templates/signed_out.html")),
 ];
 
 /// Renders a named page with a JSON context. Implement it to take over the pages entirely.
@@ -159,6 +167,17 @@ mod tests {
         assert!(html.contains("&lt;script&gt;"));
         assert!(!html.contains("<script>x"));
         assert!(html.contains("name=\"_method\" value=\"DELETE\""));
+        let html = views
+            .render(
+                "form_post.html",
+                &serde_json::json!({
+                    "action": "https://rp.example/cb", "csp_nonce": "n0",
+                    "fields": [{"name": "code", "value": "a\"b"}, {"name": "state", "value": "<s>"}],
+                }),
+            )
+            .unwrap();
+        assert!(html.contains("<script nonce=\"n0\">"));
+        assert!(html.contains("value=\"a&quot;b\"") && html.contains("value=\"&lt;s&gt;\""));
         for (name, _) in BUILTIN {
             views.render(name, &serde_json::json!({"app_name": "P"})).unwrap();
         }

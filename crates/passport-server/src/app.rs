@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use axum::extract::Request;
 use axum::routing::get;
 use axum::{Json, Router};
-use passport::{Passport, PassportBuilder, PassportConfig, TracingListener, User};
+use passport::{KeySet, KeySource, Passport, PassportBuilder, PassportConfig, TracingListener, User};
 use passport_axum::{AuthUser, Pages, Views};
 use passport_sqlx::{Database, Schema, SqlUserProvider};
 use tower_http::catch_panic::CatchPanicLayer;
@@ -92,11 +92,39 @@ impl Context {
         db: &Database,
         configure: impl FnOnce(PassportBuilder) -> PassportBuilder,
     ) -> anyhow::Result<Passport> {
-        let mut builder = configure(passport_builder(&self.config, db).keys_or_directory(&self.data_dir));
+        // The key set lives in the database. The key file (or PASSPORT_PRIVATE_KEY) seeds it,
+        // and a key there that the database does not know yet becomes the signing key.
+        let configured = match &self.config.private_key {
+            Some(private) => Some(KeySource::Pem {
+                private: private.clone(),
+                public: self.config.public_key.clone(),
+            }),
+            None => Some(KeySource::Directory(self.data_dir.clone()))
+                .filter(|_| self.data_dir.join(passport::PRIVATE_KEY_FILE).exists()),
+        };
+        let file_keys = configured.as_ref().map(KeySet::load).transpose()?;
+        let stored = db.store().list_keys().await?;
+        let mut builder = passport_builder(&self.config, db)
+            .keys_or_directory(&self.data_dir)
+            .stored_keys(stored);
+        if let Some(keys) = &file_keys {
+            builder = builder.key_set(keys.clone());
+        }
+        let mut builder = configure(builder);
         if self.config.server_secret.is_none() {
             builder = builder.server_secret(db.server_secret().await?);
         }
-        Ok(builder.build()?)
+        let passport = builder.build()?;
+        passport.sync_key_store().await?;
+        if let Some(keys) = file_keys
+            && passport.import_signing_key(keys.current()).await?
+        {
+            tracing::info!(
+                kid = keys.current().kid(),
+                "a new key from the key file or PASSPORT_PRIVATE_KEY now signs"
+            );
+        }
+        Ok(passport)
     }
 }
 
@@ -122,7 +150,7 @@ pub fn router(passport: &Passport, db: &Database) -> Router {
 /// The pages of the standalone server (sessions in `db`): built-in views, each replaceable by a
 /// file of the same name in `<data-dir>/views/` (`login.html`, `authorize.html`, `error.html`,
 /// `layout.html`, `home.html`, `device_user_code.html`, `device_authorize.html`,
-/// `device_done.html`).
+/// `device_done.html`, `form_post.html`, `logout.html`, `signed_out.html`).
 pub fn pages(passport: &Passport, db: &Database, data_dir: &Path) -> anyhow::Result<Pages> {
     let dir = data_dir.join("views");
     let pages = Pages::new(passport, db.sessions());

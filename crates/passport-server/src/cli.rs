@@ -25,8 +25,8 @@ pub struct Cli {
 pub enum Command {
     /// Migrate, generate keys if missing, and create a personal access client.
     Install(KeyArgs),
-    /// Generate the RSA key pair.
-    Keys(KeyArgs),
+    /// Generate the key pair files, or rotate, retire and list the keys kept in the database.
+    Keys(KeysCommand),
     /// Apply pending database migrations.
     Migrate(JsonFlag),
     /// Create a client (default: authorization code), or list / revoke clients.
@@ -53,10 +53,52 @@ pub struct JsonFlag {
 }
 
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct KeysCommand {
+    #[command(subcommand)]
+    pub action: Option<KeysAction>,
+    #[command(flatten)]
+    pub files: KeyArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysAction {
+    /// Make a new key: published in the JWKS at once, signing after --publish-ahead.
+    Rotate {
+        /// Signing algorithm: rs256, es256 or eddsa.
+        #[arg(long, default_value = "rs256")]
+        algorithm: passport::Algorithm,
+        /// RSA modulus length in bits.
+        #[arg(long, default_value_t = 4096)]
+        length: u32,
+        /// How long the new key is only published before it signs (default: the JWKS
+        /// max-age, or key_publish_ahead).
+        #[arg(long)]
+        publish_ahead: Option<String>,
+        /// Print one JSON object on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Retire a key: it leaves the JWKS and its tokens are refused.
+    Retire {
+        /// The key id.
+        kid: String,
+        /// Print one JSON object on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the keys with their state (published, current, verifying, retired).
+    List(JsonFlag),
+}
+
+#[derive(Debug, Args)]
 pub struct KeyArgs {
     /// Overwrite existing keys.
     #[arg(long)]
     pub force: bool,
+    /// Signing algorithm: rs256 (Passport's), es256 or eddsa.
+    #[arg(long, default_value = "rs256")]
+    pub algorithm: passport::Algorithm,
     /// RSA modulus length in bits (2048, 3072, 4096 or 8192).
     #[arg(long, default_value_t = 4096)]
     pub length: u32,
@@ -155,6 +197,9 @@ pub enum UserCommand {
         /// Display name (default: the part of the email before @).
         #[arg(long)]
         name: Option<String>,
+        /// Record the email address as verified (OpenID Connect `email_verified`).
+        #[arg(long)]
+        email_verified: bool,
         /// Print one JSON object on stdout.
         #[arg(long)]
         json: bool,

@@ -4,20 +4,23 @@ use std::io::BufRead as _;
 
 use anyhow::{Context as _, bail};
 use chrono::TimeDelta;
-use passport::{ClientKind, GrantType, NewClient, Passport, PurgeFilter, StoreError, write_keys};
+use passport::{ClientKind, GrantType, NewClient, Passport, PurgeFilter, StoreError, write_key_files};
 use passport_sqlx::Schema;
 use serde_json::json;
 
 use crate::app::{Context, pages, router_with};
 use crate::cli::{
-    Cli, ClientAction, ClientCommand, Command, CreateClient, KeyArgs, PurgeArgs, TokenCommand, UserCommand,
+    Cli, ClientAction, ClientCommand, Command, CreateClient, KeyArgs, KeysAction, PurgeArgs, TokenCommand, UserCommand,
 };
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let ctx = Context::from_cli(&cli)?;
     match cli.command {
         Command::Install(args) => install(&ctx, &args).await,
-        Command::Keys(args) => keys(&ctx, &args),
+        Command::Keys(cmd) => match cmd.action {
+            None => keys(&ctx, &cmd.files),
+            Some(action) => key_action(&ctx, action).await,
+        },
         Command::Migrate(flag) => {
             let db = ctx.database().await?;
             let applied = db.migrate_schemas(&Schema::ALL).await?;
@@ -47,7 +50,8 @@ fn print(json: bool, value: serde_json::Value, human: &str) {
 }
 
 fn keys(ctx: &Context, args: &KeyArgs) -> anyhow::Result<()> {
-    let (private, public) = write_keys(ctx.key_dir(), args.length, args.force)?;
+    // Once the database holds the key set, the files only seed a new database (README).
+    let (private, public) = write_key_files(ctx.key_dir(), args.algorithm, args.length, args.force)?;
     print(
         args.json,
         json!({"private_key": private, "public_key": public}),
@@ -56,14 +60,97 @@ fn keys(ctx: &Context, args: &KeyArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `passport keys rotate | retire | list`: the key set kept in the database.
+async fn key_action(ctx: &Context, action: KeysAction) -> anyhow::Result<()> {
+    let (db, passport) = open(ctx).await?;
+    let info_json = |k: &passport::KeyInfo| {
+        json!({
+            "kid": k.kid,
+            "algorithm": k.algorithm,
+            "state": k.state.as_str(),
+            "created_at": k.created_at,
+            "activates_at": k.activates_at,
+            "retired_at": k.retired_at,
+        })
+    };
+    let result = async {
+        match action {
+            KeysAction::Rotate {
+                algorithm,
+                length,
+                publish_ahead,
+                json,
+            } => {
+                let ahead = match publish_ahead.as_ref().or(ctx.config.key_publish_ahead.as_ref()) {
+                    Some(text) if text.trim() == "0" || text.trim() == "0s" => TimeDelta::zero(),
+                    Some(text) => {
+                        passport::parse_duration(text).map_err(|e| anyhow::anyhow!("--publish-ahead: {e}"))?
+                    }
+                    None => TimeDelta::seconds(passport::JWKS_MAX_AGE as i64),
+                };
+                let info = passport.rotate_key(algorithm, length, ahead).await.map_err(one_line)?;
+                print(
+                    json,
+                    info_json(&info),
+                    &format!(
+                        "New {} key {} published; it signs from {}.",
+                        info.algorithm, info.kid, info.activates_at
+                    ),
+                );
+            }
+            KeysAction::Retire { kid, json } => match passport.retire_key(&kid).await.map_err(one_line)? {
+                Some(info) => print(json, info_json(&info), &format!("Key {kid} retired.")),
+                None => bail!("no live key {kid}"),
+            },
+            KeysAction::List(flag) => {
+                let infos = passport.key_infos().await?;
+                if flag.json {
+                    println!("{}", serde_json::Value::Array(infos.iter().map(info_json).collect()));
+                } else {
+                    for k in &infos {
+                        println!(
+                            "{}  {:<6}  {:<9}  activates {}",
+                            k.kid,
+                            k.algorithm,
+                            k.state.as_str(),
+                            k.activates_at
+                        );
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+    .await;
+    db.close().await;
+    result
+}
+
+/// An OAuth error as a one-line CLI reason.
+fn one_line(err: passport::OAuthError) -> anyhow::Error {
+    anyhow::anyhow!(err.hint().unwrap_or(err.description()).to_owned())
+}
+
 /// Generates keys unless they exist (or come from the environment).
-fn ensure_keys(ctx: &Context, length: u32, force: bool) -> anyhow::Result<()> {
+fn ensure_keys(ctx: &Context, algorithm: passport::Algorithm, length: u32, force: bool) -> anyhow::Result<()> {
     if ctx.keys_from_config() {
         return Ok(());
     }
     let exists = ctx.key_dir().join(passport::PRIVATE_KEY_FILE).exists();
     if force || !exists {
-        write_keys(ctx.key_dir(), length, force)?;
+        write_key_files(ctx.key_dir(), algorithm, length, force)?;
+    }
+    Ok(())
+}
+
+/// Key files are needed when neither the configuration nor the database holds keys.
+async fn generate_missing_keys(ctx: &Context, db: &passport_sqlx::Database) -> anyhow::Result<()> {
+    if !ctx.keys_from_config()
+        && !ctx.key_dir().join(passport::PRIVATE_KEY_FILE).exists()
+        && db.store().list_keys().await?.is_empty()
+    {
+        tracing::info!("no keys found: generating a 4096-bit RSA key pair");
+        ensure_keys(ctx, passport::Algorithm::RS256, 4096, false)?;
     }
     Ok(())
 }
@@ -71,10 +158,7 @@ fn ensure_keys(ctx: &Context, length: u32, force: bool) -> anyhow::Result<()> {
 async fn open(ctx: &Context) -> anyhow::Result<(passport_sqlx::Database, Passport)> {
     ctx.check()?;
     let db = ctx.migrated_database().await?;
-    if !ctx.keys_from_config() && !ctx.key_dir().join(passport::PRIVATE_KEY_FILE).exists() {
-        tracing::info!("no keys found: generating a 4096-bit RSA key pair");
-        ensure_keys(ctx, 4096, false)?;
-    }
+    generate_missing_keys(ctx, &db).await?;
     let passport = ctx.passport(&db).await?;
     Ok((db, passport))
 }
@@ -92,7 +176,7 @@ async fn ensure_personal_access_client(passport: &Passport) -> anyhow::Result<pa
 
 async fn install(ctx: &Context, args: &KeyArgs) -> anyhow::Result<()> {
     let db = ctx.migrated_database().await?;
-    ensure_keys(ctx, args.length, args.force)?;
+    ensure_keys(ctx, args.algorithm, args.length, args.force)?;
     let passport = ctx.passport(&db).await?;
     let client = ensure_personal_access_client(&passport).await?;
     db.close().await;
@@ -254,6 +338,7 @@ async fn user(ctx: &Context, cmd: UserCommand) -> anyhow::Result<()> {
                 email,
                 password,
                 name,
+                email_verified,
                 json,
             } => {
                 let email = email.trim().to_lowercase();
@@ -283,6 +368,11 @@ async fn user(ctx: &Context, cmd: UserCommand) -> anyhow::Result<()> {
                     Err(StoreError::Conflict) => bail!("a user with email {email} already exists"),
                     Err(e) => return Err(e.into()),
                 };
+                if email_verified {
+                    users
+                        .set_email_verified(&id, Some(passport.now()), passport.now())
+                        .await?;
+                }
                 print(json, json!({"user_id": id}), &format!("User {id} created."));
             }
             UserCommand::List(flag) => {
@@ -399,10 +489,7 @@ async fn serve(ctx: &Context, bind: &str) -> anyhow::Result<()> {
     ctx.check()?;
     let options = serve_options(&ctx.config)?;
     let db = ctx.migrated_database().await?;
-    if !ctx.keys_from_config() && !ctx.key_dir().join(passport::PRIVATE_KEY_FILE).exists() {
-        tracing::info!("no keys found: generating a 4096-bit RSA key pair");
-        ensure_keys(ctx, 4096, false)?;
-    }
+    generate_missing_keys(ctx, &db).await?;
     let listener = tokio::net::TcpListener::bind(bind)
         .await
         .with_context(|| format!("cannot listen on {bind}"))?;
@@ -435,16 +522,22 @@ async fn serve(ctx: &Context, bind: &str) -> anyhow::Result<()> {
     // Printed for scripts that start the server on port 0.
     println!("listening on http://{address}");
     let purging = tokio::spawn(purge_sessions(passport.clone()));
+    // Rotations and retirements made elsewhere (the CLI, another instance) reach this one.
+    let watching = tokio::spawn(passport.clone().watch_keys(KEY_RELOAD_INTERVAL));
     let served = passport_axum::serve(listener, app)
         .options(options)
         .with_graceful_shutdown(shutdown_signal())
         .await;
     purging.abort();
+    watching.abort();
     served.context("server failed")?;
     tracing::info!("shutting down");
     db.close().await;
     Ok(())
 }
+
+/// How often `serve` reloads the key set from the database.
+const KEY_RELOAD_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The connection limits of `passport.toml` (defaults: `ServeOptions::default()`).
 fn serve_options(config: &passport::PassportConfig) -> anyhow::Result<passport_axum::ServeOptions> {

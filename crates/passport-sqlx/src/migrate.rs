@@ -99,6 +99,16 @@ macro_rules! migrations {
                 sql: include_str!(concat!("../migrations/", $dialect, "/core/0003_openid_connect.sql")),
             },
             Migration {
+                schema: Schema::Core,
+                version: 4,
+                name: "openid refresh auth time",
+                sql: include_str!(concat!(
+                    "../migrations/",
+                    $dialect,
+                    "/core/0004_openid_refresh_auth_time.sql"
+                )),
+            },
+            Migration {
                 schema: Schema::Sessions,
                 version: 1,
                 name: "create sessions",
@@ -113,6 +123,12 @@ macro_rules! migrations {
                 version: 1,
                 name: "create users",
                 sql: include_str!(concat!("../migrations/", $dialect, "/users/0001_create_users.sql")),
+            },
+            Migration {
+                schema: Schema::Users,
+                version: 2,
+                name: "openid claims",
+                sql: include_str!(concat!("../migrations/", $dialect, "/users/0002_openid_claims.sql")),
             },
         ]
     };

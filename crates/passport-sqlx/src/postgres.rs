@@ -19,8 +19,8 @@ use sqlx::{PgPool, Postgres, Row as _};
 use crate::Backend;
 use crate::migrate::{self, MigrateError, POSTGRES_DIALECT, Schema};
 use crate::rows::{
-    self, ACCESS_COLUMNS, AUTH_CODE_COLUMNS, CLIENT_COLUMNS, DEVICE_COLUMNS, REFRESH_COLUMNS, SESSION_COLUMNS,
-    USER_COLUMNS, backend, extensions_json, grant_names, to_json,
+    self, ACCESS_COLUMNS, AUTH_CODE_COLUMNS, CLIENT_COLUMNS, DEVICE_COLUMNS, KEY_COLUMNS, REFRESH_COLUMNS,
+    SESSION_COLUMNS, USER_COLUMNS, backend, extensions_json, grant_names, to_json,
 };
 use crate::users::{UserAdmin, UserRow};
 
@@ -95,8 +95,8 @@ async fn insert_refresh<'c>(
 ) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO oauth_refresh_tokens \
-         (id, access_token_id, client_id, user_id, scopes, family_id, revoked, created_at, expires_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, FALSE, $7, $8)",
+         (id, access_token_id, client_id, user_id, scopes, family_id, revoked, created_at, expires_at, auth_time) \
+         VALUES ($1, $2, $3, $4, $5, $6, FALSE, $7, $8, $9)",
     )
     .bind(&refresh.id)
     .bind(&refresh.access_token_id)
@@ -106,6 +106,7 @@ async fn insert_refresh<'c>(
     .bind(&refresh.family_id)
     .bind(refresh.created_at)
     .bind(refresh.expires_at)
+    .bind(refresh.auth_time)
     .execute(executor)
     .await
     .map(|_| ())
@@ -204,15 +205,55 @@ impl ClientStore for PgStore {
             "UPDATE oauth_clients SET name = $1, redirect_uris = $2, post_logout_redirect_uris = $3, \
              updated_at = $4 WHERE id = $5",
         )
-            .bind(name)
-            .bind(to_json(redirect_uris))
-            .bind(to_json(post_logout_redirect_uris))
-            .bind(now)
-            .bind(id)
+        .bind(name)
+        .bind(to_json(redirect_uris))
+        .bind(to_json(post_logout_redirect_uris))
+        .bind(now)
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl passport::KeyStore for PgStore {
+    async fn list_keys(&self) -> Result<Vec<passport::StoredKey>, StoreError> {
+        let sql = format!("SELECT {KEY_COLUMNS} FROM passport_keys");
+        let rows = sqlx::query(&sql).fetch_all(&self.pool).await.map_err(backend)?;
+        rows.iter()
+            .map(rows::stored_key)
+            .collect::<Result<_, _>>()
+            .map_err(backend)
+    }
+
+    async fn insert_key(&self, key: &passport::StoredKey) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO passport_keys (kid, algorithm, private_key, public_key, created_at, activates_at, retired_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&key.kid)
+        .bind(&key.algorithm)
+        .bind(&key.private_key)
+        .bind(&key.public_key)
+        .bind(key.created_at)
+        .bind(key.activates_at)
+        .bind(key.retired_at)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn retire_key(&self, kid: &str, at: DateTime<Utc>) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE passport_keys SET retired_at = $2 WHERE kid = $1 AND retired_at IS NULL")
+            .bind(kid)
+            .bind(at)
             .execute(&self.pool)
             .await
             .map_err(backend)?;
-        Ok(())
+        Ok(done.rows_affected() == 1)
     }
 }
 
@@ -841,6 +882,25 @@ impl UserAdmin for PgStore {
             .await
             .map_err(backend)?;
         row.as_ref().map(rows::user).transpose().map_err(backend)
+    }
+
+    async fn set_email_verified(
+        &self,
+        id: &str,
+        verified_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let Some(numeric) = crate::users::numeric_id(id) else {
+            return Ok(false);
+        };
+        let done = sqlx::query("UPDATE passport_users SET email_verified_at = $2, updated_at = $3 WHERE id = $1")
+            .bind(numeric)
+            .bind(verified_at)
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(done.rows_affected() > 0)
     }
 }
 

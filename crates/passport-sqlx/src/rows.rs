@@ -95,7 +95,7 @@ pub(crate) const ACCESS_COLUMNS: &str =
     "id, user_id, client_id, name, scopes, family_id, revoked, created_at, expires_at";
 
 pub(crate) const REFRESH_COLUMNS: &str = "id, access_token_id, client_id, user_id, scopes, family_id, revoked, rotated_at, rotated_to, created_at, \
-     expires_at";
+     expires_at, auth_time";
 
 pub(crate) const AUTH_CODE_COLUMNS: &str = "id, user_id, client_id, scopes, redirect_uri, code_challenge, \
      code_challenge_method, extensions, revoked, created_at, expires_at";
@@ -105,7 +105,21 @@ pub(crate) const DEVICE_COLUMNS: &str = "id, user_code, client_id, scopes, user_
 
 pub(crate) const SESSION_COLUMNS: &str = "id, user_id, data, created_at, expires_at";
 
-pub(crate) const USER_COLUMNS: &str = "id, name, email, password, created_at";
+pub(crate) const KEY_COLUMNS: &str = "kid, algorithm, private_key, public_key, created_at, activates_at, retired_at";
+
+pub(crate) fn stored_key(row: &impl Columns) -> Result<passport::StoredKey, sqlx::Error> {
+    Ok(passport::StoredKey {
+        kid: row.text("kid")?,
+        algorithm: row.text("algorithm")?,
+        private_key: row.text("private_key")?,
+        public_key: row.text("public_key")?,
+        created_at: row.time("created_at")?,
+        activates_at: row.time("activates_at")?,
+        retired_at: row.opt_time("retired_at")?,
+    })
+}
+
+pub(crate) const USER_COLUMNS: &str = "id, name, email, password, created_at, updated_at, email_verified_at";
 
 pub(crate) fn client(row: &impl Columns) -> Result<Client, sqlx::Error> {
     let redirect_uris: Vec<String> = from_json(row.opt_text("redirect_uris")?);
@@ -156,6 +170,7 @@ pub(crate) fn refresh(row: &impl Columns) -> Result<RefreshTokenRecord, sqlx::Er
         revoked: row.flag("revoked")?,
         rotated_at: row.opt_time("rotated_at")?,
         rotated_to: row.opt_text("rotated_to")?,
+        auth_time: row.opt_time("auth_time")?,
         created_at: row.time("created_at")?,
         expires_at: row.opt_time("expires_at")?.unwrap_or(DateTime::<Utc>::MAX_UTC),
     })
@@ -228,6 +243,8 @@ pub(crate) fn user(row: &impl Columns) -> Result<UserRow, sqlx::Error> {
         email: row.text("email")?,
         password_hash: row.text("password")?,
         created_at: row.time("created_at")?,
+        updated_at: row.time("updated_at")?,
+        email_verified_at: row.opt_time("email_verified_at")?,
     })
 }
 

@@ -1,5 +1,6 @@
 //! The standalone server's own user accounts (the `passport_users` table), their
-//! administration (`passport user …`), and [`SqlUserProvider`], which serves them to the core.
+//! administration (`passport user …`), and [`SqlUserProvider`], which serves them to the core
+//! (their OpenID Connect claims too: `name`, `email`, `email_verified`, `updated_at`).
 //! Each dialect's store implements [`UserAdmin`] (`sqlite.rs`, `postgres.rs`).
 
 use std::fmt::Debug;
@@ -7,7 +8,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use passport::{PasswordHasher, StoreError, User, UserProvider};
+use passport::{PasswordHasher, StoreError, User, UserClaims, UserProvider};
 use serde::Serialize;
 
 /// A row of the `passport_users` table. `Debug` hides the password hash.
@@ -24,6 +25,11 @@ pub struct UserRow {
     pub password_hash: String,
     /// When the account was made.
     pub created_at: DateTime<Utc>,
+    /// When the account last changed (OpenID Connect `updated_at`).
+    pub updated_at: DateTime<Utc>,
+    /// When the email address was verified (`None`: it was not; OpenID Connect
+    /// `email_verified`).
+    pub email_verified_at: Option<DateTime<Utc>>,
 }
 
 impl std::fmt::Debug for UserRow {
@@ -67,6 +73,14 @@ pub trait UserAdmin: Send + Sync + Debug {
     async fn find_user_by_email(&self, email: &str) -> Result<Option<UserRow>, StoreError>;
     /// A user by id.
     async fn find_user_by_id(&self, id: &str) -> Result<Option<UserRow>, StoreError>;
+    /// Records when the user's email address was verified (`None`: not verified), which
+    /// changes `updated_at` to `now`; false when there is no such user.
+    async fn set_email_verified(
+        &self,
+        id: &str,
+        verified_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
 }
 
 /// A user id as the table stores it: the exact decimal text of an integer ("01" or "1.0" name
@@ -119,6 +133,15 @@ impl UserProvider for SqlUserProvider {
 
     fn can_delete_users(&self) -> bool {
         true
+    }
+
+    async fn openid_claims(&self, user: &User) -> Result<UserClaims, StoreError> {
+        let mut claims = UserClaims::from_user(user);
+        if let Some(row) = self.users.find_user_by_id(&user.id).await? {
+            claims.email_verified = Some(row.email_verified_at.is_some());
+            claims.updated_at = Some(row.updated_at);
+        }
+        Ok(claims)
     }
 
     async fn delete_user(&self, id: &str) -> Result<bool, StoreError> {

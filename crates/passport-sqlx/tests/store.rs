@@ -10,7 +10,7 @@ use std::sync::{Arc, OnceLock};
 
 use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
 use passport::testing::conformance::{self, CHECKS};
-use passport::{AccessTokenRecord, GeneratedKeys, Passport, PasswordHasher, Store, StoreError};
+use passport::{AccessTokenRecord, GeneratedKeys, Passport, PasswordHasher, Store, StoreError, UserProvider as _};
 use passport_sqlx::testing::{self, TestDatabase};
 use passport_sqlx::{Database, SqlUserProvider};
 
@@ -70,6 +70,7 @@ conformance_tests!(
     consent_requests_are_single_use_and_bound_to_their_session,
     revoking_a_users_grants_reaches_tokens_codes_and_owned_clients,
     clients_owned_by_a_user_can_be_listed_and_updated,
+    signing_keys_are_stored_once_and_retired_once,
 );
 
 #[test]
@@ -125,6 +126,18 @@ async fn users_are_unique_by_email_and_deleting_revokes_their_tokens(store: Arc<
         "no numeric coercion"
     );
     assert!(users.find_user_by_id("not-a-number").await.unwrap().is_none());
+
+    // OpenID Connect claims: email_verified and updated_at come from the row.
+    let provider = SqlUserProvider::new(users.clone());
+    let user = provider.retrieve_by_id(&id).await.unwrap().unwrap();
+    let claims = provider.openid_claims(&user).await.unwrap();
+    assert_eq!((claims.email_verified, claims.updated_at), (Some(false), Some(now())));
+    let later = now() + TimeDelta::hours(1);
+    assert!(users.set_email_verified(&id, Some(later), later).await.unwrap());
+    assert!(!users.set_email_verified("404", Some(later), later).await.unwrap());
+    let claims = provider.openid_claims(&user).await.unwrap();
+    assert_eq!((claims.email_verified, claims.updated_at), (Some(true), Some(later)));
+    assert_eq!(claims.email.as_deref(), Some("ann@example.com"));
 
     // Deleting goes through the core, which revokes what the user holds.
     let keys = test_keys();
@@ -224,15 +237,15 @@ async fn our_migrations_live_beside_an_applications_sqlx_migrations(database: Te
     // The application first, then us, then the application again.
     run_app_migrations(&database.url, dialect, app.path()).await.unwrap();
     let db = Database::connect(&database.url).await.unwrap();
-    assert_eq!(db.migrate().await.unwrap(), 2, "core: its two migrations");
+    assert_eq!(db.migrate().await.unwrap(), 4, "core: its four migrations");
     run_app_migrations(&database.url, dialect, app.path())
         .await
         .expect("the application's migrator does not trip over ours");
     // Us again, with more sets, then the application.
     assert_eq!(
         db.migrate_schemas(&passport_sqlx::Schema::ALL).await.unwrap(),
-        2,
-        "sessions, users"
+        3,
+        "sessions, users (two)"
     );
     assert_eq!(db.migrate_schemas(&passport_sqlx::Schema::ALL).await.unwrap(), 0);
     run_app_migrations(&database.url, dialect, app.path()).await.unwrap();
@@ -304,8 +317,8 @@ async fn upgrading_release_1_renames_our_tables_and_nothing_else(database: TestD
     let db = Database::connect(&database.url).await.unwrap();
     assert_eq!(
         db.migrate_schemas(&passport_sqlx::Schema::ALL).await.unwrap(),
-        2,
-        "the upgrade to the first versions, then core's second migration"
+        5,
+        "the upgrade to the first versions, then core's second to fourth and users' second"
     );
     assert_eq!(db.migrate_schemas(&passport_sqlx::Schema::ALL).await.unwrap(), 0);
     let old = db.users().find_user_by_email("old@example.com").await.unwrap();

@@ -1,5 +1,6 @@
 //! Custom claims (the request Passport users make most): a hook that adds claims to access
-//! tokens when they are issued, told the grant, the client, the user and the scopes. Names the
+//! tokens when they are issued, told the grant, the client, the user and the scopes, and (for
+//! OpenID Connect) claims about the user to id_tokens and userinfo answers. Names the
 //! protocol uses or will use are refused, so a hook can never change what a token means to
 //! the server (`sub`, `aud`, `scopes`…) or to OpenID Connect (`nonce`, `azp`…).
 
@@ -9,6 +10,7 @@ use serde_json::{Map, Value};
 use crate::client::{Client, GrantType};
 use crate::error::{OAuthError, StoreError};
 use crate::scope::ScopeSet;
+use crate::user::User;
 
 /// Claim names a hook may not set: Passport's access token claims, and those of RFC 9068,
 /// RFC 9449 (`cnf`) and OpenID Connect.
@@ -48,6 +50,31 @@ pub struct TokenContext<'a> {
     pub scopes: &'a ScopeSet,
 }
 
+/// Where OpenID Connect claims about a user are going.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ClaimsTarget {
+    /// An id_token (token endpoint, or the implicit grant's redirect).
+    IdToken,
+    /// A `GET`/`POST /oauth/userinfo` answer.
+    Userinfo,
+}
+
+/// What a user's OpenID Connect claims are being gathered for.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct UserClaimsContext<'a> {
+    /// An id_token or a userinfo answer.
+    pub target: ClaimsTarget,
+    /// The client that will read them.
+    pub client: &'a Client,
+    /// The user (from the client's user provider).
+    pub user: &'a User,
+    /// The scopes granted (`openid` among them; the standard claims of `profile` and `email`
+    /// are already released per scope).
+    pub scopes: &'a ScopeSet,
+}
+
 /// Adds claims to access tokens at issue time. Registered with
 /// [`crate::PassportBuilder::custom_claims`]; called once per token issued.
 ///
@@ -74,6 +101,15 @@ pub trait ClaimsHook: Send + Sync + std::fmt::Debug {
     /// The claims to add. A reserved name ([`RESERVED_CLAIMS`]) fails the issue with
     /// `server_error` (and a log line naming it); a failure of the hook itself too.
     async fn access_token_claims(&self, token: TokenContext<'_>) -> Result<Map<String, Value>, StoreError>;
+
+    /// Claims to add to id_tokens and userinfo answers about `user.user` (OpenID Connect),
+    /// beside those of the user provider ([`crate::UserProvider::openid_claims`]); they may
+    /// replace those, never a reserved name ([`RESERVED_CLAIMS`]: `server_error`). None by
+    /// default.
+    async fn user_claims(&self, user: UserClaimsContext<'_>) -> Result<Map<String, Value>, StoreError> {
+        let _ = user;
+        Ok(Map::new())
+    }
 }
 
 /// Runs the hook and refuses reserved names.

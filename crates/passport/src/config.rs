@@ -60,6 +60,9 @@ pub struct PassportConfig {
     /// again gets a fresh pair (the unused one is revoked) instead of the family being revoked
     /// (default 0: off).
     pub refresh_token_reuse_grace: Option<u32>,
+    /// How long `passport keys rotate` publishes a new key before it signs (default the JWKS
+    /// max-age, `"5m"`).
+    pub key_publish_ahead: Option<String>,
     /// `serve`: reverse proxies (addresses or networks) whose `Forwarded` / `X-Forwarded-For`
     /// headers name the client address the limits count (default none).
     #[serde(deserialize_with = "string_or_list")]
@@ -196,6 +199,7 @@ impl PassportConfig {
                 "login_failures_per_address" => self.login_failures_per_address = Some(parse_count(&name, &value)?),
                 "refresh_token_reuse_grace" => self.refresh_token_reuse_grace = Some(parse_count(&name, &value)?),
                 "trusted_proxies" => self.trusted_proxies = split_list(&value),
+                "key_publish_ahead" => self.key_publish_ahead = Some(value),
                 "max_connections" => self.max_connections = Some(parse_count(&name, &value)? as usize),
                 "max_connections_per_address" => {
                     self.max_connections_per_address = Some(parse_count(&name, &value)? as usize);

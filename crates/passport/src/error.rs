@@ -43,10 +43,14 @@ pub enum ErrorCode {
     LoginRequired,
     /// `prompt=none` and consent is needed.
     ConsentRequired,
+    /// Revocation (RFC 7009 §2.2.1): the server cannot revoke this type of token. Never emitted
+    /// here, so not in [`ErrorCode::ALL`]: both token types are revocable, and an unknown
+    /// `token_type_hint` is ignored (§2.1).
+    UnsupportedTokenType,
 }
 
 impl ErrorCode {
-    /// Every code, in the order the README's error table lists them.
+    /// Every code the server emits, in the order the README's error table lists them.
     pub const ALL: [ErrorCode; 15] = [
         Self::InvalidRequest,
         Self::InvalidClient,
@@ -83,6 +87,7 @@ impl ErrorCode {
             Self::ExpiredToken => "expired_token",
             Self::LoginRequired => "login_required",
             Self::ConsentRequired => "consent_required",
+            Self::UnsupportedTokenType => "unsupported_token_type",
         }
     }
 
@@ -130,6 +135,9 @@ impl ErrorCode {
             Self::ExpiredToken => "The `device_code` has expired and the device authorization session has concluded.",
             Self::LoginRequired => "The authorization server requires end-user authentication.",
             Self::ConsentRequired => "The authorization server requires end-user consent.",
+            Self::UnsupportedTokenType => {
+                "The authorization server does not support the revocation of the presented token type."
+            }
         }
     }
 }

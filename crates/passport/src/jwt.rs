@@ -14,7 +14,7 @@ use crate::keys::KeySet;
 /// How far `iat`/`nbf` may lie in the future (clock skew between instances), in seconds.
 const NOT_BEFORE_LEEWAY: i64 = 30;
 
-/// The claims of an access token, in Passport's order.
+/// The claims of an access token, in Passport's order, then those RFC 9068 adds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccessTokenClaims {
     /// The client id.
@@ -36,6 +36,14 @@ pub struct AccessTokenClaims {
     /// Granted scopes.
     #[serde(default)]
     pub scopes: Vec<String>,
+    /// The issuer (RFC 9068 §2.2), when one is configured. Tokens minted by Laravel Passport
+    /// carry none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+    /// The client id (RFC 9068 §2.2), the same as `aud`. Tokens minted by Laravel Passport carry
+    /// none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
     /// Claims added by a [`crate::ClaimsHook`] (and any other claim a token carries).
     #[serde(flatten)]
     pub custom: serde_json::Map<String, serde_json::Value>,

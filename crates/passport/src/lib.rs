@@ -70,6 +70,11 @@
 //! * Grants: one module each under `grants`, dispatched by a table on `grant_type`.
 //! * The authorization endpoint: [`Passport::validate_authorization`], the pure [`decide`],
 //!   [`Passport::approve_authorization`]; consent requests in [`Passport::begin_consent`].
+//! * OpenID Connect: id_tokens from the code, implicit and refresh grants, the claims of the
+//!   `openid`/`profile`/`email` scopes ([`UserProvider::openid_claims`],
+//!   [`ClaimsHook::user_claims`]), [`Passport::userinfo`], [`Passport::validate_logout`].
+//! * Token introspection (RFC 7662) and revocation (RFC 7009): [`Passport::introspect`],
+//!   [`Passport::revoke`].
 //! * State changes (revocations, client updates, user deletion) are operations of
 //!   [`Passport`] that emit their [`Event`]s; the store is never reached around them.
 //! * Keys: a [`KeySet`] keyed by `kid`; HMAC keys derive from one [`ServerSecret`].
@@ -87,11 +92,14 @@ mod events;
 #[doc(hidden)]
 pub mod fuzzing;
 mod grants;
+mod introspect;
 mod jwt;
+mod keyring;
 mod keys;
 mod limits;
 mod manage;
 mod names;
+mod oidc;
 mod passport;
 mod pkce;
 mod random;
@@ -106,10 +114,11 @@ mod user;
 
 pub use async_trait::async_trait;
 pub use authorize::{
-    AUTH_CODE_TTL, AuthorizationExtensions, AuthorizationRequest, AuthorizeError, Decision, ErrorRedirect, Prompt,
-    ResponseType, UserState, ValidatedAuthorization, decide, error_redirect, redirect_with,
+    AUTH_CODE_TTL, AuthorizationExtensions, AuthorizationRequest, AuthorizationResponse, AuthorizeError, Decision,
+    ErrorRedirect, Prompt, ResponseMode, ResponseType, UserState, ValidatedAuthorization, decide, error_redirect,
+    redirect_with,
 };
-pub use claims::{ClaimsHook, RESERVED_CLAIMS, TokenContext};
+pub use claims::{ClaimsHook, ClaimsTarget, RESERVED_CLAIMS, TokenContext, UserClaimsContext};
 pub use client::{Client, ClientId, ClientKind, GrantType, NewClient};
 pub use clock::{Clock, MockClock, SystemClock};
 pub use config::{ConfigError, PassportConfig, parse_duration};
@@ -121,21 +130,24 @@ pub use device::{
 pub use error::{ErrorCode, OAuthError, StoreError};
 pub use events::{Event, EventListener, TracingListener};
 pub use grants::{BasicCredentials, ClientCredentials, PersonalAccessToken, TokenRequest, TokenResponse};
+pub use introspect::{ActiveToken, Introspection, TokenKind};
 pub use jwt::{AccessTokenClaims, TokenInvalid};
+pub use keyring::{JWKS_MAX_AGE, KeyInfo, KeyState, KeyStore, StoredKey, key_states};
 pub use keys::{
-    Algorithm, GeneratedKeys, KeyError, KeySet, KeySource, PRIVATE_KEY_FILE, PUBLIC_KEY_FILE, SigningKey,
-    generate_keys, write_keys,
+    Algorithm, GeneratedKeys, KeyError, KeySet, KeySource, PRIVATE_KEY_FILE, PUBLIC_KEY_FILE, SigningKey, generate_key,
+    generate_keys, write_key_files, write_keys,
 };
 pub use limits::FailureLimitSettings;
 pub use manage::Connection;
 pub use names::{MAX_NAME_CHARS, NameError, check_name};
+pub use oidc::{ID_TOKEN_TTL, IdTokenHint, LogoutRequest, UserinfoRefusal, ValidatedLogout};
 pub use passport::{AccessToken, Passport, PassportBuilder, Settings};
 pub use pkce::PkceMethod;
 pub use random::{random_alphanumeric, random_from_alphabet, random_hex};
 pub use redirect::{
     RedirectPolicy, RedirectUri, authorize_redirect_uri, check_exchange_redirect_uri, redirect_uri_matches,
 };
-pub use scope::{ScopeDescription, ScopeRegistry, ScopeSet, WILDCARD, parse_scope_param, token_can};
+pub use scope::{OPENID_SCOPES, ScopeDescription, ScopeRegistry, ScopeSet, WILDCARD, parse_scope_param, token_can};
 pub use secret::{
     ClientSecret, HashError, PasswordHasher, ServerSecret, hash_client_secret, is_hashed_secret, sha256_hex,
     verify_client_secret,
@@ -146,4 +158,4 @@ pub use store::{
     Store, TokenStatus, TokenStore,
 };
 pub use transient::TransientToken;
-pub use user::{DEFAULT_PROVIDER, User, UserProvider};
+pub use user::{DEFAULT_PROVIDER, User, UserClaims, UserProvider};

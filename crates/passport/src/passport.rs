@@ -16,8 +16,8 @@ use crate::config::{ConfigError, PassportConfig, parse_duration};
 use crate::error::OAuthError;
 use crate::events::{Event, EventListener, Events};
 use crate::jwt::{self, AccessTokenClaims, TokenInvalid};
+use crate::keyring::{KeyCache, Keyring, StoredKey, assemble};
 use crate::keys::{Algorithm, KeySet, KeySource};
-use arc_swap::ArcSwap;
 use crate::limits::{FailureLimitSettings, FailureLimits};
 use crate::random::random_hex;
 use crate::redirect::RedirectPolicy;
@@ -25,6 +25,7 @@ use crate::scope::{ScopeRegistry, ScopeSet, token_can};
 use crate::secret::{ClientSecret, PasswordHasher, ServerSecret, hash_client_secret, purpose, sha256_hex};
 use crate::store::{AccessTokenRecord, RefreshTokenRecord, Store};
 use crate::user::{DEFAULT_PROVIDER, UserProvider};
+use arc_swap::ArcSwap;
 
 const ONE_YEAR: TimeDelta = TimeDelta::days(365);
 
@@ -84,6 +85,7 @@ pub struct PassportBuilder {
     refresh_token_reuse_grace: TimeDelta,
     keys: KeySource,
     key_set: Option<KeySet>,
+    stored_keys: Option<Vec<StoredKey>>,
     server_secret: Option<Result<ServerSecret, ConfigError>>,
     store: Option<Arc<dyn Store>>,
     providers: IndexMap<String, Arc<dyn UserProvider>>,
@@ -124,6 +126,7 @@ impl Default for PassportBuilder {
             refresh_token_reuse_grace: TimeDelta::zero(),
             keys: KeySource::None,
             key_set: None,
+            stored_keys: None,
             server_secret: None,
             store: None,
             providers: IndexMap::new(),
@@ -332,6 +335,14 @@ impl PassportBuilder {
         self
     }
 
+    /// Uses the key set kept in the store (`list_keys()` of it; see [`crate::KeyStore`]): when
+    /// it holds keys, they take precedence over a [`KeySource`] and a [`KeySet`]. Needs a
+    /// [`server_secret`](Self::server_secret) to unseal them.
+    pub fn stored_keys(mut self, keys: Vec<StoredKey>) -> Self {
+        self.stored_keys = Some(keys);
+        self
+    }
+
     /// Uses a key set built elsewhere (takes precedence over a [`KeySource`]).
     pub fn key_set(mut self, keys: KeySet) -> Self {
         self.key_set = Some(keys);
@@ -416,7 +427,8 @@ impl PassportBuilder {
             }
         }
         for scope in &self.default_scopes {
-            if !self.scopes.contains_key(scope) {
+            let built_in = crate::scope::OPENID_SCOPES.iter().any(|(id, _)| id == scope);
+            if !self.scopes.contains_key(scope) && !built_in {
                 return Err(ConfigError(format!("default scope {scope:?} is not defined in scopes")));
             }
         }
@@ -457,14 +469,7 @@ impl PassportBuilder {
         let store = self
             .store
             .ok_or_else(|| ConfigError("no store configured: call .store(...)".to_owned()))?;
-        let keys = match self.key_set {
-            Some(keys) => keys,
-            None => KeySet::load(&self.keys).map_err(|e| ConfigError(e.to_string()))?,
-        };
-        let server_secret = match self.server_secret {
-            Some(secret) => secret?,
-            None => keys.current().fallback_secret(),
-        };
+        let given_secret = self.server_secret.transpose()?;
         let settings = Settings {
             issuer: self.issuer,
             tokens_expire_in: self.tokens_expire_in?,
@@ -483,10 +488,34 @@ impl PassportBuilder {
             failure_limits: self.failure_limits,
             refresh_token_reuse_grace: self.refresh_token_reuse_grace,
         };
+        let mut cache = KeyCache::default();
+        let keys = match (self.stored_keys, self.key_set) {
+            (Some(stored), _) if !stored.is_empty() => {
+                let secret = given_secret.as_ref().ok_or_else(|| {
+                    ConfigError("keys kept in the store need a server secret to unseal them".to_owned())
+                })?;
+                let sealing = secret
+                    .aead_key(purpose::KEY_SEALING)
+                    .map_err(|e| ConfigError(e.to_string()))?;
+                let longest = crate::keyring::longest_token_lifetime(&settings);
+                assemble(&stored, self.clock.now(), longest, &sealing, &mut cache)
+                    .map_err(|e| ConfigError(format!("stored signing keys: {}", e.description())))?
+                    .ok_or_else(|| ConfigError("the stored key set is empty".to_owned()))?
+            }
+            (_, Some(keys)) => keys,
+            _ => KeySet::load(&self.keys).map_err(|e| ConfigError(e.to_string()))?,
+        };
+        let server_secret = given_secret.unwrap_or_else(|| keys.current().fallback_secret());
         Ok(Passport {
             inner: Arc::new(Inner {
                 scopes: ScopeRegistry::new(self.scopes, self.default_scopes, self.inherited_scopes),
                 settings,
+                keyring: Keyring::new(
+                    server_secret
+                        .aead_key(purpose::KEY_SEALING)
+                        .map_err(|e| ConfigError(e.to_string()))?,
+                    cache,
+                ),
                 cookie_key: server_secret.hmac_key(purpose::TRANSIENT_COOKIE),
                 guest_key: server_secret.hmac_key(purpose::GUEST_SESSION),
                 limits: FailureLimits::new(self.failure_limits, self.clock.clone()),
@@ -512,6 +541,7 @@ struct Inner {
     /// Swapped whole when the key set changes (rotation, retirement), so a signing or checking
     /// request holds one consistent set without locking.
     keys: ArcSwap<KeySet>,
+    keyring: Keyring,
     store: Arc<dyn Store>,
     providers: IndexMap<String, Arc<dyn UserProvider>>,
     default_provider: String,
@@ -653,6 +683,10 @@ impl Passport {
         &self.inner.guest_key
     }
 
+    pub(crate) fn keyring(&self) -> &Keyring {
+        &self.inner.keyring
+    }
+
     pub(crate) fn limits(&self) -> &FailureLimits {
         &self.inner.limits
     }
@@ -686,6 +720,11 @@ impl Passport {
         tokio::task::spawn_blocking(move || keys.current().sign(&json))
             .await
             .map_err(|_| OAuthError::server_error("signing task failed"))?
+    }
+
+    /// The custom claims hook, if one is registered.
+    pub(crate) fn claims_hook(&self) -> Option<&Arc<dyn ClaimsHook>> {
+        self.inner.claims_hook.as_ref()
     }
 
     /// The name of the default user provider.
@@ -746,6 +785,8 @@ impl Passport {
             exp: expires_at.timestamp(),
             sub: spec.user_id.clone().unwrap_or_else(|| spec.client.id.to_string()),
             scopes: spec.scopes.to_vec(),
+            iss: self.inner.settings.issuer.clone(),
+            client_id: Some(spec.client.id.to_string()),
             custom: match &self.inner.claims_hook {
                 None => serde_json::Map::new(),
                 Some(hook) => {
@@ -778,6 +819,7 @@ impl Passport {
                     revoked: false,
                     rotated_at: None,
                     rotated_to: None,
+                    auth_time: None,
                     created_at: now,
                     expires_at: now + self.inner.settings.refresh_tokens_expire_in,
                 };

@@ -21,6 +21,15 @@ pub struct ScopeDescription {
     pub description: String,
 }
 
+/// The scopes OpenID Connect defines (Core §5.4), with the descriptions the consent page shows
+/// when the configuration does not give its own. Every server defines them (after the
+/// configured ones, unless the configuration lists them itself).
+pub const OPENID_SCOPES: [(&str, &str); 3] = [
+    ("openid", "Sign you in with your account"),
+    ("profile", "See your name and profile details"),
+    ("email", "See your email address"),
+];
+
 /// The scopes a server knows, in definition order, and the defaults.
 #[derive(Debug, Clone, Default)]
 pub struct ScopeRegistry {
@@ -30,7 +39,11 @@ pub struct ScopeRegistry {
 }
 
 impl ScopeRegistry {
-    pub(crate) fn new(defined: IndexMap<String, String>, defaults: Vec<String>, inherited: bool) -> Self {
+    /// The configured scopes, then the [`OPENID_SCOPES`] the configuration does not define.
+    pub(crate) fn new(mut defined: IndexMap<String, String>, defaults: Vec<String>, inherited: bool) -> Self {
+        for (id, description) in OPENID_SCOPES {
+            defined.entry(id.to_owned()).or_insert_with(|| description.to_owned());
+        }
         Self {
             defined,
             defaults: defaults.into(),
@@ -293,8 +306,23 @@ mod tests {
         let reg = ScopeRegistry::new(defined, s(&["read"]), false);
         assert_eq!(reg.requested(None).unwrap(), s(&["read"]));
         assert_eq!(reg.requested(Some(" ")).unwrap(), s(&["read"]));
+        assert_eq!(
+            reg.scope_ids(),
+            ["read", "openid", "profile", "email"],
+            "built in, after ours"
+        );
         let err = reg.requested(Some("read nope")).unwrap_err();
         assert_eq!(err.hint(), Some("Check the `nope` scope"));
         assert_eq!(reg.requested(Some("*")).unwrap(), s(&["*"]));
+    }
+
+    #[test]
+    fn the_configuration_may_describe_the_openid_scopes() {
+        let mut defined = IndexMap::new();
+        defined.insert("email".to_owned(), "Your work address".to_owned());
+        defined.insert("read".to_owned(), "Read".to_owned());
+        let reg = ScopeRegistry::new(defined, Vec::new(), false);
+        assert_eq!(reg.scope_ids(), ["email", "read", "openid", "profile"]);
+        assert_eq!(reg.scopes_for(["email"])[0].description, "Your work address");
     }
 }

@@ -119,6 +119,8 @@ pub(crate) mod purpose {
     pub(crate) const TRANSIENT_COOKIE: &[u8] = b"passport/transient-token-cookie/v2";
     /// Guest sessions kept in a signed cookie.
     pub(crate) const GUEST_SESSION: &[u8] = b"passport/guest-session/v1";
+    /// Private signing keys sealed into the database (AES-256-GCM).
+    pub(crate) const KEY_SEALING: &[u8] = b"passport/signing-key-sealing/v1";
 }
 
 impl ServerSecret {
@@ -181,6 +183,20 @@ impl ServerSecret {
             // Unreachable: the output is one hash long, far below HKDF's limit of 255.
             Err(_) => hmac::Key::new(hmac::HMAC_SHA256, &Sha256::digest([&self.0[..], purpose].concat())),
         }
+    }
+}
+
+impl ServerSecret {
+    /// The AES-256-GCM key for `purpose`.
+    pub(crate) fn aead_key(&self, purpose: &[u8]) -> Result<aws_lc_rs::aead::LessSafeKey, ConfigError> {
+        use aws_lc_rs::{aead, hkdf};
+        let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, b"passport-server-secret").extract(&self.0);
+        // Cannot fail: 32 bytes are far below HKDF's output limit.
+        let info = [purpose];
+        let okm = prk
+            .expand(&info, &aead::AES_256_GCM)
+            .map_err(|_| ConfigError("deriving a key from the server secret failed".to_owned()))?;
+        Ok(aead::LessSafeKey::new(aead::UnboundKey::from(okm)))
     }
 }
 

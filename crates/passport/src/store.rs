@@ -11,6 +11,7 @@ use serde::Serialize;
 use crate::authorize::AuthorizationExtensions;
 use crate::client::{Client, ClientId};
 use crate::error::StoreError;
+use crate::keyring::KeyStore;
 use crate::pkce::PkceMethod;
 use crate::redirect::RedirectUri;
 use crate::scope::ScopeSet;
@@ -61,6 +62,10 @@ pub struct RefreshTokenRecord {
     pub rotated_at: Option<DateTime<Utc>>,
     /// The id of the refresh token it was rotated into.
     pub rotated_to: Option<String>,
+    /// When the user authenticated for the grant it continues, for grants made by an OpenID
+    /// Connect authentication request (`None` otherwise): a refresh then issues an id_token
+    /// with this `auth_time` (Core §12.2).
+    pub auth_time: Option<DateTime<Utc>>,
     /// Issue time.
     pub created_at: DateTime<Utc>,
     /// Expiry.
@@ -390,6 +395,12 @@ pub struct Revoked {
 }
 
 /// Everything the core needs from storage.
-pub trait Store: ClientStore + TokenStore + AuthCodeStore + DeviceCodeStore + ConsentStore + std::fmt::Debug {}
+pub trait Store:
+    ClientStore + TokenStore + AuthCodeStore + DeviceCodeStore + ConsentStore + KeyStore + std::fmt::Debug
+{
+}
 
-impl<T: ClientStore + TokenStore + AuthCodeStore + DeviceCodeStore + ConsentStore + std::fmt::Debug> Store for T {}
+impl<T> Store for T where
+    T: ClientStore + TokenStore + AuthCodeStore + DeviceCodeStore + ConsentStore + KeyStore + std::fmt::Debug
+{
+}

@@ -1,12 +1,15 @@
 //! Users. The core never owns user accounts: a [`UserProvider`] finds them (by username for the
 //! password grant, by id for the guard). Library users plug in their own; the standalone server
 //! uses the SQL one from `passport-sqlx`. A client's `provider` names which provider serves it.
+//! For OpenID Connect a provider also tells a user's standard claims ([`UserClaims`]).
 
 use std::fmt::Debug;
 use std::net::IpAddr;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 use crate::client::ClientId;
 use crate::error::{OAuthError, StoreError};
@@ -28,6 +31,42 @@ pub struct User {
     /// Anything else the provider wants handlers to see.
     #[serde(flatten)]
     pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// What OpenID Connect learns about a user (Core §5.1 standard claims), from
+/// [`UserProvider::openid_claims`]. Each claim is released with the scope that names it
+/// (Core §5.4): `name`, `updated_at` and the other profile claims with `profile`, `email` and
+/// `email_verified` with `email`, `address` with `address`, `phone_number` and
+/// `phone_number_verified` with `phone`; any other claim in [`other`](Self::other) (custom
+/// ones) goes with `openid`, into every id_token and userinfo answer. Absent values are left
+/// out.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UserClaims {
+    /// `name`: full name.
+    pub name: Option<String>,
+    /// `email`.
+    pub email: Option<String>,
+    /// `email_verified`: whether the provider checked that the user controls `email` (leave
+    /// `None` when it does not know).
+    pub email_verified: Option<bool>,
+    /// `updated_at`: when the user's information last changed (sent as Unix seconds).
+    pub updated_at: Option<DateTime<Utc>>,
+    /// More claims: other standard ones (`given_name`, `family_name`, `picture`, `locale`,
+    /// `phone_number`…) and custom ones. Names the protocol uses (`sub`, `iss`, `aud`, `nonce`,
+    /// …, see [`crate::RESERVED_CLAIMS`]) fail the request with `server_error`.
+    pub other: Map<String, Value>,
+}
+
+impl UserClaims {
+    /// `name` and `email` from the [`User`] (when not empty); nothing else is known.
+    pub fn from_user(user: &User) -> Self {
+        let known = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+        Self {
+            name: known(&user.name),
+            email: known(&user.email),
+            ..Self::default()
+        }
+    }
 }
 
 /// Where users come from (Passport's user provider plus `findForPassport` /
@@ -75,6 +114,13 @@ pub trait UserProvider: Send + Sync + Debug {
     /// [`can_delete_users`](Self::can_delete_users) false).
     async fn delete_user(&self, _id: &str) -> Result<bool, StoreError> {
         Err(StoreError::Unsupported("this user provider cannot delete users"))
+    }
+
+    /// The user's OpenID Connect claims, for id_tokens and the userinfo endpoint. The default
+    /// gives `name` and `email` from the [`User`] ([`UserClaims::from_user`]); override it to
+    /// add `email_verified`, `updated_at` and more.
+    async fn openid_claims(&self, user: &User) -> Result<UserClaims, StoreError> {
+        Ok(UserClaims::from_user(user))
     }
 }
 

@@ -96,8 +96,12 @@ impl Fixture {
         let request =
             AuthorizationRequest::from_pairs(pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))).unwrap();
         let (validated, _) = self.passport.validate_authorization(&request).await.unwrap();
-        let location = self.passport.approve_authorization(&validated, "7").await.unwrap();
-        let url = url::Url::parse(&location).unwrap();
+        let answer = self
+            .passport
+            .approve_authorization(&validated, "7", self.passport.now())
+            .await
+            .unwrap();
+        let url = url::Url::parse(&answer.location().unwrap()).unwrap();
         url.query_pairs().find(|(k, _)| k == "code").unwrap().1.into_owned()
     }
 }
@@ -465,7 +469,13 @@ async fn deleting_a_user() {
     let issued = f.passport.create_token("7", None, "script", &[]).await.unwrap();
     let (owned, _) = f
         .passport
-        .create_owned_client("7", "Mine", vec!["https://mine.example/cb".to_owned()], Vec::new(), true)
+        .create_owned_client(
+            "7",
+            "Mine",
+            vec!["https://mine.example/cb".to_owned()],
+            Vec::new(),
+            true,
+        )
         .await
         .unwrap();
     f.events().await;

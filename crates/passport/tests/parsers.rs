@@ -57,6 +57,8 @@ fn claims(jti: &str, scopes: Vec<String>) -> AccessTokenClaims {
         exp: t + 3600,
         sub: "user-1".to_owned(),
         scopes,
+        iss: None,
+        client_id: None,
         custom: serde_json::Map::new(),
     }
 }

@@ -220,3 +220,13 @@ impl Drop for TestServer {
         }
     }
 }
+
+/// An event listener that records every event (the tests read them with methods of their own).
+#[derive(Debug, Default)]
+pub(crate) struct Recorder(pub(crate) std::sync::Mutex<Vec<passport::Event>>);
+
+impl passport::EventListener for Recorder {
+    fn handle(&self, event: &passport::Event) {
+        self.0.lock().unwrap().push(event.clone());
+    }
+}

@@ -18,8 +18,8 @@
 //! API calls send the `XSRF-TOKEN` cookie back as `X-XSRF-TOKEN`, as the dashboard's script does.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::Json;
@@ -35,6 +35,7 @@ use passport_sqlx::testing::TestDatabase;
 use reqwest::{Method, StatusCode, Url};
 use serde_json::{Value, json};
 
+use crate::common::Recorder;
 use crate::common::{SCOPES, TestServer, api_user};
 use crate::support_browser::{artifact_dir, click, open_browser, start_driver};
 use crate::support_web::{Browser, Page, parse_forms};
@@ -561,8 +562,10 @@ backend_test! {
         let alice = Browser::signed_in(&server, ALICE, PASSWORD).await;
         let reply = alice.request(Method::GET, "/oauth/scopes", None, &[]).await;
         assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        // The configured scopes, then the OpenID Connect ones every server defines.
         let expected: Vec<Value> = SCOPES
             .iter()
+            .chain(&passport::OPENID_SCOPES)
             .map(|(id, description)| json!({"id": id, "description": description}))
             .collect();
         assert_eq!(reply.json(), Value::Array(expected));
@@ -1680,16 +1683,6 @@ backend_test! {
 // 7. Events.
 // ---------------------------------------------------------------------------------------------
 
-/// Records every event.
-#[derive(Debug, Default)]
-struct Recorder(Mutex<Vec<Event>>);
-
-impl EventListener for Recorder {
-    fn handle(&self, event: &Event) {
-        self.0.lock().unwrap().push(event.clone());
-    }
-}
-
 impl Recorder {
     /// Every event since the last call, once the listeners have caught up.
     async fn drain(&self, server: &TestServer) -> Vec<Event> {
@@ -2094,11 +2087,20 @@ backend_test! {
 async fn scope_helpers_describe_the_defined_scopes() {
     let server = start(passport_sqlx::testing::sqlite(), |b| b).await;
     let scopes = server.passport.scopes();
-    let ids: Vec<&str> = SCOPES.iter().map(|(id, _)| *id).collect();
-    assert_eq!(scopes.scope_ids(), ids, "definition order");
+    let ids: Vec<&str> = SCOPES
+        .iter()
+        .chain(&passport::OPENID_SCOPES)
+        .map(|(id, _)| *id)
+        .collect();
+    assert_eq!(
+        scopes.scope_ids(),
+        ids,
+        "definition order, then the OpenID Connect scopes"
+    );
     let described: Vec<(String, String)> = scopes.scopes().into_iter().map(|s| (s.id, s.description)).collect();
     let expected: Vec<(String, String)> = SCOPES
         .iter()
+        .chain(&passport::OPENID_SCOPES)
         .map(|(id, d)| ((*id).to_owned(), (*d).to_owned()))
         .collect();
     assert_eq!(described, expected);
@@ -2339,7 +2341,7 @@ async fn the_dashboard_manages_apps_and_tokens_in_a_real_browser() {
         "back at /account"
     );
     wait_until("the scopes are loaded", || async {
-        count(&browser, "#pat-scopes input[name=scope]").await == SCOPES.len()
+        count(&browser, "#pat-scopes input[name=scope]").await == SCOPES.len() + passport::OPENID_SCOPES.len()
     })
     .await;
     assert!(!displayed(&browser, "#client-secret-box").await, "no secret box yet");
@@ -2418,7 +2420,7 @@ async fn the_dashboard_manages_apps_and_tokens_in_a_real_browser() {
 
     // Create a personal access token with one scope.
     wait_until("the scopes are loaded", || async {
-        count(&browser, "#pat-scopes input[name=scope]").await == SCOPES.len()
+        count(&browser, "#pat-scopes input[name=scope]").await == SCOPES.len() + passport::OPENID_SCOPES.len()
     })
     .await;
     fill(&browser, "#pat-name", "Deploy script").await;

@@ -1,11 +1,14 @@
 //! Authorization code grant, token request (RFC 6749 §4.1.3; PKCE RFC 7636 §4.5–4.6).
 //! The code is single-use atomically: of concurrent exchanges exactly one wins, and a code
-//! presented again revokes every token issued from it (RFC 6749 §4.1.2).
+//! presented again revokes every token issued from it (RFC 6749 §4.1.2). A code of an OpenID
+//! Connect request (`openid` granted) also gets an id_token (Core §3.1.3.3), and its refresh
+//! token remembers when the user authenticated, for the id_tokens of refreshes (§12.2).
 
 use crate::client::GrantType;
 use crate::error::OAuthError;
 use crate::events::Event;
 use crate::grants::{TokenRequest, TokenResponse};
+use crate::oidc::{IdTokenSpec, OPENID};
 use crate::passport::{Family, MintSpec, Passport};
 use crate::pkce::{PkceMethod, verify_pkce};
 use crate::redirect::check_exchange_redirect_uri;
@@ -59,7 +62,7 @@ pub(super) async fn handle(passport: &Passport, request: &TokenRequest) -> Resul
     let scopes = passport
         .scopes()
         .finalize(record.scopes.clone(), GrantType::AuthorizationCode, &client);
-    let minted = passport
+    let mut minted = passport
         .mint(MintSpec {
             grant: GrantType::AuthorizationCode,
             client: &client,
@@ -72,13 +75,37 @@ pub(super) async fn handle(passport: &Passport, request: &TokenRequest) -> Resul
             with_refresh: client.supports_grant(GrantType::RefreshToken),
         })
         .await?;
+    let id_token = match minted.access.scopes.contains(OPENID) {
+        true => {
+            let auth_time = record
+                .extensions
+                .auth_time
+                .unwrap_or_else(|| record.created_at.timestamp());
+            if let Some((_, refresh)) = minted.refresh.as_mut() {
+                refresh.auth_time = chrono::DateTime::from_timestamp(auth_time, 0);
+            }
+            let spec = IdTokenSpec {
+                client: &client,
+                user_id: &record.user_id,
+                scopes: &minted.access.scopes,
+                auth_time,
+                nonce: record.extensions.nonce.as_deref(),
+                access_token: Some(&minted.jwt),
+                with_user_claims: true,
+            };
+            Some(passport.issue_id_token(spec).await?)
+        }
+        false => None,
+    };
     let refresh = minted.refresh.as_ref().map(|(_, r)| r);
     if !store.redeem_auth_code(&id, &minted.access, refresh).await? {
         replay_detected(passport, &id, client.id.as_str()).await?;
         return Err(OAuthError::invalid_grant("Authorization code has been revoked"));
     }
     passport.announce(&minted);
-    Ok(TokenResponse::from_minted(&minted, &record.scopes, passport.now()))
+    let mut response = TokenResponse::from_minted(&minted, &record.scopes, passport.now());
+    response.id_token = id_token;
+    Ok(response)
 }
 
 async fn replay_detected(passport: &Passport, code_id: &str, client_id: &str) -> Result<(), OAuthError> {

@@ -128,6 +128,10 @@ pub struct TokenResponse {
     /// The granted scopes, when they differ from the requested ones (RFC 6749 §5.1).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+    /// The id_token, when `openid` was granted by an OpenID Connect authentication request
+    /// (Core §3.1.3.3, §12.2).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
 }
 
 impl fmt::Debug for TokenResponse {
@@ -150,6 +154,7 @@ impl TokenResponse {
             access_token: minted.jwt.clone(),
             refresh_token: minted.refresh.as_ref().map(|(value, _)| value.clone()),
             scope: (!granted.same_scopes(requested)).then(|| granted.to_param()),
+            id_token: None,
         }
     }
 }

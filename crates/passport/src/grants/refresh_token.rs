@@ -3,12 +3,15 @@
 //! the same family. Presenting a used token again revokes the whole family, except within the
 //! reuse grace (`refresh_token_reuse_grace`, as Hydra's grace period): then the client that
 //! rotated it gets a fresh pair and the pair it never used is revoked, so a client whose answer
-//! was lost can retry. Scopes may be narrowed, never widened.
+//! was lost can retry. Scopes may be narrowed, never widened. A grant made by an OpenID Connect
+//! authentication request gets a new id_token while it keeps `openid` (Core §12.2: same `iss`,
+//! `sub`, `aud`, the original `auth_time`, no `nonce`).
 
 use crate::client::GrantType;
 use crate::error::OAuthError;
 use crate::events::Event;
 use crate::grants::{TokenRequest, TokenResponse};
+use crate::oidc::{IdTokenSpec, OPENID};
 use crate::passport::{Family, MintSpec, Passport};
 use crate::scope::ScopeSet;
 use crate::secret::sha256_hex;
@@ -49,7 +52,7 @@ pub(super) async fn handle(passport: &Passport, request: &TokenRequest) -> Resul
         .scopes()
         .finalize(requested.clone(), GrantType::RefreshToken, &client);
 
-    let minted = passport
+    let mut minted = passport
         .mint(MintSpec {
             grant: GrantType::RefreshToken,
             client: &client,
@@ -61,6 +64,25 @@ pub(super) async fn handle(passport: &Passport, request: &TokenRequest) -> Resul
             with_refresh: client.supports_grant(GrantType::RefreshToken),
         })
         .await?;
+    if let Some((_, refresh)) = minted.refresh.as_mut() {
+        refresh.auth_time = old.auth_time;
+    }
+    let id_token = match (old.auth_time, &old.user_id) {
+        (Some(auth_time), Some(user_id)) if minted.access.scopes.contains(OPENID) => {
+            let spec = IdTokenSpec {
+                client: &client,
+                user_id,
+                scopes: &minted.access.scopes,
+                auth_time: auth_time.timestamp(),
+                // §12.2: the new id_token "SHOULD NOT" carry the original nonce.
+                nonce: None,
+                access_token: Some(&minted.jwt),
+                with_user_claims: true,
+            };
+            Some(passport.issue_id_token(spec).await?)
+        }
+        _ => None,
+    };
     let refresh = minted.refresh.as_ref().map(|(_, record)| record);
     let revoked_access = match (retry_of, refresh) {
         (None, _) => store
@@ -81,7 +103,9 @@ pub(super) async fn handle(passport: &Passport, request: &TokenRequest) -> Resul
         token_id: revoked_access,
     });
     passport.announce(&minted);
-    Ok(TokenResponse::from_minted(&minted, &requested, passport.now()))
+    let mut response = TokenResponse::from_minted(&minted, &requested, passport.now());
+    response.id_token = id_token;
+    Ok(response)
 }
 
 /// The refresh token `old` was rotated into, when `old` was rotated (not revoked otherwise)

@@ -61,6 +61,9 @@ pub const CHECKS: &[(&str, Check)] = &[
     ("clients_owned_by_a_user_can_be_listed_and_updated", |s| {
         Box::pin(clients_owned_by_a_user_can_be_listed_and_updated(s))
     }),
+    ("signing_keys_are_stored_once_and_retired_once", |s| {
+        Box::pin(signing_keys_are_stored_once_and_retired_once(s))
+    }),
 ];
 
 fn now() -> DateTime<Utc> {
@@ -123,6 +126,7 @@ fn refresh(id: &str, access_id: &str, client_id: &str, family: &str) -> RefreshT
         revoked: false,
         rotated_at: None,
         rotated_to: None,
+        auth_time: Some(now() - TimeDelta::minutes(5)),
         created_at: now(),
         expires_at: now() + TimeDelta::days(1),
     }
@@ -140,6 +144,7 @@ fn code(id: &str, user: &str) -> AuthCodeRecord {
         extensions: AuthorizationExtensions {
             nonce: Some("n-0S6_WzA2Mj".to_owned()),
             max_age: Some(300),
+            auth_time: Some(now().timestamp() - 60),
         },
         revoked: false,
         created_at: now(),
@@ -210,6 +215,7 @@ pub async fn refresh_rotation_is_single_use_and_family_revocation_reaches_descen
     let r = store.find_refresh_token("r1").await.unwrap().unwrap();
     assert_eq!(r.family_id, "fam");
     assert!(!r.revoked);
+    assert_eq!(r, refresh("r1", "a1", "c1", "fam"), "stored as given (auth_time too)");
 
     let rotated = store
         .rotate_refresh_token("r1", &access_in("a2", "fam"), Some(&refresh("r2", "a2", "c1", "fam")))
@@ -217,6 +223,11 @@ pub async fn refresh_rotation_is_single_use_and_family_revocation_reaches_descen
         .unwrap();
     assert!(rotated, "first rotation wins");
     assert!(store.find_refresh_token("r1").await.unwrap().unwrap().revoked);
+    assert_eq!(
+        store.find_refresh_token("r2").await.unwrap().unwrap().auth_time,
+        refresh("r2", "a2", "c1", "fam").auth_time,
+        "the new token keeps the OpenID Connect auth_time"
+    );
     assert!(
         store.token_status("a1").await.unwrap().unwrap().revoked,
         "old access revoked"
@@ -531,4 +542,26 @@ pub async fn clients_owned_by_a_user_can_be_listed_and_updated(store: Arc<dyn St
     assert_eq!(updated.post_logout_redirect_uris, ["https://new.example/bye"]);
     assert!(updated.can_introspect, "kept");
     assert_eq!(updated.updated_at, later);
+}
+
+/// Signing keys: stored once per kid, listed as stored, retired once.
+pub async fn signing_keys_are_stored_once_and_retired_once(store: Arc<dyn Store>) {
+    let key = crate::keyring::StoredKey {
+        kid: "k1".to_owned(),
+        algorithm: "ES256".to_owned(),
+        private_key: "v1.sealed".to_owned(),
+        public_key: "-----BEGIN PUBLIC KEY-----".to_owned(),
+        created_at: now(),
+        activates_at: now() + TimeDelta::minutes(5),
+        retired_at: None,
+    };
+    store.insert_key(&key).await.unwrap();
+    assert!(matches!(store.insert_key(&key).await, Err(StoreError::Conflict)));
+    assert_eq!(store.list_keys().await.unwrap(), std::slice::from_ref(&key));
+    let later = now() + TimeDelta::hours(1);
+    assert!(store.retire_key("k1", later).await.unwrap());
+    assert!(!store.retire_key("k1", later).await.unwrap(), "once");
+    assert!(!store.retire_key("nope", later).await.unwrap());
+    let listed = store.list_keys().await.unwrap();
+    assert_eq!(listed[0].retired_at, Some(later));
 }

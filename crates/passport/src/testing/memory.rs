@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 
 use crate::client::{Client, ClientId};
 use crate::error::StoreError;
+use crate::keyring::{KeyStore, StoredKey};
 use crate::redirect::RedirectUri;
 use crate::scope::ScopeSet;
 use crate::store::{
@@ -27,6 +28,7 @@ struct State {
     devices: HashMap<String, DeviceCodeRecord>,
     pending: HashMap<String, PendingAuthorizationRecord>,
     sessions: HashMap<String, SessionRecord>,
+    keys: Vec<StoredKey>,
 }
 
 impl State {
@@ -158,6 +160,33 @@ impl ClientStore for MemoryStore {
             client.updated_at = now;
         }
         Ok(())
+    }
+}
+
+#[async_trait]
+impl KeyStore for MemoryStore {
+    async fn list_keys(&self) -> Result<Vec<StoredKey>, StoreError> {
+        Ok(self.state().keys.clone())
+    }
+
+    async fn insert_key(&self, key: &StoredKey) -> Result<(), StoreError> {
+        let mut state = self.state();
+        if state.keys.iter().any(|k| k.kid == key.kid) {
+            return Err(StoreError::Conflict);
+        }
+        state.keys.push(key.clone());
+        Ok(())
+    }
+
+    async fn retire_key(&self, kid: &str, at: DateTime<Utc>) -> Result<bool, StoreError> {
+        let mut state = self.state();
+        match state.keys.iter_mut().find(|k| k.kid == kid && k.retired_at.is_none()) {
+            Some(key) => {
+                key.retired_at = Some(at);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
     }
 }
 
