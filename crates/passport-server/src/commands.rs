@@ -524,12 +524,15 @@ async fn serve(ctx: &Context, bind: &str) -> anyhow::Result<()> {
     let purging = tokio::spawn(purge_sessions(passport.clone()));
     // Rotations and retirements made elsewhere (the CLI, another instance) reach this one.
     let watching = tokio::spawn(passport.clone().watch_keys(KEY_RELOAD_INTERVAL));
+    // Revocations made elsewhere leave this instance's token cache within a second.
+    let feed = tokio::spawn(passport.clone().watch_revocations());
     let served = passport_axum::serve(listener, app)
         .options(options)
         .with_graceful_shutdown(shutdown_signal())
         .await;
     purging.abort();
     watching.abort();
+    feed.abort();
     served.context("server failed")?;
     tracing::info!("shutting down");
     db.close().await;

@@ -109,6 +109,12 @@ macro_rules! migrations {
                 )),
             },
             Migration {
+                schema: Schema::Core,
+                version: 5,
+                name: "revocation feed",
+                sql: include_str!(concat!("../migrations/", $dialect, "/core/0005_revocation_feed.sql")),
+            },
+            Migration {
                 schema: Schema::Sessions,
                 version: 1,
                 name: "create sessions",
@@ -129,6 +135,12 @@ macro_rules! migrations {
                 version: 2,
                 name: "openid claims",
                 sql: include_str!(concat!("../migrations/", $dialect, "/users/0002_openid_claims.sql")),
+            },
+            Migration {
+                schema: Schema::Users,
+                version: 3,
+                name: "revocation feed",
+                sql: include_str!(concat!("../migrations/", $dialect, "/users/0003_revocation_feed.sql")),
             },
         ]
     };

@@ -28,12 +28,45 @@ use crate::users::{UserAdmin, UserRow};
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
+    /// Listens for the revocation feed's notifications (made on first use, remade after a
+    /// failure).
+    listener: std::sync::Arc<tokio::sync::Mutex<Option<sqlx::postgres::PgListener>>>,
 }
 
 impl PgStore {
     /// Wraps an open pool (migrations are applied separately).
     pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+        Self {
+            pool,
+            listener: std::sync::Arc::new(tokio::sync::Mutex::new(None)),
+        }
+    }
+
+    /// Waits up to `timeout` for a `passport_revocations` notification. A lost connection
+    /// returns at once (the caller then reads the feed, catching up on what was missed while
+    /// nobody listened); a listener that cannot connect waits the timeout out.
+    async fn wait_for_notification(&self, timeout: std::time::Duration) {
+        let mut guard = self.listener.lock().await;
+        if guard.is_none() {
+            match sqlx::postgres::PgListener::connect_with(&self.pool).await {
+                Ok(mut listener) => match listener.listen("passport_revocations").await {
+                    Ok(()) => *guard = Some(listener),
+                    Err(err) => tracing::debug!(error = %err, "LISTEN passport_revocations failed"),
+                },
+                Err(err) => tracing::debug!(error = %err, "the revocation listener cannot connect"),
+            }
+        }
+        let Some(listener) = guard.as_mut() else {
+            drop(guard);
+            tokio::time::sleep(timeout).await;
+            return;
+        };
+        match tokio::time::timeout(timeout, listener.try_recv()).await {
+            // A notification, or nothing within the timeout: read the feed either way.
+            Ok(Ok(Some(_))) | Err(_) => {}
+            // The connection dropped (it reconnects on the next call) or failed: start afresh.
+            Ok(Ok(None)) | Ok(Err(_)) => *guard = None,
+        }
     }
 
     /// The underlying pool.
@@ -214,6 +247,35 @@ impl ClientStore for PgStore {
         .await
         .map_err(backend)?;
         Ok(())
+    }
+}
+
+#[async_trait]
+impl passport::RevocationFeed for PgStore {
+    async fn revocation_head(&self) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT COALESCE(MAX(seq), 0) AS head FROM passport_revocations")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(backend)?;
+        row.try_get::<i64, _>("head").map_err(backend)
+    }
+
+    async fn revocations_after(&self, seq: i64, limit: usize) -> Result<Vec<passport::RevocationEvent>, StoreError> {
+        let rows =
+            sqlx::query("SELECT seq, kind, subject FROM passport_revocations WHERE seq > $1 ORDER BY seq LIMIT $2")
+                .bind(seq)
+                .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(backend)?;
+        rows.iter()
+            .map(rows::revocation)
+            .collect::<Result<_, _>>()
+            .map_err(backend)
+    }
+
+    async fn wait_for_revocation(&self, timeout: std::time::Duration) {
+        self.wait_for_notification(timeout).await;
     }
 }
 
@@ -535,6 +597,12 @@ impl TokenStore for PgStore {
                 .map_err(backend)?
                 .rows_affected();
         }
+        // The revocation feed keeps an hour (an instance further behind starts afresh).
+        sqlx::query("DELETE FROM passport_revocations WHERE created_at < $1")
+            .bind(filter.now - chrono::TimeDelta::hours(1))
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
         tx.commit().await.map_err(backend)?;
         Ok(PurgeCounts {
             access_tokens: counts[0],

@@ -119,6 +119,16 @@ pub(crate) fn stored_key(row: &impl Columns) -> Result<passport::StoredKey, sqlx
     })
 }
 
+/// A row of `passport_revocations`; a kind we do not know (a newer release's) is read as the
+/// widest, a retired key: everything cached is dropped.
+pub(crate) fn revocation(row: &impl Columns) -> Result<passport::RevocationEvent, sqlx::Error> {
+    Ok(passport::RevocationEvent {
+        seq: row.int64("seq")?,
+        kind: passport::RevocationKind::parse(&row.text("kind")?).unwrap_or(passport::RevocationKind::Key),
+        subject: row.text("subject")?,
+    })
+}
+
 pub(crate) const USER_COLUMNS: &str = "id, name, email, password, created_at, updated_at, email_verified_at";
 
 pub(crate) fn client(row: &impl Columns) -> Result<Client, sqlx::Error> {

@@ -213,6 +213,31 @@ impl ClientStore for SqliteStore {
 }
 
 #[async_trait]
+impl passport::RevocationFeed for SqliteStore {
+    async fn revocation_head(&self) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT COALESCE(MAX(seq), 0) AS head FROM passport_revocations")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(backend)?;
+        row.try_get::<i64, _>("head").map_err(backend)
+    }
+
+    async fn revocations_after(&self, seq: i64, limit: usize) -> Result<Vec<passport::RevocationEvent>, StoreError> {
+        let rows =
+            sqlx::query("SELECT seq, kind, subject FROM passport_revocations WHERE seq > ?1 ORDER BY seq LIMIT ?2")
+                .bind(seq)
+                .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(backend)?;
+        rows.iter()
+            .map(rows::revocation)
+            .collect::<Result<_, _>>()
+            .map_err(backend)
+    }
+}
+
+#[async_trait]
 impl passport::KeyStore for SqliteStore {
     async fn list_keys(&self) -> Result<Vec<passport::StoredKey>, StoreError> {
         let sql = format!("SELECT {KEY_COLUMNS} FROM passport_keys");
@@ -521,6 +546,15 @@ impl TokenStore for SqliteStore {
                 .map_err(backend)?
                 .rows_affected();
         }
+        // The revocation feed keeps an hour (an instance further behind starts afresh).
+        let feed_cutoff = (filter.now - chrono::TimeDelta::hours(1))
+            .format("%Y-%m-%dT%H:%M:%SZ")
+            .to_string();
+        sqlx::query("DELETE FROM passport_revocations WHERE created_at < ?1")
+            .bind(feed_cutoff)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
         tx.commit().await.map_err(backend)?;
         Ok(PurgeCounts {
             access_tokens: counts[0],

@@ -12,7 +12,7 @@ use crate::error::OAuthError;
 use crate::keys::KeySet;
 
 /// How far `iat`/`nbf` may lie in the future (clock skew between instances), in seconds.
-const NOT_BEFORE_LEEWAY: i64 = 30;
+pub(crate) const NOT_BEFORE_LEEWAY: i64 = 30;
 
 /// The claims of an access token, in Passport's order, then those RFC 9068 adds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -82,6 +82,15 @@ pub(crate) fn sign_claims(keys: &KeySet, claims: &AccessTokenClaims) -> Result<S
 /// Verifies the signature (with the key the header names, for its algorithm only) and the time
 /// claims of `token` at `now`.
 pub(crate) fn verify(keys: &KeySet, token: &str, now: DateTime<Utc>) -> Result<AccessTokenClaims, TokenInvalid> {
+    verify_with_kid(keys, token, now).map(|(claims, _)| claims)
+}
+
+/// [`verify`], also answering the id of the key that checked the token.
+pub(crate) fn verify_with_kid(
+    keys: &KeySet,
+    token: &str,
+    now: DateTime<Utc>,
+) -> Result<(AccessTokenClaims, String), TokenInvalid> {
     let header = jsonwebtoken::decode_header(token).map_err(|_| TokenInvalid::Malformed)?;
     let key = keys.verifier_for(&header).ok_or(TokenInvalid::Malformed)?;
     let claims: AccessTokenClaims = key.decode(token).map_err(|_| TokenInvalid::Malformed)?;
@@ -92,7 +101,7 @@ pub(crate) fn verify(keys: &KeySet, token: &str, now: DateTime<Utc>) -> Result<A
     if claims.nbf > now + NOT_BEFORE_LEEWAY || claims.iat > now + NOT_BEFORE_LEEWAY {
         return Err(TokenInvalid::NotYetValid);
     }
-    Ok(claims)
+    Ok((claims, key.kid().to_owned()))
 }
 
 fn lenient_seconds<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {

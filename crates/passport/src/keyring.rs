@@ -447,6 +447,7 @@ impl Passport {
         if !self.store().retire_key(kid, now).await? {
             return Ok(None);
         }
+        self.token_cache().forget(&[crate::token_cache::Forget::All]);
         self.refresh_keys().await?;
         Ok(Some(KeyInfo {
             state: KeyState::Retired,

@@ -109,6 +109,7 @@ mod secret;
 mod store;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+mod token_cache;
 mod transient;
 mod user;
 
@@ -154,8 +155,9 @@ pub use secret::{
 };
 pub use store::{
     AccessTokenRecord, AuthCodeRecord, AuthCodeStore, ClientStore, ConsentStore, DeviceCodeRecord, DeviceCodeStore,
-    PendingAuthorizationRecord, PurgeCounts, PurgeFilter, RefreshTokenRecord, Revoked, SessionRecord, SessionStore,
-    Store, TokenStatus, TokenStore,
+    PendingAuthorizationRecord, PurgeCounts, PurgeFilter, RefreshTokenRecord, RevocationEvent, RevocationFeed,
+    RevocationKind, Revoked, SessionRecord, SessionStore, Store, TokenStatus, TokenStore,
 };
+pub use token_cache::{FEED_STALE_AFTER, Forget, TOKEN_CACHE_CAPACITY, TokenCache};
 pub use transient::TransientToken;
 pub use user::{DEFAULT_PROVIDER, User, UserClaims, UserProvider};

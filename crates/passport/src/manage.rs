@@ -113,7 +113,10 @@ impl Passport {
     /// Revokes a token family after a replayed code or a reused refresh token (RFC 6749 §4.1.2,
     /// RFC 9700 §4.14.2). Announced by the security event the caller emits, not token by token.
     pub(crate) async fn revoke_family(&self, family_id: &str) -> Result<Vec<String>, OAuthError> {
-        Ok(self.store().revoke_refresh_family(family_id).await?)
+        let revoked = self.store().revoke_refresh_family(family_id).await?;
+        self.token_cache()
+            .forget(&[crate::token_cache::Forget::Tokens(revoked.clone())]);
+        Ok(revoked)
     }
 
     /// Revokes a client and every token issued to it. `revoked.clients` is empty when there was

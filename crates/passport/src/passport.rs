@@ -17,15 +17,17 @@ use crate::error::OAuthError;
 use crate::events::{Event, EventListener, Events};
 use crate::jwt::{self, AccessTokenClaims, TokenInvalid};
 use crate::keyring::{KeyCache, Keyring, StoredKey, assemble};
-use crate::keys::{Algorithm, KeySet, KeySource};
+use crate::keys::{Algorithm, KeySet, KeySource, SigningKey};
 use crate::limits::{FailureLimitSettings, FailureLimits};
 use crate::random::random_hex;
 use crate::redirect::RedirectPolicy;
 use crate::scope::{ScopeRegistry, ScopeSet, token_can};
 use crate::secret::{ClientSecret, PasswordHasher, ServerSecret, hash_client_secret, purpose, sha256_hex};
 use crate::store::{AccessTokenRecord, RefreshTokenRecord, Store};
+use crate::token_cache::{Forget, TokenCache};
 use crate::user::{DEFAULT_PROVIDER, UserProvider};
 use arc_swap::ArcSwap;
+use sha2::{Digest as _, Sha256};
 
 const ONE_YEAR: TimeDelta = TimeDelta::days(365);
 
@@ -83,6 +85,8 @@ pub struct PassportBuilder {
     login_rate_limit: u32,
     failure_limits: FailureLimitSettings,
     refresh_token_reuse_grace: TimeDelta,
+    token_cache: bool,
+    token_cache_max_age: TimeDelta,
     keys: KeySource,
     key_set: Option<KeySet>,
     stored_keys: Option<Vec<StoredKey>>,
@@ -124,6 +128,8 @@ impl Default for PassportBuilder {
             login_rate_limit: 0,
             failure_limits: FailureLimitSettings::default(),
             refresh_token_reuse_grace: TimeDelta::zero(),
+            token_cache: true,
+            token_cache_max_age: TimeDelta::minutes(5),
             keys: KeySource::None,
             key_set: None,
             stored_keys: None,
@@ -309,6 +315,22 @@ impl PassportBuilder {
     /// stolen token and the client's own retry look alike.
     pub fn refresh_token_reuse_grace(mut self, grace: TimeDelta) -> Self {
         self.refresh_token_reuse_grace = grace.max(TimeDelta::zero());
+        self
+    }
+
+    /// Remember live bearer tokens in memory (on by default; see [`crate::TokenCache`]): a
+    /// repeated check skips the signature and the database. Revocations stay immediate here
+    /// and reach other instances through the database's revocation feed, which
+    /// [`Passport::watch_revocations`] applies; until it runs, checks go to the database.
+    pub fn token_cache(mut self, on: bool) -> Self {
+        self.token_cache = on;
+        self
+    }
+
+    /// How long a checked token is remembered at most (default five minutes; keep it short
+    /// when something outside the feed's reach changes token rows).
+    pub fn token_cache_max_age(mut self, max_age: TimeDelta) -> Self {
+        self.token_cache_max_age = max_age.max(TimeDelta::zero());
         self
     }
 
@@ -516,6 +538,7 @@ impl PassportBuilder {
                         .map_err(|e| ConfigError(e.to_string()))?,
                     cache,
                 ),
+                token_cache: TokenCache::new(self.token_cache, self.token_cache_max_age),
                 cookie_key: server_secret.hmac_key(purpose::TRANSIENT_COOKIE),
                 guest_key: server_secret.hmac_key(purpose::GUEST_SESSION),
                 limits: FailureLimits::new(self.failure_limits, self.clock.clone()),
@@ -542,6 +565,7 @@ struct Inner {
     /// request holds one consistent set without locking.
     keys: ArcSwap<KeySet>,
     keyring: Keyring,
+    token_cache: TokenCache,
     store: Arc<dyn Store>,
     providers: IndexMap<String, Arc<dyn UserProvider>>,
     default_provider: String,
@@ -652,6 +676,9 @@ impl Passport {
 
     /// Queues an event for the listeners (never waits for them).
     pub(crate) fn emit(&self, event: Event) {
+        if let Event::AccessTokenRevoked { token_id } = &event {
+            self.inner.token_cache.forget(&[Forget::Tokens(vec![token_id.clone()])]);
+        }
         self.inner.events.emit(event);
     }
 
@@ -683,6 +710,11 @@ impl Passport {
         &self.inner.guest_key
     }
 
+    /// The bearer check's cache.
+    pub fn token_cache(&self) -> &TokenCache {
+        &self.inner.token_cache
+    }
+
     pub(crate) fn keyring(&self) -> &Keyring {
         &self.inner.keyring
     }
@@ -699,6 +731,8 @@ impl Passport {
     /// Replaces the key set (a rotation or retirement picked up from the database); tokens in
     /// flight finish with the set they started with.
     pub fn replace_keys(&self, keys: KeySet) {
+        let kids: Vec<&str> = keys.keys().map(SigningKey::kid).collect();
+        self.inner.token_cache.forget_keys_not_in(&kids);
         self.inner.keys.store(Arc::new(keys));
     }
 
@@ -848,7 +882,16 @@ impl Passport {
     /// and its client (not revoked). One indexed read. The user comes from the row, never from
     /// `sub`, so a client-credentials token can never act as a user.
     pub async fn authenticate_bearer(&self, token: &str) -> Result<AccessToken, TokenInvalid> {
-        let claims = jwt::verify(&self.inner.keys.load(), token, self.now())?;
+        let now = self.now();
+        let cache = &self.inner.token_cache;
+        let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        if let Some(known) = cache.get(&key, now) {
+            return Ok((*known).clone());
+        }
+        // Read before the database, so an eviction meanwhile keeps this answer out of it.
+        let epoch = cache.epoch();
+        let (claims, kid) = jwt::verify_with_kid(&self.inner.keys.load(), token, now)?;
+        let nbf = claims.nbf;
         let status = match self.inner.store.token_status(&claims.jti).await {
             Ok(Some(status)) => status,
             Ok(None) => return Err(TokenInvalid::Revoked),
@@ -860,7 +903,7 @@ impl Passport {
         if status.revoked || status.client_revoked || status.client_id != claims.aud {
             return Err(TokenInvalid::Revoked);
         }
-        Ok(AccessToken {
+        let checked = AccessToken {
             id: claims.jti,
             client_id: status.client_id,
             user_id: status.user_id,
@@ -868,7 +911,9 @@ impl Passport {
             custom_claims: claims.custom,
             client_provider: status.client_provider,
             expires_at: DateTime::from_timestamp(claims.exp, 0).unwrap_or_default(),
-        })
+        };
+        cache.insert(key, Arc::new(checked.clone()), Some(kid), nbf, now, epoch);
+        Ok(checked)
     }
 
     /// Whether `token` grants `scope` (honouring `*` and, when enabled, inheritance).

@@ -396,11 +396,85 @@ pub struct Revoked {
 
 /// Everything the core needs from storage.
 pub trait Store:
-    ClientStore + TokenStore + AuthCodeStore + DeviceCodeStore + ConsentStore + KeyStore + std::fmt::Debug
+    ClientStore + TokenStore + AuthCodeStore + DeviceCodeStore + ConsentStore + KeyStore + RevocationFeed + std::fmt::Debug
 {
 }
 
 impl<T> Store for T where
-    T: ClientStore + TokenStore + AuthCodeStore + DeviceCodeStore + ConsentStore + KeyStore + std::fmt::Debug
+    T: ClientStore
+        + TokenStore
+        + AuthCodeStore
+        + DeviceCodeStore
+        + ConsentStore
+        + KeyStore
+        + RevocationFeed
+        + std::fmt::Debug
 {
+}
+
+/// What a revocation in the feed names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RevocationKind {
+    /// An access token (by id).
+    Token,
+    /// A client, revoked or deleted.
+    Client,
+    /// A user, deleted.
+    User,
+    /// A signing key, retired.
+    Key,
+}
+
+impl RevocationKind {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Token => "token",
+            Self::Client => "client",
+            Self::User => "user",
+            Self::Key => "key",
+        }
+    }
+
+    /// The kind a stored name names.
+    pub fn parse(name: &str) -> Option<Self> {
+        [Self::Token, Self::Client, Self::User, Self::Key]
+            .into_iter()
+            .find(|k| k.as_str() == name)
+    }
+}
+
+/// One entry of the revocation feed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevocationEvent {
+    /// Its position: entries are applied in this order.
+    pub seq: i64,
+    /// What was revoked.
+    pub kind: RevocationKind,
+    /// Its id.
+    pub subject: String,
+}
+
+/// Every revocation in order, as the database recorded it (SQL stores record them with
+/// triggers, so revocations by the CLI, another instance, or an application writing the rows
+/// itself are in it too). The defaults keep no feed: one instance, whose own evictions are all
+/// there is (the in-memory store).
+#[async_trait]
+pub trait RevocationFeed: Send + Sync {
+    /// The position of the newest entry (0 for none).
+    async fn revocation_head(&self) -> Result<i64, StoreError> {
+        Err(StoreError::Unsupported("this store keeps no revocation feed"))
+    }
+
+    /// Up to `limit` entries after `seq`, oldest first.
+    async fn revocations_after(&self, _seq: i64, _limit: usize) -> Result<Vec<RevocationEvent>, StoreError> {
+        Err(StoreError::Unsupported("this store keeps no revocation feed"))
+    }
+
+    /// Waits up to `timeout` for a new entry (PostgreSQL: a notification); returns early when
+    /// one may have arrived. The default just waits.
+    async fn wait_for_revocation(&self, timeout: std::time::Duration) {
+        tokio::time::sleep(timeout).await;
+    }
 }

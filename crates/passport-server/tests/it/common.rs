@@ -91,7 +91,9 @@ pub(crate) struct TestServer {
     /// A plain HTTP client (no cookies).
     pub(crate) http: reqwest::Client,
     shutdown: Option<oneshot::Sender<()>>,
-    _database: TestDatabase,
+    /// The database's owner (dropped last); `None` for a server beside another one.
+    _database: Option<TestDatabase>,
+    url: String,
 }
 
 impl TestServer {
@@ -102,7 +104,22 @@ impl TestServer {
         database: TestDatabase,
         configure: impl FnOnce(PassportBuilder) -> PassportBuilder,
     ) -> Self {
-        let db = Database::connect(&database.url).await.expect("connect");
+        let url = database.url.clone();
+        Self::start_at(&url, Some(database), configure).await
+    }
+
+    /// A second server on this one's database (another instance of the same deployment),
+    /// with its own clock and cache.
+    pub(crate) async fn beside(&self, configure: impl FnOnce(PassportBuilder) -> PassportBuilder) -> Self {
+        Self::start_at(&self.url, None, configure).await
+    }
+
+    async fn start_at(
+        url: &str,
+        database: Option<TestDatabase>,
+        configure: impl FnOnce(PassportBuilder) -> PassportBuilder,
+    ) -> Self {
+        let db = Database::connect(url).await.expect("connect");
         db.migrate_schemas(&passport_sqlx::Schema::ALL).await.expect("migrate");
         let clock = Arc::new(MockClock::starting_now());
         let keys = test_keys();
@@ -117,6 +134,8 @@ impl TestServer {
             .issuer(base.clone())
             .clock(clock.clone());
         let passport = configure(builder).build().expect("build passport");
+        // As `passport serve`: the token cache follows the database's revocation feed.
+        tokio::spawn(passport.clone().watch_revocations());
         let app = passport_server::app::router(&passport, &db).into_make_service_with_connect_info::<SocketAddr>();
         let (tx, rx) = oneshot::channel::<()>();
         tokio::spawn(async move {
@@ -134,6 +153,7 @@ impl TestServer {
             http: reqwest::Client::new(),
             shutdown: Some(tx),
             _database: database,
+            url: url.to_owned(),
         }
     }
 

@@ -12,6 +12,7 @@ mod common;
 mod authorize;
 mod bad_input;
 mod browser;
+mod cache;
 mod cli;
 mod connections;
 mod device;

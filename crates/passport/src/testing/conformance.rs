@@ -126,7 +126,8 @@ fn refresh(id: &str, access_id: &str, client_id: &str, family: &str) -> RefreshT
         revoked: false,
         rotated_at: None,
         rotated_to: None,
-        auth_time: Some(now() - TimeDelta::minutes(5)),
+        // A fixed instant: two records built across a second boundary still compare equal.
+        auth_time: DateTime::from_timestamp(1_800_000_000, 0),
         created_at: now(),
         expires_at: now() + TimeDelta::days(1),
     }

@@ -163,6 +163,8 @@ impl ClientStore for MemoryStore {
     }
 }
 
+impl crate::store::RevocationFeed for MemoryStore {}
+
 #[async_trait]
 impl KeyStore for MemoryStore {
     async fn list_keys(&self) -> Result<Vec<StoredKey>, StoreError> {

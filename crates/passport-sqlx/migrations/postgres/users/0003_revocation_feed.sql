@@ -1,0 +1,3 @@
+-- A deleted user's cached tokens leave every instance's cache (the revocation feed is core's).
+CREATE TRIGGER passport_feed_user_deleted AFTER DELETE ON passport_users
+FOR EACH ROW EXECUTE FUNCTION passport_feed_record();
