@@ -1,13 +1,9 @@
--- wrk script: client-credentials token requests. CLIENT_ID / CLIENT_SECRET come from the env.
+-- Client-credentials token requests; CLIENT_ID and CLIENT_SECRET come from the environment.
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
 wrk.body = "grant_type=client_credentials&client_id=" .. os.getenv("CLIENT_ID") ..
-  "&client_secret=" .. os.getenv("CLIENT_SECRET")
-
-local non200 = 0
-response = function(status, headers, body)
-  if status ~= 200 then non200 = non200 + 1 end
+  "&client_secret=" .. os.getenv("CLIENT_SECRET") .. (os.getenv("SCOPE") or "")
+if os.getenv("BASIC") then
+  wrk.headers["Authorization"] = "Basic " .. os.getenv("BASIC")
 end
-done = function(summary, latency, requests)
-  io.write(string.format("non-200 responses: %d\n", summary.errors.status))
-end
+dofile(os.getenv("BENCH_DIR") .. "/report.lua")

@@ -6,10 +6,11 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use axum::extract::Request;
+use axum::response::IntoResponse as _;
 use axum::routing::get;
 use axum::{Json, Router};
 use passport::{KeySet, KeySource, Passport, PassportBuilder, PassportConfig, TracingListener, User};
-use passport_axum::{AuthUser, Pages, Views};
+use passport_axum::{AuthUser, BearerToken, Pages, Views};
 use passport_sqlx::{Database, Schema, SqlUserProvider};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
@@ -142,6 +143,32 @@ async fn api_user(user: AuthUser) -> Json<User> {
     Json(user.user)
 }
 
+/// The demo resource for any bearer token (a user's or a client's): what the token says about
+/// itself. It reads nothing but the token check, so it shows what that check costs.
+async fn api_token(bearer: BearerToken) -> axum::response::Response {
+    #[derive(serde::Serialize)]
+    struct Claims<'a> {
+        jti: &'a str,
+        client_id: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        user_id: Option<&'a str>,
+        scopes: &'a passport::ScopeSet,
+        exp: i64,
+        #[serde(skip_serializing_if = "serde_json::Map::is_empty")]
+        custom_claims: &'a serde_json::Map<String, serde_json::Value>,
+    }
+    let token = &bearer.token;
+    Json(Claims {
+        jti: &token.id,
+        client_id: token.client_id.as_str(),
+        user_id: token.user_id.as_deref(),
+        scopes: &token.scopes,
+        exp: token.expires_at.timestamp(),
+        custom_claims: &token.custom_claims,
+    })
+    .into_response()
+}
+
 /// The standalone server's router with the built-in pages, sessions in `db`.
 pub fn router(passport: &Passport, db: &Database) -> Router {
     router_with(Pages::new(passport, db.sessions()))
@@ -167,6 +194,7 @@ pub fn router_with(pages: Pages) -> Router {
     let passport = pages.passport().clone();
     Router::new()
         .route("/api/user", get(api_user))
+        .route("/api/token", get(api_token))
         .route("/health", get(|| async { "ok" }))
         .with_state(passport)
         .merge(passport_axum::home_routes(pages.clone()))

@@ -9,6 +9,7 @@
 //! Each dialect has its own file with its own SQL (`sqlite.rs`, `postgres.rs`); what they share
 //! is the schema's shape and the row mappers (`rows.rs`).
 
+mod batch;
 mod migrate;
 mod postgres;
 mod rows;

@@ -337,6 +337,25 @@ impl TokenStore for PgStore {
         }
     }
 
+    async fn insert_token_batch(
+        &self,
+        batch: &[(AccessTokenRecord, Option<RefreshTokenRecord>)],
+    ) -> Result<(), StoreError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        crate::batch::access_tokens(batch)
+            .build()
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        if let Some(mut refresh) = crate::batch::refresh_tokens(batch) {
+            refresh.build().execute(&mut *tx).await.map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)
+    }
+
     async fn token_status(&self, access_token_id: &str) -> Result<Option<TokenStatus>, StoreError> {
         let row = sqlx::query(
             "SELECT t.revoked, t.user_id, t.client_id, c.revoked AS client_revoked, c.provider \

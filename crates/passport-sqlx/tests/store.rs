@@ -61,6 +61,7 @@ macro_rules! conformance_tests {
 conformance_tests!(
     clients_round_trip_and_revoke,
     token_status_joins_client_and_follows_revocation,
+    token_batches_are_stored_all_or_none,
     refresh_rotation_is_single_use_and_family_revocation_reaches_descendants,
     a_retry_within_the_grace_replaces_only_an_unused_pair,
     concurrent_rotations_have_exactly_one_winner,

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use passport::{KeySet, generate_keys};
+use passport::{Algorithm, KeySet, generate_key};
 
 fn per_second(threads: usize, run: impl Fn() + Sync) -> f64 {
     let window = Duration::from_secs(2);
@@ -29,8 +29,14 @@ fn per_second(threads: usize, run: impl Fn() + Sync) -> f64 {
 
 fn main() {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    for bits in [2048, 4096] {
-        let pem = generate_keys(bits).unwrap_or_else(|e| panic!("{e}"));
+    let kinds = [
+        ("RS256-2048", Algorithm::RS256, 2048),
+        ("RS256-4096", Algorithm::RS256, 4096),
+        ("ES256", Algorithm::ES256, 0),
+        ("EdDSA", Algorithm::EdDSA, 0),
+    ];
+    for (name, algorithm, bits) in kinds {
+        let pem = generate_key(algorithm, bits).unwrap_or_else(|e| panic!("{e}"));
         let keys = KeySet::from_pem(&pem.private_pem, Some(&pem.public_pem)).unwrap_or_else(|e| panic!("{e}"));
         let claims = br#"{"aud":"0196a8c2-6d8e-7b3c-9f51-4e2a7d1c0b93","jti":"3c6f0a9d","iat":1,"nbf":1,"exp":2,"sub":"42","scopes":["read"]}"#;
         let token = keys.sign_for_bench(claims);
@@ -41,7 +47,7 @@ fn main() {
             let verifies = per_second(threads, || {
                 std::hint::black_box(keys.verify_for_bench(&token));
             });
-            println!("RS256-{bits} {threads} thread(s): sign {signs:>8.0}/s  verify {verifies:>8.0}/s");
+            println!("{name} {threads} thread(s): sign {signs:>8.0}/s  verify {verifies:>8.0}/s");
         }
     }
 }

@@ -778,11 +778,7 @@ impl Passport {
                     with_refresh: false,
                 })
                 .await?;
-            self.store()
-                .insert_tokens(&minted.access, None)
-                .await
-                .map_err(OAuthError::from)?;
-            self.announce(&minted);
+            let minted = self.store_minted(minted).await?;
             let expires_in = (minted.access.expires_at - self.now()).num_seconds();
             params.push(("access_token", minted.jwt.clone()));
             params.push(("token_type", "Bearer".to_owned()));

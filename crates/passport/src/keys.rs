@@ -476,6 +476,14 @@ impl SigningKey {
         &self.jwk
     }
 
+    /// Whether a signature takes well under a millisecond: EdDSA, ES256, RSA up to 2048 bits.
+    pub(crate) fn signs_quickly(&self) -> bool {
+        match &self.signer {
+            Signer::Rsa(pair) => pair.public_modulus_len() <= 256,
+            Signer::Ecdsa(_) | Signer::Ed25519(_) => true,
+        }
+    }
+
     /// Signs `claims_json` as a compact JWS (RFC 7515 §7.1) whose header names this key.
     pub(crate) fn sign(&self, claims_json: &[u8]) -> Result<String, crate::error::OAuthError> {
         let failed = || crate::error::OAuthError::server_error("signing the token failed");

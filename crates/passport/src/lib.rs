@@ -83,6 +83,7 @@
 mod authorize;
 mod claims;
 mod client;
+mod client_cache;
 mod clock;
 mod config;
 mod consent;
@@ -92,6 +93,7 @@ mod events;
 #[doc(hidden)]
 pub mod fuzzing;
 mod grants;
+mod group_commit;
 mod introspect;
 mod jwt;
 mod keyring;
@@ -121,6 +123,7 @@ pub use authorize::{
 };
 pub use claims::{ClaimsHook, ClaimsTarget, RESERVED_CLAIMS, TokenContext, UserClaimsContext};
 pub use client::{Client, ClientId, ClientKind, GrantType, NewClient};
+pub use client_cache::{CLIENT_TTL, VERIFIED_TTL};
 pub use clock::{Clock, MockClock, SystemClock};
 pub use config::{ConfigError, PassportConfig, parse_duration};
 pub use consent::{CONSENT_TTL, DeviceConsent, PendingConsent};

@@ -127,6 +127,8 @@ impl Passport {
         if !self.store().revoke_client(client_id).await? {
             return Ok(Revoked::default());
         }
+        self.token_cache()
+            .forget(&[crate::token_cache::Forget::Client(client_id.to_owned())]);
         let access_tokens = self.store().revoke_client_tokens(client_id).await?;
         self.announce_revoked(&access_tokens);
         Ok(Revoked {
@@ -192,6 +194,7 @@ impl Passport {
         self.store()
             .update_client(client_id, name, &uris, &post_logout, self.now())
             .await?;
+        self.forget_client_row(client_id);
         self.owned_client(owner_id, client_id).await
     }
 
@@ -210,6 +213,13 @@ impl Passport {
         Ok(self.store().purge(filter).await?)
     }
 
+    /// Drops a changed client's cached row (its tokens stay cached: they are unaffected).
+    fn forget_client_row(&self, client_id: &str) {
+        if let Some(clients) = self.token_cache().clients() {
+            clients.forget(client_id);
+        }
+    }
+
     /// Hashes client secrets imported in plain text (Passport 11 without hashing); returns how
     /// many it hashed.
     pub async fn hash_plaintext_secrets(&self) -> Result<usize, OAuthError> {
@@ -221,6 +231,7 @@ impl Passport {
                 self.store()
                     .update_client_secret(client.id.as_str(), &hash_client_secret(secret))
                     .await?;
+                self.forget_client_row(client.id.as_str());
                 hashed += 1;
             }
         }
@@ -244,6 +255,14 @@ impl Passport {
         // Revoke first: if deleting then fails, nothing the user held still works, and the
         // deletion can simply be tried again.
         let revoked = self.store().revoke_user_grants(user_id).await?;
+        let mut forget = vec![crate::token_cache::Forget::User(user_id.to_owned())];
+        forget.extend(
+            revoked
+                .clients
+                .iter()
+                .map(|id| crate::token_cache::Forget::Client(id.to_string())),
+        );
+        self.token_cache().forget(&forget);
         self.announce_revoked(&revoked.access_tokens);
         users.delete_user(user_id).await?;
         Ok(Some(revoked))

@@ -59,6 +59,12 @@ pub fn hash_client_secret(plain: &str) -> String {
     format!("{SHA256_PREFIX}{}", sha256_hex(plain))
 }
 
+/// Whether a stored secret is our own SHA-256 form (checked in nanoseconds; bcrypt and argon2
+/// take hundreds of milliseconds).
+pub(crate) fn is_fast_secret_hash(stored: &str) -> bool {
+    stored.starts_with(SHA256_PREFIX)
+}
+
 /// Whether a stored secret is already a hash we can verify (not a legacy plaintext secret).
 pub fn is_hashed_secret(stored: &str) -> bool {
     stored.starts_with(SHA256_PREFIX) || is_bcrypt(stored) || stored.starts_with("$argon2")

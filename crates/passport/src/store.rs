@@ -149,6 +149,19 @@ pub trait TokenStore: Send + Sync {
         refresh: Option<&RefreshTokenRecord>,
     ) -> Result<(), StoreError>;
 
+    /// Stores many token pairs in one transaction, all or none (group commit: one commit for a
+    /// burst of concurrent issuances). The default stores them one by one; SQL stores override
+    /// it with multi-row `INSERT`s.
+    async fn insert_token_batch(
+        &self,
+        batch: &[(AccessTokenRecord, Option<RefreshTokenRecord>)],
+    ) -> Result<(), StoreError> {
+        for (access, refresh) in batch {
+            self.insert_tokens(access, refresh.as_ref()).await?;
+        }
+        Ok(())
+    }
+
     /// The guard's lookup: token row joined with its client.
     async fn token_status(&self, access_token_id: &str) -> Result<Option<TokenStatus>, StoreError>;
 

@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
+use crate::client_cache::ClientCache;
 use crate::passport::AccessToken;
 
 /// Tokens remembered at most (about 1 KB each).
@@ -69,6 +70,8 @@ pub struct TokenCache {
     /// change under us without the feed knowing).
     max_age: chrono::TimeDelta,
     enabled: bool,
+    /// The token endpoint's client rows, evicted with the tokens.
+    clients: ClientCache,
 }
 
 #[derive(Debug)]
@@ -95,6 +98,7 @@ impl TokenCache {
             },
             max_age,
             enabled,
+            clients: ClientCache::default(),
         }
     }
 
@@ -177,6 +181,13 @@ impl TokenCache {
                 Forget::All => all = true,
             }
         }
+        if all {
+            self.clients.clear();
+        } else {
+            for id in &clients {
+                self.clients.forget(id);
+            }
+        }
         let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
         self.epoch.fetch_add(1, Ordering::AcqRel);
         if all {
@@ -195,6 +206,11 @@ impl TokenCache {
         let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
         self.epoch.fetch_add(1, Ordering::AcqRel);
         entries.retain(|_, e| e.kid.as_deref().is_none_or(|kid| kids.contains(&kid)));
+    }
+
+    /// The client cache, when caching is on.
+    pub(crate) fn clients(&self) -> Option<&ClientCache> {
+        self.enabled.then_some(&self.clients)
     }
 
     /// How many tokens are remembered.

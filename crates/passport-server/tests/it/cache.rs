@@ -114,6 +114,75 @@ backend_test! {
     }
 }
 
+/// `GET /api/token` with `token`: status and body.
+async fn api_token(server: &TestServer, token: &str) -> (u16, Value) {
+    let response = server
+        .http
+        .get(server.url("/api/token"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// A client-credentials request; its status and access token.
+async fn client_token(server: &TestServer, id: &str, secret: &str) -> (u16, Option<String>) {
+    let response = server
+        .token(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", id),
+            ("client_secret", secret),
+        ])
+        .await;
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.unwrap();
+    (status, body["access_token"].as_str().map(str::to_owned))
+}
+
+backend_test! {
+    /// The token endpoint keeps client rows and successful slow-hash (bcrypt, as imported from
+    /// Laravel) verifications in memory: a wrong secret is still refused after a right one, a
+    /// revoked client is refused on the next request here and within a second elsewhere, and
+    /// `/api/token` answers the token's own claims.
+    #[flavor(multi_thread, 2)]
+    async fn cached_clients_and_secret_checks_follow_revocation(db) {
+        let a = TestServer::start_default(db).await;
+        let b = a.beside(|builder| builder).await;
+        let (id, _) = a.service_client().await;
+        let hashed = bcrypt::hash("laravel secret", 4).unwrap();
+        a.db.store().update_client_secret(&id, &hashed).await.unwrap();
+
+        for server in [&a, &b] {
+            for _ in 0..2 {
+                let (status, token) = client_token(server, &id, "laravel secret").await;
+                assert_eq!(status, 200, "the bcrypt secret, checked then remembered");
+                let (status, claims) = api_token(server, &token.unwrap()).await;
+                assert_eq!(status, 200);
+                assert_eq!(claims["client_id"], id.as_str());
+                assert!(claims.get("user_id").is_none(), "a client's token has no user: {claims}");
+            }
+            assert_eq!(client_token(server, &id, "laravel secreT").await.0, 401, "a wrong one is still checked");
+        }
+        let (_, token) = client_token(&a, &id, "laravel secret").await;
+        let token = token.unwrap();
+        for server in [&a, &b] {
+            assert_eq!(api_token(server, &token).await.0, 200);
+        }
+
+        a.passport.revoke_client(&id).await.unwrap();
+        assert_eq!(client_token(&a, &id, "laravel secret").await.0, 401, "at once where it was revoked");
+        assert_eq!(api_token(&a, &token).await.0, 401);
+        let start = Instant::now();
+        while client_token(&b, &id, "laravel secret").await.0 != 401 {
+            assert!(start.elapsed() < Duration::from_secs(1), "the other instance still issues");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(api_token(&b, &token).await.0, 401);
+    }
+}
+
 /// A cached answer is the cache's only for the very same token: one character different is a
 /// miss, and the signature check refuses it.
 #[tokio::test]

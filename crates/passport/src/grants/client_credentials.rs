@@ -29,8 +29,7 @@ pub(super) async fn handle(passport: &Passport, request: &TokenRequest) -> Resul
             with_refresh: false,
         })
         .await?;
-    passport.store().insert_tokens(&minted.access, None).await?;
-    passport.announce(&minted);
+    let minted = passport.store_minted(minted).await?;
     let asked = ScopeSet::parse(request.param("scope"));
     Ok(TokenResponse::from_minted(&minted, &asked, passport.now()))
 }

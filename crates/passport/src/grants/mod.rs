@@ -21,7 +21,7 @@ use crate::error::OAuthError;
 use crate::events::Event;
 use crate::passport::{Minted, Passport};
 use crate::scope::ScopeSet;
-use crate::secret::verify_client_secret;
+use crate::secret::{is_fast_secret_hash, verify_client_secret};
 
 pub use personal_access::PersonalAccessToken;
 
@@ -272,20 +272,51 @@ impl Passport {
             });
             OAuthError::invalid_client()
         };
-        let Some(client) = self.find_active_client(client_id).await? else {
-            tracing::info!(client_id, "client authentication failed: unknown or revoked client");
-            return Err(failed());
-        };
-        if let Some(stored) = client.secret_hash.as_deref().filter(|s| !s.is_empty()) {
+        let cache = self.token_cache().clients();
+        let mut cached = cache.and_then(|c| c.get(client_id));
+        loop {
+            let from_cache = cached.is_some();
+            let client = match cached.take() {
+                Some(client) => client,
+                None => {
+                    let epoch = cache.map(|c| c.epoch());
+                    let Some(client) = self.find_active_client(client_id).await? else {
+                        tracing::info!(client_id, "client authentication failed: unknown or revoked client");
+                        return Err(failed());
+                    };
+                    if let (Some(cache), Some(epoch)) = (cache, epoch) {
+                        cache.insert(&client, epoch);
+                    }
+                    client
+                }
+            };
+            let Some(stored) = client.secret_hash.as_deref().filter(|s| !s.is_empty()) else {
+                return Ok(client);
+            };
             let secret = credentials
                 .client_secret
                 .ok_or_else(|| OAuthError::invalid_parameter("client_secret"))?;
-            if !verify_client_secret(stored, secret).await {
-                tracing::info!(client_id, "client authentication failed: wrong secret");
-                return Err(failed());
+            let slow = !is_fast_secret_hash(stored);
+            if slow && cache.is_some_and(|c| c.verified(stored, secret)) {
+                return Ok(client);
             }
+            if verify_client_secret(stored, secret).await {
+                if let Some(cache) = cache.filter(|_| slow) {
+                    cache.remember_verified(stored, secret);
+                }
+                return Ok(client);
+            }
+            if from_cache {
+                // The secret may have changed since the row was cached (another instance or
+                // the CLI rotated or rehashed it): check once more against the stored row.
+                if let Some(cache) = cache {
+                    cache.forget(client_id);
+                }
+                continue;
+            }
+            tracing::info!(client_id, "client authentication failed: wrong secret");
+            return Err(failed());
         }
-        Ok(client)
     }
 
     /// The token request's client, authenticated, and allowed `grant` (`unauthorized_client`

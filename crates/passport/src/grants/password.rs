@@ -41,9 +41,7 @@ pub(super) async fn handle(passport: &Passport, request: &TokenRequest) -> Resul
             with_refresh: client.supports_grant(GrantType::RefreshToken),
         })
         .await?;
-    let refresh = minted.refresh.as_ref().map(|(_, record)| record);
-    passport.store().insert_tokens(&minted.access, refresh).await?;
-    passport.announce(&minted);
+    let minted = passport.store_minted(minted).await?;
     let asked = ScopeSet::parse(request.param("scope"));
     Ok(TokenResponse::from_minted(&minted, &asked, passport.now()))
 }

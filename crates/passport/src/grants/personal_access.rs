@@ -79,8 +79,7 @@ impl Passport {
                 with_refresh: false,
             })
             .await?;
-        self.store().insert_tokens(&minted.access, None).await?;
-        self.announce(&minted);
+        let minted = self.store_minted(minted).await?;
         Ok(PersonalAccessToken {
             access_token: minted.jwt,
             token: minted.access,

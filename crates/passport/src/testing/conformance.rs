@@ -33,6 +33,9 @@ pub const CHECKS: &[(&str, Check)] = &[
     ("token_status_joins_client_and_follows_revocation", |s| {
         Box::pin(token_status_joins_client_and_follows_revocation(s))
     }),
+    ("token_batches_are_stored_all_or_none", |s| {
+        Box::pin(token_batches_are_stored_all_or_none(s))
+    }),
     (
         "refresh_rotation_is_single_use_and_family_revocation_reaches_descendants",
         |s| Box::pin(refresh_rotation_is_single_use_and_family_revocation_reaches_descendants(s)),
@@ -204,6 +207,35 @@ pub async fn token_status_joins_client_and_follows_revocation(store: Arc<dyn Sto
     assert!(store.revoke_access_token("t1").await.unwrap());
     assert!(!store.revoke_access_token("t1").await.unwrap(), "already revoked");
     assert!(store.token_status("t1").await.unwrap().unwrap().revoked);
+}
+
+/// Group commit's write: a batch of token pairs lands whole, or (one row refused) not at all.
+pub async fn token_batches_are_stored_all_or_none(store: Arc<dyn Store>) {
+    store.insert_client(&client("c1")).await.unwrap();
+    let batch = vec![
+        (access("b1", "c1", Some("7")), None),
+        (access_in("b2", "fam"), Some(refresh("rb2", "b2", "c1", "fam"))),
+        (access("b3", "c1", None), None),
+    ];
+    store.insert_token_batch(&batch).await.unwrap();
+    for id in ["b1", "b2", "b3"] {
+        assert!(!store.token_status(id).await.unwrap().unwrap().revoked, "{id} stored");
+    }
+    assert_eq!(store.find_access_token("b1").await.unwrap().unwrap(), batch[0].0);
+    assert_eq!(
+        store.find_refresh_token("rb2").await.unwrap().unwrap(),
+        refresh("rb2", "b2", "c1", "fam")
+    );
+
+    // b1 exists: the whole batch is refused, and its new rows are not stored either.
+    let clash = vec![
+        (access("b4", "c1", None), Some(refresh("rb4", "b4", "c1", "fam"))),
+        (access("b1", "c1", None), None),
+    ];
+    assert!(store.insert_token_batch(&clash).await.is_err());
+    assert_eq!(store.find_access_token("b4").await.unwrap(), None, "rolled back");
+    assert_eq!(store.find_refresh_token("rb4").await.unwrap(), None, "rolled back");
+    store.insert_token_batch(&[]).await.unwrap();
 }
 
 /// Rotation uses a refresh token up atomically; family revocation reaches what it produced.

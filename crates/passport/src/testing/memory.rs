@@ -202,6 +202,20 @@ impl TokenStore for MemoryStore {
         self.state().insert_tokens(access, refresh)
     }
 
+    async fn insert_token_batch(
+        &self,
+        batch: &[(AccessTokenRecord, Option<RefreshTokenRecord>)],
+    ) -> Result<(), StoreError> {
+        let mut state = self.state();
+        for (access, refresh) in batch {
+            state.check_free(access, refresh.as_ref())?;
+        }
+        for (access, refresh) in batch {
+            state.insert_tokens(access, refresh.as_ref())?;
+        }
+        Ok(())
+    }
+
     async fn token_status(&self, access_token_id: &str) -> Result<Option<TokenStatus>, StoreError> {
         let state = self.state();
         let Some(token) = state.access.get(access_token_id) else {
