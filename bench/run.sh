@@ -60,6 +60,8 @@ wait_up() {
   return 1
 }
 rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
+# Anonymous memory (heap): RSS minus the SQLite file pages mapped by mmap_size.
+anon_kb() { awk '/RssAnon/ {print $2}' "/proc/$1/status"; }
 json() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 
 # A fresh deployment: a data dir with a key of KIND and the bench clients; sets SERVER.
@@ -108,7 +110,7 @@ bench_backend() {
     fi
     deploy "$backend" "$kind" "$url"
     if [ "$kind" = EdDSA ] && [ "$backend" = sqlite ]; then
-      row "$backend" "RSS idle (KB)" "$(rss_kb "$SERVER")" - - -
+      row "$backend" "RSS idle, KB (anonymous $(anon_kb "$SERVER"))" "$(rss_kb "$SERVER")" - - -
     fi
     wrk_row "$backend" "issue $kind" -s bench/token.lua "http://127.0.0.1:$PORT/oauth/token"
     if [ "$kind" = EdDSA ]; then
@@ -118,7 +120,7 @@ bench_backend() {
       local claims_rate
       claims_rate=$(awk -F'\t' -v b="$backend" '$1==b && $2=="GET /api/token (claims)" {print $3}' "$RESULTS")
       local rate=$((claims_rate / 2))
-      "$OHA" -z "${SECS}s" -c "$CONNS" -q "$rate" --no-tui --output-format json \
+      "$OHA" -z "${SECS}s" -w -c "$CONNS" -q "$rate" --no-tui --output-format json \
         -H "Authorization: Bearer $access" "http://127.0.0.1:$PORT/api/token" >"$WORK/oha.json"
       python3 - "$WORK/oha.json" "$backend" "GET /api/token at $rate/s (oha -q)" >>"$RESULTS" <<'PY'
 import json, sys
@@ -139,15 +141,17 @@ PY
       if [ "$backend" = sqlite ] && [ "$SOAK" -gt 0 ]; then
         echo "  RSS under $SOAK s of issuance…" >&2
         wrk -t"$THREADS" -c"$CONNS" -d"${SOAK}s" -s bench/token.lua "http://127.0.0.1:$PORT/oauth/token" >"$WORK/soak.txt" &
-        local load=$! max=0
+        local load=$! max=0 max_anon=0
         while kill -0 "$load" 2>/dev/null; do
-          local r
+          local r a
           r=$(rss_kb "$SERVER")
+          a=$(anon_kb "$SERVER")
           [ "$r" -gt "$max" ] && max=$r
+          [ "$a" -gt "$max_anon" ] && max_anon=$a
           sleep 2
         done
-        row "$backend" "RSS max under ${SOAK}s issuance (KB)" "$max" - - "$(grep '^RESULT' "$WORK/soak.txt" | awk '{print $5}')"
-        row "$backend" "RSS after the load (KB)" "$(rss_kb "$SERVER")" - - -
+        row "$backend" "RSS max under ${SOAK}s of issuance, KB (anonymous $max_anon)" "$max" - - "$(grep '^RESULT' "$WORK/soak.txt" | awk '{print $5}')"
+        row "$backend" "RSS after the load, KB (anonymous $(anon_kb "$SERVER"))" "$(rss_kb "$SERVER")" - - -
       fi
     fi
     stop "$SERVER"

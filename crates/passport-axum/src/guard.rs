@@ -286,11 +286,8 @@ where
                 _guard: PhantomData,
             });
         }
-        let provider = passport
-            .user_provider(Some(provider_name))
-            .ok_or(GuardRejection::Invalid)?;
-        let user = match provider.retrieve_by_id(user_id).await {
-            Ok(Some(user)) => user,
+        let user = match passport.token_user(provider_name, user_id).await {
+            Ok(Some(user)) => Arc::unwrap_or_clone(user),
             Ok(None) => return Err(GuardRejection::Invalid),
             Err(err) => {
                 tracing::error!(error = %err, "user lookup failed");

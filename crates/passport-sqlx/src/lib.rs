@@ -179,7 +179,10 @@ impl Database {
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(synchronous)
                 .busy_timeout(Duration::from_secs(10))
-                .foreign_keys(true);
+                .foreign_keys(true)
+                // Reads map the file instead of copying pages into each connection's cache:
+                // random inserts into the token id index read pages all over it.
+                .pragma("mmap_size", "268435456");
             let pool = SqlitePoolOptions::new()
                 .max_connections(8)
                 .connect_with(options)

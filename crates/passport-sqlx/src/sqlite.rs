@@ -26,12 +26,29 @@ use crate::users::{UserAdmin, UserRow};
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// One connection of its own for group commit's token batches: SQLite discards a
+    /// connection's page cache whenever another connection has written, so batches spread over
+    /// the pool would re-read the token index on every commit; one writer keeps it warm.
+    writer: SqlitePool,
 }
 
 impl SqliteStore {
-    /// Wraps an open pool (migrations are applied separately).
+    /// Wraps an open pool (migrations are applied separately). Token batches get a connection
+    /// of their own to the same file, opened on first use (an in-memory database, which a
+    /// second connection cannot see, shares the pool instead).
     pub fn new(pool: SqlitePool) -> Self {
-        Self { pool }
+        let options = pool.connect_options();
+        let file = options.get_filename().to_string_lossy();
+        let in_memory = file.is_empty() || file.contains(":memory:") || file.contains("mode=memory");
+        let writer = if in_memory {
+            pool.clone()
+        } else {
+            let options = (*options).clone().pragma("cache_size", "-16384");
+            sqlx::sqlite::SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect_lazy_with(options)
+        };
+        Self { pool, writer }
     }
 
     /// The underlying pool.
@@ -302,7 +319,7 @@ impl TokenStore for SqliteStore {
         if batch.is_empty() {
             return Ok(());
         }
-        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let mut tx = self.writer.begin().await.map_err(backend)?;
         crate::batch::access_tokens(batch)
             .build()
             .execute(&mut *tx)
@@ -961,6 +978,7 @@ impl Backend for SqliteStore {
     }
 
     async fn close(&self) {
+        self.writer.close().await;
         self.pool.close().await;
     }
 }

@@ -92,6 +92,7 @@ impl GroupCommit {
                 queue.pending.drain(..take).collect()
             };
             let (rows, replies): (Vec<TokenRows>, Vec<Reply>) = batch.into_iter().unzip();
+            tracing::trace!(rows = rows.len(), "group commit");
             match store.insert_token_batch(&rows).await {
                 Ok(()) => {
                     for (rows, reply) in rows.into_iter().zip(replies) {

@@ -161,6 +161,6 @@ pub use store::{
     PendingAuthorizationRecord, PurgeCounts, PurgeFilter, RefreshTokenRecord, RevocationEvent, RevocationFeed,
     RevocationKind, Revoked, SessionRecord, SessionStore, Store, TokenStatus, TokenStore,
 };
-pub use token_cache::{FEED_STALE_AFTER, Forget, TOKEN_CACHE_CAPACITY, TokenCache};
+pub use token_cache::{FEED_STALE_AFTER, Forget, TOKEN_CACHE_CAPACITY, TokenCache, USER_TTL};
 pub use transient::TransientToken;
 pub use user::{DEFAULT_PROVIDER, User, UserClaims, UserProvider};

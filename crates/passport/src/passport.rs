@@ -26,7 +26,7 @@ use crate::scope::{ScopeRegistry, ScopeSet, token_can};
 use crate::secret::{ClientSecret, PasswordHasher, ServerSecret, hash_client_secret, purpose, sha256_hex};
 use crate::store::{AccessTokenRecord, RefreshTokenRecord, Store};
 use crate::token_cache::{Forget, TokenCache};
-use crate::user::{DEFAULT_PROVIDER, UserProvider};
+use crate::user::{DEFAULT_PROVIDER, User, UserProvider};
 use arc_swap::ArcSwap;
 use sha2::{Digest as _, Sha256};
 
@@ -774,6 +774,30 @@ impl Passport {
         &self.inner.default_provider
     }
 
+    /// The user a bearer token acts for: `user_id` of the provider named `provider`, reused
+    /// for up to [`crate::USER_TTL`] (evicted at once when the user is deleted, here or on any
+    /// instance); `None` when there is no such provider or user.
+    pub async fn token_user(
+        &self,
+        provider: &str,
+        user_id: &str,
+    ) -> Result<Option<Arc<User>>, crate::error::StoreError> {
+        let cache = &self.inner.token_cache;
+        if let Some(user) = cache.user(provider, user_id) {
+            return Ok(Some(user));
+        }
+        let Some(users) = self.user_provider(Some(provider)) else {
+            return Ok(None);
+        };
+        let epoch = cache.epoch();
+        let Some(user) = users.retrieve_by_id(user_id).await? else {
+            return Ok(None);
+        };
+        let user = Arc::new(user);
+        cache.insert_user(provider, user.clone(), epoch);
+        Ok(Some(user))
+    }
+
     /// A user provider by name (`None` = the default one).
     pub fn user_provider(&self, name: Option<&str>) -> Option<&Arc<dyn UserProvider>> {
         self.inner.providers.get(name.unwrap_or(&self.inner.default_provider))
@@ -840,7 +864,7 @@ impl Passport {
     pub(crate) async fn mint(&self, spec: MintSpec<'_>) -> Result<Minted, OAuthError> {
         let now = self.now();
         let expires_at = now + spec.ttl;
-        let id = random_hex(40)?;
+        let id = crate::random::token_id(now.timestamp_millis())?;
         let claims = AccessTokenClaims {
             aud: spec.client.id.to_string(),
             jti: id.clone(),

@@ -72,7 +72,16 @@ pub struct TokenCache {
     enabled: bool,
     /// The token endpoint's client rows, evicted with the tokens.
     clients: ClientCache,
+    /// Users loaded for bearer tokens, by (provider, id), for at most [`USER_TTL`].
+    users: RwLock<HashMap<String, UsersOf>>,
 }
+
+/// One provider's cached users, by id, with when each was loaded.
+type UsersOf = HashMap<String, (Arc<crate::user::User>, Instant)>;
+
+/// How long a user loaded for a bearer token is reused (a deletion anywhere evicts it at once
+/// through the feed; other changes show within this).
+pub const USER_TTL: Duration = Duration::from_secs(1);
 
 #[derive(Debug)]
 struct Feed {
@@ -99,6 +108,7 @@ impl TokenCache {
             max_age,
             enabled,
             clients: ClientCache::default(),
+            users: RwLock::new(HashMap::new()),
         }
     }
 
@@ -188,6 +198,13 @@ impl TokenCache {
                 self.clients.forget(id);
             }
         }
+        if all || !users.is_empty() {
+            let mut cached = self.users.write().unwrap_or_else(|p| p.into_inner());
+            self.epoch.fetch_add(1, Ordering::AcqRel);
+            for of_provider in cached.values_mut() {
+                of_provider.retain(|id, _| !all && !users.contains(id.as_str()));
+            }
+        }
         let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
         self.epoch.fetch_add(1, Ordering::AcqRel);
         if all {
@@ -211,6 +228,36 @@ impl TokenCache {
     /// The client cache, when caching is on.
     pub(crate) fn clients(&self) -> Option<&ClientCache> {
         self.enabled.then_some(&self.clients)
+    }
+
+    /// The user `id` of `provider`, if loaded less than [`USER_TTL`] ago and the cache is
+    /// trusted.
+    pub(crate) fn user(&self, provider: &str, id: &str) -> Option<Arc<crate::user::User>> {
+        if !self.trusted() {
+            return None;
+        }
+        let users = self.users.read().unwrap_or_else(|p| p.into_inner());
+        let (user, at) = users.get(provider)?.get(id)?;
+        (at.elapsed() < USER_TTL).then(|| user.clone())
+    }
+
+    /// Remembers a user loaded at `epoch`, unless something was evicted since.
+    pub(crate) fn insert_user(&self, provider: &str, user: Arc<crate::user::User>, epoch: u64) {
+        if !self.enabled {
+            return;
+        }
+        let mut users = self.users.write().unwrap_or_else(|p| p.into_inner());
+        if self.epoch.load(Ordering::Acquire) != epoch {
+            return;
+        }
+        let of_provider = users.entry(provider.to_owned()).or_default();
+        if of_provider.len() >= TOKEN_CACHE_CAPACITY / 5 {
+            of_provider.retain(|_, (_, at)| at.elapsed() < USER_TTL);
+            if of_provider.len() >= TOKEN_CACHE_CAPACITY / 5 {
+                of_provider.clear();
+            }
+        }
+        of_provider.insert(user.id.clone(), (user, Instant::now()));
     }
 
     /// How many tokens are remembered.

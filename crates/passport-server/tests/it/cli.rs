@@ -969,10 +969,18 @@ backend_test! {
         let (status, _) = api_user(&http, &server, "not-a-token").await;
         assert_eq!(status, 401);
 
-        // Deleting the user revokes the token at once.
+        // Deleting the user with the CLI while the server runs: the revocation feed brings it to
+        // the server's cache within a second (README: Performance).
         site.json(&["user", "delete", &user, "--json"]);
-        let (status, _) = api_user(&http, &server, &token).await;
-        assert_eq!(status, 401);
+        let deleted_at = std::time::Instant::now();
+        loop {
+            let (status, _) = api_user(&http, &server, &token).await;
+            if status == 401 {
+                break;
+            }
+            assert!(deleted_at.elapsed() < std::time::Duration::from_secs(1), "still {status} after a second");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
     }
 }
 
