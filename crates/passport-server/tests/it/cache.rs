@@ -183,6 +183,25 @@ backend_test! {
     }
 }
 
+/// `token_cache(false)`: every check reads the database, so even a client revoked by writing its
+/// row (which a cache would learn only from the feed) is refused on the very next request.
+#[tokio::test]
+async fn with_the_cache_off_a_row_written_under_the_server_counts_at_once() {
+    let server = TestServer::start(passport_sqlx::testing::sqlite(), |b| b.token_cache(false)).await;
+    let (_, client, token, _) = pair(&server, "off@example.com").await;
+    for _ in 0..2 {
+        assert_eq!(api_user(&server, &token).await.0, 200);
+    }
+    assert!(server.passport.token_cache().is_empty(), "nothing remembered");
+    assert!(server.db.store().revoke_client(&client.0).await.unwrap());
+    assert_eq!(api_user(&server, &token).await.0, 401, "at once, without the feed");
+    assert_eq!(
+        client_token(&server, &client.0, &client.1).await.0,
+        401,
+        "the token endpoint too"
+    );
+}
+
 /// A cached answer is the cache's only for the very same token: one character different is a
 /// miss, and the signature check refuses it.
 #[tokio::test]

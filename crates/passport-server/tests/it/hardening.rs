@@ -14,8 +14,8 @@
 //! The limits key on the peer address, so "another address" is a client socket bound to
 //! `127.0.0.2` ([`ELSEWHERE`]); the test servers listen on `127.0.0.1`. The harness switches the
 //! failure limits off; the tests here set them explicitly, small, so few requests trip them.
-//! The one-minute failure window is real time (not the server's mock clock), so the single test
-//! that waits it out is `#[ignore]`d as slow.
+//! The one-minute failure window runs on the server's clock, so the test that waits it out
+//! advances the mock clock instead of sleeping (nothing here is ignored).
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::process::Stdio;
