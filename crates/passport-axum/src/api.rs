@@ -75,6 +75,11 @@ impl IntoResponse for ApiError {
             Self::BadRequest(text) => message(StatusCode::BAD_REQUEST, &text),
             Self::TooLarge => message(StatusCode::PAYLOAD_TOO_LARGE, "The request body is too large."),
             Self::Unavailable(text) => message(StatusCode::SERVICE_UNAVAILABLE, &text),
+            Self::Server(err) if err.http_status() == 503 => {
+                let mut response = message(StatusCode::SERVICE_UNAVAILABLE, "Try again later.");
+                crate::error::retry_after(&mut response, &err);
+                response
+            }
             Self::Server(err) => {
                 tracing::error!(error = %err, "JSON API request failed");
                 message(StatusCode::INTERNAL_SERVER_ERROR, "Server error.")

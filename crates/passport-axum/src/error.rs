@@ -23,6 +23,15 @@ pub(crate) fn no_store(response: &mut Response) {
     headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
 }
 
+/// `Retry-After` from the error, when it says when to try again.
+pub(crate) fn retry_after(response: &mut Response, error: &OAuthError) {
+    if let Some(wait) = error.retry_after()
+        && let Ok(value) = HeaderValue::from_str(&wait.to_string())
+    {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+}
+
 /// An OAuth error rendered as token-endpoint JSON.
 #[derive(Debug)]
 pub struct OAuthJsonError {
@@ -58,11 +67,7 @@ impl IntoResponse for OAuthJsonError {
         };
         let mut response = (status, Json(body)).into_response();
         no_store(&mut response);
-        if let Some(wait) = self.error.retry_after()
-            && let Ok(value) = HeaderValue::from_str(&wait.to_string())
-        {
-            response.headers_mut().insert(header::RETRY_AFTER, value);
-        }
+        retry_after(&mut response, &self.error);
         if self.error.code() == ErrorCode::InvalidClient
             && let Some(scheme) = self.authorization_scheme
         {

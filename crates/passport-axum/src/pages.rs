@@ -147,12 +147,14 @@ impl Pages {
             Some(hint) => format!("{} {hint}.", error.description()),
             None => error.description().to_owned(),
         };
-        self.render(
+        let mut response = self.render(
             status,
             "error.html",
             json!({"title": "This request cannot be completed", "message": message, "code": error.code().as_str()}),
             None,
-        )
+        );
+        crate::error::retry_after(&mut response, error);
+        response
     }
 
     pub(crate) fn plain_error(&self, status: StatusCode, title: &str, message: &str) -> Response {

@@ -57,7 +57,18 @@ impl Context {
             std::fs::create_dir_all(&self.data_dir)
                 .with_context(|| format!("cannot create {}", self.data_dir.display()))?;
         }
-        Ok(Database::connect(&self.database_url).await?)
+        let mut settings = passport_sqlx::PoolSettings::default();
+        if let Some(n) = self.config.database_max_connections {
+            settings = settings.max_connections(n);
+        }
+        if let Some(text) = &self.config.database_acquire_timeout {
+            let wait = passport::parse_duration(text)
+                .ok()
+                .and_then(|d| d.to_std().ok())
+                .ok_or_else(|| anyhow::anyhow!("database_acquire_timeout: invalid duration {text:?}"))?;
+            settings = settings.acquire_timeout(wait);
+        }
+        Ok(Database::connect_with(&self.database_url, settings).await?)
     }
 
     /// Opens and migrates the database.

@@ -521,7 +521,7 @@ async fn serve(ctx: &Context, bind: &str) -> anyhow::Result<()> {
     tracing::info!(%address, database = db.kind(), "passport listening");
     // Printed for scripts that start the server on port 0.
     println!("listening on http://{address}");
-    let purging = tokio::spawn(purge_sessions(passport.clone()));
+    let purging = tokio::spawn(purge_in_background(passport.clone(), purge_interval(&ctx.config)?));
     // Rotations and retirements made elsewhere (the CLI, another instance) reach this one.
     let watching = tokio::spawn(passport.clone().watch_keys(KEY_RELOAD_INTERVAL));
     // Revocations made elsewhere leave this instance's token cache within a second.
@@ -568,20 +568,49 @@ fn serve_options(config: &passport::PassportConfig) -> anyhow::Result<passport_a
     Ok(options)
 }
 
-/// Deletes expired sessions and consent requests every ten minutes, so they do not wait for
-/// `passport purge`.
-async fn purge_sessions(passport: Passport) {
-    let mut every = tokio::time::interval(std::time::Duration::from_secs(600));
+/// `purge_interval` (default one hour; `off` or `0` for none).
+fn purge_interval(config: &passport::PassportConfig) -> anyhow::Result<Option<std::time::Duration>> {
+    match config.purge_interval.as_deref().map(str::trim) {
+        None => Ok(Some(std::time::Duration::from_secs(3600))),
+        Some("off" | "0" | "false" | "none") => Ok(None),
+        Some(text) => passport::parse_duration(text)
+            .ok()
+            .and_then(|d| d.to_std().ok())
+            .map(Some)
+            .ok_or_else(|| anyhow::anyhow!("purge_interval: invalid duration {text:?} (or \"off\")")),
+    }
+}
+
+/// How long expired rows are kept by the background purge (as `passport purge`'s `--hours`).
+const PURGE_KEEP_EXPIRED: TimeDelta = TimeDelta::days(7);
+
+/// Every `interval`: what `passport purge --expired` removes (rows expired for more than seven
+/// days), plus expired sessions and consent requests, in the store's bounded batches, so no
+/// cron job is needed. Revoked rows that have not expired stay: a replayed refresh token is
+/// still recognized, and its family revoked. Every instance may run it; batches re-check
+/// their rows, so two at once only share the work. Without an interval, expired sessions
+/// are still purged every ten minutes.
+async fn purge_in_background(passport: Passport, interval: Option<std::time::Duration>) {
+    let mut every = tokio::time::interval(interval.unwrap_or(std::time::Duration::from_secs(600)));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         every.tick().await;
+        let now = passport.now();
         let filter = PurgeFilter {
             revoked: false,
-            expired_before: None,
-            now: passport.now(),
+            expired_before: interval.map(|_| now - PURGE_KEEP_EXPIRED),
+            now,
         };
         match passport.purge(filter).await {
-            Ok(counts) => tracing::debug!(sessions = counts.sessions, "expired sessions purged"),
-            Err(err) => tracing::warn!(error = %err, "purging expired sessions failed"),
+            Ok(counts) => tracing::info!(
+                access_tokens = counts.access_tokens,
+                refresh_tokens = counts.refresh_tokens,
+                auth_codes = counts.auth_codes,
+                device_codes = counts.device_codes,
+                sessions = counts.sessions,
+                "background purge done"
+            ),
+            Err(err) => tracing::warn!(error = %err, "background purge failed"),
         }
     }
 }

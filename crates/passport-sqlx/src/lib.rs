@@ -12,6 +12,7 @@
 mod batch;
 mod migrate;
 mod postgres;
+mod purge;
 mod rows;
 mod sqlite;
 #[cfg(feature = "test-util")]
@@ -152,6 +153,33 @@ pub(crate) trait Backend: Send + Sync + Debug {
     async fn close(&self);
 }
 
+/// Connection pool settings for [`Database::connect_with`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PoolSettings {
+    /// Connections opened at most (default 16 on PostgreSQL, 8 on SQLite).
+    pub max_connections: Option<u32>,
+    /// How long a query waits for a connection (and, on SQLite, for a lock) before it fails
+    /// as unavailable (answered 503); default 10 s.
+    pub acquire_timeout: Option<Duration>,
+}
+
+impl PoolSettings {
+    const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
+    /// At most `n` connections.
+    pub fn max_connections(mut self, n: u32) -> Self {
+        self.max_connections = Some(n);
+        self
+    }
+
+    /// Wait at most `wait` for a connection or a lock.
+    pub fn acquire_timeout(mut self, wait: Duration) -> Self {
+        self.acquire_timeout = Some(wait);
+        self
+    }
+}
+
 /// An open database: the core store, the session store and the standalone user table, on one
 /// pool.
 #[derive(Debug, Clone)]
@@ -171,6 +199,12 @@ impl Database {
     /// corrupt the file). `?synchronous=full` on the URL syncs every commit to disk instead
     /// (slower writes; nothing acknowledged is lost).
     pub async fn connect(url: &str) -> Result<Self, DatabaseError> {
+        Self::connect_with(url, PoolSettings::default()).await
+    }
+
+    /// [`Database::connect`] with pool settings of your own.
+    pub async fn connect_with(url: &str, settings: PoolSettings) -> Result<Self, DatabaseError> {
+        let wait = settings.acquire_timeout.unwrap_or(PoolSettings::ACQUIRE_TIMEOUT);
         if url.starts_with("sqlite:") {
             let (url, synchronous) = sqlite_synchronous(url)?;
             let options = SqliteConnectOptions::from_str(&url)
@@ -178,21 +212,22 @@ impl Database {
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(synchronous)
-                .busy_timeout(Duration::from_secs(10))
+                .busy_timeout(wait)
                 .foreign_keys(true)
                 // Reads map the file instead of copying pages into each connection's cache:
                 // random inserts into the token id index read pages all over it.
                 .pragma("mmap_size", "268435456");
             let pool = SqlitePoolOptions::new()
-                .max_connections(8)
+                .max_connections(settings.max_connections.unwrap_or(8).max(1))
+                .acquire_timeout(wait)
                 .connect_with(options)
                 .await
                 .map_err(DatabaseError::Connect)?;
             Ok(Self::from_store(Arc::new(SqliteStore::new(pool)), "sqlite"))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let pool = PgPoolOptions::new()
-                .max_connections(16)
-                .acquire_timeout(Duration::from_secs(10))
+                .max_connections(settings.max_connections.unwrap_or(16).max(1))
+                .acquire_timeout(wait)
                 .connect(url)
                 .await
                 .map_err(DatabaseError::Connect)?;

@@ -18,6 +18,7 @@ use sqlx::{PgPool, Postgres, Row as _};
 
 use crate::Backend;
 use crate::migrate::{self, MigrateError, POSTGRES_DIALECT, Schema};
+use crate::purge;
 use crate::rows::{
     self, ACCESS_COLUMNS, AUTH_CODE_COLUMNS, CLIENT_COLUMNS, DEVICE_COLUMNS, KEY_COLUMNS, REFRESH_COLUMNS,
     SESSION_COLUMNS, USER_COLUMNS, backend, extensions_json, grant_names, to_json,
@@ -34,6 +35,44 @@ pub struct PgStore {
 }
 
 impl PgStore {
+    /// One batch of a purge (see `purge.rs`): select, then delete exactly those ids.
+    async fn purge_batch(&self, batch: purge::Batch) -> Result<purge::Done, StoreError> {
+        let purge::Batch {
+            table,
+            condition,
+            cutoff,
+            after,
+        } = batch;
+        let condition = condition.replace("{cutoff}", "$2");
+        let select = format!(
+            "SELECT id FROM {table} WHERE id > $1 AND ({condition}) ORDER BY id LIMIT {}",
+            purge::BATCH
+        );
+        let mut query = sqlx::query_scalar::<_, String>(&select).bind(after);
+        if let Some(cutoff) = cutoff {
+            query = query.bind(cutoff);
+        }
+        let ids = query.fetch_all(&self.pool).await.map_err(backend)?;
+        let Some(last) = ids.last().cloned() else {
+            return Ok(purge::Done {
+                selected: 0,
+                last: None,
+                deleted: 0,
+            });
+        };
+        let delete = format!("DELETE FROM {table} WHERE id = ANY($1) AND ({condition})");
+        let mut query = sqlx::query(&delete).bind(&ids);
+        if let Some(cutoff) = cutoff {
+            query = query.bind(cutoff);
+        }
+        let deleted = query.execute(&self.pool).await.map_err(backend)?.rows_affected();
+        Ok(purge::Done {
+            selected: ids.len(),
+            last: Some(last),
+            deleted,
+        })
+    }
+
     /// Wraps an open pool (migrations are applied separately).
     pub fn new(pool: PgPool) -> Self {
         Self {
@@ -586,50 +625,14 @@ impl TokenStore for PgStore {
     }
 
     async fn purge(&self, filter: PurgeFilter) -> Result<PurgeCounts, StoreError> {
-        let condition = match (filter.revoked, filter.expired_before.is_some()) {
-            (true, true) => "revoked = TRUE OR expires_at < $1",
-            (true, false) => "revoked = TRUE",
-            (false, true) => "expires_at < $1",
-            (false, false) => "FALSE",
-        };
-        let mut tx = self.pool.begin().await.map_err(backend)?;
-        let mut counts = [0u64; 4];
-        for (count, table) in counts.iter_mut().zip([
-            "oauth_access_tokens",
-            "oauth_refresh_tokens",
-            "oauth_auth_codes",
-            "oauth_device_codes",
-        ]) {
-            let sql = format!("DELETE FROM {table} WHERE {condition}");
-            let mut query = sqlx::query(&sql);
-            if let Some(cutoff) = filter.expired_before {
-                query = query.bind(cutoff);
-            }
-            *count = query.execute(&mut *tx).await.map_err(backend)?.rows_affected();
-        }
-        let mut sessions = 0;
-        for table in ["passport_sessions", "oauth_pending_authorizations"] {
-            sessions += sqlx::query(&format!("DELETE FROM {table} WHERE expires_at < $1"))
-                .bind(filter.now)
-                .execute(&mut *tx)
-                .await
-                .map_err(backend)?
-                .rows_affected();
-        }
+        let counts = purge::run(filter, |batch| self.purge_batch(batch)).await?;
         // The revocation feed keeps an hour (an instance further behind starts afresh).
         sqlx::query("DELETE FROM passport_revocations WHERE created_at < $1")
             .bind(filter.now - chrono::TimeDelta::hours(1))
-            .execute(&mut *tx)
+            .execute(&self.pool)
             .await
             .map_err(backend)?;
-        tx.commit().await.map_err(backend)?;
-        Ok(PurgeCounts {
-            access_tokens: counts[0],
-            refresh_tokens: counts[1],
-            auth_codes: counts[2],
-            device_codes: counts[3],
-            sessions,
-        })
+        Ok(counts)
     }
 }
 

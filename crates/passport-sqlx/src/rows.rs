@@ -61,11 +61,35 @@ where
     }
 }
 
-/// A unique violation is `Conflict`; everything else is a backend failure.
+/// A unique violation is `Conflict`; a database that cannot answer now is `Unavailable`
+/// (answered 503 with `Retry-After`); everything else is a backend failure.
 pub(crate) fn backend(err: sqlx::Error) -> StoreError {
     match &err {
         sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict,
+        _ if is_unavailable(&err) => StoreError::unavailable(err),
         _ => StoreError::backend(err),
+    }
+}
+
+/// Failures that pass when the database comes back or gets less busy: no connection within
+/// the acquire timeout, a broken or refused connection, a server shutting down or out of
+/// connections (SQLSTATE classes 08 and 57P0x, 53300), SQLite busy or locked past its busy
+/// timeout (primary codes 5 and 6, whatever the extended code).
+pub(crate) fn is_unavailable(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => {
+            let Some(code) = db.code() else { return false };
+            if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+                return code.parse::<i32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6));
+            }
+            code.starts_with("08") || code.starts_with("57P") || code == "53300" || code == "53400"
+        }
+        _ => false,
     }
 }
 

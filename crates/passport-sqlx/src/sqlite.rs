@@ -16,6 +16,7 @@ use sqlx::{Row as _, Sqlite, SqlitePool};
 
 use crate::Backend;
 use crate::migrate::{self, MigrateError, SQLITE_DIALECT, Schema};
+use crate::purge;
 use crate::rows::{
     self, ACCESS_COLUMNS, AUTH_CODE_COLUMNS, CLIENT_COLUMNS, DEVICE_COLUMNS, KEY_COLUMNS, REFRESH_COLUMNS,
     SESSION_COLUMNS, USER_COLUMNS, backend, extensions_json, grant_names, to_json,
@@ -33,6 +34,44 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
+    /// One batch of a purge (see `purge.rs`): select, then delete exactly those ids.
+    async fn purge_batch(&self, batch: purge::Batch) -> Result<purge::Done, StoreError> {
+        let purge::Batch {
+            table,
+            condition,
+            cutoff,
+            after,
+        } = batch;
+        let condition = condition.replace("{cutoff}", "?2");
+        let select = format!(
+            "SELECT id FROM {table} WHERE id > ?1 AND ({condition}) ORDER BY id LIMIT {}",
+            purge::BATCH
+        );
+        let mut query = sqlx::query_scalar::<_, String>(&select).bind(after);
+        if let Some(cutoff) = cutoff {
+            query = query.bind(cutoff);
+        }
+        let ids = query.fetch_all(&self.pool).await.map_err(backend)?;
+        let Some(last) = ids.last().cloned() else {
+            return Ok(purge::Done {
+                selected: 0,
+                last: None,
+                deleted: 0,
+            });
+        };
+        let delete = format!("DELETE FROM {table} WHERE id IN (SELECT value FROM json_each(?1)) AND ({condition})");
+        let mut query = sqlx::query(&delete).bind(to_json(&ids));
+        if let Some(cutoff) = cutoff {
+            query = query.bind(cutoff);
+        }
+        let deleted = query.execute(&self.pool).await.map_err(backend)?.rows_affected();
+        Ok(purge::Done {
+            selected: ids.len(),
+            last: Some(last),
+            deleted,
+        })
+    }
+
     /// Wraps an open pool (migrations are applied separately). Token batches get a connection
     /// of their own to the same file, opened on first use (an in-memory database, which a
     /// second connection cannot see, shares the pool instead).
@@ -552,53 +591,17 @@ impl TokenStore for SqliteStore {
     }
 
     async fn purge(&self, filter: PurgeFilter) -> Result<PurgeCounts, StoreError> {
-        let condition = match (filter.revoked, filter.expired_before.is_some()) {
-            (true, true) => "revoked = TRUE OR expires_at < ?1",
-            (true, false) => "revoked = TRUE",
-            (false, true) => "expires_at < ?1",
-            (false, false) => "FALSE",
-        };
-        let mut tx = self.pool.begin().await.map_err(backend)?;
-        let mut counts = [0u64; 4];
-        for (count, table) in counts.iter_mut().zip([
-            "oauth_access_tokens",
-            "oauth_refresh_tokens",
-            "oauth_auth_codes",
-            "oauth_device_codes",
-        ]) {
-            let sql = format!("DELETE FROM {table} WHERE {condition}");
-            let mut query = sqlx::query(&sql);
-            if let Some(cutoff) = filter.expired_before {
-                query = query.bind(cutoff);
-            }
-            *count = query.execute(&mut *tx).await.map_err(backend)?.rows_affected();
-        }
-        let mut sessions = 0;
-        for table in ["passport_sessions", "oauth_pending_authorizations"] {
-            sessions += sqlx::query(&format!("DELETE FROM {table} WHERE expires_at < ?1"))
-                .bind(filter.now)
-                .execute(&mut *tx)
-                .await
-                .map_err(backend)?
-                .rows_affected();
-        }
+        let counts = purge::run(filter, |batch| self.purge_batch(batch)).await?;
         // The revocation feed keeps an hour (an instance further behind starts afresh).
         let feed_cutoff = (filter.now - chrono::TimeDelta::hours(1))
             .format("%Y-%m-%dT%H:%M:%SZ")
             .to_string();
         sqlx::query("DELETE FROM passport_revocations WHERE created_at < ?1")
             .bind(feed_cutoff)
-            .execute(&mut *tx)
+            .execute(&self.pool)
             .await
             .map_err(backend)?;
-        tx.commit().await.map_err(backend)?;
-        Ok(PurgeCounts {
-            access_tokens: counts[0],
-            refresh_tokens: counts[1],
-            auth_codes: counts[2],
-            device_codes: counts[3],
-            sessions,
-        })
+        Ok(counts)
     }
 }
 

@@ -76,6 +76,16 @@ pub struct PassportConfig {
     pub header_read_timeout: Option<String>,
     /// `serve`: the longest a request may take, body included (default `"30s"`).
     pub request_timeout: Option<String>,
+    /// Database connections one process opens at most (default 16 on PostgreSQL, 8 on SQLite).
+    pub database_max_connections: Option<u32>,
+    /// How long a request waits for a database connection (and, on SQLite, for a lock) before
+    /// it is answered 503 `temporarily_unavailable` (default `"10s"`).
+    pub database_acquire_timeout: Option<String>,
+    /// `serve`: how often expired rows are purged in the background, in bounded batches, as
+    /// `passport purge --expired` does (default `"1h"`; `"off"` to leave it to a scheduler).
+    pub purge_interval: Option<String>,
+    /// Log lines as `"text"` (default) or `"json"` (one object per line).
+    pub log_format: Option<String>,
     /// Private key PEM (normally from `PASSPORT_PRIVATE_KEY`).
     pub private_key: Option<String>,
     /// Public key PEM (normally from `PASSPORT_PUBLIC_KEY`).
@@ -206,6 +216,10 @@ impl PassportConfig {
                 }
                 "header_read_timeout" => self.header_read_timeout = Some(value),
                 "request_timeout" => self.request_timeout = Some(value),
+                "database_max_connections" => self.database_max_connections = Some(parse_count(&name, &value)?),
+                "database_acquire_timeout" => self.database_acquire_timeout = Some(value),
+                "purge_interval" => self.purge_interval = Some(value),
+                "log_format" => self.log_format = Some(value),
                 "private_key" => self.private_key = Some(value),
                 "public_key" => self.public_key = Some(value),
                 "server_secret" => self.server_secret = Some(value),

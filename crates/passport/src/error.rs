@@ -155,6 +155,8 @@ pub struct OAuthError {
     description: Cow<'static, str>,
     hint: Option<Cow<'static, str>>,
     retry_after: Option<u64>,
+    /// 503 instead of the code's status: the storage is unreachable or busy.
+    unavailable: bool,
 }
 
 impl OAuthError {
@@ -165,7 +167,16 @@ impl OAuthError {
             description: Cow::Borrowed(code.default_description()),
             hint: None,
             retry_after: None,
+            unavailable: false,
         }
+    }
+
+    /// `temporarily_unavailable` answered with 503 and `Retry-After`: the database is
+    /// unreachable or too busy to answer in time (RFC 9110 §15.6.4).
+    pub fn storage_unavailable() -> Self {
+        let mut error = Self::new(ErrorCode::TemporarilyUnavailable).with_retry_after(STORAGE_RETRY_AFTER);
+        error.unavailable = true;
+        error
     }
 
     /// Says when to try again, in seconds (`Retry-After`, for `temporarily_unavailable`).
@@ -266,7 +277,7 @@ impl OAuthError {
 
     /// The HTTP status for a JSON rendering.
     pub fn http_status(&self) -> u16 {
-        self.code.http_status()
+        if self.unavailable { 503 } else { self.code.http_status() }
     }
 }
 
@@ -292,6 +303,10 @@ pub enum StoreError {
     /// The backend does not offer this operation (e.g. a user provider that cannot delete).
     #[error("not supported by this backend: {0}")]
     Unsupported(&'static str),
+    /// The backend cannot answer now: unreachable, shutting down, out of connections, or
+    /// locked for longer than its timeout. Worth retrying; answered as 503.
+    #[error("storage unavailable: {0}")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// Any other failure of the backend.
     #[error("storage backend failed: {0}")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -302,10 +317,22 @@ impl StoreError {
     pub fn backend(err: impl std::error::Error + Send + Sync + 'static) -> Self {
         Self::Backend(Box::new(err))
     }
+
+    /// Wraps a failure that says the backend cannot answer now.
+    pub fn unavailable(err: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Unavailable(Box::new(err))
+    }
 }
+
+/// Seconds a client is asked to wait when the storage is unavailable.
+const STORAGE_RETRY_AFTER: u64 = 2;
 
 impl From<StoreError> for OAuthError {
     fn from(err: StoreError) -> Self {
+        if let StoreError::Unavailable(_) = err {
+            tracing::warn!(error = %err, "storage unavailable: answered 503 temporarily_unavailable");
+            return Self::storage_unavailable();
+        }
         tracing::error!(error = %err, "storage failure answered as server_error");
         Self::new(ErrorCode::ServerError)
     }

@@ -18,6 +18,7 @@ mod connections;
 mod device;
 mod discovery;
 mod e2e;
+mod fleet;
 mod guard;
 mod hardening;
 mod introspection;
