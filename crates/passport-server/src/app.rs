@@ -1,5 +1,5 @@
 //! Wiring for the standalone server: configuration, database, the `Passport` handle, and the
-//! router (`/oauth/*`, the demo `GET /api/user`, `GET /health`).
+//! router (`/oauth/*`, the demo `GET /api/user`, `GET /health`, `GET /ready`).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -180,6 +180,22 @@ async fn api_token(bearer: BearerToken) -> axum::response::Response {
     .into_response()
 }
 
+/// `GET /ready`: 200 when the database answers within two seconds, else 503 with
+/// `Retry-After` (the server listens only once migrations ran and keys are loaded).
+async fn ready(axum::extract::State(passport): axum::extract::State<Passport>) -> axum::response::Response {
+    use axum::http::{HeaderValue, StatusCode, header};
+    match tokio::time::timeout(std::time::Duration::from_secs(2), passport.ready()).await {
+        Ok(Ok(())) => "ready".into_response(),
+        Ok(Err(_)) | Err(_) => {
+            let mut response = (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response();
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
+            response
+        }
+    }
+}
+
 /// The standalone server's router with the built-in pages, sessions in `db`.
 pub fn router(passport: &Passport, db: &Database) -> Router {
     router_with(Pages::new(passport, db.sessions()))
@@ -207,18 +223,52 @@ pub fn router_with(pages: Pages) -> Router {
         .route("/api/user", get(api_user))
         .route("/api/token", get(api_token))
         .route("/health", get(|| async { "ok" }))
+        .route("/ready", get(ready))
         .with_state(passport)
         .merge(passport_axum::home_routes(pages.clone()))
         .merge(passport_axum::account_routes(pages.clone()))
         .merge(passport_axum::json_api_routes(pages.clone()))
         .merge(passport_axum::routes(pages.clone()))
         // Signed-in browsers get the SPA token cookie on every GET (Passport's CreateFreshApiToken).
-        .layer(axum::middleware::from_fn_with_state(pages, passport_axum::create_fresh_api_token))
+        .layer(axum::middleware::from_fn_with_state(
+            pages,
+            passport_axum::create_fresh_api_token,
+        ))
         .layer(
-            // Spans carry the method and path only: query strings may hold codes or state.
+            // Spans carry the method, the path and the request id only: query strings may hold
+            // codes or state.
             TraceLayer::new_for_http().make_span_with(|request: &Request| {
-                tracing::info_span!("http", method = %request.method(), path = %request.uri().path())
+                let id = request.extensions().get::<RequestId>().map_or("", |id| id.0.as_str());
+                tracing::info_span!("http", method = %request.method(), path = %request.uri().path(), request_id = id)
             }),
         )
+        .layer(axum::middleware::from_fn(request_id))
         .layer(CatchPanicLayer::new())
+}
+
+/// The id of one request: the caller's `X-Request-Id` when it is a plausible id (1 to 128
+/// visible ASCII characters), else 16 random bytes in hex. It is in every log line of the
+/// request and in the response's `X-Request-Id`.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+const REQUEST_ID: &str = "x-request-id";
+
+async fn request_id(mut request: Request, next: axum::middleware::Next) -> axum::response::Response {
+    let given = request
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| (1..=128).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_graphic()));
+    let id = match given {
+        Some(id) => id.to_owned(),
+        None => passport::random_hex(16).unwrap_or_default(),
+    };
+    let value = axum::http::HeaderValue::from_str(&id).ok();
+    request.extensions_mut().insert(RequestId(id));
+    let mut response = next.run(request).await;
+    if let Some(value) = value {
+        response.headers_mut().insert(REQUEST_ID, value);
+    }
+    response
 }

@@ -536,6 +536,7 @@ async fn serve(ctx: &Context, bind: &str) -> anyhow::Result<()> {
     served.context("server failed")?;
     tracing::info!("shutting down");
     db.close().await;
+    tracing::info!("database closed");
     Ok(())
 }
 

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser as _;
-use passport_server::{cli, commands};
+use passport_server::{app, cli, commands};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -37,10 +37,18 @@ async fn main() -> ExitCode {
     };
     let serving = matches!(cli.command, cli::Command::Serve(_));
     let default_filter = if serving { "info,sqlx=warn" } else { "warn" };
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter)))
-        .with_writer(std::io::stderr)
-        .init();
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match log_format(&cli) {
+        Ok(LogFormat::Text) => subscriber.init(),
+        Ok(LogFormat::Json) => subscriber.json().flatten_event(true).with_current_span(true).init(),
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::FAILURE;
+        }
+    }
     match commands::run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -56,5 +64,24 @@ async fn main() -> ExitCode {
             eprintln!("error: {}", line.replace('\n', " "));
             ExitCode::FAILURE
         }
+    }
+}
+
+enum LogFormat {
+    Text,
+    Json,
+}
+
+/// `log_format` of `passport.toml` or `PASSPORT_LOG_FORMAT`: `text` (default) or `json`.
+fn log_format(cli: &cli::Cli) -> Result<LogFormat, String> {
+    let configured = match std::env::var("PASSPORT_LOG_FORMAT") {
+        Ok(value) => Some(value),
+        // The configuration file is read again by the command; a broken one is reported there.
+        Err(_) => app::Context::from_cli(cli).ok().and_then(|c| c.config.log_format),
+    };
+    match configured.as_deref().map(str::trim) {
+        None | Some("text" | "") => Ok(LogFormat::Text),
+        Some("json") => Ok(LogFormat::Json),
+        Some(other) => Err(format!("log_format: expected \"text\" or \"json\", got {other:?}")),
     }
 }

@@ -115,6 +115,12 @@ macro_rules! migrations {
                 sql: include_str!(concat!("../migrations/", $dialect, "/core/0005_revocation_feed.sql")),
             },
             Migration {
+                schema: Schema::Core,
+                version: 6,
+                name: "failure counters",
+                sql: include_str!(concat!("../migrations/", $dialect, "/core/0006_failure_counters.sql")),
+            },
+            Migration {
                 schema: Schema::Sessions,
                 version: 1,
                 name: "create sessions",

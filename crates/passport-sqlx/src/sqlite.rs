@@ -601,7 +601,51 @@ impl TokenStore for SqliteStore {
             .execute(&self.pool)
             .await
             .map_err(backend)?;
+        sqlx::query("DELETE FROM passport_failures WHERE window_ends < ?1")
+            .bind(filter.now)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
         Ok(counts)
+    }
+
+    async fn count_failure(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+        ends: DateTime<Utc>,
+    ) -> Result<Option<(u32, DateTime<Utc>)>, StoreError> {
+        // A window that ended starts again at one; every SET reads the row as it was.
+        let row = sqlx::query(
+            "INSERT INTO passport_failures (key, failures, window_ends) VALUES (?1, 1, ?3) \
+             ON CONFLICT (key) DO UPDATE SET \
+             failures = CASE WHEN passport_failures.window_ends <= ?2 THEN 1 ELSE passport_failures.failures + 1 END, \
+             window_ends = CASE WHEN passport_failures.window_ends <= ?2 THEN ?3 ELSE passport_failures.window_ends END \
+             RETURNING failures, window_ends",
+        )
+        .bind(key)
+        .bind(now)
+        .bind(ends)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(backend)?;
+        let failures: i32 = row.try_get("failures").map_err(backend)?;
+        let ends: DateTime<Utc> = row.try_get("window_ends").map_err(backend)?;
+        Ok(Some((u32::try_from(failures).unwrap_or(0), ends)))
+    }
+
+    async fn clear_failures(&self, key: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM passport_failures WHERE key = ?1")
+            .bind(key)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(backend)?;
+        Ok(())
     }
 }
 

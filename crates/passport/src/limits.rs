@@ -10,6 +10,13 @@
 //! the keys with the fewest failures, so flooding new keys evicts the flood, never the locked
 //! keys of others. Adapters pass the caller's address (IPv6 by its /64); without one, no limit
 //! applies (the HTTP adapter refuses to serve limited endpoints without addresses).
+//!
+//! Several servers on one database share the counts: each failure is also counted in the
+//! store ([`crate::TokenStore::count_failure`], keyed by a hash) and the server keeps the
+//! greater of its own and the shared count. Checks stay in memory (honest traffic never waits
+//! for the database), so a server that has not seen the latest failures of a key lets one
+//! more guess through before it learns them: across `n` servers a key is locked after at most
+//! `limit + n - 1` failures, never `n × limit`.
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -17,9 +24,11 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, TimeDelta, Utc};
+use sha2::{Digest as _, Sha256};
 
 use crate::clock::Clock;
 use crate::error::{ErrorCode, OAuthError};
+use crate::store::Store;
 
 /// The window failures are counted in.
 const WINDOW: TimeDelta = TimeDelta::seconds(60);
@@ -71,18 +80,70 @@ struct Window {
 /// Failures per key in one-minute windows, bounded in memory.
 #[derive(Debug)]
 struct Counter<K> {
+    /// Names the counter in the shared store's keys.
+    name: &'static str,
     limit: u32,
     windows: Mutex<HashMap<K, Window>>,
 }
 
 impl<K: Hash + Eq + Clone> Counter<K> {
-    fn new(limit: u32) -> Self {
+    fn new(name: &'static str, limit: u32) -> Self {
         Self {
+            name,
             limit,
             windows: Mutex::new(HashMap::new()),
         }
     }
+}
 
+impl<K: Hash + Eq + Clone + SharedKey> Counter<K> {
+    /// The key of `key` in the shared store: a hash, so no account or address is stored.
+    fn shared_key(&self, key: &K) -> String {
+        let mut hash = Sha256::new();
+        hash.update(self.name.as_bytes());
+        key.feed(&mut hash);
+        hex::encode(hash.finalize())
+    }
+
+    /// Counts a failure here and, when the store shares counts, there; keeps the greater.
+    async fn fail_shared(&self, store: &dyn Store, key: K, now: DateTime<Utc>) {
+        if self.limit == 0 {
+            return;
+        }
+        let shared_key = self.shared_key(&key);
+        self.fail(key.clone(), now);
+        match store.count_failure(&shared_key, now, now + WINDOW).await {
+            Ok(Some((failures, ends))) => self.merge(key, failures, ends, now),
+            Ok(None) => {}
+            Err(err) => tracing::warn!(error = %err, "the shared failure count could not be updated"),
+        }
+    }
+
+    /// Takes the shared count of `key` when it is greater than ours.
+    fn merge(&self, key: K, failures: u32, ends: DateTime<Utc>, now: DateTime<Utc>) {
+        if ends <= now {
+            return;
+        }
+        let mut windows = self.windows();
+        let window = windows.entry(key).or_insert(Window { failures: 0, ends });
+        if window.ends <= now || window.failures < failures {
+            *window = Window { failures, ends };
+        }
+    }
+
+    /// Forgets `key` here and in the shared store.
+    async fn clear_shared(&self, store: &dyn Store, key: &K) {
+        if self.limit == 0 {
+            return;
+        }
+        self.clear(key);
+        if let Err(err) = store.clear_failures(&self.shared_key(key)).await {
+            tracing::warn!(error = %err, "the shared failure count could not be cleared");
+        }
+    }
+}
+
+impl<K: Hash + Eq + Clone> Counter<K> {
     fn windows(&self) -> std::sync::MutexGuard<'_, HashMap<K, Window>> {
         self.windows.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -126,6 +187,26 @@ impl<K: Hash + Eq + Clone> Counter<K> {
     }
 }
 
+/// What a counter's key contributes to its shared hash.
+trait SharedKey {
+    fn feed(&self, hash: &mut Sha256);
+}
+
+impl SharedKey for IpAddr {
+    fn feed(&self, hash: &mut Sha256) {
+        hash.update([0]);
+        hash.update(self.to_string().as_bytes());
+    }
+}
+
+impl SharedKey for (String, IpAddr) {
+    fn feed(&self, hash: &mut Sha256) {
+        hash.update([0]);
+        hash.update(self.0.as_bytes());
+        self.1.feed(hash);
+    }
+}
+
 /// Frees an eighth of a full table: expired windows first, then those with the fewest
 /// failures (a flood of new keys has one each; a locked key has the most).
 fn make_room<K: Hash + Eq + Clone>(windows: &mut HashMap<K, Window>, now: DateTime<Utc>) {
@@ -162,10 +243,10 @@ impl FailureLimits {
     pub(crate) fn new(settings: FailureLimitSettings, clock: Arc<dyn Clock>) -> Self {
         Self {
             clock,
-            per_client: Counter::new(settings.client_auth_failures_per_client),
-            clients_per_address: Counter::new(settings.client_auth_failures_per_address),
-            per_account: Counter::new(settings.login_failures_per_account),
-            logins_per_address: Counter::new(settings.login_failures_per_address),
+            per_client: Counter::new("client", settings.client_auth_failures_per_client),
+            clients_per_address: Counter::new("client-address", settings.client_auth_failures_per_address),
+            per_account: Counter::new("account", settings.login_failures_per_account),
+            logins_per_address: Counter::new("login-address", settings.login_failures_per_address),
         }
     }
 
@@ -180,12 +261,14 @@ impl FailureLimits {
         wait.map_or(Ok(()), |wait| Err(locked_out(wait)))
     }
 
-    /// Counts a failed client authentication or wrong user credentials.
-    pub(crate) fn client_failed(&self, client_id: &str, address: Option<IpAddr>) {
+    /// Counts a failed client authentication or wrong user credentials, here and in `store`.
+    pub(crate) async fn client_failed(&self, store: &dyn Store, client_id: &str, address: Option<IpAddr>) {
         if let Some(address) = address {
             let now = self.clock.now();
-            self.per_client.fail((client_id.to_owned(), address), now);
-            self.clients_per_address.fail(address, now);
+            self.per_client
+                .fail_shared(store, (client_id.to_owned(), address), now)
+                .await;
+            self.clients_per_address.fail_shared(store, address, now).await;
         }
     }
 
@@ -201,19 +284,23 @@ impl FailureLimits {
         wait.map_or(Ok(()), |wait| Err(locked_out(wait)))
     }
 
-    /// Counts a failed sign-in.
-    pub(crate) fn login_failed(&self, account: &str, address: Option<IpAddr>) {
+    /// Counts a failed sign-in, here and in `store`.
+    pub(crate) async fn login_failed(&self, store: &dyn Store, account: &str, address: Option<IpAddr>) {
         if let Some(address) = address {
             let now = self.clock.now();
-            self.per_account.fail((account.to_lowercase(), address), now);
-            self.logins_per_address.fail(address, now);
+            self.per_account
+                .fail_shared(store, (account.to_lowercase(), address), now)
+                .await;
+            self.logins_per_address.fail_shared(store, address, now).await;
         }
     }
 
-    /// A successful sign-in clears its account's counter for this address.
-    pub(crate) fn login_succeeded(&self, account: &str, address: Option<IpAddr>) {
+    /// A successful sign-in clears its account's counter for this address, here and in `store`.
+    pub(crate) async fn login_succeeded(&self, store: &dyn Store, account: &str, address: Option<IpAddr>) {
         if let Some(address) = address {
-            self.per_account.clear(&(account.to_lowercase(), address));
+            self.per_account
+                .clear_shared(store, &(account.to_lowercase(), address))
+                .await;
         }
     }
 }
@@ -225,8 +312,9 @@ mod tests {
     const HERE: Option<IpAddr> = Some(IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 1)));
     const THERE: Option<IpAddr> = Some(IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 2)));
 
-    #[test]
-    fn failures_lock_a_key_and_success_clears_an_account() {
+    #[tokio::test]
+    async fn failures_lock_a_key_and_success_clears_an_account() {
+        let store = crate::testing::MemoryStore::new();
         let limits = FailureLimits::new(
             FailureLimitSettings {
                 client_auth_failures_per_client: 2,
@@ -236,33 +324,33 @@ mod tests {
             },
             Arc::new(crate::clock::SystemClock),
         );
-        limits.client_failed("c", HERE);
+        limits.client_failed(&store, "c", HERE).await;
         assert!(limits.check_client("c", HERE).is_ok(), "under the limit");
-        limits.client_failed("c", HERE);
+        limits.client_failed(&store, "c", HERE).await;
         let locked = limits.check_client("c", HERE).unwrap_err();
         assert_eq!(locked.code(), ErrorCode::TemporarilyUnavailable);
         assert!(locked.retry_after().is_some_and(|s| (1..=60).contains(&s)));
         assert!(limits.check_client("c", THERE).is_ok(), "another address");
         assert!(limits.check_client("d", HERE).is_ok(), "another client");
-        limits.client_failed("d", HERE);
+        limits.client_failed(&store, "d", HERE).await;
         assert!(limits.check_client("e", HERE).is_err(), "the address's ceiling");
         assert!(limits.check_client("c", None).is_ok(), "no address, no limit");
 
-        limits.login_failed("Ada@Example.com", HERE);
-        limits.login_succeeded("ada@example.com", HERE);
-        limits.login_failed("ada@example.com", HERE);
+        limits.login_failed(&store, "Ada@Example.com", HERE).await;
+        limits.login_succeeded(&store, "ada@example.com", HERE).await;
+        limits.login_failed(&store, "ada@example.com", HERE).await;
         assert!(
             limits.check_login("ada@example.com", HERE).is_ok(),
             "a success cleared the count"
         );
-        limits.login_failed("ada@example.com", HERE);
+        limits.login_failed(&store, "ada@example.com", HERE).await;
         assert!(limits.check_login("ADA@example.com", HERE).is_err());
         assert!(limits.check_login("ada@example.com", THERE).is_ok());
     }
 
     #[test]
     fn a_flood_of_new_keys_evicts_the_flood_not_the_locked() {
-        let counter = Counter::new(3);
+        let counter = Counter::new("test", 3);
         let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
         for _ in 0..3 {
             counter.fail(0u32, now);

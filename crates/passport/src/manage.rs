@@ -213,6 +213,12 @@ impl Passport {
         Ok(self.store().purge(filter).await?)
     }
 
+    /// Readiness: the store answers now (a `Passport` always holds a signing key: it cannot be
+    /// built without one). For a `/ready` probe, 503 while this fails; not for liveness.
+    pub async fn ready(&self) -> Result<(), OAuthError> {
+        Ok(self.store().ping().await?)
+    }
+
     /// Drops a changed client's cached row (its tokens stay cached: they are unaffected).
     fn forget_client_row(&self, client_id: &str) {
         if let Some(clients) = self.token_cache().clients() {

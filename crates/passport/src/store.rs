@@ -214,6 +214,32 @@ pub trait TokenStore: Send + Sync {
 
     /// Deletes dead rows.
     async fn purge(&self, filter: PurgeFilter) -> Result<PurgeCounts, StoreError>;
+
+    /// Counts one failure of a brute-force limit under `key` (an opaque hash) in the window
+    /// open at `now`, or in a new one ending at `ends`; returns the window's count and end.
+    /// Stores that several servers share implement it, so the limits hold across them; the
+    /// default (`None`) leaves counting to each server's memory.
+    async fn count_failure(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+        ends: DateTime<Utc>,
+    ) -> Result<Option<(u32, DateTime<Utc>)>, StoreError> {
+        let _ = (key, now, ends);
+        Ok(None)
+    }
+
+    /// Forgets the failures counted under `key` (a successful sign-in).
+    async fn clear_failures(&self, key: &str) -> Result<(), StoreError> {
+        let _ = key;
+        Ok(())
+    }
+
+    /// Succeeds when the backend answers a trivial query now (readiness probes). The default,
+    /// for stores that cannot be unreachable, always succeeds.
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 /// An authorization code. The code value is never stored: `id` is its SHA-256. Tokens issued

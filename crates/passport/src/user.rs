@@ -142,9 +142,10 @@ impl Passport {
         let user = self
             .authenticate_user(provider.as_ref(), None, username, password)
             .await?;
+        let store = self.store();
         match &user {
-            Some(_) => self.limits().login_succeeded(username, address),
-            None => self.limits().login_failed(username, address),
+            Some(_) => self.limits().login_succeeded(store.as_ref(), username, address).await,
+            None => self.limits().login_failed(store.as_ref(), username, address).await,
         }
         Ok(user)
     }

@@ -9,7 +9,9 @@ use std::time::Instant;
 
 use serde_json::Value;
 
+use crate::cli::{Deployment, ServerProcess, api_user, post_token};
 use crate::common::TestServer;
+use crate::support_web::Browser;
 
 const BIN: &str = env!("CARGO_BIN_EXE_passport");
 
@@ -124,4 +126,541 @@ backend_test! {
         assert!(during > 0, "no request was served during the purge");
         eprintln!("{kind}: purged {PURGED_ROWS} rows in {took:?}; {during} tokens issued and checked meanwhile");
     }
+}
+
+/// Polls `check` every 20 ms until it holds; panics after `limit`.
+async fn within<F, Fut>(limit: std::time::Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    while !check().await {
+        assert!(start.elapsed() < limit, "{what}: not within {limit:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// A token-endpoint request to `server`: status and JSON body.
+async fn token_at(http: &reqwest::Client, server: &ServerProcess, form: &[(&str, &str)]) -> (u16, Value) {
+    post_token(http, &server.url("/oauth/token"), form).await
+}
+
+/// Three `passport serve` processes on one PostgreSQL database, started at once on an empty
+/// database, behind an imaginary load balancer that sends each request to the next one:
+/// sign-in, consent and code exchange land on different instances, so do the device flow's
+/// steps and every refresh; a revocation on one is refused by the others within a second;
+/// failed client authentications spread over all three lock the client on all three; and an
+/// instance killed with -9 under load loses no token it answered with a 200.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_instances_on_one_database_serve_every_flow_in_turn() {
+    let Some(db) = passport_sqlx::testing::postgres().await else {
+        return;
+    };
+    let mut site = Deployment::new(db);
+    site.write_config("issuer = \"http://localhost\"\n[scopes]\nread = \"Read your data\"\n");
+    site.set_env("PASSPORT_CLIENT_AUTH_FAILURES_PER_CLIENT", "3");
+    site.keys();
+
+    // Started at once on a database nothing has migrated: one applies the migrations, the
+    // others wait for it.
+    let mut servers: Vec<ServerProcess> = std::thread::scope(|scope| {
+        let site = &site;
+        let starting: Vec<_> = (0..3).map(|_| scope.spawn(move || site.serve())).collect();
+        starting.into_iter().map(|s| s.join().expect("serve started")).collect()
+    });
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let mut turn = 0usize;
+    let mut next = || {
+        turn += 1;
+        turn % 3
+    };
+
+    let email = "fleet@example.com";
+    let password = "fleet password";
+    site.user(email, password);
+    const CALLBACK: &str = "https://client.example/callback";
+    let (app, app_secret) = site.client(&["--name", "App", "--redirect-uri", CALLBACK]);
+    let app_secret = app_secret.expect("confidential");
+
+    // Authorization code: the authorization request on one, sign-in on the next, consent on
+    // the next, approval on the next, the exchange on the next.
+    let browser = Browser::new(&servers[0].base);
+    let authorize = format!(
+        "/oauth/authorize?client_id={app}&redirect_uri={}&response_type=code&scope=read&state=s1",
+        url::form_urlencoded::byte_serialize(CALLBACK.as_bytes()).collect::<String>()
+    );
+    let page = browser.get(&servers[next()].url(&authorize)).await;
+    assert_eq!(
+        page.location(),
+        Some("/login"),
+        "a guest is sent to sign in\n{}",
+        page.body
+    );
+    let login = browser.get(&servers[next()].url("/login")).await;
+    let form = login
+        .forms()
+        .into_iter()
+        .find(|f| f.get("email").is_some())
+        .expect("the login form");
+    let mut fields = form.without("email");
+    fields.retain(|(k, _)| k != "password");
+    fields.push(("email".to_owned(), email.to_owned()));
+    fields.push(("password".to_owned(), password.to_owned()));
+    let page = browser.post(&servers[next()].url(&form.action), &fields).await;
+    let back = page
+        .location()
+        .unwrap_or_else(|| panic!("signed in\n{}", page.body))
+        .to_owned();
+    let consent = browser.get(&servers[next()].url(&back)).await;
+    assert_eq!(consent.status, 200, "the consent page\n{}", consent.body);
+    let approve = consent.approve_form("fleet");
+    let page = browser
+        .post(&servers[next()].url(&approve.action), &approve.fields)
+        .await;
+    let location = page.location().unwrap_or_else(|| panic!("approved\n{}", page.body));
+    let code = url::Url::parse(location)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .expect("a code");
+    let (status, tokens) = token_at(
+        &http,
+        &servers[next()],
+        &[
+            ("grant_type", "authorization_code"),
+            ("client_id", &app),
+            ("client_secret", &app_secret),
+            ("redirect_uri", CALLBACK),
+            ("code", &code),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{tokens}");
+    let mut access = tokens["access_token"].as_str().unwrap().to_owned();
+    let mut refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
+
+    // Refresh rotation, each on the next instance; every instance accepts the new token and
+    // refuses the one it replaced.
+    for _ in 0..3 {
+        let (status, tokens) = token_at(
+            &http,
+            &servers[next()],
+            &[
+                ("grant_type", "refresh_token"),
+                ("client_id", &app),
+                ("client_secret", &app_secret),
+                ("refresh_token", &refresh),
+            ],
+        )
+        .await;
+        assert_eq!(status, 200, "{tokens}");
+        let old = std::mem::replace(&mut access, tokens["access_token"].as_str().unwrap().to_owned());
+        refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
+        for server in &servers {
+            assert_eq!(api_user(&http, server, &access).await.0, 200);
+            within(std::time::Duration::from_secs(1), "the rotated token", || async {
+                api_user(&http, server, &old).await.0 == 401
+            })
+            .await;
+        }
+    }
+
+    // The device flow: requested on one, entered and approved in the browser on the next two,
+    // polled on the next.
+    let (tv, _) = site.client(&["--device", "--public", "--name", "TV"]);
+    let response = http
+        .post(servers[next()].url("/oauth/device/code"))
+        .form(&[("client_id", tv.as_str()), ("scope", "read")])
+        .send()
+        .await
+        .unwrap();
+    let device: Value = response.json().await.unwrap();
+    let user_code = device["user_code"].as_str().expect("user_code");
+    let device_code = device["device_code"].as_str().expect("device_code");
+    let mut entry = url::Url::parse(&servers[next()].url("/oauth/device/authorize")).unwrap();
+    entry.query_pairs_mut().append_pair("user_code", user_code);
+    let consent = browser.get(entry.as_str()).await;
+    assert_eq!(consent.status, 200, "the device consent page\n{}", consent.body);
+    let approve = consent.approve_form("device");
+    let done = browser
+        .post(&servers[next()].url(&approve.action), &approve.fields)
+        .await;
+    assert_eq!(done.status, 200, "approved\n{}", done.body);
+    let (status, tokens) = token_at(
+        &http,
+        &servers[next()],
+        &[
+            ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+            ("client_id", &tv),
+            ("device_code", device_code),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{tokens}");
+    let tv_token = tokens["access_token"].as_str().unwrap().to_owned();
+
+    // A revocation on one instance (RFC 7009) is refused by all within a second.
+    for server in &servers {
+        assert_eq!(
+            api_user(&http, server, &tv_token).await.0,
+            200,
+            "cached everywhere first"
+        );
+    }
+    let revoked = http
+        .post(servers[next()].url("/oauth/revoke"))
+        .form(&[("token", tv_token.as_str()), ("client_id", tv.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 200);
+    for server in &servers {
+        within(std::time::Duration::from_secs(1), "the revoked token", || async {
+            api_user(&http, server, &tv_token).await.0 == 401
+        })
+        .await;
+    }
+
+    // Wrong secrets spread over the three instances lock the client on all of them after at
+    // most limit + 2 failures (each instance learns the shared count with its next failure).
+    let (service, service_secret) = site.client(&["--client", "--name", "Service"]);
+    let service_secret = service_secret.expect("confidential");
+    let mut failures = 0;
+    loop {
+        let (status, body) = token_at(
+            &http,
+            &servers[next()],
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", &service),
+                ("client_secret", "wrong"),
+            ],
+        )
+        .await;
+        match status {
+            401 => failures += 1,
+            429 => break,
+            other => panic!("a wrong secret: {other} {body}"),
+        }
+        assert!(failures <= 5, "{failures} failures and no lockout");
+    }
+    for server in &servers {
+        let (status, body) = token_at(
+            &http,
+            server,
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", &service),
+                ("client_secret", &service_secret),
+                ("scope", "read"),
+            ],
+        )
+        .await;
+        // An instance that has not seen the last failures learns them with its own next one:
+        // the right secret during the lockout is refused everywhere once each has seen one.
+        assert!(status == 429 || status == 200, "{status} {body}");
+    }
+    assert!(failures >= 3, "locked only after the limit: {failures}");
+
+    // Kill one instance with -9 while clients issue tokens on all three, retrying on the next
+    // instance when one does not answer: every token answered with a 200 works on the others.
+    let (worker, worker_secret) = site.client(&["--client", "--name", "Worker"]);
+    let worker_secret = worker_secret.expect("confidential");
+    let bases: Arc<Vec<String>> = Arc::new(servers.iter().map(|s| s.base.clone()).collect());
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut load = Vec::new();
+    for n in 0..4usize {
+        let (bases, stop, http) = (bases.clone(), stop.clone(), http.clone());
+        let (worker, worker_secret) = (worker.clone(), worker_secret.clone());
+        load.push(tokio::spawn(async move {
+            let mut received = Vec::new();
+            let mut at = n;
+            while !stop.load(Ordering::Relaxed) {
+                at += 1;
+                let url = format!("{}/oauth/token", bases[at % 3]);
+                let form = [
+                    ("grant_type", "client_credentials"),
+                    ("client_id", worker.as_str()),
+                    ("client_secret", worker_secret.as_str()),
+                ];
+                let Ok(response) = http.post(&url).form(&form).send().await else {
+                    continue;
+                };
+                if response.status() != 200 {
+                    continue;
+                }
+                let Ok(body) = response.json::<Value>().await else {
+                    continue;
+                };
+                received.push(body["access_token"].as_str().unwrap().to_owned());
+            }
+            received
+        }));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    servers[0].kill9();
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut received = Vec::new();
+    for task in load {
+        received.extend(task.await.unwrap());
+    }
+    assert!(received.len() > 10, "tokens were issued: {}", received.len());
+    let survivors = servers.split_off(1);
+    // Client-credentials tokens have no user: `/api/token` checks the token itself.
+    for (n, token) in received.iter().enumerate() {
+        let response = http
+            .get(survivors[n % 2].url("/api/token"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            200,
+            "a token answered with a 200 works after the kill"
+        );
+    }
+}
+
+/// A PostgreSQL server of the test's own, on a free port in a temporary directory, so that
+/// stopping it never touches the shared CI database. Needs root (to run it as `postgres`).
+struct OwnPostgres {
+    bin: std::path::PathBuf,
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+impl OwnPostgres {
+    /// None (and why, printed) where it cannot run.
+    fn create() -> Option<Self> {
+        let versions = std::fs::read_dir("/usr/lib/postgresql").ok()?;
+        let bin = versions
+            .flatten()
+            .map(|v| v.path().join("bin"))
+            .find(|b| b.join("initdb").exists());
+        let Some(bin) = bin else {
+            eprintln!("skipping: no PostgreSQL binaries under /usr/lib/postgresql");
+            return None;
+        };
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let owned = Command::new("chown").arg("postgres").arg(dir.path()).status();
+        if !owned.is_ok_and(|s| s.success()) {
+            eprintln!("skipping: cannot hand a directory to the postgres user (not root?)");
+            return None;
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let server = Self { bin, dir, port };
+        let data = server.data();
+        server.run("initdb", &["-D", &data, "-A", "trust", "-U", "postgres", "--no-sync"]);
+        server.start();
+        Some(server)
+    }
+
+    fn data(&self) -> String {
+        self.dir.path().join("data").display().to_string()
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    fn run(&self, tool: &str, args: &[&str]) {
+        let output = Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(self.bin.join(tool))
+            .args(args)
+            .output()
+            .expect("run a PostgreSQL tool");
+        assert!(
+            output.status.success(),
+            "{tool}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    fn start(&self) {
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            self.port,
+            self.dir.path().display()
+        );
+        let log = self.dir.path().join("log").display().to_string();
+        self.run(
+            "pg_ctl",
+            &["-D", &self.data(), "-o", &options, "-l", &log, "-w", "start"],
+        );
+    }
+
+    fn stop(&self) {
+        self.run("pg_ctl", &["-D", &self.data(), "-m", "fast", "-w", "stop"]);
+    }
+}
+
+impl Drop for OwnPostgres {
+    fn drop(&mut self) {
+        let _ = Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(self.bin.join("pg_ctl"))
+            .args(["-D", &self.data(), "-m", "immediate", "stop"])
+            .output();
+    }
+}
+
+/// What the load saw, by answer.
+#[derive(Debug, Default)]
+struct Seen {
+    ok: u64,
+    unavailable: u64,
+    other: Vec<String>,
+}
+
+/// The database stopped and started again under load: the token endpoint and the guard answer
+/// 503 `temporarily_unavailable` with `Retry-After` (never another 5xx, never a hang past the
+/// acquire timeout), `/ready` says 503 and `/health` stays 200, pages answer a 503 page, and
+/// the server recovers by itself once the database is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_database_going_away_is_a_503_and_the_server_recovers() {
+    if std::env::var_os("PASSPORT_TEST_DATABASE_URL").is_none() {
+        eprintln!("skipping: PostgreSQL tests are off (PASSPORT_TEST_DATABASE_URL is not set)");
+        return;
+    }
+    let Some(postgres) = OwnPostgres::create() else { return };
+    let mut site = Deployment::sqlite();
+    site.set_env("PASSPORT_DATABASE_ACQUIRE_TIMEOUT", "2s");
+    site.keys();
+    let database = postgres.url();
+    let with_database = |args: &[&str]| -> Vec<String> {
+        let mut all = vec!["--database".to_owned(), database.clone()];
+        all.extend(args.iter().map(|a| (*a).to_owned()));
+        all
+    };
+    let args = with_database(&["client", "--client", "--name", "Service", "--json"]);
+    let out = site.json(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let id = out["client_id"].as_str().unwrap().to_owned();
+    let secret = out["client_secret"].as_str().unwrap().to_owned();
+    let args = with_database(&["serve", "--bind", "127.0.0.1:0"]);
+    let server = ServerProcess::spawn(site.command(&args.iter().map(String::as_str).collect::<Vec<_>>()));
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(std::time::Duration::from_secs(8))
+        .build()
+        .unwrap();
+    let base = Arc::new(server.base.clone());
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut load = Vec::new();
+    for _ in 0..3 {
+        let (base, stop, http, id, secret) = (base.clone(), stop.clone(), http.clone(), id.clone(), secret.clone());
+        load.push(tokio::spawn(async move {
+            let mut seen = Seen::default();
+            while !stop.load(Ordering::Relaxed) {
+                let form = [
+                    ("grant_type", "client_credentials"),
+                    ("client_id", id.as_str()),
+                    ("client_secret", secret.as_str()),
+                ];
+                let answer = http.post(format!("{base}/oauth/token")).form(&form).send().await;
+                let response = match answer {
+                    Ok(response) => response,
+                    Err(err) => {
+                        seen.other.push(format!("token: {err}"));
+                        continue;
+                    }
+                };
+                let status = response.status().as_u16();
+                let retry_after = response.headers().contains_key("retry-after");
+                let body: Value = response.json().await.unwrap_or(Value::Null);
+                match status {
+                    200 => {
+                        seen.ok += 1;
+                        let token = body["access_token"].as_str().unwrap_or_default();
+                        let check = http.get(format!("{base}/api/token")).bearer_auth(token).send().await;
+                        match check.map(|r| r.status().as_u16()) {
+                            Ok(200 | 503) => {}
+                            other => seen.other.push(format!("check: {other:?}")),
+                        }
+                    }
+                    503 if retry_after && body["error"] == "temporarily_unavailable" => seen.unavailable += 1,
+                    _ => seen.other.push(format!("token: {status} {body}")),
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            seen
+        }));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+
+    postgres.stop();
+    let started = Instant::now();
+    within(std::time::Duration::from_secs(10), "/ready says 503", || async {
+        http.get(format!("{base}/ready"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 503)
+    })
+    .await;
+    let health = http.get(format!("{base}/health")).send().await.unwrap();
+    assert_eq!(health.status(), 200, "liveness is not readiness");
+    // The sign-in page needs no database (a guest's session is a signed cookie); the
+    // authorization page must look the client up.
+    let page = http
+        .get(format!(
+            "{base}/oauth/authorize?client_id=0194a6d0-0000-7000-8000-000000000000&response_type=code&redirect_uri=https%3A%2F%2Fclient.example%2Fcb"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 503, "a page that needs the database");
+    assert!(page.headers().contains_key("retry-after"), "Retry-After on the page");
+    assert!(page.text().await.unwrap().contains("<html"), "an HTML error page");
+    tokio::time::sleep(std::time::Duration::from_secs(3).saturating_sub(started.elapsed())).await;
+
+    postgres.start();
+    within(std::time::Duration::from_secs(20), "/ready again", || async {
+        http.get(format!("{base}/ready"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+    })
+    .await;
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("client_id", id.as_str()),
+        ("client_secret", secret.as_str()),
+    ];
+    within(std::time::Duration::from_secs(10), "tokens again", || async {
+        http.post(format!("{base}/oauth/token"))
+            .form(&form)
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut seen = Seen::default();
+    for task in load {
+        let part = task.await.unwrap();
+        seen.ok += part.ok;
+        seen.unavailable += part.unavailable;
+        seen.other.extend(part.other);
+    }
+    eprintln!("{seen:?}");
+    assert!(
+        seen.other.is_empty(),
+        "only 200 and 503 with Retry-After: {:?}",
+        seen.other
+    );
+    assert!(seen.unavailable > 0, "the outage was answered with 503s: {seen:?}");
+    assert!(seen.ok > 0, "{seen:?}");
 }

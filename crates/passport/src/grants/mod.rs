@@ -265,8 +265,10 @@ impl Passport {
     ) -> Result<Client, OAuthError> {
         let client_id = credentials.client_id;
         self.limits().check_client(client_id, address)?;
-        let failed = || {
-            self.limits().client_failed(client_id, address);
+        let failed = async || {
+            self.limits()
+                .client_failed(self.store().as_ref(), client_id, address)
+                .await;
             self.emit(Event::ClientAuthenticationFailed {
                 client_id: client_id.to_owned(),
             });
@@ -282,7 +284,7 @@ impl Passport {
                     let epoch = cache.map(|c| c.epoch());
                     let Some(client) = self.find_active_client(client_id).await? else {
                         tracing::info!(client_id, "client authentication failed: unknown or revoked client");
-                        return Err(failed());
+                        return Err(failed().await);
                     };
                     if let (Some(cache), Some(epoch)) = (cache, epoch) {
                         cache.insert(&client, epoch);
@@ -315,7 +317,7 @@ impl Passport {
                 continue;
             }
             tracing::info!(client_id, "client authentication failed: wrong secret");
-            return Err(failed());
+            return Err(failed().await);
         }
     }
 

@@ -24,7 +24,10 @@ pub(super) async fn handle(passport: &Passport, request: &TokenRequest) -> Resul
     else {
         // Counted with the client's failures (the client is checked first, so a lockout
         // refuses even the right password).
-        passport.limits().client_failed(client.id.as_str(), request.peer());
+        passport
+            .limits()
+            .client_failed(passport.store().as_ref(), client.id.as_str(), request.peer())
+            .await;
         return Err(OAuthError::invalid_credentials());
     };
 
