@@ -16,13 +16,13 @@ use passport::{
 };
 use sqlx::{PgPool, Postgres, Row as _};
 
-use crate::Backend;
 use crate::migrate::{self, MigrateError, POSTGRES_DIALECT, Schema};
 use crate::rows::{
     self, ACCESS_COLUMNS, AUTH_CODE_COLUMNS, CLIENT_COLUMNS, DEVICE_COLUMNS, KEY_COLUMNS, REFRESH_COLUMNS,
     SESSION_COLUMNS, USER_COLUMNS, backend, extensions_json, grant_names, to_json,
 };
 use crate::users::{UserAdmin, UserRow};
+use crate::{Backend, PoolStats};
 
 /// The PostgreSQL store.
 #[derive(Debug, Clone)]
@@ -1013,5 +1013,9 @@ impl Backend for PgStore {
 
     async fn close(&self) {
         self.pool.close().await;
+    }
+
+    fn pool_stats(&self) -> Vec<PoolStats> {
+        vec![PoolStats::of("main", &self.pool)]
     }
 }
