@@ -66,7 +66,8 @@ impl Histogram {
     }
 }
 
-/// Why a bearer check ended as it did: the `outcome` label of `passport_bearer_checks_total`.
+/// How a check of [`crate::Passport::authenticate_bearer`] ended: the `outcome` label of
+/// `passport_bearer_checks_total`, one per [`TokenInvalid`] reason and `valid`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum BearerOutcome {
@@ -221,9 +222,8 @@ impl Metrics {
         }
     }
 
-    /// A bearer check ended with `outcome`. [`crate::Passport::authenticate_bearer`] counts its
-    /// own; a guard counts the refusals it adds (a token of another user provider).
-    pub fn bearer_check(&self, outcome: BearerOutcome) {
+    /// A check of [`crate::Passport::authenticate_bearer`] ended with `outcome`.
+    pub(crate) fn bearer_check(&self, outcome: BearerOutcome) {
         bump(&self.bearer_checks[outcome.index()]);
     }
 
