@@ -189,14 +189,15 @@ pub fn pages(passport: &Passport, db: &Database, data_dir: &Path) -> anyhow::Res
     Ok(pages)
 }
 
-/// The standalone server's router.
+/// The standalone server's router, with the latency of every route recorded for
+/// `GET /metrics` (served apart, on `metrics_bind`).
 pub fn router_with(pages: Pages) -> Router {
     let passport = pages.passport().clone();
-    Router::new()
+    let router = Router::new()
         .route("/api/user", get(api_user))
         .route("/api/token", get(api_token))
         .route("/health", get(|| async { "ok" }))
-        .with_state(passport)
+        .with_state(passport.clone())
         .merge(passport_axum::home_routes(pages.clone()))
         .merge(passport_axum::account_routes(pages.clone()))
         .merge(passport_axum::json_api_routes(pages.clone()))
@@ -209,5 +210,7 @@ pub fn router_with(pages: Pages) -> Router {
                 tracing::info_span!("http", method = %request.method(), path = %request.uri().path())
             }),
         )
-        .layer(CatchPanicLayer::new())
+        .layer(CatchPanicLayer::new());
+    // Outermost, so a panic's 500 and the time of every layer count.
+    passport_axum::record_requests(router, &passport)
 }
