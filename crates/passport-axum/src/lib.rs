@@ -27,6 +27,10 @@
 //! `Router` whose state is already set, to `merge` into yours. Handlers of your own need
 //! `Passport: FromRef<YourState>`; a `Passport` is itself a valid state.
 //!
+//! Monitoring: [`record_requests`] records the latency of every route of a router, and
+//! [`metrics_router`] serves `GET /metrics` (Prometheus text format) with those and the core's
+//! counters; mount it on a listener only your monitoring reaches.
+//!
 //! Handlers here are thin: extractors do the session, CSRF and sign-in checks, the core does
 //! the work, and one error type per kind of endpoint (pages, JSON API, [`OAuthJsonError`] for
 //! the token endpoint) shapes the answer.
@@ -41,6 +45,7 @@ mod forwarded;
 pub mod fuzzing;
 mod guard;
 mod introspect;
+mod metrics;
 mod oidc;
 mod page;
 mod pages;
@@ -62,6 +67,7 @@ pub use guard::{
     RenderRejectionsService,
 };
 pub use introspect::{introspect_token, revoke_token};
+pub use metrics::{metrics_router, record_requests};
 pub use pages::{Pages, create_fresh_api_token};
 pub use rate_limit::AddressLimiter;
 pub use serve::{Serve, ServeOptions, serve};
@@ -195,8 +201,16 @@ pub fn token_routes(passport: &Passport) -> Router {
         let limiter = AddressLimiter::per_minute(passport.settings().token_rate_limit);
         axum::middleware::from_fn_with_state(limiter, rate_limit::limit)
     };
+    // The token endpoint's refusals are counted among its errors.
+    let token_limit = axum::middleware::from_fn_with_state(
+        (
+            AddressLimiter::per_minute(passport.settings().token_rate_limit),
+            passport.clone(),
+        ),
+        rate_limit::limit_token,
+    );
     Router::new()
-        .route(&format!("{prefix}/token"), post(issue_token).route_layer(limit()))
+        .route(&format!("{prefix}/token"), post(issue_token).route_layer(token_limit))
         .route(
             &format!("{prefix}/introspect"),
             post(introspect_token).route_layer(limit()),

@@ -117,6 +117,32 @@ pub(crate) async fn limit(State(limiter): State<AddressLimiter>, request: Reques
     }
 }
 
+/// [`limit`] for the token endpoint, which also counts its refusals in
+/// `passport_token_errors_total`.
+pub(crate) async fn limit_token(
+    State((limiter, passport)): State<(AddressLimiter, passport::Passport)>,
+    request: Request,
+    next: Next,
+) -> Response {
+    match limiter.check(peer_address(request.extensions())) {
+        Ok(()) => next.run(request).await,
+        Err(refused) => {
+            passport.metrics().token_error(refused.code());
+            refusal(refused)
+        }
+    }
+}
+
+impl Refused {
+    /// The OAuth error code a refusal is answered with.
+    pub(crate) fn code(self) -> ErrorCode {
+        match self {
+            Self::Wait(_) => ErrorCode::TemporarilyUnavailable,
+            Self::NoPeerAddress => ErrorCode::ServerError,
+        }
+    }
+}
+
 /// The token endpoint's answer to a refusal: 429 `temporarily_unavailable` with `Retry-After`,
 /// or `server_error` when the app cannot see peer addresses (logged with the fix).
 pub(crate) fn refusal(refused: Refused) -> Response {

@@ -26,13 +26,20 @@ pub(crate) const MAX_VALUE: usize = 4 * 1024;
 pub async fn issue_token(State(passport): State<Passport>, request: Request) -> Response {
     let scheme = authorization_scheme(request.headers());
     let basic = basic_credentials(request.headers());
+    // Errors of the core are counted by `issue_token`; those answered here are counted here.
     let peer = match limited_peer(&passport, request.extensions()) {
         Ok(peer) => peer,
-        Err(refused) => return crate::rate_limit::refusal(refused),
+        Err(refused) => {
+            passport.metrics().token_error(refused.code());
+            return crate::rate_limit::refusal(refused);
+        }
     };
     let params = match read_params(request).await {
         Ok(params) => params,
-        Err(err) => return OAuthJsonError::new(err, scheme).into_response(),
+        Err(err) => {
+            passport.metrics().token_error(err.code());
+            return OAuthJsonError::new(err, scheme).into_response();
+        }
     };
     match passport
         .issue_token(&TokenRequest::new(params, basic).from_address(peer))

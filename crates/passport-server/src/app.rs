@@ -216,15 +216,16 @@ pub fn pages(passport: &Passport, db: &Database, data_dir: &Path) -> anyhow::Res
     Ok(pages)
 }
 
-/// The standalone server's router.
+/// The standalone server's router, with the latency of every route recorded for
+/// `GET /metrics` (served apart, on `metrics_bind`).
 pub fn router_with(pages: Pages) -> Router {
     let passport = pages.passport().clone();
-    Router::new()
+    let router = Router::new()
         .route("/api/user", get(api_user))
         .route("/api/token", get(api_token))
         .route("/health", get(|| async { "ok" }))
         .route("/ready", get(ready))
-        .with_state(passport)
+        .with_state(passport.clone())
         .merge(passport_axum::home_routes(pages.clone()))
         .merge(passport_axum::account_routes(pages.clone()))
         .merge(passport_axum::json_api_routes(pages.clone()))
@@ -243,7 +244,9 @@ pub fn router_with(pages: Pages) -> Router {
             }),
         )
         .layer(axum::middleware::from_fn(request_id))
-        .layer(CatchPanicLayer::new())
+        .layer(CatchPanicLayer::new());
+    // Outermost, so a panic's 500 and the time of every layer count.
+    passport_axum::record_requests(router, &passport)
 }
 
 /// The id of one request: the caller's `X-Request-Id` when it is a plausible id (1 to 128

@@ -518,9 +518,33 @@ async fn serve(ctx: &Context, bind: &str) -> anyhow::Result<()> {
     // The dashboard issues personal access tokens: make sure there is a client for them.
     ensure_personal_access_client(&passport).await?;
     let app = router_with(pages(&passport, &db, &ctx.data_dir)?);
+    let metrics_listener = match &ctx.config.metrics_bind {
+        Some(metrics_bind) => Some(
+            tokio::net::TcpListener::bind(metrics_bind)
+                .await
+                .with_context(|| format!("metrics_bind: cannot listen on {metrics_bind}"))?,
+        ),
+        None => None,
+    };
     tracing::info!(%address, database = db.kind(), "passport listening");
     // Printed for scripts that start the server on port 0.
     println!("listening on http://{address}");
+    // The metrics, on their own listener: never on the public port.
+    let metrics = match metrics_listener {
+        Some(listener) => {
+            let metrics_address = listener.local_addr()?;
+            passport.metrics().collector(|| db.pool_metrics());
+            tracing::info!(address = %metrics_address, "metrics listening");
+            println!("metrics on http://{metrics_address}/metrics");
+            let router = passport_axum::metrics_router(&passport);
+            Some(tokio::spawn(
+                passport_axum::serve(listener, router)
+                    .options(options.clone())
+                    .into_future(),
+            ))
+        }
+        None => None,
+    };
     let purging = tokio::spawn(purge_in_background(passport.clone(), purge_interval(&ctx.config)?));
     // Rotations and retirements made elsewhere (the CLI, another instance) reach this one.
     let watching = tokio::spawn(passport.clone().watch_keys(KEY_RELOAD_INTERVAL));
@@ -533,6 +557,9 @@ async fn serve(ctx: &Context, bind: &str) -> anyhow::Result<()> {
     purging.abort();
     watching.abort();
     feed.abort();
+    if let Some(metrics) = metrics {
+        metrics.abort();
+    }
     served.context("server failed")?;
     tracing::info!("shutting down");
     db.close().await;

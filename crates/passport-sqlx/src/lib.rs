@@ -151,6 +151,79 @@ pub(crate) trait Backend: Send + Sync + Debug {
     async fn server_secret(&self, candidate: &str) -> Result<String, StoreError>;
     /// Closes the pool.
     async fn close(&self);
+    /// The state of each connection pool.
+    fn pool_stats(&self) -> Vec<PoolStats>;
+}
+
+/// A connection pool's state, for monitoring ([`Database::pool_stats`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PoolStats {
+    /// Which pool: `"main"`, or `"writer"` for SQLite's connection of its own for token
+    /// batches.
+    pub pool: &'static str,
+    /// Connections open, idle ones included (sqlx's `Pool::size`).
+    pub size: u32,
+    /// Connections open and idle (`Pool::num_idle`); `size - idle` are in use.
+    pub idle: usize,
+    /// The most connections the pool opens.
+    pub max: u32,
+}
+
+impl PoolStats {
+    pub(crate) fn of<DB: sqlx::Database>(pool: &'static str, of: &sqlx::Pool<DB>) -> Self {
+        Self {
+            pool,
+            size: of.size(),
+            idle: of.num_idle(),
+            max: of.options().get_max_connections(),
+        }
+    }
+
+    /// Connections checked out of the pool right now.
+    pub fn in_use(&self) -> u64 {
+        u64::from(self.size).saturating_sub(self.idle as u64)
+    }
+}
+
+/// The pools' gauges for a scrape, registered with
+/// `passport.metrics().collector(|| db.pool_metrics())`:
+/// `passport_db_pool_connections{pool, state="in_use"|"idle"}` and
+/// `passport_db_pool_max_connections{pool}`.
+#[derive(Debug, Clone)]
+pub struct PoolMetrics {
+    backend: Arc<dyn Backend>,
+}
+
+impl passport::Collect for PoolMetrics {
+    fn collect(&self, out: &mut passport::Exposition) {
+        let stats = self.backend.pool_stats();
+        out.family(
+            "passport_db_pool_connections",
+            "gauge",
+            "Database connections open, by pool and state (in_use, idle).",
+        );
+        for s in &stats {
+            out.sample(
+                "passport_db_pool_connections",
+                &[("pool", s.pool), ("state", "in_use")],
+                s.in_use(),
+            );
+            out.sample(
+                "passport_db_pool_connections",
+                &[("pool", s.pool), ("state", "idle")],
+                s.idle,
+            );
+        }
+        out.family(
+            "passport_db_pool_max_connections",
+            "gauge",
+            "The most connections each database pool opens.",
+        );
+        for s in &stats {
+            out.sample("passport_db_pool_max_connections", &[("pool", s.pool)], s.max);
+        }
+    }
 }
 
 /// Connection pool settings for [`Database::connect_with`].
@@ -314,6 +387,20 @@ impl Database {
     /// The standalone server's user table.
     pub fn users(&self) -> Arc<dyn UserAdmin> {
         self.users.clone()
+    }
+
+    /// The state of each connection pool (open, idle, the most allowed), e.g. for gauges.
+    pub fn pool_stats(&self) -> Vec<PoolStats> {
+        self.backend.pool_stats()
+    }
+
+    /// The pools as Prometheus gauges: register them on the `Passport` served from this
+    /// database with `passport.metrics().collector(|| db.pool_metrics())`, and they appear in
+    /// [`passport::Metrics::render`].
+    pub fn pool_metrics(&self) -> PoolMetrics {
+        PoolMetrics {
+            backend: self.backend.clone(),
+        }
     }
 
     /// `"sqlite"` or `"postgres"`.

@@ -16,7 +16,6 @@ use passport::{
 };
 use sqlx::{PgPool, Postgres, Row as _};
 
-use crate::Backend;
 use crate::migrate::{self, MigrateError, POSTGRES_DIALECT, Schema};
 use crate::purge;
 use crate::rows::{
@@ -24,6 +23,7 @@ use crate::rows::{
     SESSION_COLUMNS, USER_COLUMNS, backend, extensions_json, grant_names, to_json,
 };
 use crate::users::{UserAdmin, UserRow};
+use crate::{Backend, PoolStats};
 
 /// The PostgreSQL store.
 #[derive(Debug, Clone)]
@@ -1060,5 +1060,9 @@ impl Backend for PgStore {
 
     async fn close(&self) {
         self.pool.close().await;
+    }
+
+    fn pool_stats(&self) -> Vec<PoolStats> {
+        vec![PoolStats::of("main", &self.pool)]
     }
 }

@@ -14,7 +14,6 @@ use passport::{
 };
 use sqlx::{Row as _, Sqlite, SqlitePool};
 
-use crate::Backend;
 use crate::migrate::{self, MigrateError, SQLITE_DIALECT, Schema};
 use crate::purge;
 use crate::rows::{
@@ -22,6 +21,7 @@ use crate::rows::{
     SESSION_COLUMNS, USER_COLUMNS, backend, extensions_json, grant_names, to_json,
 };
 use crate::users::{UserAdmin, UserRow};
+use crate::{Backend, PoolStats};
 
 /// The SQLite store.
 #[derive(Debug, Clone)]
@@ -31,6 +31,8 @@ pub struct SqliteStore {
     /// connection's page cache whenever another connection has written, so batches spread over
     /// the pool would re-read the token index on every commit; one writer keeps it warm.
     writer: SqlitePool,
+    /// Whether `writer` is a pool of its own (not for an in-memory database).
+    own_writer: bool,
 }
 
 impl SqliteStore {
@@ -87,7 +89,11 @@ impl SqliteStore {
                 .max_connections(1)
                 .connect_lazy_with(options)
         };
-        Self { pool, writer }
+        Self {
+            pool,
+            writer,
+            own_writer: !in_memory,
+        }
     }
 
     /// The underlying pool.
@@ -1027,5 +1033,13 @@ impl Backend for SqliteStore {
     async fn close(&self) {
         self.writer.close().await;
         self.pool.close().await;
+    }
+
+    fn pool_stats(&self) -> Vec<PoolStats> {
+        let mut stats = vec![PoolStats::of("main", &self.pool)];
+        if self.own_writer {
+            stats.push(PoolStats::of("writer", &self.writer));
+        }
+        stats
     }
 }

@@ -86,6 +86,10 @@ pub struct PassportConfig {
     pub purge_interval: Option<String>,
     /// Log lines as `"text"` (default) or `"json"` (one object per line).
     pub log_format: Option<String>,
+    /// `serve`: the address (`host:port`) of a listener of its own serving `GET /metrics` in
+    /// the Prometheus text format (default none: no metrics endpoint at all; never on the
+    /// public port).
+    pub metrics_bind: Option<String>,
     /// Private key PEM (normally from `PASSPORT_PRIVATE_KEY`).
     pub private_key: Option<String>,
     /// Public key PEM (normally from `PASSPORT_PUBLIC_KEY`).
@@ -220,6 +224,7 @@ impl PassportConfig {
                 "database_acquire_timeout" => self.database_acquire_timeout = Some(value),
                 "purge_interval" => self.purge_interval = Some(value),
                 "log_format" => self.log_format = Some(value),
+                "metrics_bind" => self.metrics_bind = Some(value),
                 "private_key" => self.private_key = Some(value),
                 "public_key" => self.public_key = Some(value),
                 "server_secret" => self.server_secret = Some(value),
@@ -316,10 +321,14 @@ mod tests {
         cfg.apply_env([
             ("PASSPORT_ENABLE_PASSWORD_GRANT".to_owned(), "true".to_owned()),
             ("PASSPORT_SCOPES".to_owned(), "{ x = \"Ex\", y = \"Why\" }".to_owned()),
+            ("PASSPORT_METRICS_BIND".to_owned(), "127.0.0.1:9464".to_owned()),
             ("OTHER".to_owned(), "1".to_owned()),
         ])
         .unwrap();
         assert!(cfg.enable_password_grant);
+        assert_eq!(cfg.metrics_bind.as_deref(), Some("127.0.0.1:9464"));
+        let from_file = PassportConfig::from_toml("metrics_bind = \"127.0.0.1:0\"\n").unwrap();
+        assert_eq!(from_file.metrics_bind.as_deref(), Some("127.0.0.1:0"));
         assert_eq!(cfg.scopes.keys().collect::<Vec<_>>(), ["x", "y"]);
         assert!(PassportConfig::from_toml("nope = 1").is_err());
     }

@@ -4,7 +4,8 @@
 //! Delivery is asynchronous: emitting puts the event on a bounded queue and returns at once; one
 //! background thread hands events to the listeners in order. A slow listener delays only later
 //! events; a panicking one is caught and logged; when the queue is full, events are dropped
-//! with a warning. Token requests never wait for listeners.
+//! with a warning (and counted: `passport_events_dropped_total`). Token requests never wait
+//! for listeners.
 
 use std::fmt::Debug;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -12,6 +13,8 @@ use std::sync::{Arc, OnceLock};
 
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
+
+use crate::metrics::Metrics;
 
 /// Something that happened.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -100,16 +103,19 @@ pub(crate) struct Events {
 #[derive(Debug, Default)]
 struct EventsInner {
     listeners: Vec<Arc<dyn EventListener>>,
+    /// Counts events delivered and dropped.
+    metrics: Arc<Metrics>,
     sender: OnceLock<Option<mpsc::Sender<Message>>>,
 }
 
 const QUEUE: usize = 4096;
 
 impl Events {
-    pub(crate) fn new(listeners: Vec<Arc<dyn EventListener>>) -> Self {
+    pub(crate) fn new(listeners: Vec<Arc<dyn EventListener>>, metrics: Arc<Metrics>) -> Self {
         Self {
             inner: Arc::new(EventsInner {
                 listeners,
+                metrics,
                 sender: OnceLock::new(),
             }),
         }
@@ -124,6 +130,7 @@ impl Events {
             .get_or_init(|| {
                 let (tx, mut rx) = mpsc::channel::<Message>(QUEUE);
                 let listeners = self.inner.listeners.clone();
+                let metrics = self.inner.metrics.clone();
                 // Listeners are synchronous and may block (I/O, locks, sleeps): they run on a
                 // thread of their own, never on the async workers that serve requests.
                 let spawned = std::thread::Builder::new()
@@ -137,6 +144,7 @@ impl Events {
                                             tracing::error!(?listener, "an event listener panicked");
                                         }
                                     }
+                                    metrics.event_delivered();
                                 }
                                 Message::Flush(done) => {
                                     let _ = done.send(());
@@ -158,6 +166,7 @@ impl Events {
         if let Some(sender) = self.sender()
             && sender.try_send(Message::Event(event)).is_err()
         {
+            self.inner.metrics.event_dropped();
             tracing::warn!("event queue full: an event was dropped");
         }
     }

@@ -79,6 +79,9 @@
 //!   [`Passport`] that emit their [`Event`]s; the store is never reached around them.
 //! * Keys: a [`KeySet`] keyed by `kid`; HMAC keys derive from one [`ServerSecret`].
 //! * Time comes from a [`Clock`]; tests move a [`MockClock`].
+//! * Monitoring: [`Passport::metrics`] counts tokens issued, token endpoint errors, bearer
+//!   checks, cache hits, events and store query latency, and renders them for Prometheus
+//!   ([`Metrics::render`]); the adapters add their own families through [`Collect`].
 
 mod authorize;
 mod claims;
@@ -100,6 +103,7 @@ mod keyring;
 mod keys;
 mod limits;
 mod manage;
+mod metrics;
 mod names;
 mod oidc;
 mod passport;
@@ -111,6 +115,7 @@ mod secret;
 mod store;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+mod timed_store;
 mod token_cache;
 mod transient;
 mod user;
@@ -143,6 +148,7 @@ pub use keys::{
 };
 pub use limits::FailureLimitSettings;
 pub use manage::Connection;
+pub use metrics::{BUCKETS, BearerOutcome, Collect, Exposition, Histogram, Metrics};
 pub use names::{MAX_NAME_CHARS, NameError, check_name};
 pub use oidc::{ID_TOKEN_TTL, IdTokenHint, LogoutRequest, UserinfoRefusal, ValidatedLogout};
 pub use passport::{AccessToken, Passport, PassportBuilder, Settings};

@@ -20,11 +20,13 @@ use crate::jwt::{self, AccessTokenClaims, TokenInvalid};
 use crate::keyring::{KeyCache, Keyring, StoredKey, assemble};
 use crate::keys::{Algorithm, KeySet, KeySource, SigningKey};
 use crate::limits::{FailureLimitSettings, FailureLimits};
+use crate::metrics::{BearerOutcome, Cache, Metrics};
 use crate::random::random_hex;
 use crate::redirect::RedirectPolicy;
 use crate::scope::{ScopeRegistry, ScopeSet, token_can};
 use crate::secret::{ClientSecret, PasswordHasher, ServerSecret, hash_client_secret, purpose, sha256_hex};
 use crate::store::{AccessTokenRecord, RefreshTokenRecord, Store};
+use crate::timed_store::TimedStore;
 use crate::token_cache::{Forget, TokenCache};
 use crate::user::{DEFAULT_PROVIDER, User, UserProvider};
 use arc_swap::ArcSwap;
@@ -529,6 +531,9 @@ impl PassportBuilder {
             _ => KeySet::load(&self.keys).map_err(|e| ConfigError(e.to_string()))?,
         };
         let server_secret = given_secret.unwrap_or_else(|| keys.current().fallback_secret());
+        let metrics = Arc::new(Metrics::default());
+        // Every store call is timed here, whichever backend serves it.
+        let store: Arc<dyn Store> = Arc::new(TimedStore::new(store, metrics.clone()));
         Ok(Passport {
             inner: Arc::new(Inner {
                 scopes: ScopeRegistry::new(self.scopes, self.default_scopes, self.inherited_scopes),
@@ -550,8 +555,9 @@ impl PassportBuilder {
                 default_provider: self.default_provider,
                 clock: self.clock,
                 hasher: self.hasher,
-                events: Events::new(self.listeners),
+                events: Events::new(self.listeners, metrics.clone()),
                 claims_hook: self.claims_hook,
+                metrics,
             }),
         })
     }
@@ -576,6 +582,7 @@ struct Inner {
     hasher: PasswordHasher,
     events: Events,
     claims_hook: Option<Arc<dyn ClaimsHook>>,
+    metrics: Arc<Metrics>,
 }
 
 /// The authorization server: cheap to clone, shared by every handler.
@@ -617,6 +624,9 @@ pub(crate) struct Minted {
     pub(crate) access: AccessTokenRecord,
     pub(crate) jwt: String,
     pub(crate) refresh: Option<(String, RefreshTokenRecord)>,
+    /// The grant that minted them and the algorithm that signed the JWT (for the metrics).
+    pub(crate) grant: GrantType,
+    pub(crate) alg: Algorithm,
 }
 
 /// What to mint.
@@ -690,8 +700,9 @@ impl Passport {
         self.inner.events.flush().await;
     }
 
-    /// Emits the creation events of freshly stored tokens.
+    /// Emits the creation events of freshly stored tokens (and counts them).
     pub(crate) fn announce(&self, minted: &Minted) {
+        self.inner.metrics.token_issued(minted.grant, minted.alg);
         self.emit(Event::AccessTokenCreated {
             token_id: minted.access.id.clone(),
             user_id: minted.access.user_id.clone(),
@@ -711,6 +722,11 @@ impl Passport {
 
     pub(crate) fn guest_key(&self) -> &aws_lc_rs::hmac::Key {
         &self.inner.guest_key
+    }
+
+    /// The server's counters and histograms, for Prometheus (see [`Metrics::render`]).
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
     }
 
     /// The bearer check's cache.
@@ -754,14 +770,21 @@ impl Passport {
     /// to a few hundred microseconds; handing the work to another thread would cost more than
     /// it saves); larger RSA keys (milliseconds) sign on the blocking pool.
     pub async fn sign_jwt(&self, claims: &impl serde::Serialize) -> Result<String, OAuthError> {
+        Ok(self.sign_jwt_with_algorithm(claims).await?.0)
+    }
+
+    /// [`Self::sign_jwt`], also answering the algorithm of the key that signed.
+    async fn sign_jwt_with_algorithm(&self, claims: &impl serde::Serialize) -> Result<(String, Algorithm), OAuthError> {
         let json = serde_json::to_vec(claims).map_err(|_| OAuthError::server_error("claims serialization failed"))?;
         let keys = self.inner.keys.load_full();
+        let alg = keys.current().algorithm();
         if keys.current().signs_quickly() {
-            return keys.current().sign(&json);
+            return Ok((keys.current().sign(&json)?, alg));
         }
-        tokio::task::spawn_blocking(move || keys.current().sign(&json))
+        let jwt = tokio::task::spawn_blocking(move || keys.current().sign(&json))
             .await
-            .map_err(|_| OAuthError::server_error("signing task failed"))?
+            .map_err(|_| OAuthError::server_error("signing task failed"))??;
+        Ok((jwt, alg))
     }
 
     /// The custom claims hook, if one is registered.
@@ -783,7 +806,9 @@ impl Passport {
         user_id: &str,
     ) -> Result<Option<Arc<User>>, crate::error::StoreError> {
         let cache = &self.inner.token_cache;
-        if let Some(user) = cache.user(provider, user_id) {
+        let cached = cache.user(provider, user_id);
+        self.inner.metrics.cache_lookup(Cache::User, cached.is_some());
+        if let Some(user) = cached {
             return Ok(Some(user));
         }
         let Some(users) = self.user_provider(Some(provider)) else {
@@ -841,7 +866,13 @@ impl Passport {
     /// Stores freshly minted tokens (through group commit: the rows of concurrent requests go
     /// into one transaction) and announces them. Returns once they are committed.
     pub(crate) async fn store_minted(&self, minted: Minted) -> Result<Minted, OAuthError> {
-        let Minted { access, jwt, refresh } = minted;
+        let Minted {
+            access,
+            jwt,
+            refresh,
+            grant,
+            alg,
+        } = minted;
         let (value, refresh) = match refresh {
             Some((value, record)) => (Some(value), Some(record)),
             None => (None, None),
@@ -855,6 +886,8 @@ impl Passport {
             access,
             jwt,
             refresh: value.zip(refresh),
+            grant,
+            alg,
         };
         self.announce(&minted);
         Ok(minted)
@@ -888,7 +921,7 @@ impl Passport {
                 }
             },
         };
-        let jwt = self.sign_jwt(&claims).await?;
+        let (jwt, alg) = self.sign_jwt_with_algorithm(&claims).await?;
         let family_id = match spec.family {
             Family::None => None,
             Family::New => Some(random_hex(16)?),
@@ -929,6 +962,8 @@ impl Passport {
             },
             jwt,
             refresh,
+            grant: spec.grant,
+            alg,
         })
     }
 
@@ -936,10 +971,22 @@ impl Passport {
     /// and its client (not revoked). One indexed read. The user comes from the row, never from
     /// `sub`, so a client-credentials token can never act as a user.
     pub async fn authenticate_bearer(&self, token: &str) -> Result<AccessToken, TokenInvalid> {
+        let checked = self.check_bearer(token).await;
+        let outcome = match &checked {
+            Ok(_) => BearerOutcome::Valid,
+            Err(reason) => BearerOutcome::from(*reason),
+        };
+        self.inner.metrics.bearer_check(outcome);
+        checked
+    }
+
+    async fn check_bearer(&self, token: &str) -> Result<AccessToken, TokenInvalid> {
         let now = self.now();
         let cache = &self.inner.token_cache;
         let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        if let Some(known) = cache.get(&key, now) {
+        let known = cache.get(&key, now);
+        self.inner.metrics.cache_lookup(Cache::Token, known.is_some());
+        if let Some(known) = known {
             return Ok((*known).clone());
         }
         // Read before the database, so an eviction meanwhile keeps this answer out of it.

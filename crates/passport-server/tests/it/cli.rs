@@ -244,6 +244,8 @@ pub(crate) struct ServerProcess {
     pub(crate) base: String,
     log: PathBuf,
     _log_dir: TempDir,
+    /// The lines the server printed after its first.
+    stdout: std::sync::Mutex<mpsc::Receiver<String>>,
 }
 
 impl ServerProcess {
@@ -255,22 +257,22 @@ impl ServerProcess {
         cmd.stdout(Stdio::piped()).stderr(log_file);
         let mut child = cmd.spawn().expect("spawn passport serve");
         let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
         let mut server = Self {
             child,
             base: String::new(),
             log,
             _log_dir: log_dir,
+            stdout: std::sync::Mutex::new(rx),
         };
-        let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            if let Some(Ok(first)) = lines.next() {
-                let _ = tx.send(first);
-            }
             // Keep draining so the server never writes into a closed pipe.
-            for _ in lines {}
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
         });
-        let line = match rx.recv_timeout(COMMAND_TIMEOUT) {
+        let first = server.stdout.lock().unwrap().recv_timeout(COMMAND_TIMEOUT);
+        let line = match first {
             Ok(line) => line,
             Err(_) => panic!("passport serve did not start; stderr:\n{}", server.log()),
         };
@@ -285,6 +287,14 @@ impl ServerProcess {
     /// An absolute URL on this server.
     pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
+    }
+
+    /// The next line the server prints on stdout after `listening on …`.
+    pub(crate) fn next_line(&self) -> String {
+        match self.stdout.lock().unwrap().recv_timeout(COMMAND_TIMEOUT) {
+            Ok(line) => line,
+            Err(_) => panic!("passport serve printed no further line; stderr:\n{}", self.log()),
+        }
     }
 
     /// The server's stderr so far.

@@ -23,6 +23,7 @@ mod guard;
 mod hardening;
 mod introspection;
 mod keys;
+mod metrics;
 mod oidc;
 mod rate_limit;
 mod relying_party;

@@ -243,6 +243,14 @@ impl Passport {
     /// `invalid_client`, `invalid_grant`, `unauthorized_client`, `unsupported_grant_type`,
     /// `invalid_scope`, and `server_error` for infrastructure failures.
     pub async fn issue_token(&self, request: &TokenRequest) -> Result<TokenResponse, OAuthError> {
+        let issued = self.dispatch(request).await;
+        if let Err(err) = &issued {
+            self.metrics().token_error(err.code());
+        }
+        issued
+    }
+
+    async fn dispatch(&self, request: &TokenRequest) -> Result<TokenResponse, OAuthError> {
         let grant_type = request.required("grant_type")?;
         let grant = GRANTS
             .iter()
@@ -276,6 +284,10 @@ impl Passport {
         };
         let cache = self.token_cache().clients();
         let mut cached = cache.and_then(|c| c.get(client_id));
+        if cache.is_some() {
+            self.metrics()
+                .cache_lookup(crate::metrics::Cache::Client, cached.is_some());
+        }
         loop {
             let from_cache = cached.is_some();
             let client = match cached.take() {
