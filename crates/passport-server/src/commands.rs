@@ -568,7 +568,7 @@ async fn serve(ctx: &Context, bind: &str) -> anyhow::Result<()> {
 }
 
 /// How often `serve` reloads the key set from the database.
-const KEY_RELOAD_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
+const KEY_RELOAD_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The connection limits of `passport.toml` (defaults: `ServeOptions::default()`).
 fn serve_options(config: &passport::PassportConfig) -> anyhow::Result<passport_axum::ServeOptions> {

@@ -358,7 +358,15 @@ impl crate::passport::Passport {
                         if let Some(newest) = events.last() {
                             last = newest.seq;
                         }
+                        let keys_changed = events.iter().any(|e| e.kind == crate::store::RevocationKind::Key);
                         let forget: Vec<Forget> = events.into_iter().map(forget_for).collect();
+                        if keys_changed {
+                            // A key retired elsewhere: load the key set before the cache forgets,
+                            // so no check in between verifies with the retired key and caches it.
+                            if let Err(err) = self.refresh_keys().await {
+                                tracing::warn!(error = %err, "reloading the signing keys failed");
+                            }
+                        }
                         cache.forget(&forget);
                         cache.feed_read(last);
                         if !full {

@@ -141,6 +141,16 @@ where
     }
 }
 
+/// The decoded header of a JWT.
+fn jwt_header(jwt: &str) -> Value {
+    use base64::Engine as _;
+    let header = jwt.split('.').next().expect("a JWT");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(header)
+        .expect("base64url");
+    serde_json::from_slice(&bytes).expect("JSON header")
+}
+
 /// A token-endpoint request to `server`: status and JSON body.
 async fn token_at(http: &reqwest::Client, server: &ServerProcess, form: &[(&str, &str)]) -> (u16, Value) {
     post_token(http, &server.url("/oauth/token"), form).await
@@ -324,6 +334,74 @@ async fn three_instances_on_one_database_serve_every_flow_in_turn() {
             api_user(&http, server, &tv_token).await.0 == 401
         })
         .await;
+    }
+
+    // A key rotated with the CLI signs on every instance once active; retiring the old one
+    // makes every instance refuse its tokens within a second, cached or not.
+    let (keys_client, keys_secret) = site.client(&["--client", "--name", "Keys"]);
+    let keys_secret = keys_secret.expect("confidential");
+    let keys_form = [
+        ("grant_type", "client_credentials"),
+        ("client_id", keys_client.as_str()),
+        ("client_secret", keys_secret.as_str()),
+    ];
+    let token_check =
+        |server: &ServerProcess, token: &str| http.get(server.url("/api/token")).bearer_auth(token.to_owned()).send();
+    let (status, tokens) = token_at(&http, &servers[next()], &keys_form).await;
+    assert_eq!(status, 200, "{tokens}");
+    let signed_by_old = tokens["access_token"].as_str().unwrap().to_owned();
+    let old_kid = jwt_header(&signed_by_old)["kid"].as_str().expect("kid").to_owned();
+    for server in &servers {
+        assert_eq!(
+            token_check(server, &signed_by_old).await.unwrap().status(),
+            200,
+            "cached everywhere"
+        );
+    }
+    let rotated = site.json(&[
+        "keys",
+        "rotate",
+        "--algorithm",
+        "es256",
+        "--publish-ahead",
+        "1s",
+        "--json",
+    ]);
+    let new_kid = rotated["kid"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{rotated}"))
+        .to_owned();
+    let mut signed_by_new = Vec::new();
+    for server in &servers {
+        let started = Instant::now();
+        loop {
+            let (status, tokens) = token_at(&http, server, &keys_form).await;
+            assert_eq!(status, 200, "{tokens}");
+            let token = tokens["access_token"].as_str().unwrap().to_owned();
+            if jwt_header(&token)["kid"] == new_kid.as_str() {
+                signed_by_new.push(token);
+                break;
+            }
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(3),
+                "the new key signs everywhere"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+    site.json(&["keys", "retire", &old_kid, "--json"]);
+    for server in &servers {
+        within(std::time::Duration::from_secs(1), "the retired key's token", || async {
+            token_check(server, &signed_by_old).await.unwrap().status() == 401
+        })
+        .await;
+        for token in &signed_by_new {
+            assert_eq!(
+                token_check(server, token).await.unwrap().status(),
+                200,
+                "the new key's tokens"
+            );
+        }
     }
 
     // Wrong secrets spread over the three instances lock the client on all of them after at

@@ -103,7 +103,7 @@ pub(super) async fn handle(passport: &Passport, request: &TokenRequest) -> Resul
         return Err(OAuthError::invalid_grant("Authorization code has been revoked"));
     }
     passport.announce(&minted);
-    let mut response = TokenResponse::from_minted(&minted, &record.scopes, passport.now());
+    let mut response = TokenResponse::from_minted(&minted, &record.scopes);
     response.id_token = id_token;
     Ok(response)
 }

@@ -31,5 +31,5 @@ pub(super) async fn handle(passport: &Passport, request: &TokenRequest) -> Resul
         .await?;
     let minted = passport.store_minted(minted).await?;
     let asked = ScopeSet::parse(request.param("scope"));
-    Ok(TokenResponse::from_minted(&minted, &asked, passport.now()))
+    Ok(TokenResponse::from_minted(&minted, &asked))
 }

@@ -63,5 +63,5 @@ pub(super) async fn handle(passport: &Passport, request: &TokenRequest) -> Resul
         return Err(OAuthError::invalid_grant("The device code has been used"));
     }
     passport.announce(&minted);
-    Ok(TokenResponse::from_minted(&minted, &record.scopes, now))
+    Ok(TokenResponse::from_minted(&minted, &record.scopes))
 }

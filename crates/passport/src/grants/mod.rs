@@ -145,12 +145,13 @@ impl fmt::Debug for TokenResponse {
 
 impl TokenResponse {
     /// The response for freshly minted tokens; `scope` is named when the granted scopes differ
-    /// from `requested` (RFC 6749 §5.1).
-    pub(crate) fn from_minted(minted: &Minted, requested: &ScopeSet, now: chrono::DateTime<chrono::Utc>) -> Self {
+    /// from `requested` (RFC 6749 §5.1). `expires_in` is the lifetime from the minting instant,
+    /// not from the answer's (a commit that crosses a second boundary must not say 3599).
+    pub(crate) fn from_minted(minted: &Minted, requested: &ScopeSet) -> Self {
         let granted = &minted.access.scopes;
         Self {
             token_type: "Bearer",
-            expires_in: (minted.access.expires_at - now).num_seconds(),
+            expires_in: (minted.access.expires_at - minted.access.created_at).num_seconds(),
             access_token: minted.jwt.clone(),
             refresh_token: minted.refresh.as_ref().map(|(value, _)| value.clone()),
             scope: (!granted.same_scopes(requested)).then(|| granted.to_param()),

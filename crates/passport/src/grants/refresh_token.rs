@@ -103,7 +103,7 @@ pub(super) async fn handle(passport: &Passport, request: &TokenRequest) -> Resul
         token_id: revoked_access,
     });
     passport.announce(&minted);
-    let mut response = TokenResponse::from_minted(&minted, &requested, passport.now());
+    let mut response = TokenResponse::from_minted(&minted, &requested);
     response.id_token = id_token;
     Ok(response)
 }
