@@ -77,7 +77,7 @@ impl GuardRejection {
                     .into_response();
                 response
                     .headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
                 return response;
             }
             Self::Missing => (
