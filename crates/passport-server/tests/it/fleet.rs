@@ -742,3 +742,69 @@ async fn the_database_going_away_is_a_503_and_the_server_recovers() {
     assert!(seen.unavailable > 0, "the outage was answered with 503s: {seen:?}");
     assert!(seen.ok > 0, "{seen:?}");
 }
+
+/// Operability: with `log_format = "json"` every stderr line is one JSON object, and every
+/// request has an id: the caller's `X-Request-Id` when plausible, else a generated one, in the
+/// response and in the request's log lines.
+#[tokio::test]
+async fn request_ids_reach_the_response_and_the_json_logs() {
+    let mut site = Deployment::sqlite();
+    site.keys();
+    site.set_env("PASSPORT_LOG_FORMAT", "json");
+    site.set_env("RUST_LOG", "info");
+    let server = site.serve();
+    let http = reqwest::Client::new();
+    let given = http
+        .get(server.url("/health"))
+        .header("x-request-id", "trace-4711")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(given.headers()["x-request-id"], "trace-4711", "a plausible id is kept");
+    for junk in ["", "two words", &"x".repeat(129)] {
+        let response = http
+            .get(server.url("/health"))
+            .header("x-request-id", junk)
+            .send()
+            .await
+            .unwrap();
+        let id = response.headers()["x-request-id"].to_str().unwrap().to_owned();
+        assert!(
+            id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()),
+            "{junk:?} replaced by {id:?}"
+        );
+    }
+    // A logged request: an unknown client at the token endpoint logs a line in its span.
+    let response = http
+        .post(server.url("/oauth/token"))
+        .header("x-request-id", "trace-4712")
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", "nobody"),
+            ("client_secret", "x"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    let mut lines = Vec::new();
+    within(std::time::Duration::from_secs(5), "the request's log line", || {
+        lines = server.log().lines().map(str::to_owned).collect();
+        let found = lines.iter().any(|l| l.contains("trace-4712"));
+        async move { found }
+    })
+    .await;
+    let mut in_span = 0;
+    for line in &lines {
+        let object: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(object["timestamp"].is_string() && object["level"].is_string(), "{line}");
+        if object["span"]["request_id"] == "trace-4712" {
+            in_span += 1;
+        }
+    }
+    assert!(
+        in_span > 0,
+        "a line in the request's span names its id:\n{}",
+        lines.join("\n")
+    );
+}
