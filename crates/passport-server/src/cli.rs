@@ -179,6 +179,12 @@ pub struct CreateClient {
     /// A resource server: may introspect tokens issued to other clients (`can_introspect`).
     #[arg(long)]
     pub can_introspect: bool,
+    /// Authorization requests must be pushed first (RFC 9126 §6).
+    #[arg(long)]
+    pub require_pushed_authorization_requests: bool,
+    /// Access tokens must be DPoP-bound (RFC 9449 §5.2).
+    #[arg(long)]
+    pub dpop_bound_access_tokens: bool,
     /// Print one JSON object on stdout.
     #[arg(long)]
     pub json: bool,

@@ -265,7 +265,9 @@ async fn create_client(passport: &Passport, args: CreateClient) -> anyhow::Resul
         .public(args.public)
         .provider(args.provider.clone())
         .skips_authorization(args.skips_authorization)
-        .can_introspect(args.can_introspect);
+        .can_introspect(args.can_introspect)
+        .require_pushed_authorization_requests(args.require_pushed_authorization_requests)
+        .dpop_bound_access_tokens(args.dpop_bound_access_tokens);
     let (client, secret) = passport
         .create_client(new)
         .await
@@ -287,6 +289,8 @@ async fn create_client(passport: &Passport, args: CreateClient) -> anyhow::Resul
             "post_logout_redirect_uris": client.post_logout_redirect_uris,
             "token_endpoint_auth_method": client.token_endpoint_auth_method(),
             "can_introspect": client.can_introspect,
+            "require_pushed_authorization_requests": client.require_pushed_authorization_requests,
+            "dpop_bound_access_tokens": client.dpop_bound_access_tokens,
         }),
         &human,
     );
@@ -308,6 +312,8 @@ async fn list_clients(passport: &Passport, json: bool) -> anyhow::Result<()> {
                     "post_logout_redirect_uris": c.post_logout_redirect_uris,
                     "token_endpoint_auth_method": c.token_endpoint_auth_method(),
                     "can_introspect": c.can_introspect,
+                    "require_pushed_authorization_requests": c.require_pushed_authorization_requests,
+                    "dpop_bound_access_tokens": c.dpop_bound_access_tokens,
                     "provider": c.provider,
                     "revoked": c.revoked,
                     "created_at": c.created_at,

@@ -121,6 +121,12 @@ macro_rules! migrations {
                 sql: include_str!(concat!("../migrations/", $dialect, "/core/0006_failure_counters.sql")),
             },
             Migration {
+                schema: Schema::Core,
+                version: 7,
+                name: "client policies",
+                sql: include_str!(concat!("../migrations/", $dialect, "/core/0007_client_policies.sql")),
+            },
+            Migration {
                 schema: Schema::Sessions,
                 version: 1,
                 name: "create sessions",

@@ -191,8 +191,9 @@ impl ClientStore for PgStore {
         sqlx::query(
             "INSERT INTO oauth_clients (id, owner_type, owner_id, name, secret, provider, redirect_uris, \
              grant_types, scopes, skips_authorization, revoked, created_at, updated_at, \
-             post_logout_redirect_uris, can_introspect) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+             post_logout_redirect_uris, can_introspect, require_pushed_authorization_requests, \
+             dpop_bound_access_tokens) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
         )
         .bind(client.id.as_str())
         .bind(client.owner_id.as_ref().map(|_| "users"))
@@ -209,6 +210,8 @@ impl ClientStore for PgStore {
         .bind(client.updated_at)
         .bind(to_json(&client.post_logout_redirect_uris))
         .bind(client.can_introspect)
+        .bind(client.require_pushed_authorization_requests)
+        .bind(client.dpop_bound_access_tokens)
         .execute(&self.pool)
         .await
         .map_err(backend)?;

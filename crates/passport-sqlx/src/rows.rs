@@ -113,7 +113,8 @@ pub(crate) fn extensions_json(extensions: &AuthorizationExtensions) -> Option<St
 }
 
 pub(crate) const CLIENT_COLUMNS: &str = "id, owner_id, name, secret, provider, redirect_uris, grant_types, scopes, \
-     skips_authorization, revoked, created_at, updated_at, post_logout_redirect_uris, can_introspect";
+     skips_authorization, revoked, created_at, updated_at, post_logout_redirect_uris, can_introspect, \
+     require_pushed_authorization_requests, dpop_bound_access_tokens";
 
 pub(crate) const ACCESS_COLUMNS: &str =
     "id, user_id, client_id, name, scopes, family_id, revoked, created_at, expires_at";
@@ -173,6 +174,8 @@ pub(crate) fn client(row: &impl Columns) -> Result<Client, sqlx::Error> {
         skips_authorization: row.flag("skips_authorization")?,
         post_logout_redirect_uris: post_logout.into_iter().map(RedirectUri::from_storage).collect(),
         can_introspect: row.flag("can_introspect")?,
+        require_pushed_authorization_requests: row.flag("require_pushed_authorization_requests")?,
+        dpop_bound_access_tokens: row.flag("dpop_bound_access_tokens")?,
         revoked: row.flag("revoked")?,
         created_at: row.time("created_at")?,
         updated_at: row.time("updated_at")?,

@@ -196,6 +196,11 @@ pub struct Client {
     pub post_logout_redirect_uris: Vec<RedirectUri>,
     /// A resource server: may introspect tokens issued to other clients (RFC 7662 §4).
     pub can_introspect: bool,
+    /// Authorization requests must be pushed first (RFC 9126 §6,
+    /// `require_pushed_authorization_requests`).
+    pub require_pushed_authorization_requests: bool,
+    /// Access tokens are always DPoP-bound (RFC 9449 §5.2, `dpop_bound_access_tokens`).
+    pub dpop_bound_access_tokens: bool,
     /// Revoked clients behave as if they did not exist.
     pub revoked: bool,
     /// Creation time.
@@ -316,6 +321,10 @@ pub struct NewClient {
     pub post_logout_redirect_uris: Vec<String>,
     /// Make it a resource server that may introspect other clients' tokens.
     pub can_introspect: bool,
+    /// Require pushed authorization requests (RFC 9126 §6).
+    pub require_pushed_authorization_requests: bool,
+    /// Require DPoP-bound access tokens (RFC 9449 §5.2).
+    pub dpop_bound_access_tokens: bool,
 }
 
 /// A [`NewClient`] checked: what the client row gets.
@@ -340,6 +349,8 @@ impl NewClient {
             skips_authorization: false,
             post_logout_redirect_uris: Vec::new(),
             can_introspect: false,
+            require_pushed_authorization_requests: false,
+            dpop_bound_access_tokens: false,
         }
     }
 
@@ -352,6 +363,18 @@ impl NewClient {
     /// Lets the client introspect other clients' tokens (a resource server).
     pub fn can_introspect(mut self, on: bool) -> Self {
         self.can_introspect = on;
+        self
+    }
+
+    /// Requires pushed authorization requests (RFC 9126 §6).
+    pub fn require_pushed_authorization_requests(mut self, on: bool) -> Self {
+        self.require_pushed_authorization_requests = on;
+        self
+    }
+
+    /// Requires DPoP-bound access tokens (RFC 9449 §5.2).
+    pub fn dpop_bound_access_tokens(mut self, on: bool) -> Self {
+        self.dpop_bound_access_tokens = on;
         self
     }
 

@@ -850,6 +850,8 @@ impl Passport {
             skips_authorization: new.skips_authorization,
             post_logout_redirect_uris: valid.post_logout_redirect_uris,
             can_introspect: new.can_introspect,
+            require_pushed_authorization_requests: new.require_pushed_authorization_requests,
+            dpop_bound_access_tokens: new.dpop_bound_access_tokens,
             revoked: false,
             created_at: now,
             updated_at: now,

@@ -364,6 +364,8 @@ impl Fixture {
             skips_authorization: false,
             post_logout_redirect_uris: Vec::new(),
             can_introspect: false,
+            require_pushed_authorization_requests: false,
+            dpop_bound_access_tokens: false,
             revoked: false,
             created_at: now,
             updated_at: now,

@@ -91,6 +91,8 @@ pub fn client(id: &str) -> Client {
         skips_authorization: true,
         post_logout_redirect_uris: vec![RedirectUri::parse("https://a.example/bye").unwrap()],
         can_introspect: true,
+        require_pushed_authorization_requests: true,
+        dpop_bound_access_tokens: true,
         revoked: false,
         created_at: now(),
         updated_at: now(),

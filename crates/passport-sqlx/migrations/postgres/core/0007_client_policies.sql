@@ -1,0 +1,4 @@
+-- Per-client policies of the modern OAuth standards: pushed authorization requests required
+-- (RFC 9126 §6) and DPoP-bound access tokens required (RFC 9449 §5.2).
+ALTER TABLE oauth_clients ADD COLUMN require_pushed_authorization_requests BOOLEAN NOT NULL DEFAULT FALSE;
+ALTER TABLE oauth_clients ADD COLUMN dpop_bound_access_tokens BOOLEAN NOT NULL DEFAULT FALSE;
