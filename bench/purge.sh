@@ -8,6 +8,7 @@
 #
 #   bench/purge.sh                                                   # SQLite
 #   BENCH_POSTGRES=postgres://postgres@127.0.0.1:5432 bench/purge.sh # and PostgreSQL
+#   (BENCH_SQLITE=0 skips SQLite; BENCH_ROWS, BENCH_SECONDS, BENCH_CONNECTIONS as in run.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -91,11 +92,13 @@ print(f"| {backend} | {kind} | {before:.0f} | {mean:.0f} | {worst:.0f} | {mean /
 PY
   kill "$SERVER"; wait "$SERVER" 2>/dev/null || true; SERVER=""
 }
-for kind in RS256-2048 EdDSA; do run sqlite "$kind" ""; done
+if [ "${BENCH_SQLITE:-1}" != 0 ]; then
+  for kind in RS256-2048 EdDSA; do run sqlite "$kind" ""; done
+fi
 if [ -n "${BENCH_POSTGRES:-}" ]; then
   base=${BENCH_POSTGRES%/}
   for kind in RS256-2048 EdDSA; do
-    db="passport_purge_$$_${kind//-/_}"
+    db=$(echo "passport_purge_$$_${kind//-/_}" | tr '[:upper:]' '[:lower:]')
     psql "$base/postgres" -qAt -c "CREATE DATABASE $db" >/dev/null
     $BIN --database "$base/$db" migrate >/dev/null
     run postgres "$kind" "$base/$db"
