@@ -701,7 +701,7 @@ async fn the_database_going_away_is_a_503_and_the_server_recovers() {
     assert_eq!(page.status(), 503, "a page that needs the database");
     assert!(page.headers().contains_key("retry-after"), "Retry-After on the page");
     assert!(page.text().await.unwrap().contains("<html"), "an HTML error page");
-    tokio::time::sleep(std::time::Duration::from_secs(3).saturating_sub(started.elapsed())).await;
+    tokio::time::sleep(std::time::Duration::from_secs(4).saturating_sub(started.elapsed())).await;
 
     postgres.start();
     within(std::time::Duration::from_secs(20), "/ready again", || async {
