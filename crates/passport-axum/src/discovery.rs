@@ -66,7 +66,7 @@ pub(crate) fn metadata(passport: &Passport) -> Result<Value, OAuthError> {
         }
     }
     let client_auth = ["client_secret_basic", "client_secret_post", "none"];
-    Ok(json!({
+    let mut document = json!({
         "issuer": issuer,
         "authorization_endpoint": format!("{base}/authorize"),
         "token_endpoint": format!("{base}/token"),
@@ -92,7 +92,11 @@ pub(crate) fn metadata(passport: &Passport) -> Result<Value, OAuthError> {
         "claims_parameter_supported": false,
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
-    }))
+    });
+    if settings.client_registration != passport::RegistrationPolicy::Off {
+        document["registration_endpoint"] = Value::from(format!("{base}/register"));
+    }
+    Ok(document)
 }
 
 /// `GET /.well-known/openid-configuration` (and the other forms).

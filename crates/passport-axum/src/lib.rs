@@ -50,6 +50,7 @@ mod oidc;
 mod page;
 mod pages;
 mod rate_limit;
+mod registration;
 mod serve;
 pub mod session;
 pub mod testing;
@@ -79,6 +80,7 @@ pub use views::{Renderer, Views};
 pub fn routes(pages: Pages) -> Router {
     let passport = pages.passport.clone();
     token_routes(&passport)
+        .merge(registration_routes(&passport))
         .merge(discovery_routes(&passport))
         .merge(authorize_routes(pages.clone()))
         .merge(device_routes(pages.clone()))
@@ -96,6 +98,34 @@ pub fn oidc_routes(pages: Pages) -> Router {
         .with_state(pages.passport.clone());
     let logout = Router::new().route(&format!("{prefix}/logout"), get(oidc::logout).post(oidc::logout_post));
     userinfo.merge(with_pages(logout, pages))
+}
+
+/// Dynamic client registration (RFC 7591, RFC 7592): `POST /{path}/register` and
+/// `GET|PUT|DELETE /{path}/register/{client_id}`, under the `token_rate_limit` budget; no
+/// routes at all while [`passport::Settings::client_registration`] is off. Part of [`routes`].
+pub fn registration_routes(passport: &Passport) -> Router {
+    if passport.settings().client_registration == passport::RegistrationPolicy::Off {
+        return Router::new();
+    }
+    let prefix = format!("/{}", passport.settings().path);
+    let limit = || {
+        let limiter = AddressLimiter::per_minute(passport.settings().token_rate_limit);
+        axum::middleware::from_fn_with_state(limiter, rate_limit::limit)
+    };
+    Router::new()
+        .route(
+            &format!("{prefix}/register"),
+            post(registration::register).route_layer(limit()),
+        )
+        .route(
+            &format!("{prefix}/register/{{client_id}}"),
+            get(registration::read)
+                .put(registration::update)
+                .delete(registration::delete)
+                .route_layer(limit()),
+        )
+        .layer(axum::extract::DefaultBodyLimit::max(registration::BODY_LIMIT))
+        .with_state(passport.clone())
 }
 
 /// Provider metadata and keys: `GET /.well-known/openid-configuration`,

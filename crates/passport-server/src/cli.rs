@@ -128,6 +128,16 @@ pub enum ClientAction {
         #[arg(long)]
         json: bool,
     },
+    /// Issue an initial access token for dynamic client registration
+    /// (`client_registration = "token"`, RFC 7591 §3).
+    RegistrationToken {
+        /// How long it may be used, e.g. 1h, 7d.
+        #[arg(long, default_value = "1d")]
+        expires_in: String,
+        /// Print one JSON object on stdout.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Args)]

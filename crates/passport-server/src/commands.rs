@@ -233,10 +233,29 @@ async fn client(ctx: &Context, cmd: ClientCommand) -> anyhow::Result<()> {
             print(json, json!({"revoked": id}), &format!("Client {id} revoked."));
             Ok(())
         }
+        Some(ClientAction::RegistrationToken { expires_in, json }) => {
+            registration_token(&passport, &expires_in, json).await
+        }
         None => create_client(&passport, cmd.create).await,
     };
     db.close().await;
     result
+}
+
+/// `passport client registration-token`: an initial access token, shown once.
+async fn registration_token(passport: &Passport, expires_in: &str, json: bool) -> anyhow::Result<()> {
+    let ttl = passport::parse_duration(expires_in).map_err(|e| anyhow::anyhow!("--expires-in: {e}"))?;
+    let (token, expires_at) = passport.issue_initial_access_token(ttl).await?;
+    let human = format!(
+        "Initial access token (valid until {expires_at}, shown once):\n{token}\nSend it as `Authorization: Bearer …` to POST /{}/register.",
+        passport.settings().path
+    );
+    print(
+        json,
+        json!({"initial_access_token": token, "expires_at": expires_at}),
+        &human,
+    );
+    Ok(())
 }
 
 async fn create_client(passport: &Passport, args: CreateClient) -> anyhow::Result<()> {

@@ -127,6 +127,16 @@ macro_rules! migrations {
                 sql: include_str!(concat!("../migrations/", $dialect, "/core/0007_client_policies.sql")),
             },
             Migration {
+                schema: Schema::Core,
+                version: 10,
+                name: "client registration",
+                sql: include_str!(concat!(
+                    "../migrations/",
+                    $dialect,
+                    "/core/0010_client_registration.sql"
+                )),
+            },
+            Migration {
                 schema: Schema::Sessions,
                 version: 1,
                 name: "create sessions",

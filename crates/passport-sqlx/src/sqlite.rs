@@ -275,6 +275,54 @@ impl ClientStore for SqliteStore {
         .map_err(backend)?;
         Ok(())
     }
+
+    async fn insert_initial_access_token(
+        &self,
+        id: &str,
+        created_at: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO oauth_registration_tokens (id, created_at, expires_at) VALUES (?1, ?2, ?3)")
+            .bind(id)
+            .bind(created_at)
+            .bind(expires_at)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn initial_access_token_valid(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let found = sqlx::query("SELECT 1 FROM oauth_registration_tokens WHERE id = ?1 AND expires_at > ?2")
+            .bind(id)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(found.is_some())
+    }
+
+    async fn set_client_registration(&self, client_id: &str, token_hash: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO oauth_client_registrations (client_id, token_hash) VALUES (?1, ?2) \
+             ON CONFLICT (client_id) DO UPDATE SET token_hash = EXCLUDED.token_hash",
+        )
+        .bind(client_id)
+        .bind(token_hash)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn client_registration(&self, client_id: &str) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT token_hash FROM oauth_client_registrations WHERE client_id = ?1")
+            .bind(client_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        row.map(|r| r.try_get("token_hash")).transpose().map_err(backend)
+    }
 }
 
 #[async_trait]
@@ -607,6 +655,11 @@ impl TokenStore for SqliteStore {
             .to_string();
         sqlx::query("DELETE FROM passport_revocations WHERE created_at < ?1")
             .bind(feed_cutoff)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        sqlx::query("DELETE FROM oauth_registration_tokens WHERE expires_at < ?1")
+            .bind(filter.now)
             .execute(&self.pool)
             .await
             .map_err(backend)?;

@@ -86,6 +86,9 @@ pub struct PassportConfig {
     pub purge_interval: Option<String>,
     /// Log lines as `"text"` (default) or `"json"` (one object per line).
     pub log_format: Option<String>,
+    /// Who may register clients at `POST /oauth/register` (RFC 7591): `"off"` (default),
+    /// `"open"`, or `"token"` (an initial access token from `passport client registration-token`).
+    pub client_registration: Option<String>,
     /// `serve`: the address (`host:port`) of a listener of its own serving `GET /metrics` in
     /// the Prometheus text format (default none: no metrics endpoint at all; never on the
     /// public port).
@@ -224,6 +227,7 @@ impl PassportConfig {
                 "database_acquire_timeout" => self.database_acquire_timeout = Some(value),
                 "purge_interval" => self.purge_interval = Some(value),
                 "log_format" => self.log_format = Some(value),
+                "client_registration" => self.client_registration = Some(value),
                 "metrics_bind" => self.metrics_bind = Some(value),
                 "private_key" => self.private_key = Some(value),
                 "public_key" => self.public_key = Some(value),

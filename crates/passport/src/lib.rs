@@ -110,6 +110,7 @@ mod passport;
 mod pkce;
 mod random;
 mod redirect;
+mod registration;
 mod scope;
 mod secret;
 mod store;
@@ -157,6 +158,7 @@ pub use random::{random_alphanumeric, random_from_alphabet, random_hex};
 pub use redirect::{
     RedirectPolicy, RedirectUri, authorize_redirect_uri, check_exchange_redirect_uri, redirect_uri_matches,
 };
+pub use registration::{ClientMetadata, Registered, RegistrationError, RegistrationPolicy};
 pub use scope::{OPENID_SCOPES, ScopeDescription, ScopeRegistry, ScopeSet, WILDCARD, parse_scope_param, token_can};
 pub use secret::{
     ClientSecret, HashError, PasswordHasher, ServerSecret, hash_client_secret, is_hashed_secret, sha256_hex,

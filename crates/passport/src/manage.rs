@@ -220,7 +220,7 @@ impl Passport {
     }
 
     /// Drops a changed client's cached row (its tokens stay cached: they are unaffected).
-    fn forget_client_row(&self, client_id: &str) {
+    pub(crate) fn forget_client_row(&self, client_id: &str) {
         if let Some(clients) = self.token_cache().clients() {
             clients.forget(client_id);
         }

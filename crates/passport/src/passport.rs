@@ -66,6 +66,8 @@ pub struct Settings {
     /// How long after a rotation the same client may present the rotated refresh token again
     /// and get a fresh pair (zero: never; reuse revokes the family).
     pub refresh_token_reuse_grace: TimeDelta,
+    /// Who may register clients (RFC 7591; off by default).
+    pub client_registration: crate::registration::RegistrationPolicy,
 }
 
 /// Builds a [`Passport`]. Every setting has Passport's default; `build()` checks them.
@@ -88,6 +90,7 @@ pub struct PassportBuilder {
     login_rate_limit: u32,
     failure_limits: FailureLimitSettings,
     refresh_token_reuse_grace: TimeDelta,
+    client_registration: Result<crate::registration::RegistrationPolicy, ConfigError>,
     token_cache: bool,
     token_cache_max_age: TimeDelta,
     keys: KeySource,
@@ -131,6 +134,7 @@ impl Default for PassportBuilder {
             login_rate_limit: 0,
             failure_limits: FailureLimitSettings::default(),
             refresh_token_reuse_grace: TimeDelta::zero(),
+            client_registration: Ok(crate::registration::RegistrationPolicy::Off),
             token_cache: true,
             token_cache_max_age: TimeDelta::minutes(5),
             keys: KeySource::None,
@@ -183,6 +187,9 @@ impl PassportBuilder {
         }
         if let Some(seconds) = config.refresh_token_reuse_grace {
             b.refresh_token_reuse_grace = TimeDelta::seconds(i64::from(seconds));
+        }
+        if let Some(policy) = &config.client_registration {
+            b.client_registration = policy.parse();
         }
         let limits = &mut b.failure_limits;
         for (setting, value) in [
@@ -321,6 +328,12 @@ impl PassportBuilder {
         self
     }
 
+    /// Who may register clients at `POST /{path}/register` (RFC 7591; off by default).
+    pub fn client_registration(mut self, policy: crate::registration::RegistrationPolicy) -> Self {
+        self.client_registration = Ok(policy);
+        self
+    }
+
     /// Remember live bearer tokens in memory (on by default; see [`crate::TokenCache`]): a
     /// repeated check skips the signature and the database. Revocations stay immediate here
     /// and reach other instances through the database's revocation feed, which
@@ -432,6 +445,9 @@ impl PassportBuilder {
     /// Checks the settings that need neither keys nor storage (scopes, lifetimes, providers), so
     /// a bad configuration is reported before anything is created.
     pub fn check(&self) -> Result<(), ConfigError> {
+        if let Err(err) = &self.client_registration {
+            return Err(err.clone());
+        }
         for lifetime in [
             &self.tokens_expire_in,
             &self.refresh_tokens_expire_in,
@@ -512,6 +528,7 @@ impl PassportBuilder {
             },
             failure_limits: self.failure_limits,
             refresh_token_reuse_grace: self.refresh_token_reuse_grace,
+            client_registration: self.client_registration.clone()?,
         };
         let mut cache = KeyCache::default();
         let keys = match (self.stored_keys, self.key_set) {

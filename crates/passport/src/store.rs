@@ -137,6 +137,36 @@ pub trait ClientStore: Send + Sync {
         post_logout_redirect_uris: &[RedirectUri],
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
+
+    /// Stores an initial access token for client registration (`id`: its SHA-256, hex).
+    /// Stores without registration keep the default: unsupported.
+    async fn insert_initial_access_token(
+        &self,
+        id: &str,
+        created_at: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let _ = (id, created_at, expires_at);
+        Err(StoreError::Unsupported("client registration"))
+    }
+
+    /// Whether an initial access token (by its SHA-256) exists and has not expired at `now`.
+    async fn initial_access_token_valid(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let _ = (id, now);
+        Ok(false)
+    }
+
+    /// Records the SHA-256 of a registered client's registration access token (RFC 7592).
+    async fn set_client_registration(&self, client_id: &str, token_hash: &str) -> Result<(), StoreError> {
+        let _ = (client_id, token_hash);
+        Err(StoreError::Unsupported("client registration"))
+    }
+
+    /// The SHA-256 of a registered client's registration access token, if it has one.
+    async fn client_registration(&self, client_id: &str) -> Result<Option<String>, StoreError> {
+        let _ = client_id;
+        Ok(None)
+    }
 }
 
 /// Access and refresh tokens.

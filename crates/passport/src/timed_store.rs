@@ -45,6 +45,10 @@ ops![
     list_clients,
     revoke_client,
     update_client_secret,
+    insert_initial_access_token,
+    initial_access_token_valid,
+    set_client_registration,
+    client_registration,
     clients_owned_by,
     update_client,
     insert_tokens,
@@ -153,6 +157,31 @@ impl ClientStore for TimedStore {
             .inner
             .update_client(id, name, redirect_uris, post_logout_redirect_uris, now);
         self.timed(Op::update_client, call).await
+    }
+
+    async fn insert_initial_access_token(
+        &self,
+        id: &str,
+        created_at: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let call = self.inner.insert_initial_access_token(id, created_at, expires_at);
+        self.timed(Op::insert_initial_access_token, call).await
+    }
+
+    async fn initial_access_token_valid(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let call = self.inner.initial_access_token_valid(id, now);
+        self.timed(Op::initial_access_token_valid, call).await
+    }
+
+    async fn set_client_registration(&self, client_id: &str, token_hash: &str) -> Result<(), StoreError> {
+        let call = self.inner.set_client_registration(client_id, token_hash);
+        self.timed(Op::set_client_registration, call).await
+    }
+
+    async fn client_registration(&self, client_id: &str) -> Result<Option<String>, StoreError> {
+        self.timed(Op::client_registration, self.inner.client_registration(client_id))
+            .await
     }
 }
 

@@ -26,6 +26,7 @@ mod keys;
 mod metrics;
 mod oidc;
 mod rate_limit;
+mod registration;
 mod relying_party;
 mod selfservice;
 mod support_browser;
