@@ -65,7 +65,7 @@ pub(crate) fn metadata(passport: &Passport) -> Result<Value, OAuthError> {
             algorithms.push(name);
         }
     }
-    let client_auth = ["client_secret_basic", "client_secret_post", "none"];
+    let client_auth = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"];
     let mut document = json!({
         "issuer": issuer,
         "authorization_endpoint": format!("{base}/authorize"),
@@ -83,7 +83,10 @@ pub(crate) fn metadata(passport: &Passport) -> Result<Value, OAuthError> {
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": algorithms,
         "token_endpoint_auth_methods_supported": client_auth,
-        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "token_endpoint_auth_signing_alg_values_supported": passport::ASSERTION_ALGORITHMS,
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
+        "introspection_endpoint_auth_signing_alg_values_supported": passport::ASSERTION_ALGORITHMS,
+        "revocation_endpoint_auth_signing_alg_values_supported": passport::ASSERTION_ALGORITHMS,
         "revocation_endpoint_auth_methods_supported": client_auth,
         "code_challenge_methods_supported": ["S256", "plain"],
         "claims_supported": CLAIMS_SUPPORTED,

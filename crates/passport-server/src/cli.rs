@@ -195,6 +195,10 @@ pub struct CreateClient {
     /// Access tokens must be DPoP-bound (RFC 9449 §5.2).
     #[arg(long)]
     pub dpop_bound_access_tokens: bool,
+    /// Authenticate with private_key_jwt (RFC 7523 §2.2) signed by a key of this JWK Set file
+    /// (public keys only) instead of a secret.
+    #[arg(long, value_name = "FILE")]
+    pub jwks_file: Option<std::path::PathBuf>,
     /// Print one JSON object on stdout.
     #[arg(long)]
     pub json: bool,

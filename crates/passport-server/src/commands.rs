@@ -278,6 +278,10 @@ async fn create_client(passport: &Passport, args: CreateClient) -> anyhow::Resul
             .collect()
     };
     let name = args.name.clone().unwrap_or_else(|| default_name(kind).to_owned());
+    let jwks = match &args.jwks_file {
+        Some(path) => Some(std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?),
+        None => None,
+    };
     let new = NewClient::new(name, kind)
         .redirect_uris(list(&args.redirect_uri))
         .post_logout_redirect_uris(list(&args.post_logout_redirect_uri))
@@ -286,7 +290,8 @@ async fn create_client(passport: &Passport, args: CreateClient) -> anyhow::Resul
         .skips_authorization(args.skips_authorization)
         .can_introspect(args.can_introspect)
         .require_pushed_authorization_requests(args.require_pushed_authorization_requests)
-        .dpop_bound_access_tokens(args.dpop_bound_access_tokens);
+        .dpop_bound_access_tokens(args.dpop_bound_access_tokens)
+        .jwks(jwks);
     let (client, secret) = passport
         .create_client(new)
         .await

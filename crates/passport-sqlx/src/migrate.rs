@@ -137,6 +137,12 @@ macro_rules! migrations {
                 )),
             },
             Migration {
+                schema: Schema::Core,
+                version: 11,
+                name: "private key jwt",
+                sql: include_str!(concat!("../migrations/", $dialect, "/core/0011_private_key_jwt.sql")),
+            },
+            Migration {
                 schema: Schema::Sessions,
                 version: 1,
                 name: "create sessions",

@@ -180,8 +180,8 @@ impl ClientStore for SqliteStore {
             "INSERT INTO oauth_clients (id, owner_type, owner_id, name, secret, provider, redirect_uris, \
              grant_types, scopes, skips_authorization, revoked, created_at, updated_at, \
              post_logout_redirect_uris, can_introspect, require_pushed_authorization_requests, \
-             dpop_bound_access_tokens) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+             dpop_bound_access_tokens, jwks) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
         )
         .bind(client.id.as_str())
         .bind(client.owner_id.as_ref().map(|_| "users"))
@@ -200,6 +200,7 @@ impl ClientStore for SqliteStore {
         .bind(client.can_introspect)
         .bind(client.require_pushed_authorization_requests)
         .bind(client.dpop_bound_access_tokens)
+        .bind(&client.jwks)
         .execute(&self.pool)
         .await
         .map_err(backend)?;
@@ -313,6 +314,27 @@ impl ClientStore for SqliteStore {
         .await
         .map_err(backend)?;
         Ok(())
+    }
+
+    async fn record_client_assertion(
+        &self,
+        id: &str,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        // A jti seen before counts only while its assertion could still be valid.
+        let done = sqlx::query(
+            "INSERT INTO oauth_client_assertions (id, expires_at) VALUES (?1, ?2) \
+             ON CONFLICT (id) DO UPDATE SET expires_at = EXCLUDED.expires_at \
+             WHERE oauth_client_assertions.expires_at < ?3",
+        )
+        .bind(id)
+        .bind(expires_at)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn client_registration(&self, client_id: &str) -> Result<Option<String>, StoreError> {
@@ -655,6 +677,11 @@ impl TokenStore for SqliteStore {
             .to_string();
         sqlx::query("DELETE FROM passport_revocations WHERE created_at < ?1")
             .bind(feed_cutoff)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        sqlx::query("DELETE FROM oauth_client_assertions WHERE expires_at < ?1")
+            .bind(filter.now)
             .execute(&self.pool)
             .await
             .map_err(backend)?;

@@ -201,6 +201,9 @@ pub struct Client {
     pub require_pushed_authorization_requests: bool,
     /// Access tokens are always DPoP-bound (RFC 9449 §5.2, `dpop_bound_access_tokens`).
     pub dpop_bound_access_tokens: bool,
+    /// The JWK Set (JSON) a `private_key_jwt` client signs its assertions with (RFC 7523
+    /// §2.2); such a client has no secret.
+    pub jwks: Option<String>,
     /// Revoked clients behave as if they did not exist.
     pub revoked: bool,
     /// Creation time.
@@ -212,7 +215,7 @@ pub struct Client {
 impl Client {
     /// A confidential client has a secret.
     pub fn is_confidential(&self) -> bool {
-        self.secret_hash.as_deref().is_some_and(|s| !s.is_empty())
+        self.secret_hash.as_deref().is_some_and(|s| !s.is_empty()) || self.jwks.is_some()
     }
 
     /// A first-party client has no owner (it was made by the operator).
@@ -234,7 +237,9 @@ impl Client {
     /// `client_secret_basic` for confidential clients (which may also use
     /// `client_secret_post`), `none` for public ones.
     pub fn token_endpoint_auth_method(&self) -> &'static str {
-        if self.is_confidential() {
+        if self.jwks.is_some() {
+            "private_key_jwt"
+        } else if self.is_confidential() {
             "client_secret_basic"
         } else {
             "none"
@@ -325,6 +330,9 @@ pub struct NewClient {
     pub require_pushed_authorization_requests: bool,
     /// Require DPoP-bound access tokens (RFC 9449 §5.2).
     pub dpop_bound_access_tokens: bool,
+    /// Authenticate with `private_key_jwt` signed by a key of this JWK Set (JSON) instead of a
+    /// secret (RFC 7523 §2.2).
+    pub jwks: Option<String>,
 }
 
 /// A [`NewClient`] checked: what the client row gets.
@@ -351,7 +359,15 @@ impl NewClient {
             can_introspect: false,
             require_pushed_authorization_requests: false,
             dpop_bound_access_tokens: false,
+            jwks: None,
         }
+    }
+
+    /// Makes it a `private_key_jwt` client with this JWK Set (JSON; public keys only): it gets
+    /// no secret and authenticates with signed assertions (RFC 7523 §2.2).
+    pub fn jwks(mut self, jwks: Option<String>) -> Self {
+        self.jwks = jwks;
+        self
     }
 
     /// Sets the post-logout redirect URIs.
@@ -414,6 +430,14 @@ impl NewClient {
         let name = check_name(&self.name).map_err(name_error)?.to_owned();
         let redirect_uris = policy.parse_all(&self.redirect_uris)?;
         let post_logout_redirect_uris = policy.parse_all(&self.post_logout_redirect_uris)?;
+        if let Some(jwks) = &self.jwks {
+            crate::client_assertion::parse_jwks(jwks).map_err(OAuthError::invalid_request)?;
+            if self.public || matches!(self.kind, ClientKind::Implicit | ClientKind::PersonalAccess) {
+                return Err(OAuthError::invalid_request(
+                    "A private_key_jwt client is confidential, and cannot be an implicit or personal access client",
+                ));
+            }
+        }
         if self.can_introspect && (self.public || self.kind == ClientKind::Implicit) {
             return Err(OAuthError::invalid_request(
                 "Only confidential clients may introspect tokens",

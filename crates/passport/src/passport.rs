@@ -849,7 +849,8 @@ impl Passport {
     /// clients). Fails with `invalid_request` on a bad name, redirect URI or kind/public mix.
     pub async fn create_client(&self, new: NewClient) -> Result<(Client, Option<ClientSecret>), OAuthError> {
         let valid = new.validate(self.inner.settings.redirect_policy)?;
-        let secret = if valid.confidential {
+        // A private_key_jwt client signs assertions instead: it has no secret.
+        let secret = if valid.confidential && new.jwks.is_none() {
             Some(ClientSecret::generate()?)
         } else {
             None
@@ -869,6 +870,7 @@ impl Passport {
             can_introspect: new.can_introspect,
             require_pushed_authorization_requests: new.require_pushed_authorization_requests,
             dpop_bound_access_tokens: new.dpop_bound_access_tokens,
+            jwks: new.jwks,
             revoked: false,
             created_at: now,
             updated_at: now,

@@ -6,9 +6,9 @@
 //! code grant (with refresh tokens and, optionally, the device flow), the device flow alone,
 //! or client credentials alone. The password and implicit grants are never self-registered
 //! (RFC 9700 §2.4 and §2.1.2). Authentication methods: `client_secret_basic` (the default,
-//! RFC 7591 §2), `client_secret_post` and `none` (a public client). `private_key_jwt` (and so
-//! `jwks` / `jwks_uri`) is not offered yet; `client_secret_jwt` never is (it needs the plain
-//! secret, and only its hash is stored).
+//! RFC 7591 §2), `client_secret_post`, `private_key_jwt` with the public keys inline as `jwks`
+//! (`jwks_uri` is not fetched yet), and `none` (a public client); `client_secret_jwt` never
+//! (it needs the plain secret, and only its hash is stored).
 //!
 //! Every registered client gets a registration access token (RFC 7592 §3); only its SHA-256 is
 //! kept, so reading the registration back never returns it, nor the client secret.
@@ -73,9 +73,9 @@ pub struct ClientMetadata {
     pub scope: Option<String>,
     /// OpenID Connect RP-Initiated Logout.
     pub post_logout_redirect_uris: Vec<String>,
-    /// Keys for `private_key_jwt`: not supported yet, refused.
+    /// The public keys of a `private_key_jwt` client (a JWK Set).
     pub jwks: Option<serde_json::Value>,
-    /// Keys for `private_key_jwt`: not supported yet, refused.
+    /// Where to fetch them: not supported yet, refused.
     pub jwks_uri: Option<String>,
     /// RFC 9449 §5.2.
     pub dpop_bound_access_tokens: bool,
@@ -172,17 +172,24 @@ fn token_hash(token: &str) -> String {
 /// How the token endpoint authenticates a registered client. `client_secret_basic` and
 /// `client_secret_post` are both accepted by the token endpoint for every confidential client.
 fn auth_method(metadata: &ClientMetadata) -> Result<&str, RegistrationError> {
-    if metadata.jwks.is_some() || metadata.jwks_uri.is_some() {
+    if metadata.jwks_uri.is_some() {
         return Err(invalid(
-            "jwks and jwks_uri are for private_key_jwt, which is not supported",
+            "jwks_uri is not supported: register the public keys inline as jwks",
         ));
     }
-    match metadata.token_endpoint_auth_method.as_deref() {
-        None => Ok("client_secret_basic"),
-        Some(m @ ("client_secret_basic" | "client_secret_post" | "none")) => Ok(m),
-        Some(other) => Err(invalid(format!(
-            "token_endpoint_auth_method {other:?} is not supported: use client_secret_basic, client_secret_post or none"
-        ))),
+    let method = match metadata.token_endpoint_auth_method.as_deref() {
+        None => "client_secret_basic",
+        Some(m @ ("client_secret_basic" | "client_secret_post" | "none" | "private_key_jwt")) => m,
+        Some(other) => {
+            return Err(invalid(format!(
+                "token_endpoint_auth_method {other:?} is not supported: use client_secret_basic, client_secret_post, private_key_jwt or none"
+            )));
+        }
+    };
+    match (method, metadata.jwks.is_some()) {
+        ("private_key_jwt", false) => Err(invalid("private_key_jwt needs the client's public keys as jwks")),
+        ("private_key_jwt", true) | (_, false) => Ok(method),
+        (_, true) => Err(invalid("jwks is for private_key_jwt")),
     }
 }
 
@@ -300,6 +307,7 @@ impl Passport {
         .redirect_uris(metadata.redirect_uris.clone())
         .post_logout_redirect_uris(metadata.post_logout_redirect_uris.clone())
         .public(public)
+        .jwks(metadata.jwks.as_ref().map(serde_json::Value::to_string))
         .dpop_bound_access_tokens(metadata.dpop_bound_access_tokens)
         .require_pushed_authorization_requests(metadata.require_pushed_authorization_requests);
         new.scopes = scopes;
@@ -467,21 +475,37 @@ mod tests {
     }
 
     #[test]
-    fn private_key_jwt_is_not_offered_yet() {
-        let with_jwks = ClientMetadata {
-            jwks_uri: Some("https://client.example/jwks".to_owned()),
-            ..ClientMetadata::default()
+    fn private_key_jwt_needs_inline_keys() {
+        let refused = |metadata: ClientMetadata| {
+            assert!(
+                matches!(auth_method(&metadata), Err(RegistrationError::InvalidMetadata(_))),
+                "{metadata:?}"
+            );
         };
-        assert!(matches!(
-            auth_method(&with_jwks),
-            Err(RegistrationError::InvalidMetadata(_))
-        ));
-        let jwt = ClientMetadata {
+        refused(ClientMetadata {
+            jwks_uri: Some("https://client.example/jwks".to_owned()),
+            token_endpoint_auth_method: Some("private_key_jwt".to_owned()),
+            ..ClientMetadata::default()
+        });
+        refused(ClientMetadata {
+            token_endpoint_auth_method: Some("private_key_jwt".to_owned()),
+            ..ClientMetadata::default()
+        });
+        refused(ClientMetadata {
+            jwks: Some(serde_json::json!({"keys": []})),
+            ..ClientMetadata::default()
+        });
+        refused(ClientMetadata {
             token_endpoint_auth_method: Some("client_secret_jwt".to_owned()),
             ..ClientMetadata::default()
-        };
-        assert!(matches!(auth_method(&jwt), Err(RegistrationError::InvalidMetadata(_))));
+        });
         assert_eq!(auth_method(&ClientMetadata::default()).unwrap(), "client_secret_basic");
+        let with_keys = ClientMetadata {
+            token_endpoint_auth_method: Some("private_key_jwt".to_owned()),
+            jwks: Some(serde_json::json!({"keys": []})),
+            ..ClientMetadata::default()
+        };
+        assert_eq!(auth_method(&with_keys).unwrap(), "private_key_jwt");
     }
 
     #[test]

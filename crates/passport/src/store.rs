@@ -162,6 +162,19 @@ pub trait ClientStore: Send + Sync {
         Err(StoreError::Unsupported("client registration"))
     }
 
+    /// Records the use of a client assertion (`id`: a hash of the client and the assertion's
+    /// `jti`) until `expires_at`; false when it was recorded already and has not expired at
+    /// `now` (a replay). Stores without `private_key_jwt` keep the default: unsupported.
+    async fn record_client_assertion(
+        &self,
+        id: &str,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let _ = (id, expires_at, now);
+        Err(StoreError::Unsupported("private_key_jwt"))
+    }
+
     /// The SHA-256 of a registered client's registration access token, if it has one.
     async fn client_registration(&self, client_id: &str) -> Result<Option<String>, StoreError> {
         let _ = client_id;

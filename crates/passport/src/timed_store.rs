@@ -49,6 +49,7 @@ ops![
     initial_access_token_valid,
     set_client_registration,
     client_registration,
+    record_client_assertion,
     clients_owned_by,
     update_client,
     insert_tokens,
@@ -177,6 +178,16 @@ impl ClientStore for TimedStore {
     async fn set_client_registration(&self, client_id: &str, token_hash: &str) -> Result<(), StoreError> {
         let call = self.inner.set_client_registration(client_id, token_hash);
         self.timed(Op::set_client_registration, call).await
+    }
+
+    async fn record_client_assertion(
+        &self,
+        id: &str,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let call = self.inner.record_client_assertion(id, expires_at, now);
+        self.timed(Op::record_client_assertion, call).await
     }
 
     async fn client_registration(&self, client_id: &str) -> Result<Option<String>, StoreError> {

@@ -14,6 +14,7 @@ mod bad_input;
 mod browser;
 mod cache;
 mod cli;
+mod client_assertion;
 mod connections;
 mod device;
 mod discovery;

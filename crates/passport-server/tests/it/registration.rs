@@ -154,6 +154,22 @@ async fn registration_metadata_is_validated() {
     assert_eq!(body["grant_types"], json!(["authorization_code", "refresh_token"]));
     assert_eq!(body["response_types"], json!(["code"]));
 
+    // A private_key_jwt client registers its public keys inline (RFC 7591 §2 `jwks`).
+    let key = passport::generate_key(passport::Algorithm::ES256, 2048).unwrap();
+    let jwk = passport::SigningKey::from_pem(&key.private_pem, None)
+        .unwrap()
+        .public_jwk()
+        .clone();
+    let (status, _, body) = register(
+        &server,
+        None,
+        &json!({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": [jwk]}}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["token_endpoint_auth_method"], "private_key_jwt");
+    assert!(body.get("client_secret").is_none(), "it signs assertions instead");
+
     for (metadata, error) in [
         (
             json!({"redirect_uris": ["http://app.example/cb"]}),

@@ -366,6 +366,7 @@ impl Fixture {
             can_introspect: false,
             require_pushed_authorization_requests: false,
             dpop_bound_access_tokens: false,
+            jwks: None,
             revoked: false,
             created_at: now,
             updated_at: now,

@@ -161,13 +161,16 @@ impl TokenResponse {
 }
 
 /// Client credentials as a request presents them (RFC 6749 §2.3.1): the `client_id` and
-/// `client_secret` body parameters, or HTTP Basic.
-#[derive(Clone, Copy)]
+/// `client_secret` body parameters, or HTTP Basic; or a signed assertion (RFC 7523 §2.2,
+/// `private_key_jwt`), which may name the client by its `sub` alone.
+#[derive(Clone)]
 pub struct ClientCredentials<'a> {
     /// The claimed client id.
-    pub client_id: &'a str,
+    pub client_id: std::borrow::Cow<'a, str>,
     /// The secret, if one was sent.
     pub client_secret: Option<&'a str>,
+    /// The `client_assertion` (its type checked: `jwt-bearer`), if one was sent.
+    pub client_assertion: Option<&'a str>,
 }
 
 impl fmt::Debug for ClientCredentials<'_> {
@@ -175,6 +178,7 @@ impl fmt::Debug for ClientCredentials<'_> {
         f.debug_struct("ClientCredentials")
             .field("client_id", &self.client_id)
             .field("client_secret", &self.client_secret.map(|_| "[redacted]"))
+            .field("client_assertion", &self.client_assertion.map(|_| "[redacted]"))
             .finish()
     }
 }
@@ -184,18 +188,39 @@ impl TokenRequest {
     /// `client_id` when there is none.
     pub fn client_credentials(&self) -> Result<ClientCredentials<'_>, OAuthError> {
         let basic = self.basic.as_ref();
-        let client_id = self
-            .param("client_id")
-            .or(basic.map(|b| b.client_id.as_str()))
-            .filter(|id| !id.is_empty())
-            .ok_or_else(|| OAuthError::invalid_parameter("client_id"))?;
+        let client_assertion = match (self.param("client_assertion_type"), self.param("client_assertion")) {
+            (None, None) => None,
+            (Some(crate::client_assertion::JWT_BEARER), Some(assertion)) if !assertion.is_empty() => Some(assertion),
+            (Some(crate::client_assertion::JWT_BEARER), _) => {
+                return Err(OAuthError::invalid_parameter("client_assertion"));
+            }
+            _ => return Err(OAuthError::invalid_parameter("client_assertion_type")),
+        };
         let client_secret = self
             .param("client_secret")
             .or(basic.map(|b| b.client_secret.as_str()))
             .filter(|s| !s.is_empty());
+        if client_assertion.is_some() && (client_secret.is_some() || basic.is_some()) {
+            // RFC 6749 §2.3: one authentication method per request.
+            return Err(OAuthError::invalid_request(
+                "Use one client authentication method: a secret or an assertion",
+            ));
+        }
+        let client_id = self
+            .param("client_id")
+            .or(basic.map(|b| b.client_id.as_str()))
+            .filter(|id| !id.is_empty())
+            .map(std::borrow::Cow::Borrowed)
+            .or_else(|| {
+                client_assertion
+                    .and_then(crate::client_assertion::claimed_client)
+                    .map(std::borrow::Cow::Owned)
+            })
+            .ok_or_else(|| OAuthError::invalid_parameter("client_id"))?;
         Ok(ClientCredentials {
             client_id,
             client_secret,
+            client_assertion,
         })
     }
 }
@@ -272,7 +297,7 @@ impl Passport {
         credentials: &ClientCredentials<'_>,
         address: Option<IpAddr>,
     ) -> Result<Client, OAuthError> {
-        let client_id = credentials.client_id;
+        let client_id: &str = &credentials.client_id;
         self.limits().check_client(client_id, address)?;
         let failed = async || {
             self.limits()
@@ -305,6 +330,30 @@ impl Passport {
                     client
                 }
             };
+            if let Some(jwks) = client.jwks.as_deref() {
+                // A private_key_jwt client proves itself with an assertion, nothing else.
+                let Some(assertion) = credentials.client_assertion else {
+                    tracing::info!(
+                        client_id,
+                        "client authentication failed: private_key_jwt client without an assertion"
+                    );
+                    return Err(failed().await);
+                };
+                return match self.verify_client_assertion(assertion, client_id, jwks).await {
+                    Ok(()) => Ok(client),
+                    Err(err) => {
+                        tracing::info!(client_id, reason = %err, "client authentication failed: assertion refused");
+                        Err(failed().await)
+                    }
+                };
+            }
+            if credentials.client_assertion.is_some() {
+                tracing::info!(
+                    client_id,
+                    "client authentication failed: an assertion for a client without keys"
+                );
+                return Err(failed().await);
+            }
             let Some(stored) = client.secret_hash.as_deref().filter(|s| !s.is_empty()) else {
                 return Ok(client);
             };

@@ -93,6 +93,7 @@ pub fn client(id: &str) -> Client {
         can_introspect: true,
         require_pushed_authorization_requests: true,
         dpop_bound_access_tokens: true,
+        jwks: Some(r#"{"keys":[]}"#.to_owned()),
         revoked: false,
         created_at: now(),
         updated_at: now(),
