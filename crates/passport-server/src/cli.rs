@@ -199,6 +199,9 @@ pub struct CreateClient {
     /// (public keys only) instead of a secret.
     #[arg(long, value_name = "FILE")]
     pub jwks_file: Option<std::path::PathBuf>,
+    /// Apply the FAPI 2.0 Security Profile (an authorization code client with --jwks-file).
+    #[arg(long)]
+    pub fapi: bool,
     /// Print one JSON object on stdout.
     #[arg(long)]
     pub json: bool,

@@ -291,7 +291,8 @@ async fn create_client(passport: &Passport, args: CreateClient) -> anyhow::Resul
         .can_introspect(args.can_introspect)
         .require_pushed_authorization_requests(args.require_pushed_authorization_requests)
         .dpop_bound_access_tokens(args.dpop_bound_access_tokens)
-        .jwks(jwks);
+        .jwks(jwks)
+        .fapi_profile(args.fapi);
     let (client, secret) = passport
         .create_client(new)
         .await
@@ -315,6 +316,7 @@ async fn create_client(passport: &Passport, args: CreateClient) -> anyhow::Resul
             "can_introspect": client.can_introspect,
             "require_pushed_authorization_requests": client.require_pushed_authorization_requests,
             "dpop_bound_access_tokens": client.dpop_bound_access_tokens,
+            "fapi_profile": client.fapi_profile,
         }),
         &human,
     );

@@ -143,6 +143,12 @@ macro_rules! migrations {
                 sql: include_str!(concat!("../migrations/", $dialect, "/core/0011_private_key_jwt.sql")),
             },
             Migration {
+                schema: Schema::Core,
+                version: 12,
+                name: "fapi profile",
+                sql: include_str!(concat!("../migrations/", $dialect, "/core/0012_fapi_profile.sql")),
+            },
+            Migration {
                 schema: Schema::Sessions,
                 version: 1,
                 name: "create sessions",

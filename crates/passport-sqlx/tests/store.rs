@@ -238,7 +238,7 @@ async fn our_migrations_live_beside_an_applications_sqlx_migrations(database: Te
     // The application first, then us, then the application again.
     run_app_migrations(&database.url, dialect, app.path()).await.unwrap();
     let db = Database::connect(&database.url).await.unwrap();
-    assert_eq!(db.migrate().await.unwrap(), 9, "core: its nine migrations");
+    assert_eq!(db.migrate().await.unwrap(), 10, "core: its ten migrations");
     run_app_migrations(&database.url, dialect, app.path())
         .await
         .expect("the application's migrator does not trip over ours");
@@ -318,8 +318,8 @@ async fn upgrading_release_1_renames_our_tables_and_nothing_else(database: TestD
     let db = Database::connect(&database.url).await.unwrap();
     assert_eq!(
         db.migrate_schemas(&passport_sqlx::Schema::ALL).await.unwrap(),
-        11,
-        "the upgrade to the first versions, then core's second to seventh, tenth and eleventh, and users' second and third"
+        12,
+        "the upgrade to the first versions, then core's second to seventh and tenth to twelfth, and users' second and third"
     );
     assert_eq!(db.migrate_schemas(&passport_sqlx::Schema::ALL).await.unwrap(), 0);
     let old = db.users().find_user_by_email("old@example.com").await.unwrap();

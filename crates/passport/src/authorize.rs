@@ -29,6 +29,9 @@ use crate::store::AuthCodeRecord;
 /// Authorization codes live ten minutes (RFC 6749 §4.1.2 recommends at most ten).
 pub const AUTH_CODE_TTL: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
 
+/// How long a code of a FAPI 2.0 client lives (FAPI 2.0 §5.3.2.1: at most 60 s).
+pub const FAPI_AUTH_CODE_TTL: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
+
 /// What the client asks to get back (`response_type`). Everything but `code` needs the
 /// implicit grant; the `id_token` ones are OpenID Connect's implicit flow (Core §3.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -611,6 +614,21 @@ impl Passport {
             .await
             .map_err(|e| redirect(&validated, e))?;
 
+        if self.fapi_applies(&client) {
+            // FAPI 2.0 §5.3.2.2: the code flow only, with PKCE S256.
+            if response_type != ResponseType::Code {
+                return Err(redirect(
+                    &validated,
+                    OAuthError::new(crate::ErrorCode::UnsupportedResponseType),
+                ));
+            }
+            if request.code_challenge.is_none() || request.code_challenge_method.as_deref() != Some("S256") {
+                return Err(redirect(
+                    &validated,
+                    OAuthError::invalid_request("The FAPI 2.0 profile requires PKCE with code_challenge_method S256"),
+                ));
+            }
+        }
         if response_type == ResponseType::Code {
             match &request.code_challenge {
                 Some(challenge) => {
@@ -755,7 +773,12 @@ impl Passport {
                 extensions,
                 revoked: false,
                 created_at: now,
-                expires_at: now + AUTH_CODE_TTL,
+                expires_at: now
+                    + if self.fapi_applies(&client) {
+                        FAPI_AUTH_CODE_TTL
+                    } else {
+                        AUTH_CODE_TTL
+                    },
             };
             self.store().insert_auth_code(&record).await.map_err(OAuthError::from)?;
             return Ok(request.respond(vec![("code", code)]));

@@ -204,6 +204,8 @@ pub struct Client {
     /// The JWK Set (JSON) a `private_key_jwt` client signs its assertions with (RFC 7523
     /// §2.2); such a client has no secret.
     pub jwks: Option<String>,
+    /// The FAPI 2.0 Security Profile applies to this client (README: FAPI 2.0).
+    pub fapi_profile: bool,
     /// Revoked clients behave as if they did not exist.
     pub revoked: bool,
     /// Creation time.
@@ -333,6 +335,8 @@ pub struct NewClient {
     /// Authenticate with `private_key_jwt` signed by a key of this JWK Set (JSON) instead of a
     /// secret (RFC 7523 §2.2).
     pub jwks: Option<String>,
+    /// Apply the FAPI 2.0 Security Profile to this client.
+    pub fapi_profile: bool,
 }
 
 /// A [`NewClient`] checked: what the client row gets.
@@ -360,7 +364,15 @@ impl NewClient {
             require_pushed_authorization_requests: false,
             dpop_bound_access_tokens: false,
             jwks: None,
+            fapi_profile: false,
         }
+    }
+
+    /// Applies the FAPI 2.0 Security Profile to this client: it must be a `private_key_jwt`
+    /// client of the authorization code grant.
+    pub fn fapi_profile(mut self, on: bool) -> Self {
+        self.fapi_profile = on;
+        self
     }
 
     /// Makes it a `private_key_jwt` client with this JWK Set (JSON; public keys only): it gets
@@ -437,6 +449,11 @@ impl NewClient {
                     "A private_key_jwt client is confidential, and cannot be an implicit or personal access client",
                 ));
             }
+        }
+        if self.fapi_profile && (self.jwks.is_none() || !matches!(self.kind, ClientKind::AuthorizationCode { .. })) {
+            return Err(OAuthError::invalid_request(
+                "A FAPI 2.0 client is an authorization code client that authenticates with private_key_jwt (give it a JWK Set)",
+            ));
         }
         if self.can_introspect && (self.public || self.kind == ClientKind::Implicit) {
             return Err(OAuthError::invalid_request(

@@ -86,6 +86,8 @@ pub struct PassportConfig {
     pub purge_interval: Option<String>,
     /// Log lines as `"text"` (default) or `"json"` (one object per line).
     pub log_format: Option<String>,
+    /// Apply the FAPI 2.0 Security Profile to every client (default false).
+    pub fapi_profile: bool,
     /// Who may register clients at `POST /oauth/register` (RFC 7591): `"off"` (default),
     /// `"open"`, or `"token"` (an initial access token from `passport client registration-token`).
     pub client_registration: Option<String>,
@@ -228,6 +230,7 @@ impl PassportConfig {
                 "purge_interval" => self.purge_interval = Some(value),
                 "log_format" => self.log_format = Some(value),
                 "client_registration" => self.client_registration = Some(value),
+                "fapi_profile" => self.fapi_profile = parse_bool(&name, &value)?,
                 "metrics_bind" => self.metrics_bind = Some(value),
                 "private_key" => self.private_key = Some(value),
                 "public_key" => self.public_key = Some(value),

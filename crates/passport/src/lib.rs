@@ -125,8 +125,8 @@ mod user;
 pub use async_trait::async_trait;
 pub use authorize::{
     AUTH_CODE_TTL, AuthorizationExtensions, AuthorizationRequest, AuthorizationResponse, AuthorizeError, Decision,
-    ErrorRedirect, Prompt, ResponseMode, ResponseType, UserState, ValidatedAuthorization, decide, error_redirect,
-    redirect_with,
+    ErrorRedirect, FAPI_AUTH_CODE_TTL, Prompt, ResponseMode, ResponseType, UserState, ValidatedAuthorization, decide,
+    error_redirect, redirect_with,
 };
 pub use claims::{ClaimsHook, ClaimsTarget, RESERVED_CLAIMS, TokenContext, UserClaimsContext};
 pub use client::{Client, ClientId, ClientKind, GrantType, NewClient};

@@ -68,6 +68,8 @@ pub struct Settings {
     pub refresh_token_reuse_grace: TimeDelta,
     /// Who may register clients (RFC 7591; off by default).
     pub client_registration: crate::registration::RegistrationPolicy,
+    /// The FAPI 2.0 Security Profile applies to every client (README: FAPI 2.0).
+    pub fapi_profile: bool,
 }
 
 /// Builds a [`Passport`]. Every setting has Passport's default; `build()` checks them.
@@ -91,6 +93,7 @@ pub struct PassportBuilder {
     failure_limits: FailureLimitSettings,
     refresh_token_reuse_grace: TimeDelta,
     client_registration: Result<crate::registration::RegistrationPolicy, ConfigError>,
+    fapi_profile: bool,
     token_cache: bool,
     token_cache_max_age: TimeDelta,
     keys: KeySource,
@@ -135,6 +138,7 @@ impl Default for PassportBuilder {
             failure_limits: FailureLimitSettings::default(),
             refresh_token_reuse_grace: TimeDelta::zero(),
             client_registration: Ok(crate::registration::RegistrationPolicy::Off),
+            fapi_profile: false,
             token_cache: true,
             token_cache_max_age: TimeDelta::minutes(5),
             keys: KeySource::None,
@@ -191,6 +195,7 @@ impl PassportBuilder {
         if let Some(policy) = &config.client_registration {
             b.client_registration = policy.parse();
         }
+        b.fapi_profile = config.fapi_profile;
         let limits = &mut b.failure_limits;
         for (setting, value) in [
             (
@@ -328,6 +333,13 @@ impl PassportBuilder {
         self
     }
 
+    /// Applies the FAPI 2.0 Security Profile to every client (off by default; see the README):
+    /// the password and implicit grants cannot be enabled with it.
+    pub fn fapi_profile(mut self, on: bool) -> Self {
+        self.fapi_profile = on;
+        self
+    }
+
     /// Who may register clients at `POST /{path}/register` (RFC 7591; off by default).
     pub fn client_registration(mut self, policy: crate::registration::RegistrationPolicy) -> Self {
         self.client_registration = Ok(policy);
@@ -448,6 +460,11 @@ impl PassportBuilder {
         if let Err(err) = &self.client_registration {
             return Err(err.clone());
         }
+        if self.fapi_profile && (self.enable_password_grant || self.enable_implicit_grant) {
+            return Err(ConfigError(
+                "fapi_profile: the FAPI 2.0 profile forbids the password and implicit grants; turn them off".to_owned(),
+            ));
+        }
         for lifetime in [
             &self.tokens_expire_in,
             &self.refresh_tokens_expire_in,
@@ -529,6 +546,7 @@ impl PassportBuilder {
             failure_limits: self.failure_limits,
             refresh_token_reuse_grace: self.refresh_token_reuse_grace,
             client_registration: self.client_registration.clone()?,
+            fapi_profile: self.fapi_profile,
         };
         let mut cache = KeyCache::default();
         let keys = match (self.stored_keys, self.key_set) {
@@ -840,6 +858,11 @@ impl Passport {
         Ok(Some(user))
     }
 
+    /// Whether the FAPI 2.0 Security Profile applies to `client` (globally or for it alone).
+    pub fn fapi_applies(&self, client: &Client) -> bool {
+        self.inner.settings.fapi_profile || client.fapi_profile
+    }
+
     /// A user provider by name (`None` = the default one).
     pub fn user_provider(&self, name: Option<&str>) -> Option<&Arc<dyn UserProvider>> {
         self.inner.providers.get(name.unwrap_or(&self.inner.default_provider))
@@ -871,6 +894,7 @@ impl Passport {
             require_pushed_authorization_requests: new.require_pushed_authorization_requests,
             dpop_bound_access_tokens: new.dpop_bound_access_tokens,
             jwks: new.jwks,
+            fapi_profile: new.fapi_profile,
             revoked: false,
             created_at: now,
             updated_at: now,

@@ -283,6 +283,12 @@ impl Passport {
         }
         let method = auth_method(&metadata)?.to_owned();
         let kind = kind(&metadata)?;
+        let fapi = self.settings().fapi_profile;
+        if fapi && (method != "private_key_jwt" || !matches!(kind, ClientKind::AuthorizationCode { .. })) {
+            return Err(invalid(
+                "the FAPI 2.0 profile admits authorization code clients with private_key_jwt only",
+            ));
+        }
         let public = method == "none";
         if public && kind == ClientKind::ClientCredentials {
             return Err(invalid("a client_credentials client must authenticate"));

@@ -19,6 +19,7 @@ mod connections;
 mod device;
 mod discovery;
 mod e2e;
+mod fapi;
 mod fleet;
 mod guard;
 mod hardening;

@@ -367,6 +367,7 @@ impl Fixture {
             require_pushed_authorization_requests: false,
             dpop_bound_access_tokens: false,
             jwks: None,
+            fapi_profile: false,
             revoked: false,
             created_at: now,
             updated_at: now,

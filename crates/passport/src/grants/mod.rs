@@ -354,6 +354,14 @@ impl Passport {
                 );
                 return Err(failed().await);
             }
+            if self.fapi_applies(&client) {
+                // FAPI 2.0 §5.3.2.1: private_key_jwt (or mTLS, which we do not offer) only.
+                tracing::info!(
+                    client_id,
+                    "client authentication failed: the FAPI 2.0 profile takes private_key_jwt only"
+                );
+                return Err(failed().await);
+            }
             let Some(stored) = client.secret_hash.as_deref().filter(|s| !s.is_empty()) else {
                 return Ok(client);
             };
@@ -394,6 +402,9 @@ impl Passport {
             .authenticate_client(&request.client_credentials()?, request.peer)
             .await?;
         if !client.supports_grant(grant) {
+            return Err(OAuthError::unauthorized_client());
+        }
+        if self.fapi_applies(&client) && matches!(grant, GrantType::Password | GrantType::Implicit) {
             return Err(OAuthError::unauthorized_client());
         }
         Ok(client)

@@ -94,6 +94,7 @@ pub fn client(id: &str) -> Client {
         require_pushed_authorization_requests: true,
         dpop_bound_access_tokens: true,
         jwks: Some(r#"{"keys":[]}"#.to_owned()),
+        fapi_profile: true,
         revoked: false,
         created_at: now(),
         updated_at: now(),
