@@ -60,7 +60,7 @@ backend_test! {
         assert!(strings(&meta["id_token_signing_alg_values_supported"]).contains(&"RS256"), "Discovery §3: RS256 MUST be listed");
         assert_eq!(
             strings(&meta["token_endpoint_auth_methods_supported"]),
-            ["client_secret_basic", "client_secret_post", "none"]
+            ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
         );
         assert_eq!(strings(&meta["code_challenge_methods_supported"]), ["S256", "plain"]);
         for claim in ["sub", "iss", "auth_time", "nonce", "email", "name"] {
