@@ -127,6 +127,12 @@ macro_rules! migrations {
                 sql: include_str!(concat!("../migrations/", $dialect, "/core/0007_client_policies.sql")),
             },
             Migration {
+                schema: Schema::Core,
+                version: 8,
+                name: "pushed requests",
+                sql: include_str!(concat!("../migrations/", $dialect, "/core/0008_pushed_requests.sql")),
+            },
+            Migration {
                 schema: Schema::Sessions,
                 version: 1,
                 name: "create sessions",

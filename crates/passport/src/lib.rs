@@ -164,8 +164,8 @@ pub use secret::{
 };
 pub use store::{
     AccessTokenRecord, AuthCodeRecord, AuthCodeStore, ClientStore, ConsentStore, DeviceCodeRecord, DeviceCodeStore,
-    PendingAuthorizationRecord, PurgeCounts, PurgeFilter, RefreshTokenRecord, RevocationEvent, RevocationFeed,
-    RevocationKind, Revoked, SessionRecord, SessionStore, Store, TokenStatus, TokenStore,
+    PendingAuthorizationRecord, PurgeCounts, PurgeFilter, PushedRequestRecord, RefreshTokenRecord, RevocationEvent,
+    RevocationFeed, RevocationKind, Revoked, SessionRecord, SessionStore, Store, TokenStatus, TokenStore,
 };
 pub use token_cache::{FEED_STALE_AFTER, Forget, TOKEN_CACHE_CAPACITY, TokenCache, USER_TTL};
 pub use transient::TransientToken;
