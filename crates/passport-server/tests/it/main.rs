@@ -25,6 +25,7 @@ mod introspection;
 mod keys;
 mod metrics;
 mod oidc;
+mod par;
 mod rate_limit;
 mod relying_party;
 mod selfservice;
