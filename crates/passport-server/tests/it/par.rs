@@ -1,7 +1,8 @@
-//! Pushed authorization requests (RFC 9126) over HTTP: the push (client authentication,
-//! validation, the `201` answer), the authorize endpoint's use of a `request_uri` (single use,
-//! expiry, client binding, conflicting front-channel parameters, the login and consent round
-//! trip), PAR required per client and globally, and what discovery says.
+//! Pushed authorization requests (RFC 9126) and protected resource metadata (RFC 9728), over
+//! HTTP: the push (client authentication, validation, the `201` answer), the authorize
+//! endpoint's use of a `request_uri` (single use, expiry, client binding, conflicting
+//! front-channel parameters, the login and consent round trip), PAR required per client and
+//! globally, and what discovery and the well-known resource document say.
 
 use chrono::TimeDelta;
 use oauth2::PkceCodeChallenge;
@@ -402,4 +403,35 @@ backend_test! {
             assert_eq!(metadata["require_pushed_authorization_requests"], json!(required));
         }
     }
+}
+
+/// RFC 9728 §2–§3: the standalone server describes its `/api` at the well-known location derived
+/// from the resource identifier (and at the root), and its 401 challenges name that document
+/// (§5.1).
+#[tokio::test]
+async fn the_api_publishes_its_protected_resource_metadata() {
+    let server = TestServer::start_default(passport_sqlx::testing::sqlite()).await;
+    let expected = json!({
+        "resource": format!("{}/api", server.base),
+        "authorization_servers": [server.base],
+        "bearer_methods_supported": ["header"],
+        "scopes_supported": ["read", "write", "admin", "orders:read"],
+        "resource_name": "Passport demo API",
+    });
+    // `openid`, `profile` and `email` are the sign-in's, not the API's.
+    let location = server.url("/.well-known/oauth-protected-resource/api");
+    for path in [
+        "/.well-known/oauth-protected-resource/api",
+        "/.well-known/oauth-protected-resource",
+    ] {
+        let page = Page::read(server.http.get(server.url(path)).send().await.unwrap()).await;
+        assert_eq!(page.status, StatusCode::OK, "{path}");
+        assert_eq!(page.json(), expected, "{path}");
+    }
+    let page = Page::read(server.http.get(server.url("/api/user")).send().await.unwrap()).await;
+    assert_eq!(page.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        page.header("www-authenticate"),
+        Some(format!("Bearer realm=\"passport\", resource_metadata=\"{location}\"").as_str())
+    );
 }
