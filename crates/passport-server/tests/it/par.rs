@@ -339,6 +339,15 @@ backend_test! {
         );
         let get = server.http.get(server.url("/oauth/par")).send().await.unwrap();
         assert_eq!(get.status(), StatusCode::METHOD_NOT_ALLOWED, "§2.3: POST only");
+        // Bodies are read as at the token endpoint: strictly.
+        let browser = Browser::new(&server.base);
+        let body = format!("client_id={public_id}&state=a&state=b");
+        let repeated = browser
+            .post_raw("/oauth/par", "application/x-www-form-urlencoded", body)
+            .await;
+        refused(&repeated, 400, "invalid_request", "a repeated parameter");
+        let xml = browser.post_raw("/oauth/par", "text/xml", "<a/>").await;
+        refused(&xml, 400, "invalid_request", "another content type");
     }
 }
 
