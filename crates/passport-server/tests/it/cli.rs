@@ -673,9 +673,11 @@ backend_test! {
                     "can_introspect",
                     "client_id",
                     "client_secret",
+                    "dpop_bound_access_tokens",
                     "grant_types",
                     "post_logout_redirect_uris",
                     "redirect_uris",
+                    "require_pushed_authorization_requests",
                     "token_endpoint_auth_method"
                 ],
                 "{args:?}"
