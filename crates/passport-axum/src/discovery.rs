@@ -1,5 +1,6 @@
 //! What a client library or a resource server needs to find everything else: the provider
-//! metadata (OpenID Connect Discovery 1.0 §3, RFC 8414 §2) and the JWK Set (RFC 7517 §5).
+//! metadata (OpenID Connect Discovery 1.0 §3, RFC 8414 §2, with RFC 9126 §5's pushed
+//! authorization request entries) and the JWK Set (RFC 7517 §5).
 //!
 //! Every URL comes from the configured `issuer` and the route prefix, never from a request's
 //! `Host`. The metadata is served at `/.well-known/openid-configuration` and
@@ -76,6 +77,8 @@ pub(crate) fn metadata(passport: &Passport) -> Result<Value, OAuthError> {
         "introspection_endpoint": format!("{base}/introspect"),
         "revocation_endpoint": format!("{base}/revoke"),
         "device_authorization_endpoint": format!("{base}/device/code"),
+        "pushed_authorization_request_endpoint": format!("{base}/par"),
+        "require_pushed_authorization_requests": settings.require_pushed_authorization_requests || settings.fapi_profile,
         "scopes_supported": passport.scopes().scope_ids(),
         "response_types_supported": response_types,
         "response_modes_supported": ["query", "fragment", "form_post"],

@@ -23,7 +23,8 @@
 //!
 //! [`routes`] mounts every OAuth route under the configured prefix (`/oauth`) and the sign-in
 //! pages; the individual routers ([`token_routes`], [`authorize_routes`], [`device_routes`],
-//! [`oidc_routes`], [`login_routes`]) let you mount them piecemeal (Passport's `ignoreRoutes`). Each returns a
+//! [`pushed_authorization_routes`], [`oidc_routes`], [`login_routes`]) let you mount them
+//! piecemeal (Passport's `ignoreRoutes`). Each returns a
 //! `Router` whose state is already set, to `merge` into yours. Handlers of your own need
 //! `Passport: FromRef<YourState>`; a `Passport` is itself a valid state.
 //!
@@ -49,8 +50,10 @@ mod metrics;
 mod oidc;
 mod page;
 mod pages;
+mod par;
 mod rate_limit;
 mod registration;
+mod resource;
 mod serve;
 pub mod session;
 pub mod testing;
@@ -71,6 +74,7 @@ pub use introspect::{introspect_token, revoke_token};
 pub use metrics::{metrics_router, record_requests};
 pub use pages::{Pages, create_fresh_api_token};
 pub use rate_limit::AddressLimiter;
+pub use resource::ProtectedResource;
 pub use serve::{Serve, ServeOptions, serve};
 pub use token::issue_token;
 pub use views::{Renderer, Views};
@@ -81,6 +85,7 @@ pub fn routes(pages: Pages) -> Router {
     let passport = pages.passport.clone();
     token_routes(&passport)
         .merge(registration_routes(&passport))
+        .merge(pushed_authorization_routes(&passport))
         .merge(discovery_routes(&passport))
         .merge(authorize_routes(pages.clone()))
         .merge(device_routes(pages.clone()))
@@ -193,6 +198,17 @@ pub fn device_routes(pages: Pages) -> Router {
             get(device::authorize_page).post(device::decide).delete(device::decide),
         );
     with_pages(router, pages)
+}
+
+/// Pushed authorization requests (RFC 9126): `POST /{path}/par`, client-authenticated as the
+/// token endpoint and rate limited like it (`token_rate_limit`, a budget of its own). Part of
+/// [`routes`].
+pub fn pushed_authorization_routes(passport: &Passport) -> Router {
+    let limiter = AddressLimiter::per_minute(passport.settings().token_rate_limit);
+    let push = post(par::push).route_layer(axum::middleware::from_fn_with_state(limiter, rate_limit::limit));
+    Router::new()
+        .route(&format!("/{}/par", passport.settings().path), push)
+        .with_state(passport.clone())
 }
 
 /// `GET /{path}/authorize` and the approve / deny forms (`POST` / `DELETE`).

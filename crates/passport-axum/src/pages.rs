@@ -1,5 +1,6 @@
-//! The browser side of OAuth: `GET /oauth/authorize` (validate → decide → login, consent or
-//! the answer to the client), the approve and deny forms, and the default login / logout pages.
+//! The browser side of OAuth: `GET /oauth/authorize` (resolve a pushed request, validate →
+//! decide → login, consent or the answer to the client), the approve and deny forms, and the
+//! default login / logout pages.
 //!
 //! Errors about the client or its redirect URI are shown as a page and never redirected;
 //! forms need the session's CSRF token (else 419) and consent needs the single-use
@@ -12,7 +13,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use passport::{
     AuthorizationRequest, Decision, ErrorCode, FailureLimitSettings, OAuthError, Passport, PendingConsent,
-    SessionStore, User, ValidatedAuthorization, decide,
+    ResolvedAuthorization, SessionStore, User, ValidatedAuthorization, decide,
 };
 use serde_json::{Value, json};
 
@@ -248,7 +249,11 @@ pub(crate) async fn authorize(
 ) -> Result<Response, PageError> {
     let passport = &pages.passport;
     let request = AuthorizationRequest::from_pairs(parse_query(query.as_deref().unwrap_or_default())?)?;
-    let (validated, client) = passport.validate_authorization(&request).await?;
+    let ResolvedAuthorization {
+        validated,
+        client,
+        pushed,
+    } = passport.resolve_authorization(&request).await?;
     let Visitor { mut session, user } = Visitor::load(&pages, &headers).await?;
     // A sign-in this request asked for answers it, once.
     let prompted_login = session.remove(PROMPTED_LOGIN) == Some(Value::Bool(true));
@@ -258,7 +263,18 @@ pub(crate) async fn authorize(
         .user_state(user_id, auth_time, prompted_login, &validated, &client)
         .await?;
     let (decision, user) = match (decide(&validated, state), user) {
-        (Decision::Login { .. }, _) => return Ok(to_login(&pages, session, &uri, &validated)),
+        (Decision::Login { .. }, _) => {
+            // A pushed request was taken: the browser comes back with a fresh reference to it.
+            let back = match &pushed {
+                Some(pushed) => {
+                    let request_uri = passport.defer_pushed_authorization(&client.id, pushed).await?;
+                    let params = [("client_id", client.id.as_str()), ("request_uri", request_uri.as_str())];
+                    with_query(&pages.authorize_url(), &params)
+                }
+                None => intended(&uri),
+            };
+            return Ok(to_login(&pages, session, back, &validated));
+        }
         (Decision::Redirect(r), _) => return Ok(session.attach(crate::oidc::respond(&pages, &r.response))),
         (decision, Some(user)) => (decision, user),
         (_, None) => return Ok(session.attach(redirect(&pages.login_path))),
@@ -273,19 +289,14 @@ pub(crate) async fn authorize(
     }
 }
 
-/// Sends the user to sign in and back to `uri` afterwards. When the request demands a fresh
+/// Sends the user to sign in and back to `intended` afterwards. When the request demands a fresh
 /// authentication (`prompt=login`, `max_age`, `id_token_hint`) the session is marked so that
 /// the sign-in that follows answers it (then the request goes on instead of asking again); a
 /// signed-in user stays signed in until that sign-in succeeds, so a link with `prompt=login`
 /// cannot sign anyone out (a GET changes nothing that matters). A `login_hint` pre-fills the
 /// sign-in form.
-fn to_login(
-    pages: &Pages,
-    mut session: Session,
-    uri: &axum::http::Uri,
-    validated: &ValidatedAuthorization,
-) -> Response {
-    session.insert("intended", Value::from(intended(uri)));
+fn to_login(pages: &Pages, mut session: Session, intended: String, validated: &ValidatedAuthorization) -> Response {
+    session.insert("intended", Value::from(intended));
     if validated.demands_authentication() {
         session.insert(REAUTHENTICATE, Value::Bool(true));
     }

@@ -1,5 +1,6 @@
 //! Wiring for the standalone server: configuration, database, the `Passport` handle, and the
-//! router (`/oauth/*`, the demo `GET /api/user`, `GET /health`, `GET /ready`).
+//! router (`/oauth/*`, the demo `GET /api/user` and its protected resource metadata,
+//! `GET /health`, `GET /ready`).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -10,7 +11,7 @@ use axum::response::IntoResponse as _;
 use axum::routing::get;
 use axum::{Json, Router};
 use passport::{KeySet, KeySource, Passport, PassportBuilder, PassportConfig, TracingListener, User};
-use passport_axum::{AuthUser, BearerToken, Pages, Views};
+use passport_axum::{AuthUser, BearerToken, Pages, ProtectedResource, Views};
 use passport_sqlx::{Database, Schema, SqlUserProvider};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
@@ -220,12 +221,23 @@ pub fn pages(passport: &Passport, db: &Database, data_dir: &Path) -> anyhow::Res
 /// `GET /metrics` (served apart, on `metrics_bind`).
 pub fn router_with(pages: Pages) -> Router {
     let passport = pages.passport().clone();
-    let router = Router::new()
+    let api = Router::new()
         .route("/api/user", get(api_user))
         .route("/api/token", get(api_token))
+        .with_state(passport.clone());
+    // RFC 9728: the demo API's metadata, named by its 401 challenges (needs an issuer).
+    let api = match ProtectedResource::for_passport(&passport, "/api") {
+        Ok(resource) => {
+            let resource = resource.resource_name("Passport demo API").also_at_root(true);
+            resource.challenge(api).merge(resource.router())
+        }
+        Err(_) => api,
+    };
+    let router = Router::new()
         .route("/health", get(|| async { "ok" }))
         .route("/ready", get(ready))
         .with_state(passport.clone())
+        .merge(api)
         .merge(passport_axum::home_routes(pages.clone()))
         .merge(passport_axum::account_routes(pages.clone()))
         .merge(passport_axum::json_api_routes(pages.clone()))

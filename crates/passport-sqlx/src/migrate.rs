@@ -128,6 +128,12 @@ macro_rules! migrations {
             },
             Migration {
                 schema: Schema::Core,
+                version: 8,
+                name: "pushed requests",
+                sql: include_str!(concat!("../migrations/", $dialect, "/core/0008_pushed_requests.sql")),
+            },
+            Migration {
+                schema: Schema::Core,
                 version: 10,
                 name: "client registration",
                 sql: include_str!(concat!(

@@ -56,7 +56,11 @@ where
         counts.auth_codes = table(&mut batch, "oauth_auth_codes", condition, cutoff).await?;
         counts.device_codes = table(&mut batch, "oauth_device_codes", condition, cutoff).await?;
     }
-    for sessions in ["passport_sessions", "oauth_pending_authorizations"] {
+    for sessions in [
+        "passport_sessions",
+        "oauth_pending_authorizations",
+        "oauth_pushed_requests",
+    ] {
         counts.sessions += table(&mut batch, sessions, "expires_at < {cutoff}", Some(filter.now)).await?;
     }
     Ok(counts)

@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use passport::{
     AccessTokenRecord, AuthCodeRecord, AuthCodeStore, Client, ClientStore, ConsentStore, DeviceCodeRecord,
-    DeviceCodeStore, PendingAuthorizationRecord, PurgeCounts, PurgeFilter, RedirectUri, RefreshTokenRecord, Revoked,
-    SessionRecord, SessionStore, StoreError, TokenStatus, TokenStore,
+    DeviceCodeStore, PendingAuthorizationRecord, PurgeCounts, PurgeFilter, PushedRequestRecord, RedirectUri,
+    RefreshTokenRecord, Revoked, SessionRecord, SessionStore, StoreError, TokenStatus, TokenStore,
 };
 use sqlx::{Row as _, Sqlite, SqlitePool};
 
@@ -943,6 +943,44 @@ impl ConsentStore for SqliteStore {
             id: row.try_get("id").map_err(backend)?,
             session_id: row.try_get("session_id").map_err(backend)?,
             user_id: row.try_get("user_id").map_err(backend)?,
+            payload: rows::payload(&row.try_get::<String, _>("payload").map_err(backend)?),
+            expires_at: row.try_get("expires_at").map_err(backend)?,
+        };
+        Ok((record.expires_at > now).then_some(record))
+    }
+
+    async fn insert_pushed_request(&self, request: &PushedRequestRecord) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO oauth_pushed_requests (id, client_id, payload, expires_at) VALUES (?1, ?2, ?3, ?4)")
+            .bind(&request.id)
+            .bind(request.client_id.as_str())
+            .bind(request.payload.to_string())
+            .bind(request.expires_at)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn take_pushed_request(
+        &self,
+        id: &str,
+        client_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<PushedRequestRecord>, StoreError> {
+        // Deleting is the single use: of two concurrent takes exactly one gets the row.
+        let row = sqlx::query(
+            "DELETE FROM oauth_pushed_requests WHERE id = ?1 AND client_id = ?2 \
+             RETURNING id, client_id, payload, expires_at",
+        )
+        .bind(id)
+        .bind(client_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        let Some(row) = row else { return Ok(None) };
+        let record = PushedRequestRecord {
+            id: row.try_get("id").map_err(backend)?,
+            client_id: row.try_get::<String, _>("client_id").map_err(backend)?.into(),
             payload: rows::payload(&row.try_get::<String, _>("payload").map_err(backend)?),
             expires_at: row.try_get("expires_at").map_err(backend)?,
         };

@@ -69,6 +69,7 @@ conformance_tests!(
     auth_codes_redeem_once_and_keep_their_extensions,
     device_codes_are_decided_once_and_redeemed_once,
     consent_requests_are_single_use_and_bound_to_their_session,
+    pushed_requests_are_single_use_bound_to_their_client_and_expire,
     revoking_a_users_grants_reaches_tokens_codes_and_owned_clients,
     clients_owned_by_a_user_can_be_listed_and_updated,
     signing_keys_are_stored_once_and_retired_once,
@@ -238,7 +239,7 @@ async fn our_migrations_live_beside_an_applications_sqlx_migrations(database: Te
     // The application first, then us, then the application again.
     run_app_migrations(&database.url, dialect, app.path()).await.unwrap();
     let db = Database::connect(&database.url).await.unwrap();
-    assert_eq!(db.migrate().await.unwrap(), 10, "core: its ten migrations");
+    assert_eq!(db.migrate().await.unwrap(), 11, "core: its eleven migrations");
     run_app_migrations(&database.url, dialect, app.path())
         .await
         .expect("the application's migrator does not trip over ours");
@@ -318,8 +319,8 @@ async fn upgrading_release_1_renames_our_tables_and_nothing_else(database: TestD
     let db = Database::connect(&database.url).await.unwrap();
     assert_eq!(
         db.migrate_schemas(&passport_sqlx::Schema::ALL).await.unwrap(),
-        12,
-        "the upgrade to the first versions, then core's second to seventh and tenth to twelfth, and users' second and third"
+        13,
+        "the upgrade to the first versions, then core's second to eighth and tenth to twelfth, and users' second and third"
     );
     assert_eq!(db.migrate_schemas(&passport_sqlx::Schema::ALL).await.unwrap(), 0);
     let old = db.users().find_user_by_email("old@example.com").await.unwrap();

@@ -149,8 +149,9 @@ impl Prompt {
     }
 }
 
-/// The raw query of `GET /oauth/authorize`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// The raw query of `GET /oauth/authorize` (or the body of a pushed request, RFC 9126 §2.1).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct AuthorizationRequest {
     /// `response_type`.
     pub response_type: Option<String>,
@@ -179,6 +180,9 @@ pub struct AuthorizationRequest {
     /// `id_token_hint` (OpenID Connect Core §3.1.2.1): an id_token we issued, naming the user
     /// the client expects.
     pub id_token_hint: Option<String>,
+    /// `request_uri` (RFC 9126 §4): the reference to a pushed request, whose parameters replace
+    /// these.
+    pub request_uri: Option<String>,
 }
 
 impl AuthorizationRequest {
@@ -201,6 +205,7 @@ impl AuthorizationRequest {
                 "response_mode" => &mut request.response_mode,
                 "login_hint" => &mut request.login_hint,
                 "id_token_hint" => &mut request.id_token_hint,
+                "request_uri" => &mut request.request_uri,
                 _ => continue,
             };
             if slot.is_some() {

@@ -36,6 +36,8 @@ pub struct PassportConfig {
     pub insecure_http_redirect_uris: bool,
     /// `a` satisfies a check for `a:b`.
     pub inherited_scopes: bool,
+    /// Every client must push its authorization requests first (RFC 9126 §5; off by default).
+    pub require_pushed_authorization_requests: bool,
     /// Name of the SPA token cookie.
     pub cookie: Option<String>,
     /// Route prefix (default `oauth`).
@@ -203,6 +205,9 @@ impl PassportConfig {
                 "enable_implicit_grant" => self.enable_implicit_grant = parse_bool(&name, &value)?,
                 "insecure_http_redirect_uris" => self.insecure_http_redirect_uris = parse_bool(&name, &value)?,
                 "inherited_scopes" => self.inherited_scopes = parse_bool(&name, &value)?,
+                "require_pushed_authorization_requests" => {
+                    self.require_pushed_authorization_requests = parse_bool(&name, &value)?;
+                }
                 "cookie" => self.cookie = Some(value),
                 "path" => self.path = Some(value),
                 "session_lifetime" => self.session_lifetime = Some(value),
@@ -329,10 +334,15 @@ mod tests {
             ("PASSPORT_ENABLE_PASSWORD_GRANT".to_owned(), "true".to_owned()),
             ("PASSPORT_SCOPES".to_owned(), "{ x = \"Ex\", y = \"Why\" }".to_owned()),
             ("PASSPORT_METRICS_BIND".to_owned(), "127.0.0.1:9464".to_owned()),
+            (
+                "PASSPORT_REQUIRE_PUSHED_AUTHORIZATION_REQUESTS".to_owned(),
+                "true".to_owned(),
+            ),
             ("OTHER".to_owned(), "1".to_owned()),
         ])
         .unwrap();
         assert!(cfg.enable_password_grant);
+        assert!(cfg.require_pushed_authorization_requests);
         assert_eq!(cfg.metrics_bind.as_deref(), Some("127.0.0.1:9464"));
         let from_file = PassportConfig::from_toml("metrics_bind = \"127.0.0.1:0\"\n").unwrap();
         assert_eq!(from_file.metrics_bind.as_deref(), Some("127.0.0.1:0"));

@@ -24,6 +24,9 @@ pub enum ErrorCode {
     UnsupportedGrantType,
     /// The authorize endpoint does not support this `response_type`.
     UnsupportedResponseType,
+    /// The `request_uri` is unknown, expired, used or another client's (RFC 9126 §4; the code
+    /// is RFC 9101 §7's).
+    InvalidRequestUri,
     /// Unknown or disallowed scope.
     InvalidScope,
     /// The resource owner denied the request.
@@ -51,7 +54,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code the server emits, in the order the README's error table lists them.
-    pub const ALL: [ErrorCode; 15] = [
+    pub const ALL: [ErrorCode; 16] = [
         Self::InvalidRequest,
         Self::InvalidClient,
         Self::UnauthorizedClient,
@@ -63,6 +66,7 @@ impl ErrorCode {
         Self::AccessDenied,
         Self::ExpiredToken,
         Self::UnsupportedResponseType,
+        Self::InvalidRequestUri,
         Self::LoginRequired,
         Self::ConsentRequired,
         Self::TemporarilyUnavailable,
@@ -78,6 +82,7 @@ impl ErrorCode {
             Self::UnauthorizedClient => "unauthorized_client",
             Self::UnsupportedGrantType => "unsupported_grant_type",
             Self::UnsupportedResponseType => "unsupported_response_type",
+            Self::InvalidRequestUri => "invalid_request_uri",
             Self::InvalidScope => "invalid_scope",
             Self::AccessDenied => "access_denied",
             Self::ServerError => "server_error",
@@ -117,6 +122,9 @@ impl ErrorCode {
             Self::UnsupportedGrantType => "The authorization grant type is not supported by the authorization server.",
             Self::UnsupportedResponseType => {
                 "The authorization server does not support obtaining an authorization code or token using this method."
+            }
+            Self::InvalidRequestUri => {
+                "The request_uri is unknown, expired, already used or was pushed by another client."
             }
             Self::InvalidScope => "The requested scope is invalid, unknown, or malformed",
             Self::AccessDenied => "The resource owner or authorization server denied the request.",

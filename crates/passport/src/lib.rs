@@ -107,6 +107,7 @@ mod manage;
 mod metrics;
 mod names;
 mod oidc;
+mod par;
 mod passport;
 mod pkce;
 mod random;
@@ -154,6 +155,7 @@ pub use manage::Connection;
 pub use metrics::{BUCKETS, BearerOutcome, Collect, Exposition, Histogram, Metrics};
 pub use names::{MAX_NAME_CHARS, NameError, check_name};
 pub use oidc::{ID_TOKEN_TTL, IdTokenHint, LogoutRequest, UserinfoRefusal, ValidatedLogout};
+pub use par::{PUSHED_LOGIN_TTL, PUSHED_REQUEST_TTL, PushedAuthorization, REQUEST_URI_PREFIX, ResolvedAuthorization};
 pub use passport::{AccessToken, Passport, PassportBuilder, Settings};
 pub use pkce::PkceMethod;
 pub use random::{random_alphanumeric, random_from_alphabet, random_hex};
@@ -168,8 +170,8 @@ pub use secret::{
 };
 pub use store::{
     AccessTokenRecord, AuthCodeRecord, AuthCodeStore, ClientStore, ConsentStore, DeviceCodeRecord, DeviceCodeStore,
-    PendingAuthorizationRecord, PurgeCounts, PurgeFilter, RefreshTokenRecord, RevocationEvent, RevocationFeed,
-    RevocationKind, Revoked, SessionRecord, SessionStore, Store, TokenStatus, TokenStore,
+    PendingAuthorizationRecord, PurgeCounts, PurgeFilter, PushedRequestRecord, RefreshTokenRecord, RevocationEvent,
+    RevocationFeed, RevocationKind, Revoked, SessionRecord, SessionStore, Store, TokenStatus, TokenStore,
 };
 pub use token_cache::{FEED_STALE_AFTER, Forget, TOKEN_CACHE_CAPACITY, TokenCache, USER_TTL};
 pub use transient::TransientToken;

@@ -70,6 +70,9 @@ pub struct Settings {
     pub client_registration: crate::registration::RegistrationPolicy,
     /// The FAPI 2.0 Security Profile applies to every client (README: FAPI 2.0).
     pub fapi_profile: bool,
+    /// Every client must push its authorization requests (RFC 9126 §5): `/oauth/authorize`
+    /// without `request_uri` is refused.
+    pub require_pushed_authorization_requests: bool,
 }
 
 /// Builds a [`Passport`]. Every setting has Passport's default; `build()` checks them.
@@ -85,6 +88,7 @@ pub struct PassportBuilder {
     enable_password_grant: bool,
     enable_implicit_grant: bool,
     insecure_http_redirect_uris: bool,
+    require_pushed_authorization_requests: bool,
     issuer: Option<String>,
     path: String,
     cookie: String,
@@ -130,6 +134,7 @@ impl Default for PassportBuilder {
             enable_password_grant: false,
             enable_implicit_grant: false,
             insecure_http_redirect_uris: false,
+            require_pushed_authorization_requests: false,
             issuer: None,
             path: "oauth".to_owned(),
             cookie: "passport_token".to_owned(),
@@ -174,6 +179,7 @@ impl PassportBuilder {
             enable_password_grant: config.enable_password_grant,
             enable_implicit_grant: config.enable_implicit_grant,
             insecure_http_redirect_uris: config.insecure_http_redirect_uris,
+            require_pushed_authorization_requests: config.require_pushed_authorization_requests,
             issuer: config.issuer.clone(),
             ..Self::default()
         };
@@ -289,6 +295,14 @@ impl PassportBuilder {
     /// default: codes and tokens would cross the network unencrypted).
     pub fn insecure_http_redirect_uris(mut self, on: bool) -> Self {
         self.insecure_http_redirect_uris = on;
+        self
+    }
+
+    /// Requires pushed authorization requests (RFC 9126) of every client: `/oauth/authorize`
+    /// without a `request_uri` is refused with `invalid_request` (off by default; a client can
+    /// be required to push on its own with `NewClient::require_pushed_authorization_requests`).
+    pub fn require_pushed_authorization_requests(mut self, on: bool) -> Self {
+        self.require_pushed_authorization_requests = on;
         self
     }
 
@@ -547,6 +561,7 @@ impl PassportBuilder {
             refresh_token_reuse_grace: self.refresh_token_reuse_grace,
             client_registration: self.client_registration.clone()?,
             fapi_profile: self.fapi_profile,
+            require_pushed_authorization_requests: self.require_pushed_authorization_requests,
         };
         let mut cache = KeyCache::default();
         let keys = match (self.stored_keys, self.key_set) {

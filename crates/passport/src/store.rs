@@ -98,7 +98,8 @@ pub struct PurgeCounts {
     pub auth_codes: u64,
     /// Device codes.
     pub device_codes: u64,
-    /// Expired browser sessions and consent requests (always removed).
+    /// Expired browser sessions, consent requests and pushed authorization requests (always
+    /// removed).
     pub sessions: u64,
 }
 
@@ -109,7 +110,8 @@ pub struct PurgeFilter {
     pub revoked: bool,
     /// Remove rows that expired before this instant.
     pub expired_before: Option<DateTime<Utc>>,
-    /// The current time: expired sessions and consent requests are always removed.
+    /// The current time: expired sessions, consent requests and pushed authorization requests
+    /// are always removed.
     pub now: DateTime<Utc>,
 }
 
@@ -381,6 +383,21 @@ pub struct PendingAuthorizationRecord {
     pub expires_at: DateTime<Utc>,
 }
 
+/// A pushed authorization request (RFC 9126 §2): the parameters a client posted to the PAR
+/// endpoint, waiting for the browser to bring their `request_uri` to the authorize endpoint.
+/// The `request_uri` is never stored: `id` is the SHA-256 of its random part.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushedRequestRecord {
+    /// SHA-256 (hex) of the random part of the `request_uri`.
+    pub id: String,
+    /// The client that pushed it (RFC 9126 §2.2: the `request_uri` is bound to it).
+    pub client_id: ClientId,
+    /// The authorization request's parameters, as JSON.
+    pub payload: serde_json::Value,
+    /// Expiry.
+    pub expires_at: DateTime<Utc>,
+}
+
 /// Authorization codes.
 #[async_trait]
 pub trait AuthCodeStore: Send + Sync {
@@ -451,6 +468,28 @@ pub trait ConsentStore: Send + Sync {
         session_id: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<PendingAuthorizationRecord>, StoreError>;
+
+    /// Stores a pushed authorization request (RFC 9126). Stores that several servers share
+    /// must keep them there, so that any instance can take them. The default refuses: a store
+    /// without it cannot serve the PAR endpoint (it answers `server_error`).
+    async fn insert_pushed_request(&self, request: &PushedRequestRecord) -> Result<(), StoreError> {
+        let _ = request;
+        Err(StoreError::Unsupported(
+            "this store keeps no pushed authorization requests",
+        ))
+    }
+
+    /// Atomically removes and returns the live pushed request `id` of client `client_id`
+    /// (single use, RFC 9126 §4). Another client's request is neither returned nor removed.
+    async fn take_pushed_request(
+        &self,
+        id: &str,
+        client_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<PushedRequestRecord>, StoreError> {
+        let _ = (id, client_id, now);
+        Ok(None)
+    }
 }
 
 /// Browser sessions of the sign-in and consent pages. Not part of [`Store`]: the web adapter

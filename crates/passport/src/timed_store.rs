@@ -23,8 +23,8 @@ use crate::metrics::Metrics;
 use crate::redirect::RedirectUri;
 use crate::store::{
     AccessTokenRecord, AuthCodeRecord, AuthCodeStore, ClientStore, ConsentStore, DeviceCodeRecord, DeviceCodeStore,
-    PendingAuthorizationRecord, PurgeCounts, PurgeFilter, RefreshTokenRecord, RevocationEvent, RevocationFeed, Revoked,
-    Store, TokenStatus, TokenStore,
+    PendingAuthorizationRecord, PurgeCounts, PurgeFilter, PushedRequestRecord, RefreshTokenRecord, RevocationEvent,
+    RevocationFeed, Revoked, Store, TokenStatus, TokenStore,
 };
 
 /// The operations, named as the store methods are (the `op` label).
@@ -80,6 +80,8 @@ ops![
     redeem_device_code,
     insert_pending,
     take_pending,
+    insert_pushed_request,
+    take_pushed_request,
     list_keys,
     insert_key,
     retire_key,
@@ -394,6 +396,24 @@ impl ConsentStore for TimedStore {
     ) -> Result<Option<PendingAuthorizationRecord>, StoreError> {
         self.timed(Op::take_pending, self.inner.take_pending(id, session_id, now))
             .await
+    }
+
+    async fn insert_pushed_request(&self, request: &PushedRequestRecord) -> Result<(), StoreError> {
+        self.timed(Op::insert_pushed_request, self.inner.insert_pushed_request(request))
+            .await
+    }
+
+    async fn take_pushed_request(
+        &self,
+        id: &str,
+        client_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<PushedRequestRecord>, StoreError> {
+        self.timed(
+            Op::take_pushed_request,
+            self.inner.take_pushed_request(id, client_id, now),
+        )
+        .await
     }
 }
 

@@ -38,21 +38,40 @@ impl Key {
     }
 }
 
-/// A signed-in browser's authorization request for `client_id`; the redirect's parameters.
-async fn authorize(
-    server: &TestServer,
-    browser: &Browser,
-    client_id: &str,
-    pkce: &[(&str, &str)],
-) -> Vec<(String, String)> {
+/// The authorization request's parameters for `client_id`, with `pkce`.
+fn request_params<'a>(client_id: &'a str, pkce: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    let mut params = vec![
+        ("client_id", client_id),
+        ("redirect_uri", CALLBACK),
+        ("response_type", "code"),
+        ("scope", "read"),
+        ("state", "st"),
+    ];
+    params.extend_from_slice(pkce);
+    params
+}
+
+/// Pushes the request (RFC 9126 §2.1) with a client assertion; the status and the body.
+async fn push(server: &TestServer, key: &Key, client_id: &str, pkce: &[(&str, &str)]) -> (u16, Value) {
+    let assertion = key.assertion(server, client_id);
+    let mut form = request_params(client_id, pkce);
+    form.push(("client_assertion_type", JWT_BEARER));
+    form.push(("client_assertion", &assertion));
+    let response = server
+        .http
+        .post(server.url("/oauth/par"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.json().await.unwrap_or(Value::Null))
+}
+
+/// A signed-in browser follows an authorization request (`query`) through consent; the
+/// parameters of the redirect back to the client.
+async fn authorize(server: &TestServer, browser: &Browser, query: &[(&str, &str)]) -> Vec<(String, String)> {
     let mut url = Url::parse(&server.url("/oauth/authorize")).unwrap();
-    url.query_pairs_mut()
-        .append_pair("client_id", client_id)
-        .append_pair("redirect_uri", CALLBACK)
-        .append_pair("response_type", "code")
-        .append_pair("scope", "read")
-        .append_pair("state", "st");
-    for (k, v) in pkce {
+    for (k, v) in query {
         url.query_pairs_mut().append_pair(k, v);
     }
     let mut page = browser.get(url.as_str()).await;
@@ -67,6 +86,25 @@ async fn authorize(
         .collect()
 }
 
+/// Pushes a valid request and runs it; the redirect's parameters.
+async fn pushed_flow(
+    server: &TestServer,
+    browser: &Browser,
+    key: &Key,
+    client_id: &str,
+    pkce: &[(&str, &str)],
+) -> Vec<(String, String)> {
+    let (status, body) = push(server, key, client_id, pkce).await;
+    assert_eq!(status, 201, "{body}");
+    let request_uri = body["request_uri"].as_str().unwrap().to_owned();
+    authorize(
+        server,
+        browser,
+        &[("client_id", client_id), ("request_uri", &request_uri)],
+    )
+    .await
+}
+
 fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
     params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }
@@ -78,7 +116,8 @@ fn pkce() -> (String, String) {
 }
 
 backend_test! {
-    /// A FAPI 2.0 client: PKCE with S256 only (FAPI 2.0 §5.3.2.2), private_key_jwt only
+    /// A FAPI 2.0 client: pushed requests only and PKCE with S256 only (FAPI 2.0 §5.3.2.2),
+    /// private_key_jwt only
     /// (§5.3.2.1), codes that live 60 s at most (§5.3.2.1), `iss` in the response (RFC 9207).
     async fn a_fapi_client_gets_the_profile_and_others_do_not(db) {
         let server = TestServer::start_default(db).await;
@@ -99,12 +138,16 @@ backend_test! {
         let browser = Browser::signed_in(&server, "fapi@example.com", "fapi password").await;
 
         let (verifier, challenge) = pkce();
+        // §5.3.2.2: PKCE with S256, checked when the request is pushed.
         for (pkce, what) in [(vec![], "no PKCE"), (vec![("code_challenge", verifier.as_str()), ("code_challenge_method", "plain")], "plain PKCE")] {
-            let params = authorize(&server, &browser, &id, &pkce).await;
-            assert_eq!(param(&params, "error"), Some("invalid_request"), "{what}: {params:?}");
+            let (status, body) = push(&server, &key, &id, &pkce).await;
+            assert_eq!((status, body["error"].as_str()), (400, Some("invalid_request")), "{what}: {body}");
         }
         let pkce = [("code_challenge", challenge.as_str()), ("code_challenge_method", "S256")];
-        let params = authorize(&server, &browser, &id, &pkce).await;
+        // §5.3.2.2: pushed authorization requests only.
+        let params = authorize(&server, &browser, &request_params(&id, &pkce)).await;
+        assert_eq!(param(&params, "error"), Some("invalid_request"), "a front-channel request: {params:?}");
+        let params = pushed_flow(&server, &browser, &key, &id, &pkce).await;
         assert_eq!(param(&params, "iss"), Some(server.base.as_str()), "RFC 9207 iss");
         let code = param(&params, "code").expect("a code").to_owned();
         let exchange = |code: String, assertion: Option<String>| {
@@ -127,7 +170,7 @@ backend_test! {
         assert_eq!(response.status(), 200);
 
         // §5.3.2.1: a code is refused after 60 s.
-        let params = authorize(&server, &browser, &id, &pkce).await;
+        let params = pushed_flow(&server, &browser, &key, &id, &pkce).await;
         let code = param(&params, "code").expect("a code").to_owned();
         server.advance(chrono::TimeDelta::seconds(61));
         let response = exchange(code, Some(key.assertion(&server, &id))).await.unwrap();

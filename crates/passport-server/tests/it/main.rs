@@ -27,6 +27,7 @@ mod introspection;
 mod keys;
 mod metrics;
 mod oidc;
+mod par;
 mod rate_limit;
 mod registration;
 mod relying_party;

@@ -17,8 +17,8 @@ use crate::error::StoreError;
 use crate::pkce::PkceMethod;
 use crate::redirect::RedirectUri;
 use crate::store::{
-    AccessTokenRecord, AuthCodeRecord, DeviceCodeRecord, PendingAuthorizationRecord, PurgeFilter, RefreshTokenRecord,
-    Store,
+    AccessTokenRecord, AuthCodeRecord, DeviceCodeRecord, PendingAuthorizationRecord, PurgeFilter, PushedRequestRecord,
+    RefreshTokenRecord, Store,
 };
 use crate::testing::memory::scopes;
 
@@ -57,6 +57,9 @@ pub const CHECKS: &[(&str, Check)] = &[
     }),
     ("consent_requests_are_single_use_and_bound_to_their_session", |s| {
         Box::pin(consent_requests_are_single_use_and_bound_to_their_session(s))
+    }),
+    ("pushed_requests_are_single_use_bound_to_their_client_and_expire", |s| {
+        Box::pin(pushed_requests_are_single_use_bound_to_their_client_and_expire(s))
     }),
     ("revoking_a_users_grants_reaches_tokens_codes_and_owned_clients", |s| {
         Box::pin(revoking_a_users_grants_reaches_tokens_codes_and_owned_clients(s))
@@ -501,6 +504,68 @@ pub async fn consent_requests_are_single_use_and_bound_to_their_session(store: A
         .await
         .unwrap();
     assert_eq!(store.take_pending("p2", "s1", now()).await.unwrap(), None, "expired");
+}
+
+/// A pushed authorization request (RFC 9126) is taken once, only by its client (another
+/// client's attempt leaves it in place), not after it expired, and purged once expired.
+pub async fn pushed_requests_are_single_use_bound_to_their_client_and_expire(store: Arc<dyn Store>) {
+    let pushed = |id: &str, expires_at| PushedRequestRecord {
+        id: id.to_owned(),
+        client_id: "c1".into(),
+        payload: serde_json::json!({"client_id": "c1", "state": "s"}),
+        expires_at,
+    };
+    store
+        .insert_pushed_request(&pushed("r1", now() + TimeDelta::seconds(60)))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .insert_pushed_request(&pushed("r1", now() + TimeDelta::seconds(60)))
+            .await,
+        Err(StoreError::Conflict)
+    ));
+    assert_eq!(
+        store.take_pushed_request("r1", "c2", now()).await.unwrap(),
+        None,
+        "another client"
+    );
+    let taken = store.take_pushed_request("r1", "c1", now()).await.unwrap().unwrap();
+    assert_eq!(taken, pushed("r1", now() + TimeDelta::seconds(60)));
+    assert_eq!(
+        store.take_pushed_request("r1", "c1", now()).await.unwrap(),
+        None,
+        "single use"
+    );
+    store
+        .insert_pushed_request(&pushed("r2", now() - TimeDelta::seconds(1)))
+        .await
+        .unwrap();
+    store
+        .insert_pushed_request(&pushed("r3", now() - TimeDelta::seconds(1)))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.take_pushed_request("r2", "c1", now()).await.unwrap(),
+        None,
+        "expired"
+    );
+    let counts = store
+        .purge(PurgeFilter {
+            revoked: false,
+            expired_before: None,
+            now: now(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(counts.sessions, 1, "the expired push left is purged");
+    assert_eq!(
+        store
+            .take_pushed_request("r3", "c1", now() - TimeDelta::minutes(1))
+            .await
+            .unwrap(),
+        None
+    );
 }
 
 /// Revoking a user's grants reaches their tokens, codes and device codes, the clients they own

@@ -15,8 +15,8 @@ use crate::redirect::RedirectUri;
 use crate::scope::ScopeSet;
 use crate::store::{
     AccessTokenRecord, AuthCodeRecord, AuthCodeStore, ClientStore, ConsentStore, DeviceCodeRecord, DeviceCodeStore,
-    PendingAuthorizationRecord, PurgeCounts, PurgeFilter, RefreshTokenRecord, Revoked, SessionRecord, SessionStore,
-    TokenStatus, TokenStore,
+    PendingAuthorizationRecord, PurgeCounts, PurgeFilter, PushedRequestRecord, RefreshTokenRecord, Revoked,
+    SessionRecord, SessionStore, TokenStatus, TokenStore,
 };
 
 #[derive(Debug, Default)]
@@ -27,6 +27,7 @@ struct State {
     codes: HashMap<String, AuthCodeRecord>,
     devices: HashMap<String, DeviceCodeRecord>,
     pending: HashMap<String, PendingAuthorizationRecord>,
+    pushed: HashMap<String, PushedRequestRecord>,
     sessions: HashMap<String, SessionRecord>,
     keys: Vec<StoredKey>,
 }
@@ -378,10 +379,11 @@ impl TokenStore for MemoryStore {
         let before = state.devices.len();
         state.devices.retain(|_, d| !dead(d.revoked, d.expires_at));
         counts.device_codes = (before - state.devices.len()) as u64;
-        let before = state.sessions.len() + state.pending.len();
+        let before = state.sessions.len() + state.pending.len() + state.pushed.len();
         state.sessions.retain(|_, s| s.expires_at >= filter.now);
         state.pending.retain(|_, p| p.expires_at >= filter.now);
-        counts.sessions = (before - state.sessions.len() - state.pending.len()) as u64;
+        state.pushed.retain(|_, p| p.expires_at >= filter.now);
+        counts.sessions = (before - state.sessions.len() - state.pending.len() - state.pushed.len()) as u64;
         Ok(counts)
     }
 }
@@ -526,6 +528,28 @@ impl ConsentStore for MemoryStore {
             return Ok(None);
         }
         Ok(state.pending.remove(id).filter(|p| p.expires_at > now))
+    }
+
+    async fn insert_pushed_request(&self, request: &PushedRequestRecord) -> Result<(), StoreError> {
+        let mut state = self.state();
+        if state.pushed.contains_key(&request.id) {
+            return Err(StoreError::Conflict);
+        }
+        state.pushed.insert(request.id.clone(), request.clone());
+        Ok(())
+    }
+
+    async fn take_pushed_request(
+        &self,
+        id: &str,
+        client_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<PushedRequestRecord>, StoreError> {
+        let mut state = self.state();
+        if state.pushed.get(id).is_none_or(|p| p.client_id != client_id) {
+            return Ok(None);
+        }
+        Ok(state.pushed.remove(id).filter(|p| p.expires_at > now))
     }
 }
 
