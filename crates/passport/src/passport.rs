@@ -943,6 +943,7 @@ impl Passport {
                     rotated_at: None,
                     rotated_to: None,
                     auth_time: None,
+                    dpop_jkt: None,
                     created_at: now,
                     expires_at: now + self.inner.settings.refresh_tokens_expire_in,
                 };
