@@ -86,6 +86,7 @@ pub(crate) fn metadata(passport: &Passport) -> Result<Value, OAuthError> {
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "revocation_endpoint_auth_methods_supported": client_auth,
         "code_challenge_methods_supported": ["S256", "plain"],
+        "dpop_signing_alg_values_supported": passport::DPOP_ALGORITHMS,
         "claims_supported": CLAIMS_SUPPORTED,
         "prompt_values_supported": ["none", "login", "consent", "select_account"],
         "authorization_response_iss_parameter_supported": true,

@@ -32,6 +32,8 @@ pub struct PassportConfig {
     pub enable_password_grant: bool,
     /// Allow the implicit grant (off by default).
     pub enable_implicit_grant: bool,
+    /// DPoP proofs must carry a server nonce (RFC 9449 §8, §9; off by default).
+    pub use_dpop_nonce: bool,
     /// Allow plain `http` redirect URIs to non-loopback hosts (off by default).
     pub insecure_http_redirect_uris: bool,
     /// `a` satisfies a check for `a:b`.
@@ -113,6 +115,7 @@ impl std::fmt::Debug for PassportConfig {
             )
             .field("enable_password_grant", &self.enable_password_grant)
             .field("enable_implicit_grant", &self.enable_implicit_grant)
+            .field("use_dpop_nonce", &self.use_dpop_nonce)
             .field("path", &self.path)
             .field("private_key", &self.private_key.as_ref().map(|_| "[redacted]"))
             .field("server_secret", &self.server_secret.as_ref().map(|_| "[redacted]"))
@@ -198,6 +201,7 @@ impl PassportConfig {
                 "enable_implicit_grant" => self.enable_implicit_grant = parse_bool(&name, &value)?,
                 "insecure_http_redirect_uris" => self.insecure_http_redirect_uris = parse_bool(&name, &value)?,
                 "inherited_scopes" => self.inherited_scopes = parse_bool(&name, &value)?,
+                "use_dpop_nonce" => self.use_dpop_nonce = parse_bool(&name, &value)?,
                 "cookie" => self.cookie = Some(value),
                 "path" => self.path = Some(value),
                 "session_lifetime" => self.session_lifetime = Some(value),

@@ -17,6 +17,7 @@ mod cli;
 mod connections;
 mod device;
 mod discovery;
+mod dpop;
 mod e2e;
 mod fleet;
 mod guard;

@@ -155,6 +155,7 @@ fn code(id: &str, user: &str) -> AuthCodeRecord {
             nonce: Some("n-0S6_WzA2Mj".to_owned()),
             max_age: Some(300),
             auth_time: Some(now().timestamp() - 60),
+            dpop_jkt: Some("0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I".to_owned()),
         },
         revoked: false,
         created_at: now(),
