@@ -219,6 +219,13 @@ fn verify_signature(proof: &str) -> Result<(ProofClaims, String), DpopError> {
     Ok((claims, jkt))
 }
 
+/// The signature check of a proof (header, key, signature, claims parsed), answering its key's
+/// thumbprint: what `benches/dpop.rs` measures. Not part of the API.
+#[doc(hidden)]
+pub fn verify_proof_signature_for_bench(proof: &str) -> Option<String> {
+    verify_signature(proof).ok().map(|(_, jkt)| jkt)
+}
+
 /// An absolute http(s) URI without query and fragment, normalized (RFC 3986 §6.2.2–6.2.3:
 /// scheme and host lowercased, the default port dropped, an empty path as `/`).
 pub(crate) fn normalize_htu(uri: &str) -> Option<String> {

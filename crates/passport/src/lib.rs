@@ -141,7 +141,7 @@ pub use device::{
 };
 pub use dpop::{
     Confirmation, DPOP_ALGORITHMS, DPOP_CLOCK_SKEW, DPOP_NONCE_PERIOD, DPOP_PROOF_MAX_AGE, DpopCheck, DpopError,
-    VerifiedProof, access_token_hash,
+    VerifiedProof, access_token_hash, verify_proof_signature_for_bench,
 };
 pub use error::{ErrorCode, OAuthError, StoreError};
 pub use events::{Event, EventListener, TracingListener};
