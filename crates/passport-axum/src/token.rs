@@ -33,7 +33,7 @@ pub async fn issue_token(State(passport): State<Passport>, request: Request) -> 
         Ok(peer) => peer,
         Err(refused) => {
             passport.metrics().token_error(refused.code());
-            return crate::rate_limit::refusal(refused);
+            return with_dpop_nonce(&passport, crate::rate_limit::refusal(refused));
         }
     };
     let proof = match crate::guard::dpop_proof(request.headers()) {
@@ -48,7 +48,7 @@ pub async fn issue_token(State(passport): State<Passport>, request: Request) -> 
         Ok(params) => params,
         Err(err) => {
             passport.metrics().token_error(err.code());
-            return OAuthJsonError::new(err, scheme).into_response();
+            return with_dpop_nonce(&passport, OAuthJsonError::new(err, scheme).into_response());
         }
     };
     let request = TokenRequest::new(params, basic)
