@@ -92,6 +92,7 @@ pub(crate) fn metadata(passport: &Passport) -> Result<Value, OAuthError> {
         "revocation_endpoint_auth_signing_alg_values_supported": passport::ASSERTION_ALGORITHMS,
         "revocation_endpoint_auth_methods_supported": client_auth,
         "code_challenge_methods_supported": ["S256", "plain"],
+        "dpop_signing_alg_values_supported": passport::DPOP_ALGORITHMS,
         "claims_supported": CLAIMS_SUPPORTED,
         "prompt_values_supported": ["none", "login", "consent", "select_account"],
         "authorization_response_iss_parameter_supported": true,

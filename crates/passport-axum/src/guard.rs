@@ -11,6 +11,13 @@
 //! Failures answer per RFC 6750 §3: 401 with `WWW-Authenticate: Bearer …` for a missing or
 //! invalid token, 403 with `error="insufficient_scope"` for a missing scope; both with a JSON
 //! body. Invalid tokens are logged at debug level only.
+//!
+//! DPoP-bound tokens (RFC 9449 §7) are accepted only as `Authorization: DPoP <token>` with a
+//! valid proof of their key (`ath` included) in the `DPoP` header; sent as `Bearer` they are
+//! invalid. Those refusals challenge with `WWW-Authenticate: DPoP error=…, algs=…` (§7.1), and
+//! `use_dpop_nonce` carries a `DPoP-Nonce` header (§9). The proof's `htu` is checked against
+//! the configured issuer's origin and the request's path, never the `Host` header. A plain
+//! bearer token is checked as before: no proof is looked at.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -55,6 +62,27 @@ pub enum GuardRejection {
     InsufficientScope(Vec<String>),
     /// The token could not be checked (storage unavailable): 503, so clients keep it.
     Unavailable,
+    /// A DPoP refusal (RFC 9449 §7.1), answered with a `DPoP` challenge.
+    Dpop(DpopRejection),
+}
+
+/// Why a request was refused under DPoP's rules (RFC 9449 §7).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DpopRejection {
+    /// A DPoP-bound token sent as `Bearer`, or an unbound one sent as `DPoP`
+    /// (`invalid_token`).
+    InvalidToken,
+    /// The `DPoP` proof is missing, invalid, replayed or of another key
+    /// (`invalid_dpop_proof`).
+    InvalidProof,
+    /// The proof lacks the server's nonce (`use_dpop_nonce`); the nonce to use.
+    UseNonce(String),
+}
+
+/// The `algs` of a `DPoP` challenge (RFC 9449 §7.1).
+fn dpop_algs() -> String {
+    passport::DPOP_ALGORITHMS.join(" ")
 }
 
 impl IntoResponse for GuardRejection {
@@ -78,6 +106,32 @@ impl GuardRejection {
                 response
                     .headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
+                return response;
+            }
+            Self::Dpop(rejection) => {
+                let (error, description) = match rejection {
+                    DpopRejection::InvalidToken => ("invalid_token", "The access token is invalid for this scheme"),
+                    DpopRejection::InvalidProof => ("invalid_dpop_proof", "The DPoP proof is invalid"),
+                    DpopRejection::UseNonce(_) => ("use_dpop_nonce", "Resend with a DPoP proof carrying the nonce"),
+                };
+                let mut response = (
+                    StatusCode::UNAUTHORIZED,
+                    Json(json!({"error": error, "error_description": description, "message": "Unauthenticated."})),
+                )
+                    .into_response();
+                let challenge = format!(
+                    "DPoP error=\"{error}\", error_description=\"{description}\", algs=\"{}\"",
+                    dpop_algs()
+                );
+                let headers = response.headers_mut();
+                if let Ok(value) = HeaderValue::from_str(&challenge) {
+                    headers.insert(header::WWW_AUTHENTICATE, value);
+                }
+                if let DpopRejection::UseNonce(nonce) = rejection
+                    && let Ok(value) = HeaderValue::from_str(nonce)
+                {
+                    headers.insert(DPOP_NONCE, value);
+                }
                 return response;
             }
             Self::Missing => (
@@ -117,6 +171,115 @@ impl GuardRejection {
     }
 }
 
+/// The `DPoP-Nonce` response header (RFC 9449 §8.1).
+pub(crate) const DPOP_NONCE: &str = "dpop-nonce";
+
+/// The request's one `DPoP` header: `Err` when there are several or it is not text (RFC 9449
+/// §4.3: "not more than one").
+pub(crate) fn dpop_proof(headers: &HeaderMap) -> Result<Option<&str>, ()> {
+    let mut values = headers.get_all("dpop").iter();
+    let first = values.next();
+    if values.next().is_some() {
+        return Err(());
+    }
+    first.map(|v| v.to_str().map(str::trim).map_err(|_| ())).transpose()
+}
+
+/// An access token as the `Authorization` header presents it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Presented<'a> {
+    pub(crate) token: &'a str,
+    /// Sent with the `DPoP` scheme (RFC 9449 §7.1) rather than `Bearer`.
+    pub(crate) dpop: bool,
+}
+
+/// The token of `Authorization: Bearer …` or `Authorization: DPoP …` (schemes
+/// case-insensitive).
+pub(crate) fn presented(headers: &HeaderMap) -> Option<Presented<'_>> {
+    if let Some(token) = bearer(headers) {
+        return Some(Presented { token, dpop: false });
+    }
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
+    if value.len() > 5 && value[..5].eq_ignore_ascii_case("dpop ") {
+        let token = value[5..].trim();
+        return (!token.is_empty()).then_some(Presented { token, dpop: true });
+    }
+    None
+}
+
+/// Checks a presented token: as a bearer token, and for DPoP-bound ones (or the `DPoP`
+/// scheme) the proof of its key for this request (`method`, `path`) too.
+pub(crate) async fn check_presented(
+    passport: &Passport,
+    headers: &HeaderMap,
+    method: &axum::http::Method,
+    path: &str,
+    presented: Presented<'_>,
+) -> Result<AccessToken, GuardRejection> {
+    let token = match passport.authenticate_bearer(presented.token).await {
+        Ok(token) => token,
+        Err(TokenInvalid::Unavailable) => return Err(GuardRejection::Unavailable),
+        Err(reason) => {
+            tracing::debug!(%reason, "bearer token refused");
+            return Err(if presented.dpop {
+                GuardRejection::Dpop(DpopRejection::InvalidToken)
+            } else {
+                GuardRejection::Invalid
+            });
+        }
+    };
+    let jkt = match (token.jkt.as_deref(), presented.dpop) {
+        (None, false) => return Ok(token),
+        (Some(jkt), true) => jkt,
+        (Some(_), false) => {
+            tracing::debug!("DPoP-bound token sent as a bearer token");
+            return Err(GuardRejection::Dpop(DpopRejection::InvalidToken));
+        }
+        (None, true) => {
+            tracing::debug!("token sent with the DPoP scheme is not DPoP-bound");
+            return Err(GuardRejection::Dpop(DpopRejection::InvalidToken));
+        }
+    };
+    let invalid = GuardRejection::Dpop(DpopRejection::InvalidProof);
+    let Ok(Some(proof)) = dpop_proof(headers) else {
+        tracing::debug!("DPoP-bound token without exactly one DPoP proof");
+        return Err(invalid);
+    };
+    let Some(uri) = passport.request_uri(path) else {
+        tracing::debug!("DPoP proofs need a configured issuer");
+        return Err(invalid);
+    };
+    let check = passport::DpopCheck {
+        proof,
+        method: method.as_str(),
+        uri: &uri,
+        access_token: Some(presented.token),
+    };
+    match passport.check_dpop_proof(check).await {
+        Ok(verified) if verified.jkt == jkt => Ok(token),
+        Ok(_) => {
+            tracing::debug!("DPoP proof of another key than the token's");
+            Err(invalid)
+        }
+        Err(passport::DpopError::UseNonce) => Err(GuardRejection::Dpop(DpopRejection::UseNonce(
+            passport.dpop_nonce().unwrap_or_default(),
+        ))),
+        Err(passport::DpopError::Unavailable) => Err(GuardRejection::Unavailable),
+        Err(reason) => {
+            tracing::debug!(%reason, "DPoP proof refused");
+            Err(invalid)
+        }
+    }
+}
+
+/// The request's path as it arrived (before any `nest` stripped a prefix).
+fn original_path(parts: &Parts) -> &str {
+    parts
+        .extensions
+        .get::<axum::extract::OriginalUri>()
+        .map_or(parts.uri.path(), |original| original.0.path())
+}
+
 /// The bearer token of `Authorization: Bearer …` (scheme case-insensitive).
 pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
@@ -133,20 +296,12 @@ async fn authenticate(parts: &mut Parts, passport: &Passport) -> Result<AccessTo
     if let Some(token) = parts.extensions.get::<AccessToken>() {
         return Ok(token.clone());
     }
-    let Some(token) = bearer(&parts.headers) else {
+    let Some(presented) = presented(&parts.headers) else {
         return transient(parts, passport).await;
     };
-    match passport.authenticate_bearer(token).await {
-        Ok(token) => {
-            parts.extensions.insert(token.clone());
-            Ok(token)
-        }
-        Err(TokenInvalid::Unavailable) => Err(GuardRejection::Unavailable),
-        Err(reason) => {
-            tracing::debug!(%reason, "bearer token refused");
-            Err(GuardRejection::Invalid)
-        }
-    }
+    let token = check_presented(passport, &parts.headers, &parts.method, original_path(parts), presented).await?;
+    parts.extensions.insert(token.clone());
+    Ok(token)
 }
 
 /// The session store of the pages, put on each request by [`crate::create_fresh_api_token`]
@@ -196,6 +351,7 @@ async fn transient(parts: &mut Parts, passport: &Passport) -> Result<AccessToken
         client_provider: None,
         expires_at: chrono::DateTime::<chrono::Utc>::MAX_UTC,
         custom_claims: serde_json::Map::new(),
+        jkt: None,
     };
     parts.extensions.insert(token.clone());
     Ok(token)

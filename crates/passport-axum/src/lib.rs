@@ -67,7 +67,7 @@ use passport::Passport;
 pub use error::OAuthJsonError;
 pub use forwarded::parse_trusted_proxies;
 pub use guard::{
-    Api, AuthUser, BearerToken, CheckToken, CheckTokenService, Guard, GuardRejection, RenderRejections,
+    Api, AuthUser, BearerToken, CheckToken, CheckTokenService, DpopRejection, Guard, GuardRejection, RenderRejections,
     RenderRejectionsService,
 };
 pub use introspect::{introspect_token, revoke_token};

@@ -5,6 +5,8 @@
 //! * `GET` / `POST /{path}/userinfo`: a bearer token in the `Authorization` header or, on
 //!   `POST`, the `access_token` form field (RFC 6750 §2.1, §2.2); refusals as the guard's
 //!   (RFC 6750 §3: 401 `invalid_token`, 403 `insufficient_scope`, with `WWW-Authenticate`).
+//!   A DPoP-bound token only as `Authorization: DPoP` with a proof, as at the guard (RFC 9449
+//!   §7); never in the body.
 //! * `GET` / `POST /{path}/logout`: a `GET` ends the session only when its `id_token_hint`
 //!   names the signed-in user; otherwise a confirmation page posts back here with the
 //!   session's CSRF token. A `POST` from a relying party (no `_token`) is sent on to the `GET`
@@ -14,12 +16,10 @@ use axum::Json;
 use axum::extract::{RawQuery, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use passport::{
-    AuthorizationResponse, LogoutRequest, Passport, TokenInvalid, UserinfoRefusal, ValidatedLogout, random_alphanumeric,
-};
+use passport::{AuthorizationResponse, LogoutRequest, Passport, UserinfoRefusal, ValidatedLogout, random_alphanumeric};
 use serde_json::json;
 
-use crate::guard::{GuardRejection, bearer};
+use crate::guard::{GuardRejection, Presented, check_presented, presented};
 use crate::page::{PageError, redirect};
 use crate::pages::{Pages, param};
 use crate::session::{self, Session};
@@ -53,23 +53,27 @@ pub(crate) fn respond(pages: &Pages, answer: &AuthorizationResponse) -> Response
 
 /// `GET` and `POST /{path}/userinfo`.
 pub(crate) async fn userinfo(State(passport): State<Passport>, request: Request) -> Response {
-    let in_header = bearer(request.headers()).map(str::to_owned);
+    let headers = request.headers().clone();
+    let method = request.method().clone();
+    let path = request
+        .extensions()
+        .get::<axum::extract::OriginalUri>()
+        .map_or(request.uri().path(), |original| original.0.path())
+        .to_owned();
+    let in_header = presented(&headers);
     let in_body = match body_token(request).await {
         Ok(token) => token,
         Err(response) => return response,
     };
-    let token = match (in_header, in_body) {
+    let presented = match (in_header, &in_body) {
         (Some(_), Some(_)) => return invalid_request("Send the access token in one place only"),
-        (Some(token), None) | (None, Some(token)) => token,
+        (Some(presented), None) => presented,
+        (None, Some(token)) => Presented { token, dpop: false },
         (None, None) => return GuardRejection::Missing.into_response(),
     };
-    let token = match passport.authenticate_bearer(&token).await {
+    let token = match check_presented(&passport, &headers, &method, &path, presented).await {
         Ok(token) => token,
-        Err(TokenInvalid::Unavailable) => return GuardRejection::Unavailable.into_response(),
-        Err(reason) => {
-            tracing::debug!(%reason, "userinfo: bearer token refused");
-            return GuardRejection::Invalid.into_response();
-        }
+        Err(rejection) => return rejection.into_response(),
     };
     match passport.userinfo(&token).await {
         Ok(claims) => {

@@ -41,6 +41,7 @@ pub fn acting_as(user: User, scopes: impl IntoIterator<Item = impl Into<String>>
             client_provider: None,
             expires_at: DateTime::<Utc>::MAX_UTC,
             custom_claims: serde_json::Map::new(),
+            jkt: None,
         },
         user: Some(user),
     }
@@ -58,6 +59,7 @@ pub fn acting_as_client(client_id: &str, scopes: impl IntoIterator<Item = impl I
             client_provider: None,
             expires_at: DateTime::<Utc>::MAX_UTC,
             custom_claims: serde_json::Map::new(),
+            jkt: None,
         },
         user: None,
     }

@@ -1,5 +1,7 @@
 //! `POST /oauth/token`: reads the body (form or JSON, strictly), the Basic credentials, and
 //! hands a [`TokenRequest`] to the core. Malformed input of any kind is `invalid_request` JSON.
+//! The `DPoP` header (RFC 9449 §4) goes with the request; more than one is `invalid_dpop_proof`.
+//! With `use_dpop_nonce`, every answer carries the current `DPoP-Nonce` (§8.1).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -31,27 +33,46 @@ pub async fn issue_token(State(passport): State<Passport>, request: Request) -> 
         Ok(peer) => peer,
         Err(refused) => {
             passport.metrics().token_error(refused.code());
-            return crate::rate_limit::refusal(refused);
+            return with_dpop_nonce(&passport, crate::rate_limit::refusal(refused));
+        }
+    };
+    let proof = match crate::guard::dpop_proof(request.headers()) {
+        Ok(proof) => proof.map(str::to_owned),
+        Err(()) => {
+            let err = OAuthError::invalid_dpop_proof("Send exactly one DPoP header");
+            passport.metrics().token_error(err.code());
+            return with_dpop_nonce(&passport, OAuthJsonError::new(err, scheme).into_response());
         }
     };
     let params = match read_params(request).await {
         Ok(params) => params,
         Err(err) => {
             passport.metrics().token_error(err.code());
-            return OAuthJsonError::new(err, scheme).into_response();
+            return with_dpop_nonce(&passport, OAuthJsonError::new(err, scheme).into_response());
         }
     };
-    match passport
-        .issue_token(&TokenRequest::new(params, basic).from_address(peer))
-        .await
-    {
+    let request = TokenRequest::new(params, basic)
+        .from_address(peer)
+        .with_dpop_proof(proof);
+    let response = match passport.issue_token(&request).await {
         Ok(token) => {
             let mut response = (StatusCode::OK, Json(token)).into_response();
             no_store(&mut response);
             response
         }
         Err(err) => OAuthJsonError::new(err, scheme).into_response(),
+    };
+    with_dpop_nonce(&passport, response)
+}
+
+/// Adds the current `DPoP-Nonce` when the server requires nonces (RFC 9449 §8.1, §8.2).
+fn with_dpop_nonce(passport: &Passport, mut response: Response) -> Response {
+    if let Some(nonce) = passport.dpop_nonce()
+        && let Ok(value) = axum::http::HeaderValue::from_str(&nonce)
+    {
+        response.headers_mut().insert(crate::guard::DPOP_NONCE, value);
     }
+    response
 }
 
 /// The caller's address for the failure limits. When limits are on and the app was served

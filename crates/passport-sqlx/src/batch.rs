@@ -52,7 +52,7 @@ where
     refresh.peek()?;
     let mut query = QueryBuilder::new(
         "INSERT INTO oauth_refresh_tokens \
-         (id, access_token_id, client_id, user_id, scopes, family_id, revoked, created_at, expires_at, auth_time) ",
+         (id, access_token_id, client_id, user_id, scopes, family_id, revoked, created_at, expires_at, auth_time, dpop_jkt) ",
     );
     query.push_values(refresh, |mut row, refresh| {
         row.push_bind(refresh.id.as_str())
@@ -64,7 +64,8 @@ where
             .push("FALSE")
             .push_bind(refresh.created_at)
             .push_bind(refresh.expires_at)
-            .push_bind(refresh.auth_time);
+            .push_bind(refresh.auth_time)
+            .push_bind(refresh.dpop_jkt.as_deref());
     });
     Some(query)
 }

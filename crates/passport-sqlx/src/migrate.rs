@@ -126,11 +126,18 @@ macro_rules! migrations {
                 name: "client policies",
                 sql: include_str!(concat!("../migrations/", $dialect, "/core/0007_client_policies.sql")),
             },
+            // Version 8 is pushed authorization requests (RFC 9126).
             Migration {
                 schema: Schema::Core,
                 version: 8,
                 name: "pushed requests",
                 sql: include_str!(concat!("../migrations/", $dialect, "/core/0008_pushed_requests.sql")),
+            },
+            Migration {
+                schema: Schema::Core,
+                version: 9,
+                name: "dpop",
+                sql: include_str!(concat!("../migrations/", $dialect, "/core/0009_dpop.sql")),
             },
             Migration {
                 schema: Schema::Core,

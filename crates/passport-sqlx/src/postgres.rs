@@ -167,8 +167,8 @@ async fn insert_refresh<'c>(
 ) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO oauth_refresh_tokens \
-         (id, access_token_id, client_id, user_id, scopes, family_id, revoked, created_at, expires_at, auth_time) \
-         VALUES ($1, $2, $3, $4, $5, $6, FALSE, $7, $8, $9)",
+         (id, access_token_id, client_id, user_id, scopes, family_id, revoked, created_at, expires_at, auth_time, \
+         dpop_jkt) VALUES ($1, $2, $3, $4, $5, $6, FALSE, $7, $8, $9, $10)",
     )
     .bind(&refresh.id)
     .bind(&refresh.access_token_id)
@@ -179,6 +179,7 @@ async fn insert_refresh<'c>(
     .bind(refresh.created_at)
     .bind(refresh.expires_at)
     .bind(refresh.auth_time)
+    .bind(&refresh.dpop_jkt)
     .execute(executor)
     .await
     .map(|_| ())
@@ -722,7 +723,33 @@ impl TokenStore for PgStore {
             .execute(&self.pool)
             .await
             .map_err(backend)?;
+        sqlx::query("DELETE FROM passport_dpop_proofs WHERE expires_at < $1")
+            .bind(filter.now)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
         Ok(counts)
+    }
+
+    async fn record_dpop_proof(
+        &self,
+        id: &str,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        // A conflict with a live record is a replay; an expired one is taken over.
+        let done = sqlx::query(
+            "INSERT INTO passport_dpop_proofs (id, expires_at) VALUES ($1, $2) \
+             ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at \
+             WHERE passport_dpop_proofs.expires_at <= $3",
+        )
+        .bind(id)
+        .bind(expires_at)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn count_failure(

@@ -120,7 +120,7 @@ pub(crate) const ACCESS_COLUMNS: &str =
     "id, user_id, client_id, name, scopes, family_id, revoked, created_at, expires_at";
 
 pub(crate) const REFRESH_COLUMNS: &str = "id, access_token_id, client_id, user_id, scopes, family_id, revoked, rotated_at, rotated_to, created_at, \
-     expires_at, auth_time";
+     expires_at, auth_time, dpop_jkt";
 
 pub(crate) const AUTH_CODE_COLUMNS: &str = "id, user_id, client_id, scopes, redirect_uri, code_challenge, \
      code_challenge_method, extensions, revoked, created_at, expires_at";
@@ -210,6 +210,7 @@ pub(crate) fn refresh(row: &impl Columns) -> Result<RefreshTokenRecord, sqlx::Er
         rotated_at: row.opt_time("rotated_at")?,
         rotated_to: row.opt_text("rotated_to")?,
         auth_time: row.opt_time("auth_time")?,
+        dpop_jkt: row.opt_text("dpop_jkt")?,
         created_at: row.time("created_at")?,
         expires_at: row.opt_time("expires_at")?.unwrap_or(DateTime::<Utc>::MAX_UTC),
     })

@@ -183,6 +183,9 @@ pub struct AuthorizationRequest {
     /// `request_uri` (RFC 9126 §4): the reference to a pushed request, whose parameters replace
     /// these.
     pub request_uri: Option<String>,
+    /// `dpop_jkt` (RFC 9449 §10): the thumbprint of the DPoP key the code's exchange must
+    /// prove, carried to the code.
+    pub dpop_jkt: Option<String>,
 }
 
 impl AuthorizationRequest {
@@ -206,6 +209,7 @@ impl AuthorizationRequest {
                 "login_hint" => &mut request.login_hint,
                 "id_token_hint" => &mut request.id_token_hint,
                 "request_uri" => &mut request.request_uri,
+                "dpop_jkt" => &mut request.dpop_jkt,
                 _ => continue,
             };
             if slot.is_some() {
@@ -242,6 +246,9 @@ pub struct AuthorizationExtensions {
     /// Set on approval of OpenID Connect requests.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_time: Option<i64>,
+    /// `dpop_jkt` (RFC 9449 §10): the code is exchanged only with a proof of this key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpop_jkt: Option<String>,
 }
 
 impl AuthorizationExtensions {
@@ -562,6 +569,7 @@ impl Passport {
                 nonce: request.nonce.clone(),
                 max_age: None,
                 auth_time: None,
+                dpop_jkt: request.dpop_jkt.clone(),
             },
             // Multiple Response Types §5: tokens in the query "MUST NOT" be used.
             response_mode: response_mode
@@ -615,6 +623,15 @@ impl Passport {
                 ));
             }
         };
+        // RFC 9449 §10: a JWK SHA-256 thumbprint, base64url (43 characters).
+        let thumbprint =
+            |j: &str| j.len() == 43 && j.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if validated.extensions.dpop_jkt.as_deref().is_some_and(|j| !thumbprint(j)) {
+            return Err(redirect(
+                &validated,
+                OAuthError::invalid_request("dpop_jkt must be a JWK SHA-256 thumbprint (RFC 9449 §10)"),
+            ));
+        }
         self.validate_openid(&mut validated, request)
             .await
             .map_err(|e| redirect(&validated, e))?;
@@ -804,6 +821,7 @@ impl Passport {
                     name: None,
                     family: Family::None,
                     with_refresh: false,
+                    jkt: None,
                 })
                 .await?;
             let minted = self.store_minted(minted).await?;

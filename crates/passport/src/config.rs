@@ -32,6 +32,8 @@ pub struct PassportConfig {
     pub enable_password_grant: bool,
     /// Allow the implicit grant (off by default).
     pub enable_implicit_grant: bool,
+    /// DPoP proofs must carry a server nonce (RFC 9449 §8, §9; off by default).
+    pub use_dpop_nonce: bool,
     /// Allow plain `http` redirect URIs to non-loopback hosts (off by default).
     pub insecure_http_redirect_uris: bool,
     /// `a` satisfies a check for `a:b`.
@@ -120,6 +122,7 @@ impl std::fmt::Debug for PassportConfig {
             )
             .field("enable_password_grant", &self.enable_password_grant)
             .field("enable_implicit_grant", &self.enable_implicit_grant)
+            .field("use_dpop_nonce", &self.use_dpop_nonce)
             .field("path", &self.path)
             .field("private_key", &self.private_key.as_ref().map(|_| "[redacted]"))
             .field("server_secret", &self.server_secret.as_ref().map(|_| "[redacted]"))
@@ -208,6 +211,7 @@ impl PassportConfig {
                 "require_pushed_authorization_requests" => {
                     self.require_pushed_authorization_requests = parse_bool(&name, &value)?;
                 }
+                "use_dpop_nonce" => self.use_dpop_nonce = parse_bool(&name, &value)?,
                 "cookie" => self.cookie = Some(value),
                 "path" => self.path = Some(value),
                 "session_lifetime" => self.session_lifetime = Some(value),

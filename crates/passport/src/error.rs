@@ -46,6 +46,10 @@ pub enum ErrorCode {
     LoginRequired,
     /// `prompt=none` and consent is needed.
     ConsentRequired,
+    /// DPoP (RFC 9449 §5.2): the proof is missing where required, malformed, or does not match.
+    InvalidDpopProof,
+    /// DPoP (RFC 9449 §8): the proof must carry the nonce of the `DPoP-Nonce` header.
+    UseDpopNonce,
     /// Revocation (RFC 7009 §2.2.1): the server cannot revoke this type of token. Never emitted
     /// here, so not in [`ErrorCode::ALL`]: both token types are revocable, and an unknown
     /// `token_type_hint` is ignored (§2.1).
@@ -54,7 +58,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code the server emits, in the order the README's error table lists them.
-    pub const ALL: [ErrorCode; 16] = [
+    pub const ALL: [ErrorCode; 18] = [
         Self::InvalidRequest,
         Self::InvalidClient,
         Self::UnauthorizedClient,
@@ -69,6 +73,8 @@ impl ErrorCode {
         Self::InvalidRequestUri,
         Self::LoginRequired,
         Self::ConsentRequired,
+        Self::InvalidDpopProof,
+        Self::UseDpopNonce,
         Self::TemporarilyUnavailable,
         Self::ServerError,
     ];
@@ -93,6 +99,8 @@ impl ErrorCode {
             Self::LoginRequired => "login_required",
             Self::ConsentRequired => "consent_required",
             Self::UnsupportedTokenType => "unsupported_token_type",
+            Self::InvalidDpopProof => "invalid_dpop_proof",
+            Self::UseDpopNonce => "use_dpop_nonce",
         }
     }
 
@@ -143,6 +151,8 @@ impl ErrorCode {
             Self::ExpiredToken => "The `device_code` has expired and the device authorization session has concluded.",
             Self::LoginRequired => "The authorization server requires end-user authentication.",
             Self::ConsentRequired => "The authorization server requires end-user consent.",
+            Self::InvalidDpopProof => "The DPoP proof is missing, malformed or does not match the request.",
+            Self::UseDpopNonce => "The authorization server requires a nonce in the DPoP proof.",
             Self::UnsupportedTokenType => {
                 "The authorization server does not support the revocation of the presented token type."
             }
@@ -218,6 +228,11 @@ impl OAuthError {
     /// `invalid_request` with a free hint.
     pub fn invalid_request(hint: impl Into<Cow<'static, str>>) -> Self {
         Self::new(ErrorCode::InvalidRequest).with_hint(hint)
+    }
+
+    /// `invalid_dpop_proof` (RFC 9449 §5.2, 400).
+    pub fn invalid_dpop_proof(hint: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::InvalidDpopProof).with_hint(hint)
     }
 
     /// `invalid_client` (401).

@@ -101,6 +101,10 @@ pub struct ActiveToken {
     /// token.kind !== 'RefreshToken' ? token.tokenType : undefined`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token_type: Option<&'static str>,
+    /// The key a DPoP-bound access token is bound to (RFC 9449 §6.2: `cnf.jkt`), so that a
+    /// resource server can check proofs itself; `token_type` is then `DPoP`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<crate::dpop::Confirmation>,
     /// Which kind of token it is (not part of the answer).
     #[serde(skip)]
     pub kind: TokenKind,
@@ -261,7 +265,8 @@ impl Passport {
                 aud: claims.aud,
                 iss: issuer,
                 jti: claims.jti,
-                token_type: Some("Bearer"),
+                token_type: Some(if claims.cnf.is_some() { "DPoP" } else { "Bearer" }),
+                cnf: claims.cnf,
                 kind: TokenKind::AccessToken,
             }),
             Presented::Refresh(record) if record.revoked || record.expires_at <= self.now() => None,
@@ -278,6 +283,7 @@ impl Passport {
                     iss: issuer,
                     jti: record.id,
                     token_type: None,
+                    cnf: None,
                     kind: TokenKind::RefreshToken,
                 })
             }
@@ -326,6 +332,7 @@ mod tests {
             iss: None,
             jti: "j".into(),
             token_type: None,
+            cnf: None,
             kind: TokenKind::RefreshToken,
         });
         assert_eq!(

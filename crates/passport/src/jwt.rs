@@ -44,6 +44,9 @@ pub struct AccessTokenClaims {
     /// none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
+    /// The key the token is bound to (RFC 9449 §6.1: `cnf.jkt`), for DPoP-bound tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<crate::dpop::Confirmation>,
     /// Claims added by a [`crate::ClaimsHook`] (and any other claim a token carries).
     #[serde(flatten)]
     pub custom: serde_json::Map<String, serde_json::Value>,

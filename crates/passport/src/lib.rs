@@ -77,6 +77,8 @@
 //!   [`Passport::revoke`].
 //! * State changes (revocations, client updates, user deletion) are operations of
 //!   [`Passport`] that emit their [`Event`]s; the store is never reached around them.
+//! * DPoP (RFC 9449): [`Passport::check_dpop_proof`]; bound tokens carry `cnf.jkt`
+//!   ([`AccessToken::jkt`]).
 //! * Keys: a [`KeySet`] keyed by `kid`; HMAC keys derive from one [`ServerSecret`].
 //! * Time comes from a [`Clock`]; tests move a [`MockClock`].
 //! * Monitoring: [`Passport::metrics`] counts tokens issued, token endpoint errors, bearer
@@ -92,6 +94,7 @@ mod clock;
 mod config;
 mod consent;
 mod device;
+mod dpop;
 mod error;
 mod events;
 #[doc(hidden)]
@@ -139,6 +142,10 @@ pub use consent::{CONSENT_TTL, DeviceConsent, PendingConsent};
 pub use device::{
     DEVICE_CODE_TTL, DEVICE_POLL_INTERVAL, DeviceAuthorization, USER_CODE_ALPHABET, display_user_code,
     normalize_user_code,
+};
+pub use dpop::{
+    Confirmation, DPOP_ALGORITHMS, DPOP_CLOCK_SKEW, DPOP_NONCE_PERIOD, DPOP_PROOF_MAX_AGE, DpopCheck, DpopError,
+    VerifiedProof, access_token_hash, verify_proof_signature_for_bench,
 };
 pub use error::{ErrorCode, OAuthError, StoreError};
 pub use events::{Event, EventListener, TracingListener};

@@ -73,6 +73,8 @@ pub struct Settings {
     /// Every client must push its authorization requests (RFC 9126 §5): `/oauth/authorize`
     /// without `request_uri` is refused.
     pub require_pushed_authorization_requests: bool,
+    /// DPoP proofs must carry a server nonce (RFC 9449 §8, §9).
+    pub use_dpop_nonce: bool,
 }
 
 /// Builds a [`Passport`]. Every setting has Passport's default; `build()` checks them.
@@ -98,6 +100,7 @@ pub struct PassportBuilder {
     refresh_token_reuse_grace: TimeDelta,
     client_registration: Result<crate::registration::RegistrationPolicy, ConfigError>,
     fapi_profile: bool,
+    use_dpop_nonce: bool,
     token_cache: bool,
     token_cache_max_age: TimeDelta,
     keys: KeySource,
@@ -144,6 +147,7 @@ impl Default for PassportBuilder {
             refresh_token_reuse_grace: TimeDelta::zero(),
             client_registration: Ok(crate::registration::RegistrationPolicy::Off),
             fapi_profile: false,
+            use_dpop_nonce: false,
             token_cache: true,
             token_cache_max_age: TimeDelta::minutes(5),
             keys: KeySource::None,
@@ -181,6 +185,7 @@ impl PassportBuilder {
             insecure_http_redirect_uris: config.insecure_http_redirect_uris,
             require_pushed_authorization_requests: config.require_pushed_authorization_requests,
             issuer: config.issuer.clone(),
+            use_dpop_nonce: config.use_dpop_nonce,
             ..Self::default()
         };
         if let Some(path) = &config.path {
@@ -357,6 +362,16 @@ impl PassportBuilder {
     /// Who may register clients at `POST /{path}/register` (RFC 7591; off by default).
     pub fn client_registration(mut self, policy: crate::registration::RegistrationPolicy) -> Self {
         self.client_registration = Ok(policy);
+        self
+    }
+
+    /// DPoP proofs must carry a nonce of the server's (RFC 9449 §8, §9; off by default): a
+    /// proof without the current one is answered `use_dpop_nonce` with a `DPoP-Nonce` header,
+    /// and the client retries with it. Nonces are derived from the server secret and the time
+    /// (a new one every [`crate::DPOP_NONCE_PERIOD`], the previous one still accepted), so every
+    /// instance accepts every other's; proofs made long ahead of their use are refused.
+    pub fn use_dpop_nonce(mut self, on: bool) -> Self {
+        self.use_dpop_nonce = on;
         self
     }
 
@@ -562,6 +577,7 @@ impl PassportBuilder {
             client_registration: self.client_registration.clone()?,
             fapi_profile: self.fapi_profile,
             require_pushed_authorization_requests: self.require_pushed_authorization_requests,
+            use_dpop_nonce: self.use_dpop_nonce,
         };
         let mut cache = KeyCache::default();
         let keys = match (self.stored_keys, self.key_set) {
@@ -581,6 +597,7 @@ impl PassportBuilder {
             _ => KeySet::load(&self.keys).map_err(|e| ConfigError(e.to_string()))?,
         };
         let server_secret = given_secret.unwrap_or_else(|| keys.current().fallback_secret());
+        let settings_nonce = settings.use_dpop_nonce;
         let metrics = Arc::new(Metrics::default());
         // Every store call is timed here, whichever backend serves it.
         let store: Arc<dyn Store> = Arc::new(TimedStore::new(store, metrics.clone()));
@@ -598,6 +615,7 @@ impl PassportBuilder {
                 group_commit: Arc::default(),
                 cookie_key: server_secret.hmac_key(purpose::TRANSIENT_COOKIE),
                 guest_key: server_secret.hmac_key(purpose::GUEST_SESSION),
+                dpop_nonce_key: settings_nonce.then(|| server_secret.hmac_key(purpose::DPOP_NONCE)),
                 limits: FailureLimits::new(self.failure_limits, self.clock.clone()),
                 keys: ArcSwap::from_pointee(keys),
                 store,
@@ -618,6 +636,8 @@ struct Inner {
     settings: Settings,
     cookie_key: aws_lc_rs::hmac::Key,
     guest_key: aws_lc_rs::hmac::Key,
+    /// The key DPoP nonces are derived with, when `use_dpop_nonce` is on.
+    dpop_nonce_key: Option<aws_lc_rs::hmac::Key>,
     limits: FailureLimits,
     /// Swapped whole when the key set changes (rotation, retirement), so a signing or checking
     /// request holds one consistent set without locking.
@@ -667,6 +687,9 @@ pub struct AccessToken {
     pub client_provider: Option<String>,
     /// Expiry.
     pub expires_at: DateTime<Utc>,
+    /// The thumbprint of the key a DPoP-bound token is bound to (its `cnf.jkt`): such a token
+    /// is only good with a proof of that key (RFC 9449 §7).
+    pub jkt: Option<String>,
 }
 
 /// The minted parts of a token response, before they are stored.
@@ -677,6 +700,8 @@ pub(crate) struct Minted {
     /// The grant that minted them and the algorithm that signed the JWT (for the metrics).
     pub(crate) grant: GrantType,
     pub(crate) alg: Algorithm,
+    /// The DPoP key the access token is bound to.
+    pub(crate) jkt: Option<String>,
 }
 
 /// What to mint.
@@ -692,6 +717,8 @@ pub(crate) struct MintSpec<'a> {
     pub(crate) family: Family,
     /// Issue a refresh token too (needs a family).
     pub(crate) with_refresh: bool,
+    /// Bind the access token (and a public client's refresh token) to this DPoP key.
+    pub(crate) jkt: Option<String>,
 }
 
 /// Which grant family minted tokens belong to: revoking a family revokes every access and
@@ -772,6 +799,10 @@ impl Passport {
 
     pub(crate) fn guest_key(&self) -> &aws_lc_rs::hmac::Key {
         &self.inner.guest_key
+    }
+
+    pub(crate) fn dpop_nonce_key(&self) -> Option<&aws_lc_rs::hmac::Key> {
+        self.inner.dpop_nonce_key.as_ref()
     }
 
     /// The server's counters and histograms, for Prometheus (see [`Metrics::render`]).
@@ -932,6 +963,7 @@ impl Passport {
             refresh,
             grant,
             alg,
+            jkt,
         } = minted;
         let (value, refresh) = match refresh {
             Some((value, record)) => (Some(value), Some(record)),
@@ -948,6 +980,7 @@ impl Passport {
             refresh: value.zip(refresh),
             grant,
             alg,
+            jkt,
         };
         self.announce(&minted);
         Ok(minted)
@@ -968,6 +1001,7 @@ impl Passport {
             scopes: spec.scopes.to_vec(),
             iss: self.inner.settings.issuer.clone(),
             client_id: Some(spec.client.id.to_string()),
+            cnf: spec.jkt.clone().map(|jkt| crate::dpop::Confirmation { jkt }),
             custom: match &self.inner.claims_hook {
                 None => serde_json::Map::new(),
                 Some(hook) => {
@@ -1001,6 +1035,9 @@ impl Passport {
                     rotated_at: None,
                     rotated_to: None,
                     auth_time: None,
+                    // RFC 9449 §5: a public client's refresh token is bound to its key (a
+                    // confidential client's is bound by its authentication already).
+                    dpop_jkt: spec.jkt.clone().filter(|_| !spec.client.is_confidential()),
                     created_at: now,
                     expires_at: now + self.inner.settings.refresh_tokens_expire_in,
                 };
@@ -1024,6 +1061,7 @@ impl Passport {
             refresh,
             grant: spec.grant,
             alg,
+            jkt: spec.jkt,
         })
     }
 
@@ -1072,6 +1110,7 @@ impl Passport {
             custom_claims: claims.custom,
             client_provider: status.client_provider,
             expires_at: DateTime::from_timestamp(claims.exp, 0).unwrap_or_default(),
+            jkt: claims.cnf.map(|cnf| cnf.jkt),
         };
         cache.insert(key, Arc::new(checked.clone()), Some(kid), nbf, now, epoch);
         Ok(checked)

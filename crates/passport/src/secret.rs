@@ -127,6 +127,8 @@ pub(crate) mod purpose {
     pub(crate) const GUEST_SESSION: &[u8] = b"passport/guest-session/v1";
     /// Private signing keys sealed into the database (AES-256-GCM).
     pub(crate) const KEY_SEALING: &[u8] = b"passport/signing-key-sealing/v1";
+    /// DPoP server nonces (RFC 9449 §8), one per time bucket.
+    pub(crate) const DPOP_NONCE: &[u8] = b"passport/dpop-nonce/v1";
 }
 
 impl ServerSecret {

@@ -66,6 +66,9 @@ pub struct RefreshTokenRecord {
     /// Connect authentication request (`None` otherwise): a refresh then issues an id_token
     /// with this `auth_time` (Core §12.2).
     pub auth_time: Option<DateTime<Utc>>,
+    /// The DPoP key thumbprint a public client's refresh token is bound to (RFC 9449 §5): a
+    /// refresh must prove possession of that key.
+    pub dpop_jkt: Option<String>,
     /// Issue time.
     pub created_at: DateTime<Utc>,
     /// Expiry.
@@ -259,6 +262,16 @@ pub trait TokenStore: Send + Sync {
 
     /// Deletes dead rows.
     async fn purge(&self, filter: PurgeFilter) -> Result<PurgeCounts, StoreError>;
+
+    /// Records a DPoP proof (`id`: a hash of its `jti` and key thumbprint) until `expires_at`;
+    /// false when it is already recorded and not expired at `now` (a replay). Every instance
+    /// on this store sees the same proofs.
+    async fn record_dpop_proof(
+        &self,
+        id: &str,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
 
     /// Counts one failure of a brute-force limit under `key` (an opaque hash) in the window
     /// open at `now`, or in a new one ending at `ends`; returns the window's count and end.

@@ -66,6 +66,7 @@ ops![
     revoke_user_grants,
     purge,
     count_failure,
+    record_dpop_proof,
     clear_failures,
     ping,
     insert_auth_code,
@@ -280,6 +281,16 @@ impl TokenStore for TimedStore {
 
     async fn purge(&self, filter: PurgeFilter) -> Result<PurgeCounts, StoreError> {
         self.timed(Op::purge, self.inner.purge(filter)).await
+    }
+
+    async fn record_dpop_proof(
+        &self,
+        id: &str,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.timed(Op::record_dpop_proof, self.inner.record_dpop_proof(id, expires_at, now))
+            .await
     }
 
     async fn count_failure(

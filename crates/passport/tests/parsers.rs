@@ -59,6 +59,7 @@ fn claims(jti: &str, scopes: Vec<String>) -> AccessTokenClaims {
         scopes,
         iss: None,
         client_id: None,
+        cnf: None,
         custom: serde_json::Map::new(),
     }
 }

@@ -201,7 +201,7 @@ pub fn app(state: AppState) -> Router {
         // Rejections in our format; the status and WWW-Authenticate stay RFC 6750's.
         .layer(RenderRejections::new(|rejection: &GuardRejection| {
             error_body(match rejection {
-                GuardRejection::Missing | GuardRejection::Invalid => "unauthenticated",
+                GuardRejection::Missing | GuardRejection::Invalid | GuardRejection::Dpop(_) => "unauthenticated",
                 GuardRejection::InsufficientScope(_) => "forbidden",
                 _ => "unavailable",
             })

@@ -150,6 +150,8 @@ backend_test! {
         let params = pushed_flow(&server, &browser, &key, &id, &pkce).await;
         assert_eq!(param(&params, "iss"), Some(server.base.as_str()), "RFC 9207 iss");
         let code = param(&params, "code").expect("a code").to_owned();
+        let dpop = crate::dpop::ProofKey::new(Algorithm::ES256);
+        let token_url = server.url("/oauth/token");
         let exchange = |code: String, assertion: Option<String>| {
             let mut form = vec![
                 ("grant_type".to_owned(), "authorization_code".to_owned()),
@@ -162,12 +164,31 @@ backend_test! {
                 form.push(("client_assertion_type".to_owned(), JWT_BEARER.to_owned()));
                 form.push(("client_assertion".to_owned(), assertion));
             }
-            server.http.post(server.url("/oauth/token")).form(&form).send()
+            let proof = dpop.proof(&server, "POST", &token_url, None);
+            server.http.post(&token_url).header("DPoP", proof).form(&form).send()
         };
         let response = exchange(code.clone(), None).await.unwrap();
         assert_eq!(response.status(), 401, "without an assertion");
         let response = exchange(code, Some(key.assertion(&server, &id))).await.unwrap();
         assert_eq!(response.status(), 200);
+        let tokens: Value = response.json().await.unwrap();
+        assert_eq!(tokens["token_type"], "DPoP", "§5.3.2.1: sender-constrained");
+
+        // §5.3.2.1: without a DPoP proof the exchange is refused.
+        let params = pushed_flow(&server, &browser, &key, &id, &pkce).await;
+        let code = param(&params, "code").expect("a code").to_owned();
+        let assertion = key.assertion(&server, &id);
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", CALLBACK),
+            ("code_verifier", verifier.as_str()),
+            ("client_assertion_type", JWT_BEARER),
+            ("client_assertion", assertion.as_str()),
+        ];
+        let response = server.http.post(&token_url).form(&form).send().await.unwrap();
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_dpop_proof", "{body}");
 
         // §5.3.2.1: a code is refused after 60 s.
         let params = pushed_flow(&server, &browser, &key, &id, &pkce).await;

@@ -18,6 +18,7 @@ mod client_assertion;
 mod connections;
 mod device;
 mod discovery;
+mod dpop;
 mod e2e;
 mod fapi;
 mod fleet;

@@ -3,6 +3,8 @@
 //! presented again revokes every token issued from it (RFC 6749 §4.1.2). A code of an OpenID
 //! Connect request (`openid` granted) also gets an id_token (Core §3.1.3.3), and its refresh
 //! token remembers when the user authenticated, for the id_tokens of refreshes (§12.2).
+//! A valid DPoP proof binds the tokens to its key (RFC 9449 §5); a code requested with
+//! `dpop_jkt` is exchanged only with a proof of that key (§10).
 
 use crate::client::GrantType;
 use crate::error::OAuthError;
@@ -58,6 +60,23 @@ pub(super) async fn handle(passport: &Passport, request: &TokenRequest) -> Resul
         (None, None) => {}
     }
 
+    let jkt = passport.dpop_binding(request, &client).await?;
+    if let Some(bound) = &record.extensions.dpop_jkt {
+        match &jkt {
+            None => {
+                return Err(OAuthError::invalid_dpop_proof(
+                    "The authorization request named dpop_jkt: present a proof of that key",
+                ));
+            }
+            Some(jkt) if jkt != bound => {
+                return Err(OAuthError::invalid_grant(
+                    "The DPoP proof's key is not the one the authorization request named",
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+
     passport.scopes().validate(&record.scopes)?;
     let scopes = passport
         .scopes()
@@ -73,6 +92,7 @@ pub(super) async fn handle(passport: &Passport, request: &TokenRequest) -> Resul
             // The family is named after the code, so a replay can revoke what it produced.
             family: Family::Existing(id.clone()),
             with_refresh: client.supports_grant(GrantType::RefreshToken),
+            jkt,
         })
         .await?;
     let id_token = match minted.access.scopes.contains(OPENID) {

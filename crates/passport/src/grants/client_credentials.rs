@@ -17,6 +17,7 @@ pub(super) async fn handle(passport: &Passport, request: &TokenRequest) -> Resul
     let scopes = passport
         .scopes()
         .finalize(requested, GrantType::ClientCredentials, &client);
+    let jkt = passport.dpop_binding(request, &client).await?;
     let minted = passport
         .mint(MintSpec {
             grant: GrantType::ClientCredentials,
@@ -27,6 +28,7 @@ pub(super) async fn handle(passport: &Passport, request: &TokenRequest) -> Resul
             name: None,
             family: Family::None,
             with_refresh: false,
+            jkt,
         })
         .await?;
     let minted = passport.store_minted(minted).await?;

@@ -46,6 +46,7 @@ pub(super) async fn handle(passport: &Passport, request: &TokenRequest) -> Resul
     let scopes = passport
         .scopes()
         .finalize(record.scopes.clone(), GrantType::DeviceCode, &client);
+    let jkt = passport.dpop_binding(request, &client).await?;
     let minted = passport
         .mint(MintSpec {
             grant: GrantType::DeviceCode,
@@ -56,6 +57,7 @@ pub(super) async fn handle(passport: &Passport, request: &TokenRequest) -> Resul
             name: None,
             family: Family::Existing(id.clone()),
             with_refresh: client.supports_grant(GrantType::RefreshToken),
+            jkt,
         })
         .await?;
     let refresh = minted.refresh.as_ref().map(|(_, r)| r);

@@ -50,6 +50,7 @@ pub struct TokenRequest {
     params: HashMap<String, String>,
     basic: Option<BasicCredentials>,
     peer: Option<IpAddr>,
+    dpop: Option<String>,
 }
 
 impl fmt::Debug for TokenRequest {
@@ -82,7 +83,19 @@ impl TokenRequest {
             params,
             basic,
             peer: None,
+            dpop: None,
         }
+    }
+
+    /// The value of the request's `DPoP` header (RFC 9449 §4), if it had one.
+    pub fn with_dpop_proof(mut self, proof: Option<String>) -> Self {
+        self.dpop = proof;
+        self
+    }
+
+    /// The request's DPoP proof, if any.
+    pub fn dpop_proof(&self) -> Option<&str> {
+        self.dpop.as_deref()
     }
 
     /// The caller's address (IPv6 by its /64), which the failure limits key on. Without one,
@@ -116,7 +129,7 @@ impl TokenRequest {
 /// A successful token response (RFC 6749 §5.1).
 #[derive(Clone, PartialEq, Eq, Serialize)]
 pub struct TokenResponse {
-    /// Always `Bearer`.
+    /// `Bearer`, or `DPoP` for a token bound to the proof's key (RFC 9449 §5).
     pub token_type: &'static str,
     /// Seconds until the access token expires.
     pub expires_in: i64,
@@ -150,7 +163,7 @@ impl TokenResponse {
     pub(crate) fn from_minted(minted: &Minted, requested: &ScopeSet) -> Self {
         let granted = &minted.access.scopes;
         Self {
-            token_type: "Bearer",
+            token_type: if minted.jkt.is_some() { "DPoP" } else { "Bearer" },
             expires_in: (minted.access.expires_at - minted.access.created_at).num_seconds(),
             access_token: minted.jwt.clone(),
             refresh_token: minted.refresh.as_ref().map(|(value, _)| value.clone()),
@@ -388,6 +401,42 @@ impl Passport {
             }
             tracing::info!(client_id, "client authentication failed: wrong secret");
             return Err(failed().await);
+        }
+    }
+
+    /// The DPoP key the tokens of this request are bound to (RFC 9449 §5): the thumbprint of
+    /// the request's valid proof, `None` without one. Errors: `invalid_dpop_proof` when the
+    /// proof is invalid, or missing for a client with `dpop_bound_access_tokens` (§5.2);
+    /// `use_dpop_nonce` (§8); `temporarily_unavailable` when the proof cannot be recorded.
+    pub(crate) async fn dpop_binding(
+        &self,
+        request: &TokenRequest,
+        client: &Client,
+    ) -> Result<Option<String>, OAuthError> {
+        let Some(proof) = request.dpop_proof() else {
+            // FAPI 2.0 §5.3.2.1: sender-constrained tokens; DPoP is the method offered here.
+            if client.dpop_bound_access_tokens || self.fapi_applies(client) {
+                return Err(OAuthError::invalid_dpop_proof(
+                    "This client must present a DPoP proof (RFC 9449 §5.2)",
+                ));
+            }
+            return Ok(None);
+        };
+        let uri = self
+            .token_endpoint_uri()
+            .ok_or_else(|| OAuthError::invalid_dpop_proof("DPoP proofs need the server's issuer to be configured"))?;
+        let check = crate::dpop::DpopCheck {
+            proof,
+            method: "POST",
+            uri: &uri,
+            access_token: None,
+        };
+        match self.check_dpop_proof(check).await {
+            Ok(verified) => Ok(Some(verified.jkt)),
+            Err(refused) => {
+                tracing::debug!(reason = %refused, "DPoP proof refused at the token endpoint");
+                Err(refused.to_oauth())
+            }
         }
     }
 

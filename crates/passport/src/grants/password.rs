@@ -32,6 +32,7 @@ pub(super) async fn handle(passport: &Passport, request: &TokenRequest) -> Resul
     };
 
     let scopes = passport.scopes().finalize(requested, GrantType::Password, &client);
+    let jkt = passport.dpop_binding(request, &client).await?;
     let minted = passport
         .mint(MintSpec {
             grant: GrantType::Password,
@@ -42,6 +43,7 @@ pub(super) async fn handle(passport: &Passport, request: &TokenRequest) -> Resul
             name: None,
             family: Family::New,
             with_refresh: client.supports_grant(GrantType::RefreshToken),
+            jkt,
         })
         .await?;
     let minted = passport.store_minted(minted).await?;

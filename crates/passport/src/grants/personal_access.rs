@@ -77,6 +77,7 @@ impl Passport {
                 name: Some(name.to_owned()),
                 family: Family::None,
                 with_refresh: false,
+                jkt: None,
             })
             .await?;
         let minted = self.store_minted(minted).await?;

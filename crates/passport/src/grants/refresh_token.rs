@@ -5,7 +5,8 @@
 //! rotated it gets a fresh pair and the pair it never used is revoked, so a client whose answer
 //! was lost can retry. Scopes may be narrowed, never widened. A grant made by an OpenID Connect
 //! authentication request gets a new id_token while it keeps `openid` (Core §12.2: same `iss`,
-//! `sub`, `aud`, the original `auth_time`, no `nonce`).
+//! `sub`, `aud`, the original `auth_time`, no `nonce`). A public client's token bound to a
+//! DPoP key is refreshed only with a proof of that key (RFC 9449 §5).
 
 use crate::client::GrantType;
 use crate::error::OAuthError;
@@ -41,6 +42,23 @@ pub(super) async fn handle(passport: &Passport, request: &TokenRequest) -> Resul
         return Err(OAuthError::invalid_refresh_token("Token has expired"));
     }
 
+    let jkt = passport.dpop_binding(request, &client).await?;
+    if let Some(bound) = &old.dpop_jkt {
+        match &jkt {
+            None => {
+                return Err(OAuthError::invalid_dpop_proof(
+                    "This refresh token is bound to a DPoP key: present a proof of it",
+                ));
+            }
+            Some(jkt) if jkt != bound => {
+                return Err(OAuthError::invalid_refresh_token(
+                    "The DPoP proof's key is not the one this refresh token is bound to",
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+
     // §6: the scope "MUST NOT include any scope not originally granted"; omitted means the
     // original scopes.
     let asked = ScopeSet::parse(request.param("scope"));
@@ -62,6 +80,7 @@ pub(super) async fn handle(passport: &Passport, request: &TokenRequest) -> Resul
             name: None,
             family: Family::Existing(old.family_id.clone()),
             with_refresh: client.supports_grant(GrantType::RefreshToken),
+            jkt,
         })
         .await?;
     if let Some((_, refresh)) = minted.refresh.as_mut() {

@@ -27,6 +27,9 @@ pub type Check = fn(Arc<dyn Store>) -> Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// Every check, by name.
 pub const CHECKS: &[(&str, Check)] = &[
+    ("dpop_proofs_are_accepted_once_until_they_expire", |s| {
+        Box::pin(dpop_proofs_are_accepted_once_until_they_expire(s))
+    }),
     ("clients_round_trip_and_revoke", |s| {
         Box::pin(clients_round_trip_and_revoke(s))
     }),
@@ -138,6 +141,7 @@ fn refresh(id: &str, access_id: &str, client_id: &str, family: &str) -> RefreshT
         rotated_to: None,
         // A fixed instant: two records built across a second boundary still compare equal.
         auth_time: DateTime::from_timestamp(1_800_000_000, 0),
+        dpop_jkt: Some(format!("jkt-of-{id}")),
         created_at: now(),
         expires_at: now() + TimeDelta::days(1),
     }
@@ -156,6 +160,7 @@ fn code(id: &str, user: &str) -> AuthCodeRecord {
             nonce: Some("n-0S6_WzA2Mj".to_owned()),
             max_age: Some(300),
             auth_time: Some(now().timestamp() - 60),
+            dpop_jkt: Some("0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I".to_owned()),
         },
         revoked: false,
         created_at: now(),
@@ -666,4 +671,36 @@ pub async fn signing_keys_are_stored_once_and_retired_once(store: Arc<dyn Store>
     assert!(!store.retire_key("nope", later).await.unwrap());
     let listed = store.list_keys().await.unwrap();
     assert_eq!(listed[0].retired_at, Some(later));
+}
+
+/// A DPoP proof id is recorded once (a second record is a replay, RFC 9449 §11.1) until it
+/// expires; purging forgets expired ones.
+pub async fn dpop_proofs_are_accepted_once_until_they_expire(store: Arc<dyn Store>) {
+    let expires = now() + TimeDelta::seconds(65);
+    assert!(store.record_dpop_proof("p1", expires, now()).await.unwrap(), "new");
+    assert!(!store.record_dpop_proof("p1", expires, now()).await.unwrap(), "replay");
+    assert!(
+        store.record_dpop_proof("p2", expires, now()).await.unwrap(),
+        "another proof"
+    );
+    let later = expires + TimeDelta::seconds(1);
+    assert!(
+        store
+            .record_dpop_proof("p1", later + TimeDelta::seconds(65), later)
+            .await
+            .unwrap(),
+        "an expired record no longer counts"
+    );
+    let filter = PurgeFilter {
+        revoked: false,
+        expired_before: Some(later + TimeDelta::days(1)),
+        now: later + TimeDelta::days(1),
+    };
+    store.purge(filter).await.unwrap();
+    assert!(
+        store
+            .record_dpop_proof("p2", later + TimeDelta::days(2), later + TimeDelta::days(1))
+            .await
+            .unwrap()
+    );
 }

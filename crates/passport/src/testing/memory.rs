@@ -30,6 +30,8 @@ struct State {
     pushed: HashMap<String, PushedRequestRecord>,
     sessions: HashMap<String, SessionRecord>,
     keys: Vec<StoredKey>,
+    /// DPoP proof ids and when they expire.
+    dpop_proofs: HashMap<String, DateTime<Utc>>,
 }
 
 impl State {
@@ -359,6 +361,17 @@ impl TokenStore for MemoryStore {
             device.revoked = true;
         }
         Ok(Revoked { access_tokens, clients })
+    }
+
+    async fn record_dpop_proof(
+        &self,
+        id: &str,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.state();
+        state.dpop_proofs.retain(|_, expires| *expires > now);
+        Ok(state.dpop_proofs.insert(id.to_owned(), expires_at).is_none())
     }
 
     async fn purge(&self, filter: PurgeFilter) -> Result<PurgeCounts, StoreError> {

@@ -1,0 +1,8 @@
+-- DPoP (RFC 9449). Proofs seen, by the SHA-256 of their key thumbprint and `jti`, until their
+-- `iat` window closes: a second use of one is a replay on every instance sharing this database
+-- (§11.1). And the key a public client's refresh token is bound to (§5).
+CREATE TABLE passport_dpop_proofs (
+    id TEXT PRIMARY KEY NOT NULL,
+    expires_at TIMESTAMPTZ NOT NULL
+);
+ALTER TABLE oauth_refresh_tokens ADD COLUMN dpop_jkt TEXT;
