@@ -27,6 +27,7 @@ mod hardening;
 mod introspection;
 mod keys;
 mod metrics;
+mod modern_client;
 mod oidc;
 mod par;
 mod rate_limit;
