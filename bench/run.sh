@@ -7,7 +7,8 @@
 # Rows: raw signing on all cores (cargo bench -p passport --bench tokens); client-credentials
 # issuance per key type (RS256-2048, RS256-4096, ES256, EdDSA); the claims route GET /api/token
 # (the bearer check alone) and GET /api/user (check + user row), both with wrk at full load and
-# the claims route again with oha at a fixed rate of half that; refresh-token rotation; token
+# the claims route again with oha at a fixed rate of half that, and with a DPoP-bound token
+# and a fresh proof per request (bench/src/dpop_proofs.rs makes them); refresh-token rotation; token
 # introspection; a trivial axum handler (bench/src/main.rs); node oidc-provider's
 # client-credentials rate (../shared/peers/oidc-provider); idle and loaded RSS. Then the ratios
 # issue 12 set as targets. Knobs: BENCH_SECONDS (10), BENCH_CONNECTIONS (16), BENCH_SOAK (60,
@@ -33,6 +34,7 @@ need node || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get inst
 echo "building (release)…" >&2
 cargo build --release -q -p passport-server -p passport-bench
 BIN=$ROOT/target/release/passport
+PROOFS=$ROOT/target/release/dpop-proofs
 WORK=$(mktemp -d)
 RESULTS=$WORK/results.tsv
 PIDS=()
@@ -131,6 +133,16 @@ failed = sum(v for k, v in codes.items() if not k.startswith("2")) + sum(d.get("
 print(f"{sys.argv[2]}\t{sys.argv[3]}\t{s['requestsPerSec']:.0f}\t{p['p50']*1000:.3f}\t{p['p99']*1000:.3f}\t{failed}")
 PY
       wrk_row "$backend" "GET /api/user" -s bench/get.lua -H "Authorization: Bearer $access" "http://127.0.0.1:$PORT/api/user"
+      # The claims route with a DPoP-bound token: a fresh proof per request (made ahead by
+      # dpop-proofs), checked with its signature, ath and a jti recorded in the database.
+      local pem=$WORK/dpop-$backend.pem url="http://127.0.0.1:$PORT/api/token"
+      "$PROOFS" keygen "$pem"
+      local bound
+      bound=$(curl -fs -X POST "http://127.0.0.1:$PORT/oauth/token" -H "DPoP: $("$PROOFS" proof "$pem" POST "http://127.0.0.1:$PORT/oauth/token")" \
+        -d grant_type=client_credentials -d client_id="$CLIENT_ID" -d client_secret="$CLIENT_SECRET" | json 'd["access_token"]')
+      "$PROOFS" many "$pem" GET "$url" "$bound" $((SECS * 15000)) >"$WORK/proofs-$backend"
+      TOKEN=$bound PROOFS=$WORK/proofs-$backend \
+        wrk_row "$backend" "GET /api/token (DPoP-bound, a proof each)" -s bench/dpop.lua "$url"
       local ig=$WORK/refresh-$backend
       : >"$ig"
       for _ in $(seq 1 $((CONNS * 2))); do password_grant | json 'd["refresh_token"]' >>"$ig"; done
@@ -226,6 +238,7 @@ for backend in ["sqlite", "postgres"]:
     ratio(f"{backend}: ES256 issuance / node oidc-provider", get(backend, "issue ES256"), peer, "≥ 3")
     ratio(f"{backend}: claims route / trivial axum handler", get(backend, "GET /api/token (claims)"), trivial, "≥ 0.70")
     ratio(f"{backend}: /api/user / trivial axum handler", get(backend, "GET /api/user"), trivial, "≥ 0.35")
+    ratio(f"{backend}: DPoP-bound claims route / bearer claims route", get(backend, "GET /api/token (DPoP"), get(backend, "GET /api/token (claims)"), "(reported)")
 if get("postgres", "issue RS256-2048"):
     ratio("postgres: RS256-2048 issuance / 2,390 (before)", get("postgres", "issue RS256-2048"), 2390, "≥ 2")
     ratio("postgres: EdDSA issuance / 2,390 (before)", get("postgres", "issue EdDSA"), 2390, "≥ 2")

@@ -106,15 +106,21 @@ pub fn oidc_routes(pages: Pages) -> Router {
 }
 
 /// Dynamic client registration (RFC 7591, RFC 7592): `POST /{path}/register` and
-/// `GET|PUT|DELETE /{path}/register/{client_id}`, under the `token_rate_limit` budget; no
+/// `GET|PUT|DELETE /{path}/register/{client_id}`, under the `token_rate_limit` budget (20
+/// requests per minute and address when that is off); no
 /// routes at all while [`passport::Settings::client_registration`] is off. Part of [`routes`].
 pub fn registration_routes(passport: &Passport) -> Router {
     if passport.settings().client_registration == passport::RegistrationPolicy::Off {
         return Router::new();
     }
     let prefix = format!("/{}", passport.settings().path);
+    // Each registration is a row that stays: never unlimited, even with token_rate_limit off.
+    let per_minute = match passport.settings().token_rate_limit {
+        0 => registration::RATE_LIMIT,
+        n => n,
+    };
     let limit = || {
-        let limiter = AddressLimiter::per_minute(passport.settings().token_rate_limit);
+        let limiter = AddressLimiter::per_minute(per_minute);
         axum::middleware::from_fn_with_state(limiter, rate_limit::limit)
     };
     Router::new()

@@ -22,6 +22,11 @@ pub(crate) async fn push(State(passport): State<Passport>, request: Request) -> 
         Ok(peer) => peer,
         Err(refused) => return refusal(refused),
     };
+    // RFC 9449 §10.1: a DPoP proof at the PAR endpoint binds the code to its key.
+    let proof = match crate::guard::dpop_proof(&headers) {
+        Ok(proof) => proof.map(str::to_owned),
+        Err(()) => return fail(passport::OAuthError::invalid_dpop_proof("Send exactly one DPoP header")),
+    };
     let params = match read_params(request).await {
         Ok(params) => params,
         Err(err) => return fail(err),
@@ -30,7 +35,9 @@ pub(crate) async fn push(State(passport): State<Passport>, request: Request) -> 
         Ok(authorization) => authorization,
         Err(err) => return fail(err),
     };
-    let auth = TokenRequest::new(params, basic_credentials(&headers)).from_address(peer);
+    let auth = TokenRequest::new(params, basic_credentials(&headers))
+        .from_address(peer)
+        .with_dpop_proof(proof);
     match passport.push_authorization(&auth, authorization).await {
         Ok(pushed) => {
             let mut response = (StatusCode::CREATED, Json(pushed)).into_response();

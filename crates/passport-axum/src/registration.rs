@@ -14,6 +14,9 @@ use serde_json::{Map, Value, json};
 use crate::error::no_store;
 use crate::guard::bearer;
 
+/// Registration requests per minute and address when `token_rate_limit` is off.
+pub(crate) const RATE_LIMIT: u32 = 20;
+
 /// The largest registration request read.
 pub(crate) const BODY_LIMIT: usize = 64 * 1024;
 

@@ -636,6 +636,16 @@ impl Passport {
             .await
             .map_err(|e| redirect(&validated, e))?;
 
+        if client.dpop_bound_access_tokens && response_type != ResponseType::Code && response_type.issues_access_token()
+        {
+            // RFC 9449 §5.2: this client's access tokens are DPoP-bound, which a token in the
+            // front channel cannot be.
+            return Err(redirect(
+                &validated,
+                OAuthError::new(crate::ErrorCode::UnsupportedResponseType)
+                    .with_hint("This client's access tokens are DPoP-bound: use response_type=code"),
+            ));
+        }
         if self.fapi_applies(&client) {
             // FAPI 2.0 §5.3.2.2: the code flow only, with PKCE S256.
             if response_type != ResponseType::Code {

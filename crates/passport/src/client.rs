@@ -450,9 +450,11 @@ impl NewClient {
                 ));
             }
         }
-        if self.fapi_profile && (self.jwks.is_none() || !matches!(self.kind, ClientKind::AuthorizationCode { .. })) {
+        if self.fapi_profile
+            && (self.jwks.is_none() || !matches!(self.kind, ClientKind::AuthorizationCode { device_flow: false }))
+        {
             return Err(OAuthError::invalid_request(
-                "A FAPI 2.0 client is an authorization code client that authenticates with private_key_jwt (give it a JWK Set)",
+                "A FAPI 2.0 client is an authorization code client (without the device flow) that authenticates with private_key_jwt (give it a JWK Set)",
             ));
         }
         if self.can_introspect && (self.public || self.kind == ClientKind::Implicit) {

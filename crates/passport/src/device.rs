@@ -83,6 +83,7 @@ impl Passport {
         // The device pages sign in users of the default provider (see `validate_authorization`).
         if !client.supports_grant(GrantType::DeviceCode)
             || !client.belongs_to_provider(self.default_provider(), self.default_provider())
+            || self.fapi_applies(&client)
         {
             return Err(OAuthError::unauthorized_client());
         }

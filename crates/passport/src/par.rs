@@ -121,6 +121,30 @@ impl Passport {
         }
         // §2.1: `client_id` is required; with HTTP Basic it may be in the header alone.
         request.client_id = Some(client.id.as_str().to_owned());
+        // RFC 9449 §10.1: a DPoP proof here binds the code to its key, as `dpop_jkt` does;
+        // both at once must name the same key.
+        if let Some(proof) = auth.dpop_proof() {
+            let settings = self.settings();
+            let issuer = settings.issuer.as_deref().ok_or_else(|| {
+                OAuthError::invalid_dpop_proof("DPoP proofs need the server's issuer to be configured")
+            })?;
+            let uri = format!("{}/{}/par", issuer.trim_end_matches('/'), settings.path);
+            let check = crate::dpop::DpopCheck {
+                proof,
+                method: "POST",
+                uri: &uri,
+                access_token: None,
+            };
+            let verified = self.check_dpop_proof(check).await.map_err(|e| e.to_oauth())?;
+            match &request.dpop_jkt {
+                Some(jkt) if *jkt != verified.jkt => {
+                    return Err(OAuthError::invalid_dpop_proof(
+                        "dpop_jkt does not name the DPoP proof's key (RFC 9449 §10.1)",
+                    ));
+                }
+                _ => request.dpop_jkt = Some(verified.jkt),
+            }
+        }
         match self.validate_authorization(&request).await {
             Ok(_) => {}
             // §2.3: where the authorize endpoint would show a page (a redirect URI that is not

@@ -1068,6 +1068,11 @@ impl Passport {
     /// Checks a bearer token: signature, time claims, its database row (not revoked, not purged)
     /// and its client (not revoked). One indexed read. The user comes from the row, never from
     /// `sub`, so a client-credentials token can never act as a user.
+    ///
+    /// A DPoP-bound token ([`AccessToken::jkt`] is `Some`) is only half checked here: it must
+    /// come with a proof of that key (RFC 9449 §7.1), checked with
+    /// [`Passport::check_dpop_proof`] and compared with `jkt`, as `passport_axum`'s guard does.
+    /// Code that protects routes with this method alone must refuse bound tokens.
     pub async fn authenticate_bearer(&self, token: &str) -> Result<AccessToken, TokenInvalid> {
         let checked = self.check_bearer(token).await;
         let outcome = match &checked {

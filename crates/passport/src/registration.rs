@@ -284,7 +284,7 @@ impl Passport {
         let method = auth_method(&metadata)?.to_owned();
         let kind = kind(&metadata)?;
         let fapi = self.settings().fapi_profile;
-        if fapi && (method != "private_key_jwt" || !matches!(kind, ClientKind::AuthorizationCode { .. })) {
+        if fapi && (method != "private_key_jwt" || kind != (ClientKind::AuthorizationCode { device_flow: false })) {
             return Err(invalid(
                 "the FAPI 2.0 profile admits authorization code clients with private_key_jwt only",
             ));
@@ -293,14 +293,27 @@ impl Passport {
         if public && kind == ClientKind::ClientCredentials {
             return Err(invalid("a client_credentials client must authenticate"));
         }
+        // Open registration is for clients people sign in to, whose tokens need their
+        // consent; a machine client there would hold every scope nobody granted.
+        if self.settings().client_registration == RegistrationPolicy::Open && kind == ClientKind::ClientCredentials {
+            return Err(invalid(
+                "client_credentials clients are registered with an initial access token only",
+            ));
+        }
+        // A registered client always has a scope list: the one it asks for, else every
+        // defined scope; never the wildcard, which only the operator's clients may hold.
         let scopes = match metadata.scope.as_deref() {
-            None => None,
+            None => self.scopes().scope_ids().into_iter().collect::<ScopeSet>(),
             Some(text) => {
                 let set = ScopeSet::parse(Some(text));
-                if let Some(unknown) = set.to_param().split(' ').find(|s| !self.scopes().has_scope(s)) {
-                    return Err(invalid(format!("unknown scope {unknown:?}")));
+                if let Some(unknown) = set
+                    .to_param()
+                    .split(' ')
+                    .find(|s| *s == crate::scope::WILDCARD || !self.scopes().has_scope(s))
+                {
+                    return Err(invalid(format!("scope {unknown:?} cannot be registered")));
                 }
-                Some(set)
+                set
             }
         };
         let mut new = NewClient::new(
@@ -316,7 +329,7 @@ impl Passport {
         .jwks(metadata.jwks.as_ref().map(serde_json::Value::to_string))
         .dpop_bound_access_tokens(metadata.dpop_bound_access_tokens)
         .require_pushed_authorization_requests(metadata.require_pushed_authorization_requests);
-        new.scopes = scopes;
+        new.scopes = Some(scopes);
         let (client, secret) = self.create_client(new).await.map_err(|err| {
             let hint = err.hint().unwrap_or(err.description()).to_owned();
             if hint.to_ascii_lowercase().contains("redirect") {
@@ -390,6 +403,20 @@ impl Passport {
             if kind.grant_types() != client.grant_types {
                 return Err(invalid("grant_types cannot change"));
             }
+        }
+        let keys_changed = match (&metadata.jwks, &client.jwks) {
+            (None, _) => false,
+            (Some(new), Some(old)) => serde_json::from_str::<serde_json::Value>(old).ok().as_ref() != Some(new),
+            (Some(_), None) => true,
+        };
+        let scope_changed = metadata.scope.as_deref().is_some_and(|s| {
+            let asked = ScopeSet::parse(Some(s));
+            !client.scopes.as_ref().is_some_and(|held| held.same_scopes(&asked))
+        });
+        if keys_changed || scope_changed {
+            return Err(invalid(
+                "jwks and scope cannot change: register a new client (and delete this one)",
+            ));
         }
         if metadata.dpop_bound_access_tokens != client.dpop_bound_access_tokens
             || metadata.require_pushed_authorization_requests != client.require_pushed_authorization_requests

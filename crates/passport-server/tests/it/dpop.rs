@@ -459,3 +459,30 @@ backend_test! {
         assert_eq!(ok.body["token_type"], "DPoP");
     }
 }
+
+/// RFC 9449 §5.2: a client whose access tokens must be DPoP-bound gets none in the front
+/// channel (the implicit grant's `token` response types), where no proof can bind them.
+#[tokio::test]
+async fn a_dpop_bound_client_gets_no_front_channel_token() {
+    let server = TestServer::start(passport_sqlx::testing::sqlite(), |b| b.enable_implicit_grant(true)).await;
+    server.user("implicit@example.com", "implicit password").await;
+    let (client, _) = create_client(
+        &server,
+        NewClient::new("Legacy SPA", ClientKind::Implicit)
+            .redirect_uris([CALLBACK])
+            .dpop_bound_access_tokens(true),
+    )
+    .await;
+    let browser = Browser::signed_in(&server, "implicit@example.com", "implicit password").await;
+    let mut url = Url::parse(&server.url("/oauth/authorize")).unwrap();
+    url.query_pairs_mut()
+        .append_pair("client_id", &client)
+        .append_pair("redirect_uri", CALLBACK)
+        .append_pair("response_type", "token")
+        .append_pair("state", "st");
+    let page = browser.get(url.as_str()).await;
+    let location = page.location().unwrap_or_else(|| panic!("a redirect\n{}", page.body));
+    assert!(location.starts_with(CALLBACK), "{location}");
+    assert!(location.contains("error=unsupported_response_type"), "{location}");
+    assert!(!location.contains("access_token"), "{location}");
+}

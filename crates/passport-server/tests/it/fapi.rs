@@ -213,6 +213,10 @@ backend_test! {
         for refused in [
             NewClient::new("No keys", ClientKind::AuthorizationCode { device_flow: false }).redirect_uris([CALLBACK]).fapi_profile(true),
             NewClient::new("Machine", ClientKind::ClientCredentials).jwks(Some(key.jwks.clone())).fapi_profile(true),
+            NewClient::new("TV", ClientKind::AuthorizationCode { device_flow: true })
+                .redirect_uris([CALLBACK])
+                .jwks(Some(key.jwks.clone()))
+                .fapi_profile(true),
         ] {
             assert!(server.passport.create_client(refused).await.is_err());
         }

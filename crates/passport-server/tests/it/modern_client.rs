@@ -138,7 +138,15 @@ async fn a_client_library_pushes_its_request_and_binds_its_tokens_with_dpop() {
         "a front-channel request is refused: {location}"
     );
     let pushed: Vec<(String, String)> = library_url.query_pairs().into_owned().collect();
-    let response = http.post(server.url("/oauth/par")).form(&pushed).send().await.unwrap();
+    // RFC 9449 §10.1: a proof at the PAR endpoint binds the code to the client's key.
+    let par_proof = dpop.proof("POST", &server.url("/oauth/par"), None).await;
+    let response = http
+        .post(server.url("/oauth/par"))
+        .header("dpop", par_proof)
+        .form(&pushed)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 201);
     let pushed: Value = response.json().await.unwrap();
     let request_uri = pushed["request_uri"].as_str().expect("request_uri");
@@ -162,6 +170,16 @@ async fn a_client_library_pushes_its_request_and_binds_its_tokens_with_dpop() {
     assert_eq!(get("state").as_deref(), Some(state.secret().as_str()));
     let code = get("code").expect("a code");
 
+    // The code is bound to the key the push proved: another key cannot redeem it.
+    let thief = Dpop::new(&server);
+    let stolen = |request: HttpRequest| thief.send(&http, request);
+    let refused = client
+        .exchange_code(AuthorizationCode::new(code.clone()))
+        .set_pkce_verifier(oauth2::PkceCodeVerifier::new(verifier.secret().clone()))
+        .request_async(&stolen)
+        .await;
+    assert!(refused.is_err(), "a code exchange with another key");
+
     // The library's code exchange, through the DPoP-adding client: a bound token.
     let tokens = client
         .exchange_code(AuthorizationCode::new(code))
@@ -182,8 +200,6 @@ async fn a_client_library_pushes_its_request_and_binds_its_tokens_with_dpop() {
     // The public client's refresh token is bound too: the library's refresh works with the
     // key, and fails with another.
     let refresh = tokens.refresh_token().expect("a refresh token").secret().clone();
-    let thief = Dpop::new(&server);
-    let stolen = |request: HttpRequest| thief.send(&http, request);
     let refused = client
         .exchange_refresh_token(&RefreshToken::new(refresh.clone()))
         .request_async(&stolen)

@@ -54,11 +54,13 @@ async fn registration_is_off_by_default() {
 }
 
 backend_test! {
-    /// Open registration: a client registers itself (RFC 7591 §3.1), gets its credentials and a
-    /// registration access token (§3.2.1), uses them at the token endpoint, then reads, updates
-    /// and deletes its registration with that token (RFC 7592 §2.1 to §2.3).
-    async fn an_open_registration_makes_a_working_client_and_manages_it(db) {
-        let server = TestServer::start(db, |b| b.client_registration(RegistrationPolicy::Open)).await;
+    /// A machine client registers itself with an initial access token (RFC 7591 §3.1), gets
+    /// its credentials and a registration access token (§3.2.1), uses them at the token
+    /// endpoint, then reads, updates and deletes its registration with that token (RFC 7592
+    /// §2.1 to §2.3).
+    async fn a_registered_client_works_and_manages_its_registration(db) {
+        let server = TestServer::start(db, |b| b.client_registration(RegistrationPolicy::InitialAccessToken)).await;
+        let (initial, _) = server.passport.issue_initial_access_token(chrono::TimeDelta::hours(1)).await.unwrap();
         let discovery: Value = server.http.get(server.url("/.well-known/openid-configuration")).send().await.unwrap().json().await.unwrap();
         assert_eq!(discovery["registration_endpoint"], server.url(REGISTER));
 
@@ -68,7 +70,7 @@ backend_test! {
             "scope": "read",
             "software_id": "ignored: RFC 7591 §2 says members not understood are ignored",
         });
-        let (status, headers, body) = register(&server, None, &metadata).await;
+        let (status, headers, body) = register(&server, Some(&initial), &metadata).await;
         assert_eq!(status, 201, "{body}");
         assert_eq!(headers["cache-control"], "no-store");
         let id = body["client_id"].as_str().expect("client_id").to_owned();
@@ -117,6 +119,7 @@ backend_test! {
         for bad in [
             json!({"client_id": id, "grant_types": ["authorization_code"], "redirect_uris": ["https://a.example/cb"]}),
             json!({"client_id": "someone-else", "client_name": "x"}),
+            json!({"client_id": id, "scope": "read write"}),
         ] {
             let response = server.http.put(&uri).bearer_auth(&management).json(&bad).send().await.unwrap();
             assert_eq!(response.status(), 400, "{bad}");
@@ -153,6 +156,10 @@ async fn registration_metadata_is_validated() {
     assert!(body.get("client_secret").is_none(), "a public client has no secret");
     assert_eq!(body["grant_types"], json!(["authorization_code", "refresh_token"]));
     assert_eq!(body["response_types"], json!(["code"]));
+    let scope = body["scope"]
+        .as_str()
+        .expect("registered clients always get a scope list");
+    assert!(scope.split(' ').all(|s| s != "*"), "never the wildcard: {scope}");
 
     // A private_key_jwt client registers its public keys inline (RFC 7591 §2 `jwks`).
     let key = passport::generate_key(passport::Algorithm::ES256, 2048).unwrap();
@@ -163,7 +170,7 @@ async fn registration_metadata_is_validated() {
     let (status, _, body) = register(
         &server,
         None,
-        &json!({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": [jwk]}}),
+        &json!({"redirect_uris": ["https://app.example/cb"], "token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": [jwk]}}),
     )
     .await;
     assert_eq!(status, 201, "{body}");
@@ -203,6 +210,14 @@ async fn registration_metadata_is_validated() {
         ),
         (
             json!({"redirect_uris": ["https://app.example/cb"], "scope": "read unknown"}),
+            "invalid_client_metadata",
+        ),
+        (
+            json!({"redirect_uris": ["https://app.example/cb"], "scope": "*"}),
+            "invalid_client_metadata",
+        ),
+        (
+            json!({"grant_types": ["client_credentials"]}),
             "invalid_client_metadata",
         ),
         (

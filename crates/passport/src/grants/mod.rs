@@ -453,7 +453,11 @@ impl Passport {
         if !client.supports_grant(grant) {
             return Err(OAuthError::unauthorized_client());
         }
-        if self.fapi_applies(&client) && matches!(grant, GrantType::Password | GrantType::Implicit) {
+        // FAPI 2.0: the code flow (and client credentials); no password, implicit or device
+        // grant, which would skip PAR and PKCE.
+        if self.fapi_applies(&client)
+            && matches!(grant, GrantType::Password | GrantType::Implicit | GrantType::DeviceCode)
+        {
             return Err(OAuthError::unauthorized_client());
         }
         Ok(client)
