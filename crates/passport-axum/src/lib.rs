@@ -46,6 +46,7 @@ mod forwarded;
 pub mod fuzzing;
 mod guard;
 mod introspect;
+mod jwks_fetch;
 mod metrics;
 mod oidc;
 mod page;
@@ -71,6 +72,7 @@ pub use guard::{
     RenderRejectionsService,
 };
 pub use introspect::{introspect_token, revoke_token};
+pub use jwks_fetch::HttpJwksFetcher;
 pub use metrics::{metrics_router, record_requests};
 pub use pages::{Pages, create_fresh_api_token};
 pub use rate_limit::AddressLimiter;

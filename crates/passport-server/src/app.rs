@@ -148,6 +148,7 @@ pub fn passport_builder(config: &PassportConfig, db: &Database) -> PassportBuild
         .store(db.store())
         .user_provider(passport::DEFAULT_PROVIDER, Arc::new(SqlUserProvider::new(db.users())))
         .listen(Arc::new(TracingListener))
+        .jwks_fetcher(Arc::new(passport_axum::HttpJwksFetcher::new()))
 }
 
 /// The demo resource: the authenticated user.

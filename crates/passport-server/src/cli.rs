@@ -199,6 +199,10 @@ pub struct CreateClient {
     /// (public keys only) instead of a secret.
     #[arg(long, value_name = "FILE")]
     pub jwks_file: Option<std::path::PathBuf>,
+    /// Authenticate with private_key_jwt signed by a key of the JWK Set published at this
+    /// https URL (fetched within limits, cached five minutes).
+    #[arg(long, value_name = "URL", conflicts_with = "jwks_file")]
+    pub jwks_uri: Option<String>,
     /// Apply the FAPI 2.0 Security Profile (an authorization code client with --jwks-file).
     #[arg(long)]
     pub fapi: bool,

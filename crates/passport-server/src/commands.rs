@@ -292,6 +292,7 @@ async fn create_client(passport: &Passport, args: CreateClient) -> anyhow::Resul
         .require_pushed_authorization_requests(args.require_pushed_authorization_requests)
         .dpop_bound_access_tokens(args.dpop_bound_access_tokens)
         .jwks(jwks)
+        .jwks_uri(args.jwks_uri.clone())
         .fapi_profile(args.fapi);
     let (client, secret) = passport
         .create_client(new)

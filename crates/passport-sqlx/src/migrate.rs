@@ -162,6 +162,12 @@ macro_rules! migrations {
                 sql: include_str!(concat!("../migrations/", $dialect, "/core/0012_fapi_profile.sql")),
             },
             Migration {
+                schema: Schema::Core,
+                version: 13,
+                name: "jwks uri",
+                sql: include_str!(concat!("../migrations/", $dialect, "/core/0013_jwks_uri.sql")),
+            },
+            Migration {
                 schema: Schema::Sessions,
                 version: 1,
                 name: "create sessions",

@@ -114,7 +114,7 @@ pub(crate) fn extensions_json(extensions: &AuthorizationExtensions) -> Option<St
 
 pub(crate) const CLIENT_COLUMNS: &str = "id, owner_id, name, secret, provider, redirect_uris, grant_types, scopes, \
      skips_authorization, revoked, created_at, updated_at, post_logout_redirect_uris, can_introspect, \
-     require_pushed_authorization_requests, dpop_bound_access_tokens, jwks, fapi_profile";
+     require_pushed_authorization_requests, dpop_bound_access_tokens, jwks, fapi_profile, jwks_uri";
 
 pub(crate) const ACCESS_COLUMNS: &str =
     "id, user_id, client_id, name, scopes, family_id, revoked, created_at, expires_at";
@@ -178,6 +178,7 @@ pub(crate) fn client(row: &impl Columns) -> Result<Client, sqlx::Error> {
         dpop_bound_access_tokens: row.flag("dpop_bound_access_tokens")?,
         jwks: row.opt_text("jwks")?,
         fapi_profile: row.flag("fapi_profile")?,
+        jwks_uri: row.opt_text("jwks_uri")?,
         revoked: row.flag("revoked")?,
         created_at: row.time("created_at")?,
         updated_at: row.time("updated_at")?,

@@ -181,9 +181,9 @@ impl ClientStore for SqliteStore {
             "INSERT INTO oauth_clients (id, owner_type, owner_id, name, secret, provider, redirect_uris, \
              grant_types, scopes, skips_authorization, revoked, created_at, updated_at, \
              post_logout_redirect_uris, can_introspect, require_pushed_authorization_requests, \
-             dpop_bound_access_tokens, jwks, fapi_profile) \
+             dpop_bound_access_tokens, jwks, fapi_profile, jwks_uri) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, \
-             ?19)",
+             ?19, ?20)",
         )
         .bind(client.id.as_str())
         .bind(client.owner_id.as_ref().map(|_| "users"))
@@ -204,6 +204,7 @@ impl ClientStore for SqliteStore {
         .bind(client.dpop_bound_access_tokens)
         .bind(&client.jwks)
         .bind(client.fapi_profile)
+        .bind(&client.jwks_uri)
         .execute(&self.pool)
         .await
         .map_err(backend)?;

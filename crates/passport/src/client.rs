@@ -206,6 +206,8 @@ pub struct Client {
     pub jwks: Option<String>,
     /// The FAPI 2.0 Security Profile applies to this client (README: FAPI 2.0).
     pub fapi_profile: bool,
+    /// Where a `private_key_jwt` client publishes its JWK Set (https), instead of `jwks`.
+    pub jwks_uri: Option<String>,
     /// Revoked clients behave as if they did not exist.
     pub revoked: bool,
     /// Creation time.
@@ -217,7 +219,7 @@ pub struct Client {
 impl Client {
     /// A confidential client has a secret.
     pub fn is_confidential(&self) -> bool {
-        self.secret_hash.as_deref().is_some_and(|s| !s.is_empty()) || self.jwks.is_some()
+        self.secret_hash.as_deref().is_some_and(|s| !s.is_empty()) || self.uses_private_key_jwt()
     }
 
     /// A first-party client has no owner (it was made by the operator).
@@ -239,13 +241,18 @@ impl Client {
     /// `client_secret_basic` for confidential clients (which may also use
     /// `client_secret_post`), `none` for public ones.
     pub fn token_endpoint_auth_method(&self) -> &'static str {
-        if self.jwks.is_some() {
+        if self.uses_private_key_jwt() {
             "private_key_jwt"
         } else if self.is_confidential() {
             "client_secret_basic"
         } else {
             "none"
         }
+    }
+
+    /// Whether it authenticates with `private_key_jwt` (it has keys, inline or at a URI).
+    pub fn uses_private_key_jwt(&self) -> bool {
+        self.jwks.is_some() || self.jwks_uri.is_some()
     }
 
     /// Whether `uri` is one of the client's post-logout redirect URIs (exact match).
@@ -337,6 +344,9 @@ pub struct NewClient {
     pub jwks: Option<String>,
     /// Apply the FAPI 2.0 Security Profile to this client.
     pub fapi_profile: bool,
+    /// Authenticate with `private_key_jwt` signed by a key of the JWK Set published here
+    /// (https) instead of a secret.
+    pub jwks_uri: Option<String>,
 }
 
 /// A [`NewClient`] checked: what the client row gets.
@@ -365,7 +375,15 @@ impl NewClient {
             dpop_bound_access_tokens: false,
             jwks: None,
             fapi_profile: false,
+            jwks_uri: None,
         }
+    }
+
+    /// Makes it a `private_key_jwt` client whose JWK Set is fetched from `uri` (https; fetched
+    /// with the limits of [`crate::JwksFetcher`], cached five minutes).
+    pub fn jwks_uri(mut self, uri: Option<String>) -> Self {
+        self.jwks_uri = uri;
+        self
     }
 
     /// Applies the FAPI 2.0 Security Profile to this client: it must be a `private_key_jwt`
@@ -442,6 +460,32 @@ impl NewClient {
         let name = check_name(&self.name).map_err(name_error)?.to_owned();
         let redirect_uris = policy.parse_all(&self.redirect_uris)?;
         let post_logout_redirect_uris = policy.parse_all(&self.post_logout_redirect_uris)?;
+        if let Some(uri) = &self.jwks_uri {
+            let parsed =
+                url::Url::parse(uri).map_err(|_| OAuthError::invalid_request("jwks_uri must be an absolute URL"))?;
+            // Plain http only to a loopback address, for development (the HTTPS fetcher refuses
+            // it unless told otherwise).
+            let loopback = parsed.scheme() == "http"
+                && parsed.host_str().is_some_and(|h| {
+                    h.trim_matches(['[', ']'])
+                        .parse::<std::net::IpAddr>()
+                        .is_ok_and(|ip| ip.is_loopback())
+                });
+            if !(parsed.scheme() == "https" || loopback) || parsed.host_str().is_none() || !parsed.username().is_empty()
+            {
+                return Err(OAuthError::invalid_request("jwks_uri must be an https URL"));
+            }
+            if self.jwks.is_some() {
+                return Err(OAuthError::invalid_request("Give jwks or jwks_uri, not both"));
+            }
+        }
+        if self.jwks_uri.is_some()
+            && (self.public || matches!(self.kind, ClientKind::Implicit | ClientKind::PersonalAccess))
+        {
+            return Err(OAuthError::invalid_request(
+                "A private_key_jwt client is confidential, and cannot be an implicit or personal access client",
+            ));
+        }
         if let Some(jwks) = &self.jwks {
             crate::client_assertion::parse_jwks(jwks).map_err(OAuthError::invalid_request)?;
             if self.public || matches!(self.kind, ClientKind::Implicit | ClientKind::PersonalAccess) {
@@ -451,7 +495,8 @@ impl NewClient {
             }
         }
         if self.fapi_profile
-            && (self.jwks.is_none() || !matches!(self.kind, ClientKind::AuthorizationCode { device_flow: false }))
+            && ((self.jwks.is_none() && self.jwks_uri.is_none())
+                || !matches!(self.kind, ClientKind::AuthorizationCode { device_flow: false }))
         {
             return Err(OAuthError::invalid_request(
                 "A FAPI 2.0 client is an authorization code client (without the device flow) that authenticates with private_key_jwt (give it a JWK Set)",

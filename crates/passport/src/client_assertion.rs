@@ -50,6 +50,53 @@ pub(crate) enum AssertionError {
     Replayed,
     #[error("the store failed: {0}")]
     Store(String),
+    #[error("the client's jwks_uri could not be read: {0}")]
+    Fetch(String),
+}
+
+/// Fetches the JWK Set a `private_key_jwt` client publishes at its `jwks_uri`. An
+/// implementation must bound what it does with an address a client chose: https only, no
+/// redirects, no private or loopback addresses, a time and a size limit
+/// (`passport_axum::HttpJwksFetcher` does all of that).
+#[async_trait::async_trait]
+pub trait JwksFetcher: Send + Sync + std::fmt::Debug {
+    /// The document at `uri`, or why not.
+    async fn fetch(&self, uri: &str) -> Result<String, String>;
+}
+
+/// How long a fetched key set is used.
+const JWKS_TTL: TimeDelta = TimeDelta::minutes(5);
+/// A key set at least this old is fetched again when no key of it verifies an assertion (the
+/// client may have rotated its keys).
+const REFETCH_AFTER: TimeDelta = TimeDelta::seconds(30);
+/// Key sets kept at most.
+const JWKS_CACHE_CAPACITY: usize = 1000;
+
+/// A fetched key set and when it was fetched.
+type Fetched = (DateTime<Utc>, std::sync::Arc<str>);
+
+/// Fetched key sets by URI.
+#[derive(Debug, Default)]
+pub(crate) struct JwksCache {
+    entries: std::sync::Mutex<std::collections::HashMap<String, Fetched>>,
+}
+
+impl JwksCache {
+    fn get(&self, uri: &str, now: DateTime<Utc>) -> Option<Fetched> {
+        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries.get(uri).filter(|(at, _)| now - *at < JWKS_TTL).cloned()
+    }
+
+    fn put(&self, uri: &str, jwks: std::sync::Arc<str>, now: DateTime<Utc>) {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if entries.len() >= JWKS_CACHE_CAPACITY {
+            entries.retain(|_, (at, _)| now - *at < JWKS_TTL);
+            if entries.len() >= JWKS_CACHE_CAPACITY {
+                entries.clear();
+            }
+        }
+        entries.insert(uri.to_owned(), (now, jwks));
+    }
 }
 
 #[derive(Deserialize)]
@@ -200,6 +247,44 @@ where
 }
 
 impl crate::passport::Passport {
+    /// The key set at `uri`, from the cache unless `fresh`; and how old it is.
+    async fn client_jwks(&self, uri: &str, fresh: bool) -> Result<(std::sync::Arc<str>, TimeDelta), AssertionError> {
+        let now = self.now();
+        if !fresh && let Some((at, jwks)) = self.inner_jwks_cache().get(uri, now) {
+            return Ok((jwks, now - at));
+        }
+        let fetcher = self
+            .inner_jwks_fetcher()
+            .ok_or_else(|| AssertionError::Fetch("no fetcher is configured".to_owned()))?;
+        let text = fetcher.fetch(uri).await.map_err(AssertionError::Fetch)?;
+        parse_jwks(&text).map_err(AssertionError::Fetch)?;
+        let jwks: std::sync::Arc<str> = text.into();
+        self.inner_jwks_cache().put(uri, jwks.clone(), now);
+        Ok((jwks, TimeDelta::zero()))
+    }
+
+    /// Verifies an assertion of `client` against its inline `jwks` or the set at its
+    /// `jwks_uri` (fetched again once when it is old and no key of it verifies).
+    pub(crate) async fn verify_assertion_of(
+        &self,
+        client: &crate::Client,
+        assertion: &str,
+    ) -> Result<(), AssertionError> {
+        let id = client.id.as_str();
+        if let Some(jwks) = client.jwks.as_deref() {
+            return self.verify_client_assertion(assertion, id, jwks).await;
+        }
+        let uri = client.jwks_uri.as_deref().ok_or(AssertionError::Signature)?;
+        let (jwks, age) = self.client_jwks(uri, false).await?;
+        match self.verify_client_assertion(assertion, id, &jwks).await {
+            Err(AssertionError::Signature) if age >= REFETCH_AFTER => {
+                let (jwks, _) = self.client_jwks(uri, true).await?;
+                self.verify_client_assertion(assertion, id, &jwks).await
+            }
+            other => other,
+        }
+    }
+
     /// Verifies a `private_key_jwt` assertion of `client_id` (see the module documentation);
     /// the issuer must be configured, since it is the only audience accepted.
     pub(crate) async fn verify_client_assertion(

@@ -134,7 +134,7 @@ pub use authorize::{
 };
 pub use claims::{ClaimsHook, ClaimsTarget, RESERVED_CLAIMS, TokenContext, UserClaimsContext};
 pub use client::{Client, ClientId, ClientKind, GrantType, NewClient};
-pub use client_assertion::{ASSERTION_ALGORITHMS, JWT_BEARER};
+pub use client_assertion::{ASSERTION_ALGORITHMS, JWT_BEARER, JwksFetcher};
 pub use client_cache::{CLIENT_TTL, VERIFIED_TTL};
 pub use clock::{Clock, MockClock, SystemClock};
 pub use config::{ConfigError, PassportConfig, parse_duration};

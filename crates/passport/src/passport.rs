@@ -102,6 +102,7 @@ pub struct PassportBuilder {
     fapi_profile: bool,
     use_dpop_nonce: bool,
     token_cache: bool,
+    jwks_fetcher: Option<Arc<dyn crate::client_assertion::JwksFetcher>>,
     token_cache_max_age: TimeDelta,
     keys: KeySource,
     key_set: Option<KeySet>,
@@ -149,6 +150,7 @@ impl Default for PassportBuilder {
             fapi_profile: false,
             use_dpop_nonce: false,
             token_cache: true,
+            jwks_fetcher: None,
             token_cache_max_age: TimeDelta::minutes(5),
             keys: KeySource::None,
             key_set: None,
@@ -349,6 +351,14 @@ impl PassportBuilder {
     /// stolen token and the client's own retry look alike.
     pub fn refresh_token_reuse_grace(mut self, grace: TimeDelta) -> Self {
         self.refresh_token_reuse_grace = grace.max(TimeDelta::zero());
+        self
+    }
+
+    /// How the key sets of `private_key_jwt` clients registered with a `jwks_uri` are fetched
+    /// (`passport_axum::HttpJwksFetcher` is the bounded HTTPS one); without one, such clients
+    /// cannot authenticate.
+    pub fn jwks_fetcher(mut self, fetcher: Arc<dyn crate::client_assertion::JwksFetcher>) -> Self {
+        self.jwks_fetcher = Some(fetcher);
         self
     }
 
@@ -612,6 +622,8 @@ impl PassportBuilder {
                     cache,
                 ),
                 token_cache: TokenCache::new(self.token_cache, self.token_cache_max_age),
+                jwks_fetcher: self.jwks_fetcher,
+                jwks_cache: crate::client_assertion::JwksCache::default(),
                 group_commit: Arc::default(),
                 cookie_key: server_secret.hmac_key(purpose::TRANSIENT_COOKIE),
                 guest_key: server_secret.hmac_key(purpose::GUEST_SESSION),
@@ -632,6 +644,9 @@ impl PassportBuilder {
 }
 
 struct Inner {
+    /// Fetches `jwks_uri` key sets of private_key_jwt clients (none: such clients fail).
+    jwks_fetcher: Option<Arc<dyn crate::client_assertion::JwksFetcher>>,
+    jwks_cache: crate::client_assertion::JwksCache,
     scopes: ScopeRegistry,
     settings: Settings,
     cookie_key: aws_lc_rs::hmac::Key,
@@ -819,6 +834,14 @@ impl Passport {
         &self.inner.keyring
     }
 
+    pub(crate) fn inner_jwks_cache(&self) -> &crate::client_assertion::JwksCache {
+        &self.inner.jwks_cache
+    }
+
+    pub(crate) fn inner_jwks_fetcher(&self) -> Option<&Arc<dyn crate::client_assertion::JwksFetcher>> {
+        self.inner.jwks_fetcher.as_ref()
+    }
+
     pub(crate) fn limits(&self) -> &FailureLimits {
         &self.inner.limits
     }
@@ -919,7 +942,7 @@ impl Passport {
     pub async fn create_client(&self, new: NewClient) -> Result<(Client, Option<ClientSecret>), OAuthError> {
         let valid = new.validate(self.inner.settings.redirect_policy)?;
         // A private_key_jwt client signs assertions instead: it has no secret.
-        let secret = if valid.confidential && new.jwks.is_none() {
+        let secret = if valid.confidential && new.jwks.is_none() && new.jwks_uri.is_none() {
             Some(ClientSecret::generate()?)
         } else {
             None
@@ -941,6 +964,7 @@ impl Passport {
             dpop_bound_access_tokens: new.dpop_bound_access_tokens,
             jwks: new.jwks,
             fapi_profile: new.fapi_profile,
+            jwks_uri: new.jwks_uri,
             revoked: false,
             created_at: now,
             updated_at: now,

@@ -7,7 +7,7 @@
 //! or client credentials alone. The password and implicit grants are never self-registered
 //! (RFC 9700 §2.4 and §2.1.2). Authentication methods: `client_secret_basic` (the default,
 //! RFC 7591 §2), `client_secret_post`, `private_key_jwt` with the public keys inline as `jwks`
-//! (`jwks_uri` is not fetched yet), and `none` (a public client); `client_secret_jwt` never
+//! or at a `jwks_uri`, and `none` (a public client); `client_secret_jwt` never
 //! (it needs the plain secret, and only its hash is stored).
 //!
 //! Every registered client gets a registration access token (RFC 7592 §3); only its SHA-256 is
@@ -75,7 +75,7 @@ pub struct ClientMetadata {
     pub post_logout_redirect_uris: Vec<String>,
     /// The public keys of a `private_key_jwt` client (a JWK Set).
     pub jwks: Option<serde_json::Value>,
-    /// Where to fetch them: not supported yet, refused.
+    /// Where to fetch them instead (https; fetched within limits, cached).
     pub jwks_uri: Option<String>,
     /// RFC 9449 §5.2.
     pub dpop_bound_access_tokens: bool,
@@ -172,11 +172,6 @@ fn token_hash(token: &str) -> String {
 /// How the token endpoint authenticates a registered client. `client_secret_basic` and
 /// `client_secret_post` are both accepted by the token endpoint for every confidential client.
 fn auth_method(metadata: &ClientMetadata) -> Result<&str, RegistrationError> {
-    if metadata.jwks_uri.is_some() {
-        return Err(invalid(
-            "jwks_uri is not supported: register the public keys inline as jwks",
-        ));
-    }
     let method = match metadata.token_endpoint_auth_method.as_deref() {
         None => "client_secret_basic",
         Some(m @ ("client_secret_basic" | "client_secret_post" | "none" | "private_key_jwt")) => m,
@@ -186,10 +181,13 @@ fn auth_method(metadata: &ClientMetadata) -> Result<&str, RegistrationError> {
             )));
         }
     };
-    match (method, metadata.jwks.is_some()) {
-        ("private_key_jwt", false) => Err(invalid("private_key_jwt needs the client's public keys as jwks")),
-        ("private_key_jwt", true) | (_, false) => Ok(method),
-        (_, true) => Err(invalid("jwks is for private_key_jwt")),
+    match (method, metadata.jwks.is_some(), metadata.jwks_uri.is_some()) {
+        ("private_key_jwt", true, true) => Err(invalid("give jwks or jwks_uri, not both (RFC 7591 §2)")),
+        ("private_key_jwt", false, false) => Err(invalid(
+            "private_key_jwt needs the client's public keys: jwks or jwks_uri",
+        )),
+        ("private_key_jwt", _, _) | (_, false, false) => Ok(method),
+        _ => Err(invalid("jwks and jwks_uri are for private_key_jwt")),
     }
 }
 
@@ -327,6 +325,7 @@ impl Passport {
         .post_logout_redirect_uris(metadata.post_logout_redirect_uris.clone())
         .public(public)
         .jwks(metadata.jwks.as_ref().map(serde_json::Value::to_string))
+        .jwks_uri(metadata.jwks_uri.clone())
         .dpop_bound_access_tokens(metadata.dpop_bound_access_tokens)
         .require_pushed_authorization_requests(metadata.require_pushed_authorization_requests);
         new.scopes = Some(scopes);
@@ -508,7 +507,7 @@ mod tests {
     }
 
     #[test]
-    fn private_key_jwt_needs_inline_keys() {
+    fn private_key_jwt_needs_keys_inline_or_at_a_uri() {
         let refused = |metadata: ClientMetadata| {
             assert!(
                 matches!(auth_method(&metadata), Err(RegistrationError::InvalidMetadata(_))),
@@ -517,6 +516,11 @@ mod tests {
         };
         refused(ClientMetadata {
             jwks_uri: Some("https://client.example/jwks".to_owned()),
+            ..ClientMetadata::default()
+        });
+        refused(ClientMetadata {
+            jwks_uri: Some("https://client.example/jwks".to_owned()),
+            jwks: Some(serde_json::json!({"keys": []})),
             token_endpoint_auth_method: Some("private_key_jwt".to_owned()),
             ..ClientMetadata::default()
         });

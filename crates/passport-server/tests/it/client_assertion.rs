@@ -205,3 +205,65 @@ async fn the_cli_registers_a_jwk_set_and_discovery_lists_private_key_jwt() {
         json!(["RS256", "PS256", "ES256", "EdDSA"])
     );
 }
+
+/// A client's key set served over HTTP on a loopback port (the fetcher is told to allow it,
+/// as in development): `/jwks` (what `keys` holds now), `/moved` (a redirect to it), `/huge`.
+async fn key_host(keys: std::sync::Arc<std::sync::Mutex<String>>) -> String {
+    use axum::routing::get;
+    let app = axum::Router::new()
+        .route("/jwks", get(move || async move { keys.lock().unwrap().clone() }))
+        .route(
+            "/moved",
+            get(|| async { (axum::http::StatusCode::FOUND, [("location", "/jwks")]) }),
+        )
+        .route("/huge", get(|| async { "x".repeat(100 * 1024) }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    base
+}
+
+backend_test! {
+    /// RFC 7591 §2 `jwks_uri`: the key set is fetched (within limits: no redirect followed, at
+    /// most 64 KiB), cached, and fetched again when a newer key signs (a rotation), but not
+    /// more than every 30 s.
+    async fn a_jwks_uri_is_fetched_within_limits_and_follows_rotation(db) {
+        let server = TestServer::start(db, |b| {
+            b.jwks_fetcher(std::sync::Arc::new(passport_axum::HttpJwksFetcher::new().allow_insecure_loopback(true)))
+        })
+        .await;
+        let issuer = server.base.clone();
+        let (old, new) = (client_key(Algorithm::ES256), client_key(Algorithm::EdDSA));
+        let served = std::sync::Arc::new(std::sync::Mutex::new(json!({"keys": [old.jwk]}).to_string()));
+        let host = key_host(served.clone()).await;
+        let client_for = |path: &str| NewClient::new("Fetched", ClientKind::ClientCredentials).jwks_uri(Some(format!("{host}{path}")));
+        let (client, secret) = server.passport.create_client(client_for("/jwks")).await.unwrap();
+        assert!(secret.is_none());
+        let id = client.id.as_str().to_owned();
+
+        let now = || server.passport.now().timestamp();
+        let (status, body) = with_assertion(&server, &old.sign(&claims(&id, &issuer, now())), &[]).await;
+        assert_eq!(status, 200, "{body}");
+
+        // The client rotates: the new key is unknown to the cached set, which is fresh, so it
+        // is not fetched again yet.
+        *served.lock().unwrap() = json!({"keys": [new.jwk]}).to_string();
+        let (status, _) = with_assertion(&server, &new.sign(&claims(&id, &issuer, now())), &[]).await;
+        assert_eq!(status, 401, "the cached set, fetched a moment ago");
+        server.advance(chrono::TimeDelta::seconds(31));
+        let (status, body) = with_assertion(&server, &new.sign(&claims(&id, &issuer, now())), &[]).await;
+        assert_eq!(status, 200, "fetched again after 30 s: {body}");
+        let (status, _) = with_assertion(&server, &old.sign(&claims(&id, &issuer, now())), &[]).await;
+        assert_eq!(status, 401, "the retired key");
+
+        for path in ["/moved", "/huge", "/missing"] {
+            let (client, _) = server.passport.create_client(client_for(path)).await.unwrap();
+            let id = client.id.as_str().to_owned();
+            let (status, body) = with_assertion(&server, &new.sign(&claims(&id, &issuer, now())), &[]).await;
+            assert_eq!((status, body["error"].as_str()), (401, Some("invalid_client")), "{path}");
+        }
+        // Without the development switch, the loopback host is refused outright.
+        let strict = passport_axum::HttpJwksFetcher::new();
+        assert!(passport::JwksFetcher::fetch(&strict, &format!("{host}/jwks")).await.is_err());
+    }
+}

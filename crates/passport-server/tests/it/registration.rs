@@ -176,6 +176,13 @@ async fn registration_metadata_is_validated() {
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["token_endpoint_auth_method"], "private_key_jwt");
     assert!(body.get("client_secret").is_none(), "it signs assertions instead");
+    let (status, _, body) = register(
+        &server,
+        None,
+        &json!({"redirect_uris": ["https://app.example/cb"], "token_endpoint_auth_method": "private_key_jwt", "jwks_uri": "https://app.example/jwks"}),
+    )
+    .await;
+    assert_eq!(status, 201, "keys at a jwks_uri: {body}");
 
     for (metadata, error) in [
         (

@@ -368,6 +368,7 @@ impl Fixture {
             dpop_bound_access_tokens: false,
             jwks: None,
             fapi_profile: false,
+            jwks_uri: None,
             revoked: false,
             created_at: now,
             updated_at: now,

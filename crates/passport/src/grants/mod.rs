@@ -343,7 +343,7 @@ impl Passport {
                     client
                 }
             };
-            if let Some(jwks) = client.jwks.as_deref() {
+            if client.uses_private_key_jwt() {
                 // A private_key_jwt client proves itself with an assertion, nothing else.
                 let Some(assertion) = credentials.client_assertion else {
                     tracing::info!(
@@ -352,7 +352,7 @@ impl Passport {
                     );
                     return Err(failed().await);
                 };
-                return match self.verify_client_assertion(assertion, client_id, jwks).await {
+                return match self.verify_assertion_of(&client, assertion).await {
                     Ok(()) => Ok(client),
                     Err(err) => {
                         tracing::info!(client_id, reason = %err, "client authentication failed: assertion refused");

@@ -101,6 +101,7 @@ pub fn client(id: &str) -> Client {
         dpop_bound_access_tokens: true,
         jwks: Some(r#"{"keys":[]}"#.to_owned()),
         fapi_profile: true,
+        jwks_uri: Some("https://client.example/jwks".to_owned()),
         revoked: false,
         created_at: now(),
         updated_at: now(),
