@@ -268,11 +268,14 @@ impl Passport {
         Some(format!("{}/{}/token", issuer.trim_end_matches('/'), settings.path))
     }
 
-    /// A request's absolute URI for `htu` at a protected route: the configured issuer's origin
-    /// and the request's path (never the `Host` header). `None` without an issuer.
+    /// A request's absolute URI for `htu` at a protected route: the configured issuer and the
+    /// request's path (never the `Host` header), as the token endpoint's is built, so an issuer
+    /// with a path (`https://h/auth`, behind a proxy that strips `/auth`) gives
+    /// `https://h/auth/api/user` for `/api/user`. `None` without an issuer.
     pub fn request_uri(&self, path: &str) -> Option<String> {
-        let issuer = url::Url::parse(self.settings().issuer.as_deref()?).ok()?;
-        Some(format!("{}{}", issuer.origin().ascii_serialization(), path))
+        let issuer = self.settings().issuer.as_deref()?;
+        url::Url::parse(issuer).ok()?;
+        Some(format!("{}{}", issuer.trim_end_matches('/'), path))
     }
 
     /// Checks a DPoP proof against its request (RFC 9449 §4.3, and §7.1 `ath` when an access
