@@ -390,11 +390,15 @@ async fn three_instances_on_one_database_serve_every_flow_in_turn() {
         }
     }
     site.json(&["keys", "retire", &old_kid, "--json"]);
+    let retired = Instant::now();
     for server in &servers {
-        within(std::time::Duration::from_secs(1), "the retired key's token", || async {
+        // Within a second on an idle machine (the feed wakes every instance at once); 2 s
+        // here, because the CI machine runs this beside the rest of the suite on two cores.
+        within(std::time::Duration::from_secs(2), "the retired key's token", || async {
             token_check(server, &signed_by_old).await.unwrap().status() == 401
         })
         .await;
+        eprintln!("retired key refused by {} after {:?}", server.base, retired.elapsed());
         for token in &signed_by_new {
             assert_eq!(
                 token_check(server, token).await.unwrap().status(),
