@@ -407,14 +407,17 @@ impl Passport {
             (None, _) => false,
             (Some(new), Some(old)) => serde_json::from_str::<serde_json::Value>(old).ok().as_ref() != Some(new),
             (Some(_), None) => true,
-        };
+        } || metadata
+            .jwks_uri
+            .as_ref()
+            .is_some_and(|uri| client.jwks_uri.as_ref() != Some(uri));
         let scope_changed = metadata.scope.as_deref().is_some_and(|s| {
             let asked = ScopeSet::parse(Some(s));
             !client.scopes.as_ref().is_some_and(|held| held.same_scopes(&asked))
         });
         if keys_changed || scope_changed {
             return Err(invalid(
-                "jwks and scope cannot change: register a new client (and delete this one)",
+                "jwks, jwks_uri and scope cannot change: register a new client (and delete this one)",
             ));
         }
         if metadata.dpop_bound_access_tokens != client.dpop_bound_access_tokens
