@@ -344,8 +344,17 @@ impl Drop for ServerProcess {
 
 /// The claims of a JWT, decoded without verification.
 pub(crate) fn jwt_claims(jwt: &str) -> Value {
-    let payload = jwt.split('.').nth(1).expect("a JWT has three parts");
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("base64url payload")).expect("JSON claims")
+    jwt_part(jwt, 1)
+}
+
+/// The JOSE header of a JWT, decoded without verification.
+pub(crate) fn jwt_header(jwt: &str) -> Value {
+    jwt_part(jwt, 0)
+}
+
+fn jwt_part(jwt: &str, index: usize) -> Value {
+    let part = jwt.split('.').nth(index).expect("a JWT has three parts");
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).expect("base64url part")).expect("a JSON part")
 }
 
 /// POSTs a form to a token endpoint; returns status and JSON body.

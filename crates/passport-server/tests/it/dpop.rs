@@ -13,6 +13,7 @@ use reqwest::header::HeaderMap;
 use reqwest::{StatusCode, Url};
 use serde_json::{Value, json};
 
+use crate::cli::jwt_claims;
 use crate::common::{TestServer, create_client};
 use crate::support_web::Browser;
 
@@ -132,11 +133,6 @@ async fn get(server: &TestServer, path: &str, scheme: &str, access_token: &str, 
         request = request.header("DPoP", proof);
     }
     Answer::read(request.send().await.expect("resource request")).await
-}
-
-fn jwt_claims(token: &str) -> Value {
-    let payload = token.split('.').nth(1).expect("JWT");
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("base64url")).expect("JSON")
 }
 
 /// A user and a confidential password client; returns (client id, secret).

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use serde_json::Value;
 
-use crate::cli::{Deployment, ServerProcess, api_user, post_token};
+use crate::cli::{Deployment, ServerProcess, api_user, jwt_header, post_token};
 use crate::common::TestServer;
 use crate::support_web::Browser;
 
@@ -139,16 +139,6 @@ where
         assert!(start.elapsed() < limit, "{what}: not within {limit:?}");
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-}
-
-/// The decoded header of a JWT.
-fn jwt_header(jwt: &str) -> Value {
-    use base64::Engine as _;
-    let header = jwt.split('.').next().expect("a JWT");
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(header)
-        .expect("base64url");
-    serde_json::from_slice(&bytes).expect("JSON header")
 }
 
 /// A token-endpoint request to `server`: status and JSON body.
