@@ -802,3 +802,46 @@ async fn request_ids_reach_the_response_and_the_json_logs() {
         lines.join("\n")
     );
 }
+
+/// `purge_interval`: `serve` purges by itself rows expired for more than seven days, with no
+/// `passport purge` run, and leaves live ones.
+#[tokio::test]
+async fn serve_purges_long_expired_rows_by_itself() {
+    let mut site = Deployment::sqlite();
+    site.keys();
+    let (client, _) = site.client(&["--client", "--name", "Old"]);
+    site.set_env("PASSPORT_PURGE_INTERVAL", "1s");
+    let url = site.database_url();
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    for (id, expired) in [
+        ("long-expired", "2020-01-02T00:00:00+00:00"),
+        ("kept", "2999-01-02T00:00:00+00:00"),
+    ] {
+        sqlx::query(
+            "INSERT INTO oauth_access_tokens (id, user_id, client_id, name, scopes, family_id, revoked, created_at, updated_at, expires_at) \
+             VALUES (?1, NULL, ?2, NULL, '[]', NULL, FALSE, '2020-01-01T00:00:00+00:00', '2020-01-01T00:00:00+00:00', ?3)",
+        )
+        .bind(id)
+        .bind(&client)
+        .bind(expired)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    let _server = site.serve();
+    let count = |id: &'static str| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM oauth_access_tokens WHERE id = ?1")
+                .bind(id)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    within(std::time::Duration::from_secs(10), "the background purge", || async {
+        count("long-expired").await == 0
+    })
+    .await;
+    assert_eq!(count("kept").await, 1, "a live row stays");
+}
