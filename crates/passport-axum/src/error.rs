@@ -14,6 +14,9 @@ struct ErrorBody<'a> {
     error_description: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     hint: Option<&'a str>,
+    /// Passport 11/12 (`compat_version = 12`) repeats the description here.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<&'a str>,
 }
 
 /// Headers every token-endpoint response carries (RFC 6749 §5.1).
@@ -64,6 +67,7 @@ impl IntoResponse for OAuthJsonError {
             error: self.error.code().as_str(),
             error_description: self.error.description(),
             hint: self.error.hint(),
+            message: self.error.legacy_message(),
         };
         let mut response = (status, Json(body)).into_response();
         no_store(&mut response);

@@ -106,6 +106,15 @@ pub struct PassportConfig {
     /// The secret every instance shares (base64 or hex, at least 32 bytes; normally from
     /// `PASSPORT_SERVER_SECRET`). Without it the server keeps one in the database.
     pub server_secret: Option<String>,
+    /// `"laravel"`: run on an existing Laravel Passport deployment's database, keys and
+    /// `APP_KEY`, honouring what Passport issued and issuing what its `TokenGuard` accepts
+    /// (`docs/laravel.md`). Default off.
+    pub compat: Option<String>,
+    /// Which Passport's behaviour compatibility keeps: `12` (also for 11) or `13` (default).
+    pub compat_version: Option<u32>,
+    /// The Laravel `APP_KEY` (`base64:…` or raw), which decrypts Passport's refresh tokens and
+    /// authorization codes (normally from `PASSPORT_LARAVEL_APP_KEY`).
+    pub laravel_app_key: Option<String>,
 }
 
 impl std::fmt::Debug for PassportConfig {
@@ -126,6 +135,9 @@ impl std::fmt::Debug for PassportConfig {
             .field("path", &self.path)
             .field("private_key", &self.private_key.as_ref().map(|_| "[redacted]"))
             .field("server_secret", &self.server_secret.as_ref().map(|_| "[redacted]"))
+            .field("compat", &self.compat)
+            .field("compat_version", &self.compat_version)
+            .field("laravel_app_key", &self.laravel_app_key.as_ref().map(|_| "[redacted]"))
             .finish_non_exhaustive()
     }
 }
@@ -166,6 +178,44 @@ fn parse_count(key: &str, value: &str) -> Result<u32, ConfigError> {
 }
 
 impl PassportConfig {
+    /// Laravel compatibility as configured: `None` when `compat` is unset (or `"off"`), an
+    /// error naming what is wrong otherwise (an unknown mode or version, no `APP_KEY`).
+    pub fn laravel_compat(&self) -> Result<Option<crate::laravel::LaravelCompat>, ConfigError> {
+        use crate::laravel::{LaravelCompat, PassportVersion};
+        match self
+            .compat
+            .as_deref()
+            .map(str::trim)
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            None | Some("" | "off" | "none") => {
+                if self.compat_version.is_some() {
+                    return Err(ConfigError("compat_version needs compat = \"laravel\"".into()));
+                }
+                Ok(None)
+            }
+            Some("laravel") => {
+                let version = match self.compat_version {
+                    None => PassportVersion::V13,
+                    Some(n) => PassportVersion::from_number(n)
+                        .ok_or_else(|| ConfigError(format!("compat_version: expected 11, 12 or 13, got {n}")))?,
+                };
+                let key = self.laravel_app_key.as_deref().ok_or_else(|| {
+                    ConfigError(
+                        "compat = \"laravel\" needs laravel_app_key (the Laravel APP_KEY, or \
+                         PASSPORT_LARAVEL_APP_KEY)"
+                            .into(),
+                    )
+                })?;
+                LaravelCompat::new(version, key).map(Some)
+            }
+            Some(other) => Err(ConfigError(format!(
+                "compat: expected \"laravel\" or \"off\", got {other:?}"
+            ))),
+        }
+    }
+
     /// Parses `passport.toml` text.
     pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
         toml::from_str(text).map_err(|e| ConfigError(format!("passport.toml: {}", e.message())))
@@ -244,6 +294,9 @@ impl PassportConfig {
                 "private_key" => self.private_key = Some(value),
                 "public_key" => self.public_key = Some(value),
                 "server_secret" => self.server_secret = Some(value),
+                "compat" => self.compat = Some(value),
+                "compat_version" => self.compat_version = Some(parse_count(&name, &value)?),
+                "laravel_app_key" => self.laravel_app_key = Some(value),
                 _ => {}
             }
         }

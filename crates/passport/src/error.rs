@@ -175,6 +175,11 @@ pub struct OAuthError {
     retry_after: Option<u64>,
     /// 503 instead of the code's status: the storage is unreachable or busy.
     unavailable: bool,
+    /// A refused refresh token (Passport 11/12 answer these `invalid_request` 401).
+    refresh_token: bool,
+    /// Passport 11/12's wire format: `message` repeats the description, and a refused refresh
+    /// token is `invalid_request` with 401.
+    passport12: bool,
 }
 
 impl OAuthError {
@@ -186,7 +191,30 @@ impl OAuthError {
             hint: None,
             retry_after: None,
             unavailable: false,
+            refresh_token: false,
+            passport12: false,
         }
+    }
+
+    /// The same error in Passport 11/12's wire format (`compat_version = 12`): `message` in the
+    /// JSON, `invalid_request` with 401 for a refused refresh token, and `invalid_client` for
+    /// a grant the client may not use (`reference/passport-behaviour.md` §3.3, §15).
+    pub fn in_passport12_format(mut self) -> Self {
+        if self.refresh_token {
+            self.code = ErrorCode::InvalidRequest;
+        }
+        if self.code == ErrorCode::UnauthorizedClient {
+            self.code = ErrorCode::InvalidClient;
+            self.description = Cow::Borrowed(ErrorCode::InvalidClient.default_description());
+        }
+        self.passport12 = true;
+        self
+    }
+
+    /// The `message` member of Passport 11/12's error JSON (the description), when the error
+    /// is in that format.
+    pub fn legacy_message(&self) -> Option<&str> {
+        self.passport12.then_some(&*self.description)
     }
 
     /// `temporarily_unavailable` answered with 503 and `Retry-After`: the database is
@@ -252,9 +280,11 @@ impl OAuthError {
 
     /// `invalid_grant` for a refresh token that cannot be used.
     pub fn invalid_refresh_token(hint: &'static str) -> Self {
-        Self::new(ErrorCode::InvalidGrant)
+        let mut error = Self::new(ErrorCode::InvalidGrant)
             .with_description("The refresh token is invalid.")
-            .with_hint(hint)
+            .with_hint(hint);
+        error.refresh_token = true;
+        error
     }
 
     /// `invalid_scope` naming the scope.
@@ -300,7 +330,11 @@ impl OAuthError {
 
     /// The HTTP status for a JSON rendering.
     pub fn http_status(&self) -> u16 {
-        if self.unavailable { 503 } else { self.code.http_status() }
+        match (self.unavailable, self.passport12 && self.refresh_token) {
+            (true, _) => 503,
+            (false, true) => 401,
+            (false, false) => self.code.http_status(),
+        }
     }
 }
 

@@ -105,6 +105,7 @@ mod introspect;
 mod jwt;
 mod keyring;
 mod keys;
+mod laravel;
 mod limits;
 mod manage;
 mod metrics;
@@ -157,6 +158,7 @@ pub use keys::{
     Algorithm, GeneratedKeys, KeyError, KeySet, KeySource, PRIVATE_KEY_FILE, PUBLIC_KEY_FILE, SigningKey, generate_key,
     generate_keys, write_key_files, write_keys,
 };
+pub use laravel::{LaravelCompat, PassportVersion};
 pub use limits::FailureLimitSettings;
 pub use manage::Connection;
 pub use metrics::{BUCKETS, BearerOutcome, Collect, Exposition, Histogram, Metrics};

@@ -19,6 +19,7 @@ use crate::group_commit::GroupCommit;
 use crate::jwt::{self, AccessTokenClaims, TokenInvalid};
 use crate::keyring::{KeyCache, Keyring, StoredKey, assemble};
 use crate::keys::{Algorithm, KeySet, KeySource, SigningKey};
+use crate::laravel::LaravelCompat;
 use crate::limits::{FailureLimitSettings, FailureLimits};
 use crate::metrics::{BearerOutcome, Cache, Metrics};
 use crate::random::random_hex;
@@ -75,6 +76,8 @@ pub struct Settings {
     pub require_pushed_authorization_requests: bool,
     /// DPoP proofs must carry a server nonce (RFC 9449 §8, §9).
     pub use_dpop_nonce: bool,
+    /// Laravel Passport compatibility (`compat = "laravel"`), when on.
+    pub laravel: Option<LaravelCompat>,
 }
 
 /// Builds a [`Passport`]. Every setting has Passport's default; `build()` checks them.
@@ -115,6 +118,7 @@ pub struct PassportBuilder {
     hasher: PasswordHasher,
     listeners: Vec<Arc<dyn EventListener>>,
     claims_hook: Option<Arc<dyn ClaimsHook>>,
+    laravel: Result<Option<LaravelCompat>, ConfigError>,
 }
 
 impl fmt::Debug for PassportBuilder {
@@ -163,6 +167,7 @@ impl Default for PassportBuilder {
             hasher: PasswordHasher::default(),
             listeners: Vec::new(),
             claims_hook: None,
+            laravel: Ok(None),
         }
     }
 }
@@ -209,6 +214,7 @@ impl PassportBuilder {
             b.client_registration = policy.parse();
         }
         b.fapi_profile = config.fapi_profile;
+        b.laravel = config.laravel_compat();
         let limits = &mut b.failure_limits;
         for (setting, value) in [
             (
@@ -289,6 +295,13 @@ impl PassportBuilder {
     /// Turns the password grant on (off by default).
     pub fn enable_password_grant(mut self, on: bool) -> Self {
         self.enable_password_grant = on;
+        self
+    }
+
+    /// Laravel Passport compatibility: Passport's refresh tokens and codes are redeemed and
+    /// its wire format kept (see [`LaravelCompat`]). Off by default.
+    pub fn laravel_compat(mut self, compat: Option<LaravelCompat>) -> Self {
+        self.laravel = Ok(compat);
         self
     }
 
@@ -499,6 +512,9 @@ impl PassportBuilder {
         if let Err(err) = &self.client_registration {
             return Err(err.clone());
         }
+        if let Err(err) = &self.laravel {
+            return Err(err.clone());
+        }
         if self.fapi_profile && (self.enable_password_grant || self.enable_implicit_grant) {
             return Err(ConfigError(
                 "fapi_profile: the FAPI 2.0 profile forbids the password and implicit grants; turn them off".to_owned(),
@@ -588,6 +604,7 @@ impl PassportBuilder {
             fapi_profile: self.fapi_profile,
             require_pushed_authorization_requests: self.require_pushed_authorization_requests,
             use_dpop_nonce: self.use_dpop_nonce,
+            laravel: self.laravel.clone()?,
         };
         let mut cache = KeyCache::default();
         let keys = match (self.stored_keys, self.key_set) {
@@ -1021,7 +1038,13 @@ impl Passport {
             iat: now.timestamp(),
             nbf: now.timestamp(),
             exp: expires_at.timestamp(),
-            sub: spec.user_id.clone().unwrap_or_else(|| spec.client.id.to_string()),
+            sub: match (&spec.user_id, &self.inner.settings.laravel) {
+                (Some(user), _) => user.clone(),
+                // Passport 11/12 wrote `""`, which PHP guards without the CVE-2026-39976 fix
+                // cannot map to a user; the client id is what 13 writes (and we otherwise).
+                (None, Some(compat)) if compat.version() == crate::laravel::PassportVersion::V12 => String::new(),
+                (None, _) => spec.client.id.to_string(),
+            },
             scopes: spec.scopes.to_vec(),
             iss: self.inner.settings.issuer.clone(),
             client_id: Some(spec.client.id.to_string()),

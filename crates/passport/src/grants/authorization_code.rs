@@ -19,13 +19,18 @@ use crate::secret::sha256_hex;
 pub(super) async fn handle(passport: &Passport, request: &TokenRequest) -> Result<TokenResponse, OAuthError> {
     let client = passport.client_for_grant(request, GrantType::AuthorizationCode).await?;
     let code = request.required("code")?;
-    let id = sha256_hex(code);
     let store = passport.store();
-
-    let Some(record) = store.find_auth_code(&id).await? else {
-        return Err(OAuthError::invalid_grant(
-            "Cannot validate the provided authorization code",
-        ));
+    let (id, record) = match laravel_auth_code(passport, request, &client, code).await? {
+        Some(found) => found,
+        None => {
+            let id = sha256_hex(code);
+            let Some(record) = store.find_auth_code(&id).await? else {
+                return Err(OAuthError::invalid_grant(
+                    "Cannot validate the provided authorization code",
+                ));
+            };
+            (id, record)
+        }
     };
     if record.revoked {
         replay_detected(passport, &id, client.id.as_str()).await?;
@@ -126,6 +131,52 @@ pub(super) async fn handle(passport: &Passport, request: &TokenRequest) -> Resul
     let mut response = TokenResponse::from_minted(&minted, &record.scopes);
     response.id_token = id_token;
     Ok(response)
+}
+
+/// An authorization code Laravel Passport issued (compatibility on, a defuse ciphertext): its
+/// payload decrypted with the `APP_KEY`, merged with its `oauth_auth_codes` row (which says
+/// whether it was used; a missing row is a revoked code, as in Passport). The rest of the grant
+/// checks and redeems it like ours, atomically. `None`: not such a code.
+async fn laravel_auth_code(
+    passport: &Passport,
+    request: &TokenRequest,
+    client: &crate::client::Client,
+    code: &str,
+) -> Result<Option<(String, crate::store::AuthCodeRecord)>, OAuthError> {
+    let Some(compat) = passport.settings().laravel.as_ref() else {
+        return Ok(None);
+    };
+    if !crate::laravel::looks_like_ciphertext(code) {
+        return Ok(None);
+    }
+    let Some(payload) = compat.decrypt::<crate::laravel::AuthCodePayload>(code).await else {
+        // Each failed decryption cost a PBKDF2: it counts as a failed client authentication.
+        passport
+            .limits()
+            .client_failed(passport.store().as_ref(), client.id.as_str(), request.peer())
+            .await;
+        return Err(OAuthError::invalid_request("Cannot decrypt the authorization code"));
+    };
+    let Some(mut record) = passport.store().find_auth_code(&payload.auth_code_id).await? else {
+        return Err(OAuthError::invalid_grant("Authorization code has been revoked"));
+    };
+    let code_challenge_method = match payload.code_challenge_method.as_deref() {
+        None | Some("") => None,
+        Some(method) => Some(
+            method
+                .parse::<PkceMethod>()
+                .map_err(|()| OAuthError::server_error("unsupported code_challenge_method in a Passport code"))?,
+        ),
+    };
+    record.client_id = payload.client_id.into();
+    record.user_id = payload.user_id;
+    record.scopes = crate::scope::ScopeSet::from_iter(payload.scopes);
+    record.redirect_uri = payload.redirect_uri;
+    record.code_challenge = payload.code_challenge.filter(|c| !c.is_empty());
+    record.code_challenge_method = code_challenge_method;
+    record.expires_at =
+        chrono::DateTime::from_timestamp(payload.expire_time, 0).unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
+    Ok(Some((payload.auth_code_id, record)))
 }
 
 async fn replay_detected(passport: &Passport, code_id: &str, client_id: &str) -> Result<(), OAuthError> {

@@ -286,7 +286,12 @@ impl Passport {
         if let Err(err) = &issued {
             self.metrics().token_error(err.code());
         }
-        issued
+        match &self.settings().laravel {
+            Some(compat) if compat.version() == crate::laravel::PassportVersion::V12 => {
+                issued.map_err(OAuthError::in_passport12_format)
+            }
+            _ => issued,
+        }
     }
 
     async fn dispatch(&self, request: &TokenRequest) -> Result<TokenResponse, OAuthError> {

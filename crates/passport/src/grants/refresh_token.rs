@@ -20,15 +20,20 @@ use crate::secret::sha256_hex;
 pub(super) async fn handle(passport: &Passport, request: &TokenRequest) -> Result<TokenResponse, OAuthError> {
     let client = passport.client_for_grant(request, GrantType::RefreshToken).await?;
     let presented = request.required("refresh_token")?;
-    let id = sha256_hex(presented);
     let store = passport.store();
-
-    let Some(old) = store.find_refresh_token(&id).await? else {
-        return Err(OAuthError::invalid_refresh_token("Token is unknown"));
+    let (id, old) = match laravel_refresh_token(passport, request, &client, presented).await? {
+        Some(found) => found,
+        None => {
+            let id = sha256_hex(presented);
+            let Some(old) = store.find_refresh_token(&id).await? else {
+                return Err(OAuthError::invalid_refresh_token("Token is unknown"));
+            };
+            if old.client_id != client.id {
+                return Err(OAuthError::invalid_refresh_token("Token is not linked to client"));
+            }
+            (id, old)
+        }
     };
-    if old.client_id != client.id {
-        return Err(OAuthError::invalid_refresh_token("Token is not linked to client"));
-    }
     // A used token is a retry within the grace (the pair it became still unused), or reuse.
     let retry_of = match (old.revoked, within_grace(passport, &old)) {
         (false, _) => None,
@@ -125,6 +130,52 @@ pub(super) async fn handle(passport: &Passport, request: &TokenRequest) -> Resul
     let mut response = TokenResponse::from_minted(&minted, &requested);
     response.id_token = id_token;
     Ok(response)
+}
+
+/// A refresh token Laravel Passport issued (compatibility on, a defuse ciphertext): its
+/// payload decrypted with the `APP_KEY` and checked as Passport does (§5.5: linked to the
+/// client, not expired), then its `oauth_refresh_tokens` row, which the rest of the grant
+/// rotates like ours. Its family is named after the row, so presenting it again revokes what it
+/// became. `None`: not such a token (ours, or compatibility off).
+async fn laravel_refresh_token(
+    passport: &Passport,
+    request: &TokenRequest,
+    client: &crate::client::Client,
+    presented: &str,
+) -> Result<Option<(String, crate::store::RefreshTokenRecord)>, OAuthError> {
+    let Some(compat) = passport.settings().laravel.as_ref() else {
+        return Ok(None);
+    };
+    if !crate::laravel::looks_like_ciphertext(presented) {
+        return Ok(None);
+    }
+    let Some(payload) = compat.decrypt::<crate::laravel::RefreshPayload>(presented).await else {
+        // Each failed decryption cost a PBKDF2: it counts as a failed client authentication.
+        passport
+            .limits()
+            .client_failed(passport.store().as_ref(), client.id.as_str(), request.peer())
+            .await;
+        return Err(OAuthError::invalid_refresh_token("Cannot decrypt the refresh token"));
+    };
+    if payload.client_id != client.id.as_str() {
+        return Err(OAuthError::invalid_refresh_token("Token is not linked to client"));
+    }
+    if payload.expire_time < passport.now().timestamp() {
+        return Err(OAuthError::invalid_refresh_token("Token has expired"));
+    }
+    let Some(mut row) = passport.store().find_refresh_token(&payload.refresh_token_id).await? else {
+        // Passport: a missing row is a revoked token.
+        return Err(OAuthError::invalid_refresh_token("Token has been revoked"));
+    };
+    // The payload is authoritative for what Passport did not store in the row.
+    row.client_id = client.id.clone();
+    row.user_id = payload.user_id;
+    row.scopes = crate::scope::ScopeSet::from_iter(payload.scopes);
+    row.access_token_id = payload.access_token_id;
+    if let Some(expires) = chrono::DateTime::from_timestamp(payload.expire_time, 0) {
+        row.expires_at = expires;
+    }
+    Ok(Some((payload.refresh_token_id, row)))
 }
 
 /// The refresh token `old` was rotated into, when `old` was rotated (not revoked otherwise)
