@@ -10,6 +10,7 @@
 //! is the schema's shape and the row mappers (`rows.rs`).
 
 mod batch;
+mod laravel_schema;
 mod migrate;
 mod postgres;
 mod purge;
@@ -30,7 +31,7 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, Row as _, SqlitePool};
 
-pub use migrate::{MigrateError, Schema};
+pub use migrate::{MigrateError, PlannedStep, Schema};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 pub use users::{SqlUserProvider, UserAdmin, UserRow};
@@ -147,6 +148,8 @@ async fn check_sqlite_pool(pool: &SqlitePool) -> Result<(), DatabaseError> {
 pub(crate) trait Backend: Send + Sync + Debug {
     /// Applies the pending migrations of `wanted`; returns how many ran.
     async fn migrate(&self, wanted: &[Schema]) -> Result<usize, MigrateError>;
+    /// What [`Backend::migrate`] would do, changing nothing.
+    async fn plan(&self, wanted: &[Schema]) -> Result<Vec<PlannedStep>, MigrateError>;
     /// Stores `candidate` as the server secret unless one exists; returns the stored one.
     async fn server_secret(&self, candidate: &str) -> Result<String, StoreError>;
     /// Closes the pool.
@@ -360,6 +363,12 @@ impl Database {
     /// server does).
     pub async fn migrate_schemas(&self, wanted: &[Schema]) -> Result<usize, DatabaseError> {
         self.backend.migrate(wanted).await.map_err(DatabaseError::Migrate)
+    }
+
+    /// What [`migrate_schemas`](Self::migrate_schemas) would do, changing nothing (for
+    /// `passport migrate --dry-run`, and for a server that must not migrate by itself).
+    pub async fn migration_plan(&self, wanted: &[Schema]) -> Result<Vec<PlannedStep>, DatabaseError> {
+        self.backend.plan(wanted).await.map_err(DatabaseError::Migrate)
     }
 
     /// The server secret kept in the database, made on first use, so that every instance on

@@ -224,10 +224,23 @@ pub enum MigrateError {
         /// Its name.
         name: &'static str,
     },
+    /// The database cannot be migrated here (a Laravel database on PostgreSQL).
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+/// The SQL dialect, where a statement must be written per dialect (the Laravel upgrade).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Flavor {
+    Sqlite,
+    Postgres,
+    #[allow(dead_code)]
+    Mysql,
 }
 
 /// What differs between the dialects for a run.
 pub(crate) struct Dialect {
+    flavor: Flavor,
     migrations: &'static [Migration],
     release_1_upgrade: &'static str,
     begin: &'static [&'static str],
@@ -236,6 +249,7 @@ pub(crate) struct Dialect {
 }
 
 pub(crate) const SQLITE_DIALECT: Dialect = Dialect {
+    flavor: Flavor::Sqlite,
     migrations: SQLITE,
     release_1_upgrade: include_str!("../migrations/sqlite/legacy/release_1_upgrade.sql"),
     // Writers queue here (busy_timeout): one instance migrates, the others wait for it.
@@ -247,6 +261,7 @@ pub(crate) const SQLITE_DIALECT: Dialect = Dialect {
 };
 
 pub(crate) const POSTGRES_DIALECT: Dialect = Dialect {
+    flavor: Flavor::Postgres,
     migrations: POSTGRES,
     release_1_upgrade: include_str!("../migrations/postgres/legacy/release_1_upgrade.sql"),
     begin: &["BEGIN", "SELECT pg_advisory_xact_lock(7302147401)"],
@@ -278,6 +293,24 @@ impl Conn {
         match self {
             Self::Sqlite(c) => sqlx::query(sql).fetch_one(&mut **c).await?.try_get(0),
             Self::Postgres(c) => sqlx::query(sql).fetch_one(&mut **c).await?.try_get(0),
+        }
+    }
+
+    /// The first column of every row, as text.
+    pub(crate) async fn strings(&mut self, sql: &str) -> Result<Vec<String>, sqlx::Error> {
+        match self {
+            Self::Sqlite(c) => sqlx::query(sql)
+                .fetch_all(&mut **c)
+                .await?
+                .iter()
+                .map(|r| r.try_get(0))
+                .collect(),
+            Self::Postgres(c) => sqlx::query(sql)
+                .fetch_all(&mut **c)
+                .await?
+                .iter()
+                .map(|r| r.try_get(0))
+                .collect(),
         }
     }
 
@@ -348,6 +381,26 @@ async fn apply(conn: &mut Conn, dialect: &Dialect, wanted: &[Schema]) -> Result<
             .await?;
         count += 1;
     }
+    if let Some(statements) = laravel_upgrade(conn, dialect, wanted, &applied).await? {
+        // A Laravel Passport database: its tables completed in place stand for our first
+        // core migration; the later ones run below.
+        for statement in &statements {
+            conn.execute(statement).await?;
+        }
+        let first = dialect
+            .migrations
+            .iter()
+            .find(|m| m.schema == Schema::Core && m.version == 1);
+        if let Some(migration) = first {
+            conn.execute(&migration.record()).await?;
+            applied.push((
+                migration.schema.name().to_owned(),
+                migration.version,
+                migration.checksum(),
+            ));
+        }
+        count += 1;
+    }
     for migration in dialect.migrations.iter().filter(|m| wanted.contains(&m.schema)) {
         let schema = migration.schema.name();
         match applied.iter().find(|(s, v, _)| s == schema && *v == migration.version) {
@@ -367,4 +420,82 @@ async fn apply(conn: &mut Conn, dialect: &Dialect, wanted: &[Schema]) -> Result<
         }
     }
     Ok(count)
+}
+
+/// The statements of the Laravel upgrade, when the core set is wanted, its first migration is
+/// not applied, and the database holds Laravel Passport's tables.
+async fn laravel_upgrade(
+    conn: &mut Conn,
+    dialect: &Dialect,
+    wanted: &[Schema],
+    applied: &[(String, i64, String)],
+) -> Result<Option<Vec<String>>, MigrateError> {
+    let core_started = applied.iter().any(|(s, v, _)| s == Schema::Core.name() && *v == 1);
+    if core_started
+        || !wanted.contains(&Schema::Core)
+        || !crate::laravel_schema::is_laravel(conn, dialect.flavor).await?
+    {
+        return Ok(None);
+    }
+    crate::laravel_schema::upgrade(conn, dialect.flavor).await.map(Some)
+}
+
+/// One step `migrate` would take, for `passport migrate --dry-run`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedStep {
+    /// What it is: `core/0002 refresh rotation`, or `laravel upgrade` for the columns and
+    /// tables a Laravel Passport database gets before our first core migration is recorded.
+    pub label: String,
+    /// The SQL it runs.
+    pub sql: String,
+}
+
+/// What [`run`] would do on `conn`, changing nothing (not even our bookkeeping table).
+pub(crate) async fn plan(
+    mut conn: Conn,
+    dialect: &Dialect,
+    wanted: &[Schema],
+) -> Result<Vec<PlannedStep>, MigrateError> {
+    let have_table = match dialect.flavor {
+        Flavor::Sqlite => "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'passport_migrations'",
+        Flavor::Postgres => {
+            "SELECT COUNT(*) FROM information_schema.tables \
+             WHERE table_schema = current_schema() AND table_name = 'passport_migrations'"
+        }
+        Flavor::Mysql => {
+            "SELECT COUNT(*) FROM information_schema.tables \
+             WHERE table_schema = DATABASE() AND table_name = 'passport_migrations'"
+        }
+    };
+    let mut applied = if conn.count(have_table).await? > 0 {
+        conn.applied().await?
+    } else {
+        Vec::new()
+    };
+    let mut steps = Vec::new();
+    if let Some(statements) = laravel_upgrade(&mut conn, dialect, wanted, &applied).await? {
+        steps.push(PlannedStep {
+            label: "laravel upgrade (Passport's tables completed in place; stands for core/0001)".to_owned(),
+            sql: statements.join(";\n"),
+        });
+        applied.push((Schema::Core.name().to_owned(), 1, String::new()));
+    }
+    for migration in dialect.migrations.iter().filter(|m| wanted.contains(&m.schema)) {
+        let schema = migration.schema.name();
+        match applied.iter().find(|(s, v, _)| s == schema && *v == migration.version) {
+            Some((_, _, checksum)) if checksum.is_empty() || *checksum == migration.checksum() => {}
+            Some(_) => {
+                return Err(MigrateError::Changed {
+                    schema,
+                    version: migration.version,
+                    name: migration.name,
+                });
+            }
+            None => steps.push(PlannedStep {
+                label: format!("{schema}/{:04} {}", migration.version, migration.name),
+                sql: migration.sql.trim().to_owned(),
+            }),
+        }
+    }
+    Ok(steps)
 }

@@ -1196,6 +1196,11 @@ impl Backend for PgStore {
         migrate::run(conn, &POSTGRES_DIALECT, wanted).await
     }
 
+    async fn plan(&self, wanted: &[Schema]) -> Result<Vec<crate::PlannedStep>, MigrateError> {
+        let conn = migrate::Conn::Postgres(self.pool.acquire().await?);
+        migrate::plan(conn, &POSTGRES_DIALECT, wanted).await
+    }
+
     async fn server_secret(&self, candidate: &str) -> Result<String, StoreError> {
         sqlx::query("INSERT INTO passport_secrets (name, value) VALUES ('server', $1) ON CONFLICT (name) DO NOTHING")
             .bind(candidate)

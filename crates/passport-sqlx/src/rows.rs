@@ -39,10 +39,19 @@ where
     i64: Type<R::Database>,
 {
     fn text(&self, column: &str) -> Result<String, sqlx::Error> {
-        self.try_get(column)
+        match self.try_get(column) {
+            Err(err @ sqlx::Error::ColumnDecode { .. }) => integer_text(self, column).ok_or(err),
+            other => other,
+        }
     }
     fn opt_text(&self, column: &str) -> Result<Option<String>, sqlx::Error> {
-        self.try_get(column)
+        match self.try_get::<Option<String>, _>(column) {
+            Err(err @ sqlx::Error::ColumnDecode { .. }) => match integer_text(self, column) {
+                Some(text) => Ok(Some(text)),
+                None => Err(err),
+            },
+            other => other,
+        }
     }
     fn flag(&self, column: &str) -> Result<bool, sqlx::Error> {
         self.try_get(column)
@@ -59,6 +68,31 @@ where
     fn int64(&self, column: &str) -> Result<i64, sqlx::Error> {
         self.try_get(column)
     }
+}
+
+/// An id column a Laravel database keeps as an integer (`bigIncrements`, `unsignedBigInteger`:
+/// SQLite `INTEGER`, MySQL `BIGINT UNSIGNED`), read as the decimal text our ids are. Only for
+/// columns whose declared type is an integer type.
+fn integer_text<R>(row: &R, column: &str) -> Option<String>
+where
+    R: Row,
+    for<'a> &'a str: ColumnIndex<R>,
+    for<'r> i64: Decode<'r, R::Database>,
+    i64: Type<R::Database>,
+{
+    use sqlx::{Column as _, TypeInfo as _};
+    let index = column.index(row).ok()?;
+    let declared = row.columns().get(index)?.type_info().name().to_ascii_uppercase();
+    if !declared.contains("INT") {
+        return None;
+    }
+    // Unchecked: MySQL's unsigned BIGINT does not pass the signed type check, and ids stay
+    // below 2^63.
+    row.try_get_unchecked::<Option<i64>, _>(column)
+        .ok()
+        .flatten()
+        .filter(|n| *n >= 0)
+        .map(|n| n.to_string())
 }
 
 /// A unique violation is `Conflict`; a database that cannot answer now is `Unavailable`
@@ -112,9 +146,9 @@ pub(crate) fn extensions_json(extensions: &AuthorizationExtensions) -> Option<St
     (!extensions.is_empty()).then(|| to_json(extensions))
 }
 
-pub(crate) const CLIENT_COLUMNS: &str = "id, owner_id, name, secret, provider, redirect_uris, grant_types, scopes, \
-     skips_authorization, revoked, created_at, updated_at, post_logout_redirect_uris, can_introspect, \
-     require_pushed_authorization_requests, dpop_bound_access_tokens, jwks, fapi_profile, jwks_uri";
+/// Every column: a Laravel Passport 11/12 table has legacy ones (`redirect`, `password_client`,
+/// `personal_access_client`, `user_id`) that [`client`] reads when ours are empty.
+pub(crate) const CLIENT_COLUMNS: &str = "*";
 
 pub(crate) const ACCESS_COLUMNS: &str =
     "id, user_id, client_id, name, scopes, family_id, revoked, created_at, expires_at";
@@ -156,32 +190,90 @@ pub(crate) fn revocation(row: &impl Columns) -> Result<passport::RevocationEvent
 
 pub(crate) const USER_COLUMNS: &str = "id, name, email, password, created_at, updated_at, email_verified_at";
 
+/// A column a table may not have (Laravel's legacy ones, or ours before a migration): `None`
+/// when it is missing.
+fn optional<T>(read: Result<Option<T>, sqlx::Error>) -> Result<Option<T>, sqlx::Error> {
+    match read {
+        Err(sqlx::Error::ColumnNotFound(_)) => Ok(None),
+        other => other,
+    }
+}
+
+/// The grants of a client a Laravel Passport 11/12 table describes with flags instead of a
+/// `grant_types` list (league 8's rules, §3.2 and §7.1 of `reference/passport-behaviour.md`):
+/// a password client has the password grant, a personal access client (confidential) issues
+/// personal access tokens, any other client the code (and implicit) grant; every confidential
+/// client may use client credentials, and every client refresh tokens.
+fn legacy_grants(row: &impl Columns, confidential: bool) -> Result<Vec<GrantType>, sqlx::Error> {
+    let flag = |column| optional(row.flag(column).map(Some)).map(Option::unwrap_or_default);
+    let password = flag("password_client")?;
+    let personal = flag("personal_access_client")?;
+    let mut grants = Vec::new();
+    if password {
+        grants.push(GrantType::Password);
+    } else if !personal {
+        grants.extend([GrantType::AuthorizationCode, GrantType::Implicit]);
+    }
+    if personal && confidential {
+        grants.push(GrantType::PersonalAccess);
+    }
+    if confidential {
+        grants.push(GrantType::ClientCredentials);
+    }
+    grants.push(GrantType::RefreshToken);
+    Ok(grants)
+}
+
 pub(crate) fn client(row: &impl Columns) -> Result<Client, sqlx::Error> {
-    let redirect_uris: Vec<String> = from_json(row.opt_text("redirect_uris")?);
-    let grant_types: Vec<String> = from_json(row.opt_text("grant_types")?);
-    let post_logout: Vec<String> = from_json(row.opt_text("post_logout_redirect_uris")?);
+    // Laravel Passport 11/12 tables keep redirect URIs comma separated in `redirect`, and
+    // Passport 13 reads them from there when `redirect_uris` is empty; so do we.
+    let redirect_uris: Vec<String> = match optional(row.opt_text("redirect_uris"))? {
+        Some(json) => from_json(Some(json)),
+        None => optional(row.opt_text("redirect"))?
+            .map(|list| {
+                list.split(',')
+                    .map(str::trim)
+                    .filter(|u| !u.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default(),
+    };
+    let secret_hash = row.opt_text("secret")?;
+    let grant_types = match optional(row.opt_text("grant_types"))? {
+        Some(json) => from_json::<Vec<String>>(Some(json))
+            .iter()
+            .filter_map(|n| n.parse().ok())
+            .collect(),
+        None => legacy_grants(row, secret_hash.as_deref().is_some_and(|s| !s.is_empty()))?,
+    };
+    let post_logout: Vec<String> = from_json(optional(row.opt_text("post_logout_redirect_uris"))?);
+    let flag = |column| optional(row.flag(column).map(Some)).map(Option::unwrap_or_default);
+    let owner_id = match optional(row.opt_text("owner_id"))? {
+        Some(owner) => Some(owner),
+        None => optional(row.opt_text("user_id"))?,
+    };
     Ok(Client {
         id: row.text("id")?.into(),
-        owner_id: row.opt_text("owner_id")?,
+        owner_id,
         name: row.text("name")?,
-        secret_hash: row.opt_text("secret")?,
+        secret_hash,
         provider: row.opt_text("provider")?,
         redirect_uris: redirect_uris.into_iter().map(RedirectUri::from_storage).collect(),
-        grant_types: grant_types.iter().filter_map(|n| n.parse().ok()).collect(),
-        scopes: row
-            .opt_text("scopes")?
-            .and_then(|s| serde_json::from_str::<ScopeSet>(&s).ok()),
-        skips_authorization: row.flag("skips_authorization")?,
+        grant_types,
+        scopes: optional(row.opt_text("scopes"))?.and_then(|s| serde_json::from_str::<ScopeSet>(&s).ok()),
+        skips_authorization: flag("skips_authorization")?,
         post_logout_redirect_uris: post_logout.into_iter().map(RedirectUri::from_storage).collect(),
-        can_introspect: row.flag("can_introspect")?,
-        require_pushed_authorization_requests: row.flag("require_pushed_authorization_requests")?,
-        dpop_bound_access_tokens: row.flag("dpop_bound_access_tokens")?,
-        jwks: row.opt_text("jwks")?,
-        fapi_profile: row.flag("fapi_profile")?,
-        jwks_uri: row.opt_text("jwks_uri")?,
+        can_introspect: flag("can_introspect")?,
+        require_pushed_authorization_requests: flag("require_pushed_authorization_requests")?,
+        dpop_bound_access_tokens: flag("dpop_bound_access_tokens")?,
+        jwks: optional(row.opt_text("jwks"))?,
+        fapi_profile: flag("fapi_profile")?,
+        jwks_uri: optional(row.opt_text("jwks_uri"))?,
         revoked: row.flag("revoked")?,
-        created_at: row.time("created_at")?,
-        updated_at: row.time("updated_at")?,
+        // Laravel's timestamps are nullable.
+        created_at: row.opt_time("created_at")?.unwrap_or(DateTime::<Utc>::MIN_UTC),
+        updated_at: row.opt_time("updated_at")?.unwrap_or(DateTime::<Utc>::MIN_UTC),
     })
 }
 
@@ -194,25 +286,31 @@ pub(crate) fn access(row: &impl Columns) -> Result<AccessTokenRecord, sqlx::Erro
         scopes: from_json(row.opt_text("scopes")?),
         family_id: row.opt_text("family_id")?,
         revoked: row.flag("revoked")?,
-        created_at: row.time("created_at")?,
+        created_at: row.opt_time("created_at")?.unwrap_or(DateTime::<Utc>::MIN_UTC),
         expires_at: row.opt_time("expires_at")?.unwrap_or(DateTime::<Utc>::MAX_UTC),
     })
 }
 
+/// A row Laravel Passport wrote has only `id`, `access_token_id`, `revoked` and `expires_at`
+/// (the rest is in the token's ciphertext): its family is named after it.
 pub(crate) fn refresh(row: &impl Columns) -> Result<RefreshTokenRecord, sqlx::Error> {
+    let id = row.text("id")?;
     Ok(RefreshTokenRecord {
-        id: row.text("id")?,
         access_token_id: row.text("access_token_id")?,
-        client_id: row.text("client_id")?.into(),
+        client_id: row.opt_text("client_id")?.unwrap_or_default().into(),
         user_id: row.opt_text("user_id")?,
         scopes: from_json(row.opt_text("scopes")?),
-        family_id: row.text("family_id")?,
+        family_id: row
+            .opt_text("family_id")?
+            .filter(|f| !f.is_empty())
+            .unwrap_or_else(|| format!("laravel:{id}")),
+        id,
         revoked: row.flag("revoked")?,
         rotated_at: row.opt_time("rotated_at")?,
         rotated_to: row.opt_text("rotated_to")?,
         auth_time: row.opt_time("auth_time")?,
         dpop_jkt: row.opt_text("dpop_jkt")?,
-        created_at: row.time("created_at")?,
+        created_at: row.opt_time("created_at")?.unwrap_or(DateTime::<Utc>::MIN_UTC),
         expires_at: row.opt_time("expires_at")?.unwrap_or(DateTime::<Utc>::MAX_UTC),
     })
 }
@@ -246,7 +344,7 @@ pub(crate) fn auth_code(row: &impl Columns) -> Result<AuthCodeRecord, sqlx::Erro
             .transpose()?,
         extensions: from_json(row.opt_text("extensions")?),
         revoked: row.flag("revoked")?,
-        created_at: row.time("created_at")?,
+        created_at: row.opt_time("created_at")?.unwrap_or(DateTime::<Utc>::MIN_UTC),
         expires_at: row.opt_time("expires_at")?.unwrap_or(DateTime::<Utc>::MIN_UTC),
     })
 }

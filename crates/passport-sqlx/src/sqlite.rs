@@ -1168,6 +1168,11 @@ impl Backend for SqliteStore {
         migrate::run(conn, &SQLITE_DIALECT, wanted).await
     }
 
+    async fn plan(&self, wanted: &[Schema]) -> Result<Vec<crate::PlannedStep>, MigrateError> {
+        let conn = migrate::Conn::Sqlite(self.pool.acquire().await?);
+        migrate::plan(conn, &SQLITE_DIALECT, wanted).await
+    }
+
     async fn server_secret(&self, candidate: &str) -> Result<String, StoreError> {
         sqlx::query("INSERT INTO passport_secrets (name, value) VALUES ('server', ?1) ON CONFLICT (name) DO NOTHING")
             .bind(candidate)
