@@ -72,11 +72,61 @@ impl Context {
         Ok(Database::connect_with(&self.database_url, settings).await?)
     }
 
-    /// Opens and migrates the database.
+    /// Opens and migrates the database. In Laravel compatibility mode nothing is migrated
+    /// here (only `passport migrate` changes a Laravel database): a database with pending
+    /// migrations is refused with the command to run.
     pub async fn migrated_database(&self) -> anyhow::Result<Database> {
         let db = self.database().await?;
-        db.migrate_schemas(&Schema::ALL).await?;
+        if let Err(err) = self.check_database(&db) {
+            db.close().await;
+            return Err(err);
+        }
+        if self.compat().is_none() {
+            db.migrate_schemas(self.schemas()).await?;
+            return Ok(db);
+        }
+        let pending = db.migration_plan(self.schemas()).await?;
+        if !pending.is_empty() {
+            db.close().await;
+            anyhow::bail!(
+                "compat = \"laravel\": the database needs {} migration step(s) first; review them with \
+                 `passport migrate --dry-run`, then run `passport migrate`",
+                pending.len()
+            );
+        }
         Ok(db)
+    }
+
+    /// Laravel compatibility (`compat = "laravel"`), when on and valid.
+    pub fn compat(&self) -> Option<passport::LaravelCompat> {
+        self.config.laravel_compat().ok().flatten()
+    }
+
+    /// The table sets this server uses: all of them, or in Laravel compatibility mode the core
+    /// and the pages' sessions (users are the application's).
+    pub fn schemas(&self) -> &'static [Schema] {
+        match self.compat() {
+            Some(_) => &[Schema::Core, Schema::Sessions],
+            None => &Schema::ALL,
+        }
+    }
+
+    /// Laravel compatibility runs on SQLite and MySQL/MariaDB databases.
+    pub fn check_database(&self, db: &Database) -> anyhow::Result<()> {
+        if self.compat().is_some() && db.kind() == "postgres" {
+            anyhow::bail!(
+                "compat = \"laravel\" runs on SQLite and MySQL/MariaDB databases; a Laravel database on PostgreSQL is not supported yet"
+            );
+        }
+        Ok(())
+    }
+
+    /// Laravel's guard verifies RS256 only.
+    pub fn check_compat_algorithm(&self, algorithm: passport::Algorithm) -> anyhow::Result<()> {
+        if self.compat().is_some() && algorithm != passport::Algorithm::RS256 {
+            anyhow::bail!("compat = \"laravel\": Passport's TokenGuard verifies RS256 only; use --algorithm rs256");
+        }
+        Ok(())
     }
 
     /// Checks the configuration (scopes, lifetimes) before anything is created.
@@ -128,6 +178,12 @@ impl Context {
             builder = builder.server_secret(db.server_secret().await?);
         }
         let passport = builder.build()?;
+        if self.compat().is_some() && passport.signing_algorithm() != passport::Algorithm::RS256 {
+            anyhow::bail!(
+                "compat = \"laravel\": the signing key must be Passport's RSA key (RS256), not {}",
+                passport.signing_algorithm().as_str()
+            );
+        }
         passport.sync_key_store().await?;
         if let Some(keys) = file_keys
             && passport.import_signing_key(keys.current()).await?

@@ -27,8 +27,8 @@ pub enum Command {
     Install(KeyArgs),
     /// Generate the key pair files, or rotate, retire and list the keys kept in the database.
     Keys(KeysCommand),
-    /// Apply pending database migrations.
-    Migrate(JsonFlag),
+    /// Apply pending database migrations (`--dry-run`: print them and change nothing).
+    Migrate(MigrateArgs),
     /// Create a client (default: authorization code), or list / revoke clients.
     Client(ClientCommand),
     /// Manage the standalone server's users.
@@ -43,6 +43,16 @@ pub enum Command {
     Hash(JsonFlag),
     /// Run the server.
     Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// Print what would be applied, SQL included, and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

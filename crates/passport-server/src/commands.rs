@@ -5,7 +5,6 @@ use std::io::BufRead as _;
 use anyhow::{Context as _, bail};
 use chrono::TimeDelta;
 use passport::{ClientKind, GrantType, NewClient, Passport, PurgeFilter, StoreError, write_key_files};
-use passport_sqlx::Schema;
 use serde_json::json;
 
 use crate::app::{Context, pages, router_with};
@@ -21,17 +20,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             None => keys(&ctx, &cmd.files),
             Some(action) => key_action(&ctx, action).await,
         },
-        Command::Migrate(flag) => {
-            let db = ctx.database().await?;
-            let applied = db.migrate_schemas(&Schema::ALL).await?;
-            db.close().await;
-            print(
-                flag.json,
-                json!({"applied": applied}),
-                &format!("Applied {applied} migration(s)."),
-            );
-            Ok(())
-        }
+        Command::Migrate(args) => migrate(&ctx, &args).await,
         Command::Client(cmd) => client(&ctx, cmd).await,
         Command::User(cmd) => user(&ctx, cmd).await,
         Command::Token(cmd) => token(&ctx, cmd).await,
@@ -39,6 +28,41 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Hash(flag) => hash(&ctx, flag.json).await,
         Command::Serve(args) => serve(&ctx, &args.bind).await,
     }
+}
+
+/// `passport migrate [--dry-run]`. In Laravel compatibility mode only the sets it uses (no
+/// `passport_users`: users are Laravel's), and only this command migrates.
+async fn migrate(ctx: &Context, args: &crate::cli::MigrateArgs) -> anyhow::Result<()> {
+    ctx.check()?;
+    let db = ctx.database().await?;
+    let result = async {
+        ctx.check_database(&db)?;
+        if args.dry_run {
+            let steps = db.migration_plan(ctx.schemas()).await?;
+            if args.json {
+                let steps: Vec<_> = steps.iter().map(|s| json!({"step": s.label, "sql": s.sql})).collect();
+                println!("{}", json!({"dry_run": true, "pending": steps}));
+            } else if steps.is_empty() {
+                println!("Nothing to migrate.");
+            } else {
+                for step in &steps {
+                    println!("-- {}\n{};\n", step.label, step.sql.trim_end_matches(';'));
+                }
+                println!("{} step(s) would be applied; nothing was changed.", steps.len());
+            }
+            return Ok(());
+        }
+        let applied = db.migrate_schemas(ctx.schemas()).await?;
+        print(
+            args.json,
+            json!({"applied": applied}),
+            &format!("Applied {applied} migration(s)."),
+        );
+        Ok(())
+    }
+    .await;
+    db.close().await;
+    result
 }
 
 fn print(json: bool, value: serde_json::Value, human: &str) {
@@ -50,6 +74,7 @@ fn print(json: bool, value: serde_json::Value, human: &str) {
 }
 
 fn keys(ctx: &Context, args: &KeyArgs) -> anyhow::Result<()> {
+    ctx.check_compat_algorithm(args.algorithm)?;
     // Once the database holds the key set, the files only seed a new database (README).
     let (private, public) = write_key_files(ctx.key_dir(), args.algorithm, args.length, args.force)?;
     print(
@@ -88,6 +113,12 @@ async fn key_action(ctx: &Context, action: KeysAction) -> anyhow::Result<()> {
                     }
                     None => TimeDelta::seconds(passport::JWKS_MAX_AGE as i64),
                 };
+                if ctx.compat().is_some() {
+                    bail!(
+                        "compat = \"laravel\": Passport's TokenGuard reads one RSA public key file, so keys are not rotated \
+                         here; make new ones with `php artisan passport:keys` and restart both"
+                    );
+                }
                 let info = passport.rotate_key(algorithm, length, ahead).await.map_err(one_line)?;
                 print(
                     json,
@@ -149,6 +180,12 @@ async fn generate_missing_keys(ctx: &Context, db: &passport_sqlx::Database) -> a
         && !ctx.key_dir().join(passport::PRIVATE_KEY_FILE).exists()
         && db.store().list_keys().await?.is_empty()
     {
+        if ctx.compat().is_some() {
+            bail!(
+                "compat = \"laravel\": no key: point --data-dir at the Laravel storage directory (oauth-private.key) \
+                 or set PASSPORT_PRIVATE_KEY; keys are never created in compatibility mode"
+            );
+        }
         tracing::info!("no keys found: generating a 4096-bit RSA key pair");
         ensure_keys(ctx, passport::Algorithm::RS256, 4096, false)?;
     }
@@ -175,6 +212,11 @@ async fn ensure_personal_access_client(passport: &Passport) -> anyhow::Result<pa
 }
 
 async fn install(ctx: &Context, args: &KeyArgs) -> anyhow::Result<()> {
+    if ctx.compat().is_some() {
+        bail!(
+            "compat = \"laravel\": the Laravel application's keys and clients are used as they are; run `passport migrate`"
+        );
+    }
     let db = ctx.migrated_database().await?;
     ensure_keys(ctx, args.algorithm, args.length, args.force)?;
     let passport = ctx.passport(&db).await?;
@@ -236,7 +278,13 @@ async fn client(ctx: &Context, cmd: ClientCommand) -> anyhow::Result<()> {
         Some(ClientAction::RegistrationToken { expires_in, json }) => {
             registration_token(&passport, &expires_in, json).await
         }
-        None => create_client(&passport, cmd.create).await,
+        None => create_client(&passport, cmd.create).await.map_err(|err| match ctx.compat() {
+            // A Passport 11/12 table has integer ids and NOT NULL columns of its own.
+            Some(_) => anyhow::anyhow!(
+                "cannot add a client to the Laravel clients table ({err}); on Passport 11/12 create it with `php artisan passport:client`"
+            ),
+            None => err,
+        }),
     };
     db.close().await;
     result
@@ -548,8 +596,11 @@ async fn serve(ctx: &Context, bind: &str) -> anyhow::Result<()> {
              set PASSPORT_SERVER_SECRET to keep it elsewhere"
         );
     }
-    // The dashboard issues personal access tokens: make sure there is a client for them.
-    ensure_personal_access_client(&passport).await?;
+    // The dashboard issues personal access tokens: make sure there is a client for them (in
+    // Laravel compatibility mode, only if the application has one: we add no clients there).
+    if ctx.compat().is_none() {
+        ensure_personal_access_client(&passport).await?;
+    }
     let app = router_with(pages(&passport, &db, &ctx.data_dir)?);
     let metrics_listener = match &ctx.config.metrics_bind {
         Some(metrics_bind) => Some(
@@ -629,9 +680,12 @@ fn serve_options(config: &passport::PassportConfig) -> anyhow::Result<passport_a
     Ok(options)
 }
 
-/// `purge_interval` (default one hour; `off` or `0` for none).
+/// `purge_interval` (default one hour; `off` or `0` for none). In Laravel compatibility mode
+/// the default is off: the rows are the application's, and it may schedule `passport:purge`
+/// itself.
 fn purge_interval(config: &passport::PassportConfig) -> anyhow::Result<Option<std::time::Duration>> {
     match config.purge_interval.as_deref().map(str::trim) {
+        None if config.compat.is_some() && !matches!(config.laravel_compat(), Ok(None)) => Ok(None),
         None => Ok(Some(std::time::Duration::from_secs(3600))),
         Some("off" | "0" | "false" | "none") => Ok(None),
         Some(text) => passport::parse_duration(text)

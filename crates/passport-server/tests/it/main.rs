@@ -26,6 +26,7 @@ mod guard;
 mod hardening;
 mod introspection;
 mod keys;
+mod laravel;
 mod metrics;
 mod modern_client;
 mod oidc;
