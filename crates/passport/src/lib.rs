@@ -172,8 +172,8 @@ pub use redirect::{
 pub use registration::{ClientMetadata, Registered, RegistrationError, RegistrationPolicy};
 pub use scope::{OPENID_SCOPES, ScopeDescription, ScopeRegistry, ScopeSet, WILDCARD, parse_scope_param, token_can};
 pub use secret::{
-    ClientSecret, HashError, PasswordHasher, ServerSecret, hash_client_secret, is_hashed_secret, sha256_hex,
-    verify_client_secret,
+    ClientSecret, HashError, HashParams, PasswordHasher, ServerSecret, hash_client_secret, is_hashed_secret,
+    sha256_hex, verify_client_secret,
 };
 pub use store::{
     AccessTokenRecord, AuthCodeRecord, AuthCodeStore, ClientStore, ConsentStore, DeviceCodeRecord, DeviceCodeStore,

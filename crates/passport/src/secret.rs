@@ -4,10 +4,14 @@
 //! enough: they are stored as `sha256:<hex>` and compared in constant time. bcrypt (`$2y$`, what
 //! Laravel writes) and argon2 hashes are verified too, for secrets imported from Passport.
 //! User passwords are argon2id, hashed and verified on the blocking pool with bounded
-//! concurrency so a burst of logins cannot starve the async workers.
+//! concurrency so a burst of logins cannot starve the async workers. For unknown users a dummy
+//! verification spends the same time; [`PasswordHasher::verify_dummy_like`] derives that dummy
+//! from a stored hash, so it has the stored hashes' algorithm and cost (bcrypt 12 from Laravel,
+//! say) rather than ours.
 
+use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
@@ -232,6 +236,94 @@ impl From<HashError> for OAuthError {
     }
 }
 
+/// The algorithm and cost parameters of a password hash, read from its PHC or modular-crypt
+/// prefix (`$2y$12$…`, `$argon2id$v=19$m=65536,t=4,p=1$…`); the salt and digest are ignored.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum HashParams {
+    /// bcrypt (`$2y$`, `$2a$`, `$2b$`) at `cost` (log2 of the rounds; Laravel's default 12).
+    Bcrypt {
+        /// 4 to 31.
+        cost: u32,
+    },
+    /// argon2 (`argon2id`, `argon2i` or `argon2d`).
+    Argon2 {
+        /// `"argon2id"`, `"argon2i"` or `"argon2d"`.
+        algorithm: String,
+        /// `v=` (19 for the current version 1.3).
+        version: u32,
+        /// `m=`: memory in KiB.
+        m_cost: u32,
+        /// `t=`: iterations.
+        t_cost: u32,
+        /// `p=`: lanes.
+        p_cost: u32,
+        /// Digest length in bytes (32 when the hash has none).
+        output_len: usize,
+    },
+}
+
+impl HashParams {
+    /// The parameters of `hash`, or `None` when it is neither bcrypt nor argon2 (or its
+    /// parameters are out of range). A prefix is enough: `"$2y$12$"`.
+    pub fn of(hash: &str) -> Option<Self> {
+        if is_bcrypt(hash) {
+            let rest = hash.get(4..)?;
+            let cost: u32 = rest.get(..2)?.parse().ok()?;
+            let delimited = rest.get(2..).is_some_and(|r| r.is_empty() || r.starts_with('$'));
+            return (delimited && (4..=31).contains(&cost)).then_some(Self::Bcrypt { cost });
+        }
+        let parsed = PasswordHash::new(hash).ok()?;
+        let algorithm = argon2::Algorithm::try_from(parsed.algorithm).ok()?;
+        let version = parsed.version.unwrap_or(argon2::Version::V0x13 as u32);
+        argon2::Version::try_from(version).ok()?;
+        let params = argon2::Params::try_from(&parsed).ok()?;
+        Some(Self::Argon2 {
+            algorithm: algorithm.as_str().to_owned(),
+            version,
+            m_cost: params.m_cost(),
+            t_cost: params.t_cost(),
+            p_cost: params.p_cost(),
+            output_len: params.output_len().unwrap_or(argon2::Params::DEFAULT_OUTPUT_LEN),
+        })
+    }
+
+    /// A fresh hash of `password` with these parameters.
+    fn hash(&self, password: &str) -> Result<String, HashError> {
+        let mut salt = [0u8; 16];
+        aws_lc_rs::rand::fill(&mut salt).map_err(|_| HashError::Random)?;
+        match self {
+            Self::Bcrypt { cost } => bcrypt::hash_with_salt(password, *cost, salt)
+                .map(|parts| parts.format_for_version(bcrypt::Version::TwoY))
+                .map_err(|_| HashError::Hashing),
+            Self::Argon2 {
+                algorithm,
+                version,
+                m_cost,
+                t_cost,
+                p_cost,
+                output_len,
+            } => {
+                let algorithm = argon2::Algorithm::new(algorithm).map_err(|_| HashError::Hashing)?;
+                let version = argon2::Version::try_from(*version).map_err(|_| HashError::Hashing)?;
+                let params = argon2::Params::new(*m_cost, *t_cost, *p_cost, Some(*output_len))
+                    .map_err(|_| HashError::Hashing)?;
+                let salt = SaltString::encode_b64(&salt).map_err(|_| HashError::Hashing)?;
+                Argon2::new(algorithm, version, params)
+                    .hash_password(password.as_bytes(), &salt)
+                    .map(|h| h.to_string())
+                    .map_err(|_| HashError::Hashing)
+            }
+        }
+    }
+}
+
+/// The password every dummy hash is made of.
+const DUMMY_PASSWORD: &str = "passport-dummy-password-for-timing";
+
+/// Dummy hashes kept at most, one per parameter set (a deployment has one or two).
+const DUMMY_CAPACITY: usize = 16;
+
 /// Hashes and verifies user passwords (argon2id; bcrypt accepted for imported Laravel users) off
 /// the async threads, at most `concurrency` at a time. Clones share one limit;
 /// [`PasswordHasher::default`] hands out clones of one hasher per process (as many at once as
@@ -240,6 +332,8 @@ impl From<HashError> for OAuthError {
 pub struct PasswordHasher {
     permits: Arc<Semaphore>,
     dummy: Arc<OnceCell<String>>,
+    /// Dummy hashes made like stored ones ([`Self::verify_dummy_like`]), per parameter set.
+    dummies: Arc<Mutex<HashMap<HashParams, Arc<OnceCell<String>>>>>,
 }
 
 impl PasswordHasher {
@@ -248,14 +342,25 @@ impl PasswordHasher {
         Self {
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
             dummy: Arc::new(OnceCell::new()),
+            dummies: Arc::new(Mutex::new(HashMap::new())),
         }
+    }
+
+    /// Runs `work` on the blocking pool under one of the permits.
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> Result<T, HashError> + Send + 'static,
+    ) -> Result<T, HashError> {
+        let _permit = self.permits.acquire().await.map_err(|_| HashError::Hashing)?;
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|_| HashError::Hashing)?
     }
 
     /// Hashes `password` with argon2id (PHC string, compatible with PHP's `password_hash`).
     pub async fn hash(&self, password: &str) -> Result<String, HashError> {
-        let _permit = self.permits.acquire().await.map_err(|_| HashError::Hashing)?;
         let password = password.to_owned();
-        tokio::task::spawn_blocking(move || {
+        self.run(move || {
             let mut salt = [0u8; 16];
             aws_lc_rs::rand::fill(&mut salt).map_err(|_| HashError::Random)?;
             let salt = SaltString::encode_b64(&salt).map_err(|_| HashError::Hashing)?;
@@ -265,17 +370,13 @@ impl PasswordHasher {
                 .map_err(|_| HashError::Hashing)
         })
         .await
-        .map_err(|_| HashError::Hashing)?
     }
 
-    /// Verifies `password` against `hash`.
+    /// Verifies `password` against `hash` (argon2 or bcrypt, `$2y$` included).
     pub async fn verify(&self, hash: &str, password: &str) -> bool {
-        let Ok(_permit) = self.permits.acquire().await else {
-            return false;
-        };
         let hash = hash.to_owned();
         let password = password.to_owned();
-        tokio::task::spawn_blocking(move || verify_slow_hash(&hash, &password))
+        self.run(move || Ok(verify_slow_hash(&hash, &password)))
             .await
             .unwrap_or(false)
     }
@@ -288,11 +389,46 @@ impl PasswordHasher {
     pub async fn verify_dummy(&self, password: &str) {
         let dummy = self
             .dummy
-            .get_or_try_init(|| async { self.hash("passport-dummy-password-for-timing").await })
+            .get_or_try_init(|| async { self.hash(DUMMY_PASSWORD).await })
             .await;
         if let Ok(dummy) = dummy {
             let _ = self.verify(dummy, password).await;
         }
+    }
+
+    /// [`verify_dummy`](Self::verify_dummy) against a dummy hash with the algorithm and cost
+    /// of `sample_hash` (one of the stored hashes; only its parameters are read, so `"$2y$12$"`
+    /// is enough), so an unknown user costs what a known one with such a hash does: bcrypt 12
+    /// when the users' hashes are bcrypt 12, not our argon2id. The dummy is made once per
+    /// parameter set. A sample that is neither bcrypt nor argon2 falls back to
+    /// [`verify_dummy`](Self::verify_dummy).
+    #[cfg_attr(test, mutants::skip)]
+    pub async fn verify_dummy_like(&self, sample_hash: &str, password: &str) {
+        match self.dummy_hash_like(sample_hash).await {
+            Some(dummy) => {
+                let _ = self.verify(&dummy, password).await;
+            }
+            None => self.verify_dummy(password).await,
+        }
+    }
+
+    /// The dummy hash [`verify_dummy_like`](Self::verify_dummy_like) checks for `sample_hash`
+    /// (made on first use); `None` when the sample has no parameters we know or hashing
+    /// failed.
+    pub async fn dummy_hash_like(&self, sample_hash: &str) -> Option<String> {
+        let params = HashParams::of(sample_hash)?;
+        let cell = {
+            let mut dummies = self.dummies.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            match dummies.get(&params) {
+                Some(cell) => cell.clone(),
+                None if dummies.len() >= DUMMY_CAPACITY => Arc::new(OnceCell::new()),
+                None => dummies.entry(params.clone()).or_default().clone(),
+            }
+        };
+        let dummy = cell
+            .get_or_try_init(|| async move { self.run(move || params.hash(DUMMY_PASSWORD)).await })
+            .await;
+        dummy.ok().cloned()
     }
 }
 
@@ -361,5 +497,68 @@ mod tests {
         assert!(verify_client_secret(&argon, "s3cret").await);
         assert!(hasher.verify(&argon, "s3cret").await);
         assert!(!hasher.verify(&argon, "other").await);
+    }
+
+    /// Laravel writes `$2y$`; the bcrypt crate writes `$2b$` (the same algorithm).
+    fn laravel_bcrypt(secret: &str) -> String {
+        bcrypt::hash(secret, 4).unwrap().replacen("$2b$", "$2y$", 1)
+    }
+
+    #[test]
+    fn hash_parameters_are_read_from_the_prefix() {
+        assert_eq!(HashParams::of("$2y$12$"), Some(HashParams::Bcrypt { cost: 12 }));
+        assert_eq!(
+            HashParams::of("$2b$04$abcdefghijklmnopqrstuvabcdefghijklmnopqrstuvwxyz01234"),
+            Some(HashParams::Bcrypt { cost: 4 })
+        );
+        for bad in [
+            "$2y$99$",
+            "$2y$1$",
+            "$2y$123",
+            "plain",
+            "sha256:abcd",
+            "$argon2x$v=19$m=8,t=1,p=1$c2FsdHNhbHQ",
+        ] {
+            assert_eq!(HashParams::of(bad), None, "{bad}");
+        }
+        assert_eq!(
+            HashParams::of(
+                "$argon2id$v=19$m=65536,t=4,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g"
+            ),
+            Some(HashParams::Argon2 {
+                algorithm: "argon2id".to_owned(),
+                version: 19,
+                m_cost: 65536,
+                t_cost: 4,
+                p_cost: 1,
+                output_len: 32,
+            })
+        );
+    }
+
+    #[tokio::test]
+    async fn the_dummy_has_the_algorithm_and_cost_of_the_sample() {
+        let hasher = PasswordHasher::new(2);
+        let bcrypt_sample = laravel_bcrypt("a user's password");
+        let dummy = hasher.dummy_hash_like(&bcrypt_sample).await.unwrap();
+        assert!(dummy.starts_with("$2y$04$"), "{dummy}");
+        assert_eq!(HashParams::of(&dummy), HashParams::of(&bcrypt_sample));
+        assert!(hasher.verify(&dummy, DUMMY_PASSWORD).await, "a real hash");
+        assert_eq!(hasher.dummy_hash_like("$2y$04$").await.unwrap(), dummy, "made once");
+
+        let params = argon2::Params::new(1024, 2, 1, None).unwrap();
+        let argon2i = Argon2::new(argon2::Algorithm::Argon2i, argon2::Version::V0x13, params)
+            .hash_password(b"pw", &SaltString::encode_b64(b"0123456789abcdef").unwrap())
+            .unwrap()
+            .to_string();
+        assert!(argon2i.starts_with("$argon2i$v=19$m=1024,t=2,p=1$"), "{argon2i}");
+        let dummy = hasher.dummy_hash_like(&argon2i).await.unwrap();
+        assert!(dummy.starts_with("$argon2i$v=19$m=1024,t=2,p=1$"), "{dummy}");
+        assert!(hasher.verify(&dummy, DUMMY_PASSWORD).await);
+        assert_eq!(hasher.dummies.lock().unwrap().len(), 2, "one per parameter set");
+
+        assert_eq!(hasher.dummy_hash_like("plain").await, None);
+        hasher.verify_dummy_like("plain", "pw").await;
+        hasher.verify_dummy_like(&argon2i, "pw").await;
     }
 }

@@ -541,3 +541,55 @@ async fn custom_claims_are_added_and_reserved_names_refused() {
         "`sub` is reserved"
     );
 }
+
+/// Unknown users cost what known ones do: the core asks the provider for its own dummy check
+/// (one like its stored hashes) and falls back to its argon2id dummy only when the provider
+/// has none.
+#[tokio::test]
+async fn unknown_users_take_the_providers_dummy_check() {
+    #[derive(Debug)]
+    struct Counting {
+        users: Arc<MemoryUsers>,
+        dummies: std::sync::atomic::AtomicUsize,
+    }
+    #[passport::async_trait]
+    impl passport::UserProvider for Counting {
+        async fn find_for_passport(&self, username: &str) -> Result<Option<passport::User>, passport::StoreError> {
+            self.users.find_for_passport(username).await
+        }
+        async fn validate_for_passport_password_grant(
+            &self,
+            user: &passport::User,
+            password: &str,
+        ) -> Result<bool, passport::StoreError> {
+            self.users.validate_for_passport_password_grant(user, password).await
+        }
+        async fn retrieve_by_id(&self, id: &str) -> Result<Option<passport::User>, passport::StoreError> {
+            self.users.retrieve_by_id(id).await
+        }
+        async fn verify_dummy_password(&self, _password: &str) -> bool {
+            self.dummies.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            true
+        }
+    }
+    use passport::UserProvider as _;
+    let f = Fixture::new();
+    f.users.add("1", "known@example.com", "right").await.unwrap();
+    let provider = Counting {
+        users: f.users.clone(),
+        dummies: Default::default(),
+    };
+    let dummies = || provider.dummies.load(std::sync::atomic::Ordering::Relaxed);
+    let check =
+        |user: &'static str, password: &'static str| f.passport.authenticate_user(&provider, None, user, password);
+    assert!(check("known@example.com", "right").await.unwrap().is_some());
+    assert!(check("known@example.com", "wrong").await.unwrap().is_none());
+    assert_eq!(dummies(), 0, "a known user's own hash was checked");
+    assert!(check("nobody@example.com", "right").await.unwrap().is_none());
+    assert!(check("", "right").await.unwrap().is_none(), "implausible usernames too");
+    assert_eq!(dummies(), 2);
+    assert!(
+        !f.users.verify_dummy_password("x").await,
+        "a provider without one leaves it to the core"
+    );
+}
