@@ -542,6 +542,72 @@ async fn custom_claims_are_added_and_reserved_names_refused() {
     );
 }
 
+/// RFC 6749 §2.3.1 with client secrets as Laravel Passport stored them: bcrypt (`$2y$`, as
+/// Laravel writes it; cost 4 here to stay fast) verifies; plaintext (Passport 11 without
+/// `hashClientSecrets`) only with `accept_plaintext_client_secrets`; a wrong secret of either
+/// kind is `invalid_client` and counts toward the client's failure limit.
+#[tokio::test]
+async fn laravel_client_secrets_verify_and_their_failures_count() {
+    use passport::{ClientStore as _, FailureLimitSettings};
+    let address: std::net::IpAddr = "192.0.2.7".parse().unwrap();
+    for accept in [false, true] {
+        let store = Arc::new(MemoryStore::new());
+        let limits = FailureLimitSettings {
+            client_auth_failures_per_client: 3,
+            ..FailureLimitSettings::default()
+        };
+        let f = Fixture::with(|b| {
+            b.store(store.clone())
+                .accept_plaintext_client_secrets(accept)
+                .failure_limits(limits)
+        });
+        assert_eq!(f.passport.settings().accept_plaintext_client_secrets, accept);
+        let (id, _) = f.client(ClientKind::ClientCredentials, false).await;
+        let token = |secret: &str| {
+            let params = [
+                ("grant_type", "client_credentials"),
+                ("client_id", id.as_str()),
+                ("client_secret", secret),
+            ];
+            let request =
+                TokenRequest::new(params.map(|(k, v)| (k.to_owned(), v.to_owned())), None).from_address(Some(address));
+            let passport = f.passport.clone();
+            async move { passport.issue_token(&request).await }
+        };
+
+        let bcrypt = bcrypt::hash("laravel secret", 4).unwrap().replacen("$2b$", "$2y$", 1);
+        store.update_client_secret(&id, &bcrypt).await.unwrap();
+        token("laravel secret").await.unwrap();
+        token("laravel secret").await.unwrap();
+        assert_eq!(
+            code_of(token("laravel secreT").await),
+            ErrorCode::InvalidClient,
+            "1st failure"
+        );
+
+        store
+            .update_client_secret(&id, "plain-secret-from-passport-11")
+            .await
+            .unwrap();
+        let right = token("plain-secret-from-passport-11").await;
+        match accept {
+            true => drop(right.unwrap()),
+            false => assert_eq!(
+                code_of(right),
+                ErrorCode::InvalidClient,
+                "refused until `passport hash`"
+            ),
+        }
+        assert_eq!(code_of(token("plain-secret").await), ErrorCode::InvalidClient);
+        if accept {
+            assert_eq!(code_of(token("nope").await), ErrorCode::InvalidClient);
+        }
+        // Three failures: the client is locked, so even its right secret is refused.
+        let locked = token("plain-secret-from-passport-11").await;
+        assert_eq!(code_of(locked), ErrorCode::TemporarilyUnavailable, "accept = {accept}");
+    }
+}
+
 /// Unknown users cost what known ones do: the core asks the provider for its own dummy check
 /// (one like its stored hashes) and falls back to its argon2id dummy only when the provider
 /// has none.
