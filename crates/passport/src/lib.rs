@@ -137,7 +137,7 @@ pub use client::{Client, ClientId, ClientKind, GrantType, NewClient};
 pub use client_assertion::{ASSERTION_ALGORITHMS, JWT_BEARER, JwksFetcher};
 pub use client_cache::CLIENT_TTL;
 pub use clock::{Clock, MockClock, SystemClock};
-pub use config::{ConfigError, PassportConfig, parse_duration};
+pub use config::{ConfigError, LaravelUsersConfig, PassportConfig, parse_duration};
 pub use consent::{CONSENT_TTL, DeviceConsent, PendingConsent};
 pub use device::{
     DEVICE_CODE_TTL, DEVICE_POLL_INTERVAL, DeviceAuthorization, USER_CODE_ALPHABET, display_user_code,
