@@ -659,3 +659,54 @@ async fn unknown_users_take_the_providers_dummy_check() {
         "a provider without one leaves it to the core"
     );
 }
+
+/// `passport hash` (`hash_plaintext_secrets`) hashes plaintext secrets (Passport 11/12 without
+/// `hashClientSecrets`) into our `sha256:` form and leaves every hash alone: ours, bcrypt
+/// (`$2y$`, `$2a$`, `$2b$`) and argon2 (`$argon2i$`, `$argon2id$`); each still verifies after.
+#[tokio::test]
+async fn hashing_plaintext_secrets_leaves_every_hash_alone() {
+    use passport::ClientStore as _;
+    let store = Arc::new(MemoryStore::new());
+    let f = Fixture::with(|b| b.store(store.clone()));
+    let argon2id = PasswordHasher::new(1).hash("argon2id secret").await.unwrap();
+    let bcrypt = bcrypt::hash("bcrypt secret", 4).unwrap();
+    let argon2i = {
+        use argon2::password_hash::{PasswordHasher as _, SaltString};
+        let params = argon2::Params::new(1024, 1, 1, None).unwrap();
+        argon2::Argon2::new(argon2::Algorithm::Argon2i, argon2::Version::V0x13, params)
+            .hash_password(b"argon2i secret", &SaltString::encode_b64(b"sixteen byte slt").unwrap())
+            .unwrap()
+            .to_string()
+    };
+    let stored = [
+        ("plain secret", "plain secret".to_owned()),
+        ("bcrypt secret", bcrypt.replacen("$2b$", "$2y$", 1)),
+        ("bcrypt secret", bcrypt.replacen("$2b$", "$2a$", 1)),
+        ("bcrypt secret", bcrypt.clone()),
+        ("argon2id secret", argon2id),
+        ("argon2i secret", argon2i),
+        ("ours", passport::hash_client_secret("ours")),
+    ];
+    let mut clients = Vec::new();
+    for (plain, hash) in &stored {
+        let (id, _) = f.client(ClientKind::ClientCredentials, false).await;
+        store.update_client_secret(&id, hash).await.unwrap();
+        clients.push((id, *plain, hash.clone()));
+    }
+    assert_eq!(f.passport.hash_plaintext_secrets().await.unwrap(), 1);
+    assert_eq!(f.passport.hash_plaintext_secrets().await.unwrap(), 0, "nothing left");
+    for (i, (id, plain, before)) in clients.iter().enumerate() {
+        let after = store.find_client(id).await.unwrap().unwrap().secret_hash.unwrap();
+        match i {
+            0 => assert_eq!(after, passport::hash_client_secret(plain)),
+            _ => assert_eq!(&after, before, "{plain}: left alone"),
+        }
+        f.token(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", id),
+            ("client_secret", plain),
+        ])
+        .await
+        .unwrap();
+    }
+}
