@@ -170,6 +170,16 @@ impl Context {
         let mut builder = passport_builder(&self.config, db)
             .keys_or_directory(&self.data_dir)
             .stored_keys(stored);
+        // In Laravel compatibility mode the users are the application's (`[laravel_users]`,
+        // Laravel's `users` table by default); so they are when that table is configured.
+        let laravel_users = match (&self.config.laravel_users, self.compat()) {
+            (Some(users), _) => Some(users.clone()),
+            (None, Some(_)) => Some(passport::LaravelUsersConfig::default()),
+            (None, None) => None,
+        };
+        if let Some(users) = &laravel_users {
+            builder = builder.user_provider(passport::DEFAULT_PROVIDER, db.laravel_user_provider(users).await?);
+        }
         if let Some(keys) = &file_keys {
             builder = builder.key_set(keys.clone());
         }

@@ -11,6 +11,7 @@
 
 mod batch;
 mod laravel_schema;
+mod laravel_users;
 mod migrate;
 mod postgres;
 mod purge;
@@ -31,6 +32,7 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, Row as _, SqlitePool};
 
+pub use laravel_users::LaravelUserProvider;
 pub use migrate::{MigrateError, PlannedStep, Schema};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
@@ -57,6 +59,10 @@ pub enum DatabaseError {
     /// Reading or writing the server secret failed.
     #[error("cannot read the server secret: {0}")]
     Secret(String),
+    /// The application's users table ([`LaravelUserProvider`]) is misnamed, missing, or
+    /// lacks a configured column; the message names which.
+    #[error("{0}")]
+    UserTable(String),
 }
 
 /// Takes our own `synchronous=` parameter off a SQLite URL (sqlx does not know it): `normal`
@@ -110,6 +116,24 @@ impl From<SqlitePool> for SqlPool {
 impl From<PgPool> for SqlPool {
     fn from(pool: PgPool) -> Self {
         Self::Postgres(pool)
+    }
+}
+
+/// The pool a store runs on, for readers of tables that are not ours
+/// ([`LaravelUserProvider`]).
+pub(crate) trait HasPool {
+    fn sql_pool(&self) -> SqlPool;
+}
+
+impl HasPool for SqliteStore {
+    fn sql_pool(&self) -> SqlPool {
+        SqlPool::Sqlite(self.pool().clone())
+    }
+}
+
+impl HasPool for PgStore {
+    fn sql_pool(&self) -> SqlPool {
+        SqlPool::Postgres(self.pool().clone())
     }
 }
 
@@ -264,6 +288,7 @@ pub struct Database {
     sessions: Arc<dyn SessionStore>,
     users: Arc<dyn UserAdmin>,
     backend: Arc<dyn Backend>,
+    pool: SqlPool,
     kind: &'static str,
 }
 
@@ -315,9 +340,10 @@ impl Database {
 
     fn from_store<S>(store: Arc<S>, kind: &'static str) -> Self
     where
-        S: passport::Store + SessionStore + UserAdmin + Backend + 'static,
+        S: passport::Store + SessionStore + UserAdmin + Backend + HasPool + 'static,
     {
         Self {
+            pool: store.sql_pool(),
             store: store.clone(),
             sessions: store.clone(),
             users: store.clone(),
@@ -396,6 +422,17 @@ impl Database {
     /// The standalone server's user table.
     pub fn users(&self) -> Arc<dyn UserAdmin> {
         self.users.clone()
+    }
+
+    /// The users of the Laravel application whose database this is, from the table `config`
+    /// names (checked now: see [`LaravelUserProvider::connect`] for the errors), verifying
+    /// passwords with the process's shared hasher. Register it as the `Passport`'s user
+    /// provider.
+    pub async fn laravel_user_provider(
+        &self,
+        config: &passport::LaravelUsersConfig,
+    ) -> Result<Arc<dyn passport::UserProvider>, DatabaseError> {
+        Ok(Arc::new(LaravelUserProvider::connect(self.pool.clone(), config).await?))
     }
 
     /// The state of each connection pool (open, idle, the most allowed), e.g. for gauges.

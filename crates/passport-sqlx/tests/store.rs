@@ -5,6 +5,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod laravel_users;
+
 use std::future::Future;
 use std::sync::{Arc, OnceLock};
 

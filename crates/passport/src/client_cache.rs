@@ -4,35 +4,26 @@
 //! out at once; any other change made elsewhere (a renamed client, new redirect URIs) shows
 //! within [`CLIENT_TTL`].
 //!
-//! It also remembers successful verifications of slow secret hashes (bcrypt and argon2, as
-//! imported from Laravel: hundreds of milliseconds each) for [`VERIFIED_TTL`], keyed by the
-//! SHA-256 of the stored hash and the presented secret together, so a changed secret or a
-//! different presented one never matches. Our own SHA-256 secrets are checked every time (it
-//! costs nanoseconds).
+//! Successful checks of slow secret hashes (bcrypt, argon2) are remembered elsewhere, whether
+//! this cache is on or not: see [`crate::VERIFIED_TTL`].
 
 use std::collections::HashMap;
 use std::sync::RwLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use sha2::{Digest, Sha256};
-
 use crate::client::Client;
 
 /// How long a client row is trusted without reading it again.
 pub const CLIENT_TTL: Duration = Duration::from_secs(1);
 
-/// How long a successful slow-hash verification is remembered.
-pub const VERIFIED_TTL: Duration = Duration::from_secs(300);
-
-/// Entries kept at most, in each of the two maps.
+/// Client rows kept at most.
 const CAPACITY: usize = 10_000;
 
 /// See the module documentation.
 #[derive(Debug, Default)]
 pub(crate) struct ClientCache {
     clients: RwLock<HashMap<String, (Client, Instant)>>,
-    verified: RwLock<HashMap<[u8; 32], Instant>>,
     /// Advanced by every eviction: a row read before one is not stored after it.
     epoch: AtomicU64,
 }
@@ -77,49 +68,5 @@ impl ClientCache {
         let mut clients = self.clients.write().unwrap_or_else(|p| p.into_inner());
         self.epoch.fetch_add(1, Ordering::AcqRel);
         clients.clear();
-    }
-
-    /// Whether `presented` was verified against `stored` less than [`VERIFIED_TTL`] ago.
-    pub(crate) fn verified(&self, stored: &str, presented: &str) -> bool {
-        let key = verification_key(stored, presented);
-        let verified = self.verified.read().unwrap_or_else(|p| p.into_inner());
-        verified.get(&key).is_some_and(|at| at.elapsed() < VERIFIED_TTL)
-    }
-
-    /// Remembers that `presented` matches `stored`.
-    pub(crate) fn remember_verified(&self, stored: &str, presented: &str) {
-        let key = verification_key(stored, presented);
-        let mut verified = self.verified.write().unwrap_or_else(|p| p.into_inner());
-        if verified.len() >= CAPACITY {
-            verified.retain(|_, at| at.elapsed() < VERIFIED_TTL);
-            if verified.len() >= CAPACITY {
-                verified.clear();
-            }
-        }
-        verified.insert(key, Instant::now());
-    }
-}
-
-fn verification_key(stored: &str, presented: &str) -> [u8; 32] {
-    let mut hash = Sha256::new();
-    hash.update((stored.len() as u64).to_be_bytes());
-    hash.update(stored.as_bytes());
-    hash.update(presented.as_bytes());
-    hash.finalize().into()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_verification_matches_only_the_same_hash_and_secret() {
-        let cache = ClientCache::default();
-        cache.remember_verified("$2y$10$stored", "right");
-        assert!(cache.verified("$2y$10$stored", "right"));
-        assert!(!cache.verified("$2y$10$stored", "wrong"));
-        assert!(!cache.verified("$2y$10$other", "right"));
-        // The boundary between hash and secret is part of the key.
-        assert!(!cache.verified("$2y$10$storedr", "ight"));
     }
 }

@@ -115,6 +115,47 @@ pub struct PassportConfig {
     /// The Laravel `APP_KEY` (`base64:…` or raw), which decrypts Passport's refresh tokens and
     /// authorization codes (normally from `PASSPORT_LARAVEL_APP_KEY`).
     pub laravel_app_key: Option<String>,
+    /// Users from a Laravel application's table (`[laravel_users]`; environment:
+    /// `PASSPORT_LARAVEL_USERS_TABLE`, `…_ID`, `…_NAME`, `…_EMAIL`, `…_PASSWORD`,
+    /// `…_BCRYPT_ROUNDS`). None: the server's own `passport_users`.
+    pub laravel_users: Option<LaravelUsersConfig>,
+}
+
+/// Where a Laravel application keeps its users: the table and the names of its columns
+/// (Laravel's defaults: `users` with `id`, `name`, `email`, `password`). Names are exact
+/// identifiers (letters, digits and `_`; the table may carry one `schema.` prefix), checked
+/// and quoted by the SQL adapter, never pasted into SQL as given.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LaravelUsersConfig {
+    /// The table (default `users`).
+    pub table: String,
+    /// The primary key column, an integer (`bigint unsigned` in Laravel's migration; default
+    /// `id`).
+    pub id: String,
+    /// The display name column (default `name`).
+    pub name: String,
+    /// The login column, matched case-insensitively (default `email`).
+    pub email: String,
+    /// The password hash column, bcrypt or argon2 as Laravel writes them (default
+    /// `password`).
+    pub password: String,
+    /// The bcrypt cost the application hashes with (Laravel's `BCRYPT_ROUNDS`, default 12):
+    /// the dummy check for unknown users uses it while the table has no hash to copy.
+    pub bcrypt_rounds: u32,
+}
+
+impl Default for LaravelUsersConfig {
+    fn default() -> Self {
+        Self {
+            table: "users".to_owned(),
+            id: "id".to_owned(),
+            name: "name".to_owned(),
+            email: "email".to_owned(),
+            password: "password".to_owned(),
+            bcrypt_rounds: 12,
+        }
+    }
 }
 
 impl std::fmt::Debug for PassportConfig {
@@ -297,6 +338,18 @@ impl PassportConfig {
                 "compat" => self.compat = Some(value),
                 "compat_version" => self.compat_version = Some(parse_count(&name, &value)?),
                 "laravel_app_key" => self.laravel_app_key = Some(value),
+                laravel if laravel.starts_with("laravel_users_") => {
+                    let users = self.laravel_users.get_or_insert_with(LaravelUsersConfig::default);
+                    match &laravel["laravel_users_".len()..] {
+                        "table" => users.table = value,
+                        "id" => users.id = value,
+                        "name" => users.name = value,
+                        "email" => users.email = value,
+                        "password" => users.password = value,
+                        "bcrypt_rounds" => users.bcrypt_rounds = parse_count(&name, &value)?,
+                        _ => return Err(ConfigError(format!("{name}: no such laravel_users setting"))),
+                    }
+                }
                 _ => {}
             }
         }
@@ -405,5 +458,55 @@ mod tests {
         assert_eq!(from_file.metrics_bind.as_deref(), Some("127.0.0.1:0"));
         assert_eq!(cfg.scopes.keys().collect::<Vec<_>>(), ["x", "y"]);
         assert!(PassportConfig::from_toml("nope = 1").is_err());
+    }
+
+    #[test]
+    fn laravel_users_from_toml_and_env() {
+        assert_eq!(PassportConfig::default().laravel_users, None);
+        let cfg = PassportConfig::from_toml("[laravel_users]\n").unwrap();
+        assert_eq!(cfg.laravel_users, Some(LaravelUsersConfig::default()));
+        let defaults = LaravelUsersConfig::default();
+        assert_eq!(
+            (defaults.table.as_str(), defaults.id.as_str(), defaults.name.as_str()),
+            ("users", "id", "name")
+        );
+        assert_eq!(
+            (defaults.email.as_str(), defaults.password.as_str()),
+            ("email", "password")
+        );
+        assert_eq!(defaults.bcrypt_rounds, 12);
+
+        let mut cfg =
+            PassportConfig::from_toml("[laravel_users]\ntable = \"app.members\"\nemail = \"login\"\n").unwrap();
+        let users = cfg.laravel_users.clone().unwrap();
+        assert_eq!((users.table.as_str(), users.email.as_str()), ("app.members", "login"));
+        assert_eq!(users.password, "password", "the others keep their defaults");
+        assert!(PassportConfig::from_toml("[laravel_users]\ncolour = \"red\"\n").is_err());
+
+        cfg.apply_env([
+            ("PASSPORT_LARAVEL_USERS_PASSWORD".to_owned(), "pass_hash".to_owned()),
+            ("PASSPORT_LARAVEL_USERS_BCRYPT_ROUNDS".to_owned(), "10".to_owned()),
+        ])
+        .unwrap();
+        let users = cfg.laravel_users.unwrap();
+        assert_eq!(
+            (users.table.as_str(), users.password.as_str()),
+            ("app.members", "pass_hash")
+        );
+        assert_eq!(users.bcrypt_rounds, 10);
+
+        let mut cfg = PassportConfig::default();
+        cfg.apply_env([("PASSPORT_LARAVEL_USERS_TABLE".to_owned(), "members".to_owned())])
+            .unwrap();
+        assert_eq!(
+            cfg.laravel_users.unwrap().table,
+            "members",
+            "the variable alone turns it on"
+        );
+        let mut cfg = PassportConfig::default();
+        assert!(
+            cfg.apply_env([("PASSPORT_LARAVEL_USERS_COLOUR".to_owned(), "red".to_owned())])
+                .is_err()
+        );
     }
 }

@@ -136,9 +136,9 @@ pub use authorize::{
 pub use claims::{ClaimsHook, ClaimsTarget, RESERVED_CLAIMS, TokenContext, UserClaimsContext};
 pub use client::{Client, ClientId, ClientKind, GrantType, NewClient};
 pub use client_assertion::{ASSERTION_ALGORITHMS, JWT_BEARER, JwksFetcher};
-pub use client_cache::{CLIENT_TTL, VERIFIED_TTL};
+pub use client_cache::CLIENT_TTL;
 pub use clock::{Clock, MockClock, SystemClock};
-pub use config::{ConfigError, PassportConfig, parse_duration};
+pub use config::{ConfigError, LaravelUsersConfig, PassportConfig, parse_duration};
 pub use consent::{CONSENT_TTL, DeviceConsent, PendingConsent};
 pub use device::{
     DEVICE_CODE_TTL, DEVICE_POLL_INTERVAL, DeviceAuthorization, USER_CODE_ALPHABET, display_user_code,
@@ -174,8 +174,8 @@ pub use redirect::{
 pub use registration::{ClientMetadata, Registered, RegistrationError, RegistrationPolicy};
 pub use scope::{OPENID_SCOPES, ScopeDescription, ScopeRegistry, ScopeSet, WILDCARD, parse_scope_param, token_can};
 pub use secret::{
-    ClientSecret, HashError, PasswordHasher, ServerSecret, hash_client_secret, is_hashed_secret, sha256_hex,
-    verify_client_secret,
+    ClientSecret, HashError, HashParams, PasswordHasher, ServerSecret, VERIFIED_TTL, hash_client_secret,
+    is_hashed_secret, sha256_hex, verify_client_secret,
 };
 pub use store::{
     AccessTokenRecord, AuthCodeRecord, AuthCodeStore, ClientStore, ConsentStore, DeviceCodeRecord, DeviceCodeStore,

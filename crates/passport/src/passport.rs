@@ -25,7 +25,9 @@ use crate::metrics::{BearerOutcome, Cache, Metrics};
 use crate::random::random_hex;
 use crate::redirect::RedirectPolicy;
 use crate::scope::{ScopeRegistry, ScopeSet, token_can};
-use crate::secret::{ClientSecret, PasswordHasher, ServerSecret, hash_client_secret, purpose, sha256_hex};
+use crate::secret::{
+    ClientSecret, ClientSecretVerifier, PasswordHasher, ServerSecret, hash_client_secret, purpose, sha256_hex,
+};
 use crate::store::{AccessTokenRecord, RefreshTokenRecord, Store};
 use crate::timed_store::TimedStore;
 use crate::token_cache::{Forget, TokenCache};
@@ -78,6 +80,9 @@ pub struct Settings {
     pub use_dpop_nonce: bool,
     /// Laravel Passport compatibility (`compat = "laravel"`), when on.
     pub laravel: Option<LaravelCompat>,
+    /// Plaintext client secrets (Passport 11 without `hashClientSecrets`) verify, in constant
+    /// time; off: they never match until `passport hash` hashes them.
+    pub accept_plaintext_client_secrets: bool,
 }
 
 /// Builds a [`Passport`]. Every setting has Passport's default; `build()` checks them.
@@ -104,6 +109,7 @@ pub struct PassportBuilder {
     client_registration: Result<crate::registration::RegistrationPolicy, ConfigError>,
     fapi_profile: bool,
     use_dpop_nonce: bool,
+    accept_plaintext_client_secrets: bool,
     token_cache: bool,
     jwks_fetcher: Option<Arc<dyn crate::client_assertion::JwksFetcher>>,
     token_cache_max_age: TimeDelta,
@@ -153,6 +159,7 @@ impl Default for PassportBuilder {
             client_registration: Ok(crate::registration::RegistrationPolicy::Off),
             fapi_profile: false,
             use_dpop_nonce: false,
+            accept_plaintext_client_secrets: false,
             token_cache: true,
             jwks_fetcher: None,
             token_cache_max_age: TimeDelta::minutes(5),
@@ -215,6 +222,8 @@ impl PassportBuilder {
         }
         b.fapi_profile = config.fapi_profile;
         b.laravel = config.laravel_compat();
+        // Passport 11/12 stored client secrets in plain text unless told to hash them.
+        b.accept_plaintext_client_secrets = matches!(b.laravel, Ok(Some(_)));
         let limits = &mut b.failure_limits;
         for (setting, value) in [
             (
@@ -500,9 +509,19 @@ impl PassportBuilder {
         self
     }
 
-    /// Replaces the password hasher (e.g. to change its concurrency).
+    /// Replaces the password hasher (e.g. to change its concurrency). Slow client-secret
+    /// checks (bcrypt, argon2) take its permits too.
     pub fn password_hasher(mut self, hasher: PasswordHasher) -> Self {
         self.hasher = hasher;
+        self
+    }
+
+    /// Lets plaintext client secrets verify (off by default), as Passport stored them before
+    /// `Passport::hashClientSecrets()` (compared in constant time, through SHA-256 digests of
+    /// both). For running on a Laravel database that still has such rows; `passport hash`
+    /// replaces them with hashes, after which this can be turned off.
+    pub fn accept_plaintext_client_secrets(mut self, on: bool) -> Self {
+        self.accept_plaintext_client_secrets = on;
         self
     }
 
@@ -605,6 +624,7 @@ impl PassportBuilder {
             require_pushed_authorization_requests: self.require_pushed_authorization_requests,
             use_dpop_nonce: self.use_dpop_nonce,
             laravel: self.laravel.clone()?,
+            accept_plaintext_client_secrets: self.accept_plaintext_client_secrets,
         };
         let mut cache = KeyCache::default();
         let keys = match (self.stored_keys, self.key_set) {
@@ -650,6 +670,11 @@ impl PassportBuilder {
                 store,
                 providers: self.providers,
                 default_provider: self.default_provider,
+                client_secrets: ClientSecretVerifier::new(
+                    self.hasher.clone(),
+                    self.accept_plaintext_client_secrets,
+                    self.clock.clone(),
+                ),
                 clock: self.clock,
                 hasher: self.hasher,
                 events: Events::new(self.listeners, metrics.clone()),
@@ -682,6 +707,8 @@ struct Inner {
     default_provider: String,
     clock: Arc<dyn Clock>,
     hasher: PasswordHasher,
+    /// The token endpoint's client-secret checks (on `hasher`'s permits).
+    client_secrets: ClientSecretVerifier,
     events: Events,
     claims_hook: Option<Arc<dyn ClaimsHook>>,
     metrics: Arc<Metrics>,
@@ -794,6 +821,11 @@ impl Passport {
     /// The password hasher.
     pub fn hasher(&self) -> &PasswordHasher {
         &self.inner.hasher
+    }
+
+    /// The client-secret checks of client authentication.
+    pub(crate) fn client_secrets(&self) -> &ClientSecretVerifier {
+        &self.inner.client_secrets
     }
 
     /// Queues an event for the listeners (never waits for them).

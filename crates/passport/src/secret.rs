@@ -2,24 +2,46 @@
 //!
 //! Client secrets are 40 random alphanumeric characters that we generate, so a fast hash is
 //! enough: they are stored as `sha256:<hex>` and compared in constant time. bcrypt (`$2y$`, what
-//! Laravel writes) and argon2 hashes are verified too, for secrets imported from Passport.
+//! Laravel writes) and argon2 hashes are verified too, for secrets imported from Passport, and
+//! so are plaintext secrets (Passport 11 without `hashClientSecrets`) when
+//! [`crate::PassportBuilder::accept_plaintext_client_secrets`] allows it. The token endpoint's
+//! checks go through [`ClientSecretVerifier`]: slow hashes share the [`PasswordHasher`]'s
+//! bounded permits (one CPU budget for everything slow), and a successful slow check is
+//! remembered for [`VERIFIED_TTL`], so a client presenting its right bcrypt secret over and
+//! over costs one bcrypt a minute, while a wrong one is checked (and counted) every time.
+//!
 //! User passwords are argon2id, hashed and verified on the blocking pool with bounded
-//! concurrency so a burst of logins cannot starve the async workers.
+//! concurrency so a burst of logins cannot starve the async workers. For unknown users a dummy
+//! verification spends the same time; [`PasswordHasher::verify_dummy_like`] derives that dummy
+//! from a stored hash, so it has the stored hashes' algorithm and cost (bcrypt 12 from Laravel,
+//! say) rather than ours.
 
+use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
+use chrono::{DateTime, TimeDelta, Utc};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tokio::sync::{OnceCell, Semaphore};
 
+use crate::clock::Clock;
 use crate::config::ConfigError;
 use crate::error::OAuthError;
 use crate::random::random_alphanumeric;
 
 const SHA256_PREFIX: &str = "sha256:";
+
+/// How long a successful slow-hash (bcrypt, argon2) client-secret check is remembered, on the
+/// Passport clock.
+pub const VERIFIED_TTL: Duration = Duration::from_secs(60);
+
+/// Successful slow-hash checks remembered at most.
+const VERIFIED_CAPACITY: usize = 10_000;
 
 /// A plain client secret, shown once at creation. Prints as `[redacted]`.
 #[derive(Clone, PartialEq, Eq)]
@@ -59,38 +81,48 @@ pub fn hash_client_secret(plain: &str) -> String {
     format!("{SHA256_PREFIX}{}", sha256_hex(plain))
 }
 
-/// Whether a stored secret is our own SHA-256 form (checked in nanoseconds; bcrypt and argon2
-/// take hundreds of milliseconds).
-pub(crate) fn is_fast_secret_hash(stored: &str) -> bool {
-    stored.starts_with(SHA256_PREFIX)
-}
-
 /// Whether a stored secret is already a hash we can verify (not a legacy plaintext secret).
 pub fn is_hashed_secret(stored: &str) -> bool {
-    stored.starts_with(SHA256_PREFIX) || is_bcrypt(stored) || stored.starts_with("$argon2")
+    stored.starts_with(SHA256_PREFIX) || is_slow_hash(stored)
 }
 
 fn is_bcrypt(stored: &str) -> bool {
     ["$2y$", "$2a$", "$2b$"].iter().any(|p| stored.starts_with(p))
 }
 
+/// bcrypt or argon2: hundreds of milliseconds of a core each.
+fn is_slow_hash(stored: &str) -> bool {
+    is_bcrypt(stored) || stored.starts_with("$argon2")
+}
+
 /// Verifies a presented client secret against the stored hash, in constant time for our own
-/// hashes. Slow hashes (bcrypt, argon2) run on the blocking pool. A plaintext stored secret never
-/// matches: run `passport hash` first.
+/// hashes. Slow hashes (bcrypt, argon2) run under the permits of the process's shared
+/// [`PasswordHasher::default`]. A plaintext stored secret never matches here: run
+/// `passport hash` first. (The token endpoint checks through its [`Passport`](crate::Passport)
+/// instead, which may accept plaintext secrets and remembers successful slow checks.)
 pub async fn verify_client_secret(stored: &str, presented: &str) -> bool {
+    if is_slow_hash(stored) {
+        return PasswordHasher::default().verify(stored, presented).await;
+    }
+    verify_fast_secret(stored, presented, false)
+}
+
+/// Our `sha256:` form, or a plaintext stored secret (matched only when `accept_plaintext`);
+/// both in constant time.
+fn verify_fast_secret(stored: &str, presented: &str, accept_plaintext: bool) -> bool {
     if let Some(expected) = stored.strip_prefix(SHA256_PREFIX) {
         let actual = sha256_hex(presented);
         return actual.as_bytes().ct_eq(expected.as_bytes()).into();
     }
-    if is_bcrypt(stored) || stored.starts_with("$argon2") {
-        let stored = stored.to_owned();
-        let presented = presented.to_owned();
-        return tokio::task::spawn_blocking(move || verify_slow_hash(&stored, &presented))
-            .await
-            .unwrap_or(false);
+    if !accept_plaintext {
+        tracing::warn!("a client has an unhashed secret; run `passport hash`");
+        return false;
     }
-    tracing::warn!("a client has an unhashed secret; run `passport hash`");
-    false
+    // Digests of both, so neither the length nor the content of the stored secret shows in
+    // the time taken.
+    Sha256::digest(stored.as_bytes())
+        .ct_eq(&Sha256::digest(presented.as_bytes()))
+        .into()
 }
 
 fn verify_slow_hash(stored: &str, presented: &str) -> bool {
@@ -101,6 +133,101 @@ fn verify_slow_hash(stored: &str, presented: &str) -> bool {
         Ok(parsed) => Argon2::default().verify_password(presented.as_bytes(), &parsed).is_ok(),
         Err(_) => false,
     }
+}
+
+/// The token endpoint's client-secret check (see the module documentation): fast forms at
+/// once, slow ones under the hasher's permits with successful checks remembered for
+/// [`VERIFIED_TTL`], keyed by the SHA-256 of client id, stored hash and presented secret (the
+/// secret itself is never kept). A failed check is never remembered, so it is made, and counted
+/// by the failure limits, every time.
+#[derive(Debug)]
+pub(crate) struct ClientSecretVerifier {
+    hasher: PasswordHasher,
+    accept_plaintext: bool,
+    clock: Arc<dyn Clock>,
+    /// Key → when the remembered success expires.
+    verified: Mutex<HashMap<[u8; 32], DateTime<Utc>>>,
+    /// Slow checks actually made (cache misses), for tests.
+    slow_checks: AtomicU64,
+}
+
+impl ClientSecretVerifier {
+    pub(crate) fn new(hasher: PasswordHasher, accept_plaintext: bool, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            hasher,
+            accept_plaintext,
+            clock,
+            verified: Mutex::new(HashMap::new()),
+            slow_checks: AtomicU64::new(0),
+        }
+    }
+
+    /// Whether `presented` is the secret of `client_id`, whose stored form is `stored`.
+    pub(crate) async fn verify(&self, client_id: &str, stored: &str, presented: &str) -> bool {
+        if !is_slow_hash(stored) {
+            return verify_fast_secret(stored, presented, self.accept_plaintext);
+        }
+        let key = verification_key(client_id, stored, presented);
+        if self.remembered(&key) {
+            return true;
+        }
+        self.slow_checks.fetch_add(1, Ordering::Relaxed);
+        let verified = self.hasher.verify(stored, presented).await;
+        if verified {
+            self.remember(key);
+        }
+        verified
+    }
+
+    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], DateTime<Utc>>> {
+        self.verified.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn remembered(&self, key: &[u8; 32]) -> bool {
+        let now = self.clock.now();
+        self.entries().get(key).is_some_and(|expires| *expires > now)
+    }
+
+    fn remember(&self, key: [u8; 32]) {
+        let now = self.clock.now();
+        let ttl = TimeDelta::seconds(i64::try_from(VERIFIED_TTL.as_secs()).unwrap_or(60));
+        let mut entries = self.entries();
+        if entries.len() >= VERIFIED_CAPACITY && !entries.contains_key(&key) {
+            entries.retain(|_, expires| *expires > now);
+            if entries.len() >= VERIFIED_CAPACITY {
+                // Still full of live entries: the one expiring first goes.
+                let oldest = entries.iter().min_by_key(|(_, expires)| **expires).map(|(k, _)| *k);
+                if let Some(oldest) = oldest {
+                    entries.remove(&oldest);
+                }
+            }
+        }
+        entries.insert(key, now + ttl);
+    }
+
+    /// Slow checks made so far (cache hits excluded).
+    #[cfg(test)]
+    pub(crate) fn slow_checks(&self) -> u64 {
+        self.slow_checks.load(Ordering::Relaxed)
+    }
+
+    /// Remembered successes, expired ones included.
+    #[cfg(test)]
+    fn remembered_count(&self) -> usize {
+        self.entries().len()
+    }
+}
+
+/// SHA-256 over the length-prefixed client id and stored hash and the presented secret: the
+/// boundaries are part of the key, and the secret is never stored.
+fn verification_key(client_id: &str, stored: &str, presented: &str) -> [u8; 32] {
+    let mut hash = Sha256::new();
+    for part in [client_id, stored] {
+        hash.update((part.len() as u64).to_be_bytes());
+        hash.update(part.as_bytes());
+    }
+    hash.update(presented.as_bytes());
+    hash.finalize().into()
 }
 
 /// The one secret every instance of a deployment shares. Each HMAC key the server uses (the
@@ -232,14 +359,105 @@ impl From<HashError> for OAuthError {
     }
 }
 
+/// The algorithm and cost parameters of a password hash, read from its PHC or modular-crypt
+/// prefix (`$2y$12$…`, `$argon2id$v=19$m=65536,t=4,p=1$…`); the salt and digest are ignored.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum HashParams {
+    /// bcrypt (`$2y$`, `$2a$`, `$2b$`) at `cost` (log2 of the rounds; Laravel's default 12).
+    Bcrypt {
+        /// 4 to 31.
+        cost: u32,
+    },
+    /// argon2 (`argon2id`, `argon2i` or `argon2d`).
+    Argon2 {
+        /// `"argon2id"`, `"argon2i"` or `"argon2d"`.
+        algorithm: String,
+        /// `v=` (19 for the current version 1.3).
+        version: u32,
+        /// `m=`: memory in KiB.
+        m_cost: u32,
+        /// `t=`: iterations.
+        t_cost: u32,
+        /// `p=`: lanes.
+        p_cost: u32,
+        /// Digest length in bytes (32 when the hash has none).
+        output_len: usize,
+    },
+}
+
+impl HashParams {
+    /// The parameters of `hash`, or `None` when it is neither bcrypt nor argon2 (or its
+    /// parameters are out of range). A prefix is enough: `"$2y$12$"`.
+    pub fn of(hash: &str) -> Option<Self> {
+        if is_bcrypt(hash) {
+            let rest = hash.get(4..)?;
+            let cost: u32 = rest.get(..2)?.parse().ok()?;
+            let delimited = rest.get(2..).is_some_and(|r| r.is_empty() || r.starts_with('$'));
+            return (delimited && (4..=31).contains(&cost)).then_some(Self::Bcrypt { cost });
+        }
+        let parsed = PasswordHash::new(hash).ok()?;
+        let algorithm = argon2::Algorithm::try_from(parsed.algorithm).ok()?;
+        let version = parsed.version.unwrap_or(argon2::Version::V0x13 as u32);
+        argon2::Version::try_from(version).ok()?;
+        let params = argon2::Params::try_from(&parsed).ok()?;
+        Some(Self::Argon2 {
+            algorithm: algorithm.as_str().to_owned(),
+            version,
+            m_cost: params.m_cost(),
+            t_cost: params.t_cost(),
+            p_cost: params.p_cost(),
+            output_len: params.output_len().unwrap_or(argon2::Params::DEFAULT_OUTPUT_LEN),
+        })
+    }
+
+    /// A fresh hash of `password` with these parameters.
+    fn hash(&self, password: &str) -> Result<String, HashError> {
+        let mut salt = [0u8; 16];
+        aws_lc_rs::rand::fill(&mut salt).map_err(|_| HashError::Random)?;
+        match self {
+            Self::Bcrypt { cost } => bcrypt::hash_with_salt(password, *cost, salt)
+                .map(|parts| parts.format_for_version(bcrypt::Version::TwoY))
+                .map_err(|_| HashError::Hashing),
+            Self::Argon2 {
+                algorithm,
+                version,
+                m_cost,
+                t_cost,
+                p_cost,
+                output_len,
+            } => {
+                let algorithm = argon2::Algorithm::new(algorithm).map_err(|_| HashError::Hashing)?;
+                let version = argon2::Version::try_from(*version).map_err(|_| HashError::Hashing)?;
+                let params = argon2::Params::new(*m_cost, *t_cost, *p_cost, Some(*output_len))
+                    .map_err(|_| HashError::Hashing)?;
+                let salt = SaltString::encode_b64(&salt).map_err(|_| HashError::Hashing)?;
+                Argon2::new(algorithm, version, params)
+                    .hash_password(password.as_bytes(), &salt)
+                    .map(|h| h.to_string())
+                    .map_err(|_| HashError::Hashing)
+            }
+        }
+    }
+}
+
+/// The password every dummy hash is made of.
+const DUMMY_PASSWORD: &str = "passport-dummy-password-for-timing";
+
+/// Dummy hashes kept at most, one per parameter set (a deployment has one or two).
+const DUMMY_CAPACITY: usize = 16;
+
 /// Hashes and verifies user passwords (argon2id; bcrypt accepted for imported Laravel users) off
 /// the async threads, at most `concurrency` at a time. Clones share one limit;
 /// [`PasswordHasher::default`] hands out clones of one hasher per process (as many at once as
 /// there are cores), so the SQL user provider and the core do not each get a limit of their own.
+/// Slow client-secret checks take the same permits.
 #[derive(Debug, Clone)]
 pub struct PasswordHasher {
     permits: Arc<Semaphore>,
     dummy: Arc<OnceCell<String>>,
+    /// Dummy hashes made like stored ones ([`Self::verify_dummy_like`]), per parameter set.
+    dummies: Arc<Mutex<HashMap<HashParams, Arc<OnceCell<String>>>>>,
 }
 
 impl PasswordHasher {
@@ -248,14 +466,25 @@ impl PasswordHasher {
         Self {
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
             dummy: Arc::new(OnceCell::new()),
+            dummies: Arc::new(Mutex::new(HashMap::new())),
         }
+    }
+
+    /// Runs `work` on the blocking pool under one of the permits.
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> Result<T, HashError> + Send + 'static,
+    ) -> Result<T, HashError> {
+        let _permit = self.permits.acquire().await.map_err(|_| HashError::Hashing)?;
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|_| HashError::Hashing)?
     }
 
     /// Hashes `password` with argon2id (PHC string, compatible with PHP's `password_hash`).
     pub async fn hash(&self, password: &str) -> Result<String, HashError> {
-        let _permit = self.permits.acquire().await.map_err(|_| HashError::Hashing)?;
         let password = password.to_owned();
-        tokio::task::spawn_blocking(move || {
+        self.run(move || {
             let mut salt = [0u8; 16];
             aws_lc_rs::rand::fill(&mut salt).map_err(|_| HashError::Random)?;
             let salt = SaltString::encode_b64(&salt).map_err(|_| HashError::Hashing)?;
@@ -265,17 +494,13 @@ impl PasswordHasher {
                 .map_err(|_| HashError::Hashing)
         })
         .await
-        .map_err(|_| HashError::Hashing)?
     }
 
-    /// Verifies `password` against `hash`.
+    /// Verifies `password` against `hash` (argon2 or bcrypt, `$2y$` included).
     pub async fn verify(&self, hash: &str, password: &str) -> bool {
-        let Ok(_permit) = self.permits.acquire().await else {
-            return false;
-        };
         let hash = hash.to_owned();
         let password = password.to_owned();
-        tokio::task::spawn_blocking(move || verify_slow_hash(&hash, &password))
+        self.run(move || Ok(verify_slow_hash(&hash, &password)))
             .await
             .unwrap_or(false)
     }
@@ -288,11 +513,46 @@ impl PasswordHasher {
     pub async fn verify_dummy(&self, password: &str) {
         let dummy = self
             .dummy
-            .get_or_try_init(|| async { self.hash("passport-dummy-password-for-timing").await })
+            .get_or_try_init(|| async { self.hash(DUMMY_PASSWORD).await })
             .await;
         if let Ok(dummy) = dummy {
             let _ = self.verify(dummy, password).await;
         }
+    }
+
+    /// [`verify_dummy`](Self::verify_dummy) against a dummy hash with the algorithm and cost
+    /// of `sample_hash` (one of the stored hashes; only its parameters are read, so `"$2y$12$"`
+    /// is enough), so an unknown user costs what a known one with such a hash does: bcrypt 12
+    /// when the users' hashes are bcrypt 12, not our argon2id. The dummy is made once per
+    /// parameter set. A sample that is neither bcrypt nor argon2 falls back to
+    /// [`verify_dummy`](Self::verify_dummy).
+    #[cfg_attr(test, mutants::skip)]
+    pub async fn verify_dummy_like(&self, sample_hash: &str, password: &str) {
+        match self.dummy_hash_like(sample_hash).await {
+            Some(dummy) => {
+                let _ = self.verify(&dummy, password).await;
+            }
+            None => self.verify_dummy(password).await,
+        }
+    }
+
+    /// The dummy hash [`verify_dummy_like`](Self::verify_dummy_like) checks for `sample_hash`
+    /// (made on first use); `None` when the sample has no parameters we know or hashing
+    /// failed.
+    pub async fn dummy_hash_like(&self, sample_hash: &str) -> Option<String> {
+        let params = HashParams::of(sample_hash)?;
+        let cell = {
+            let mut dummies = self.dummies.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            match dummies.get(&params) {
+                Some(cell) => cell.clone(),
+                None if dummies.len() >= DUMMY_CAPACITY => Arc::new(OnceCell::new()),
+                None => dummies.entry(params.clone()).or_default().clone(),
+            }
+        };
+        let dummy = cell
+            .get_or_try_init(|| async move { self.run(move || params.hash(DUMMY_PASSWORD)).await })
+            .await;
+        dummy.ok().cloned()
     }
 }
 
@@ -361,5 +621,187 @@ mod tests {
         assert!(verify_client_secret(&argon, "s3cret").await);
         assert!(hasher.verify(&argon, "s3cret").await);
         assert!(!hasher.verify(&argon, "other").await);
+    }
+
+    fn verifier(accept_plaintext: bool) -> (ClientSecretVerifier, Arc<crate::MockClock>) {
+        let clock = Arc::new(crate::MockClock::starting_now());
+        (
+            ClientSecretVerifier::new(PasswordHasher::new(2), accept_plaintext, clock.clone()),
+            clock,
+        )
+    }
+
+    /// Laravel writes `$2y$`; the bcrypt crate writes `$2b$` (the same algorithm).
+    fn laravel_bcrypt(secret: &str) -> String {
+        bcrypt::hash(secret, 4).unwrap().replacen("$2b$", "$2y$", 1)
+    }
+
+    #[tokio::test]
+    async fn plaintext_secrets_verify_only_when_allowed() {
+        let (refusing, _) = verifier(false);
+        assert!(
+            !refusing.verify("1", "plain-secret", "plain-secret").await,
+            "run `passport hash`"
+        );
+        let (accepting, _) = verifier(true);
+        assert!(accepting.verify("1", "plain-secret", "plain-secret").await);
+        assert!(!accepting.verify("1", "plain-secret", "plain-secreT").await);
+        assert!(!accepting.verify("1", "plain-secret", "plain-secret ").await);
+        assert!(!accepting.verify("1", "plain-secret", "").await);
+        // Our own form is still a hash, not a plaintext secret equal to its text.
+        let stored = hash_client_secret("s3cret");
+        assert!(accepting.verify("1", &stored, "s3cret").await);
+        assert!(!accepting.verify("1", &stored, &stored).await);
+        assert_eq!(accepting.slow_checks(), 0, "none of these is slow");
+    }
+
+    #[tokio::test]
+    async fn a_successful_slow_check_is_remembered_a_failed_one_never() {
+        let (verifier, clock) = verifier(false);
+        let stored = laravel_bcrypt("s3cret");
+        assert!(stored.starts_with("$2y$04$"));
+        assert!(verifier.verify("1", &stored, "s3cret").await);
+        assert!(verifier.verify("1", &stored, "s3cret").await, "from the cache");
+        assert_eq!(verifier.slow_checks(), 1, "one bcrypt for both");
+
+        for _ in 0..3 {
+            assert!(!verifier.verify("1", &stored, "wrong").await);
+        }
+        assert_eq!(verifier.slow_checks(), 4, "a wrong secret is checked every time");
+        assert_eq!(verifier.remembered_count(), 1, "and never remembered");
+
+        assert!(
+            verifier.verify("2", &stored, "s3cret").await,
+            "another client: its own key"
+        );
+        assert_eq!(verifier.slow_checks(), 5);
+        let rotated = laravel_bcrypt("s3cret");
+        assert!(
+            verifier.verify("1", &rotated, "s3cret").await,
+            "a new stored hash: its own key"
+        );
+        assert_eq!(verifier.slow_checks(), 6);
+
+        clock.advance(TimeDelta::seconds(59));
+        assert!(verifier.verify("1", &stored, "s3cret").await);
+        assert_eq!(verifier.slow_checks(), 6, "still remembered");
+        clock.advance(TimeDelta::seconds(1));
+        assert!(verifier.verify("1", &stored, "s3cret").await);
+        assert_eq!(verifier.slow_checks(), 7, "checked again after VERIFIED_TTL");
+    }
+
+    #[test]
+    fn verification_keys_hold_no_secret_and_keep_boundaries() {
+        let key = verification_key("1", "$2y$10$stored", "right");
+        assert_ne!(key, verification_key("1", "$2y$10$stored", "wrong"));
+        assert_ne!(key, verification_key("2", "$2y$10$stored", "right"));
+        assert_ne!(key, verification_key("1", "$2y$10$other", "right"));
+        assert_ne!(key, verification_key("1", "$2y$10$storedr", "ight"));
+        assert_ne!(key, verification_key("1$", "2y$10$stored", "right"));
+        assert!(!key.windows(5).any(|w| w == b"right"));
+    }
+
+    #[test]
+    fn the_cache_is_bounded() {
+        let (verifier, clock) = verifier(false);
+        for n in 0..VERIFIED_CAPACITY as u32 {
+            let mut key = [0u8; 32];
+            key[..4].copy_from_slice(&n.to_be_bytes());
+            verifier.remember(key);
+            if n == 0 {
+                clock.advance(TimeDelta::seconds(1));
+            }
+        }
+        assert_eq!(verifier.remembered_count(), VERIFIED_CAPACITY);
+        verifier.remember([0xff; 32]);
+        assert_eq!(verifier.remembered_count(), VERIFIED_CAPACITY, "one went");
+        assert!(verifier.remembered(&[0xff; 32]), "the new one is kept");
+        assert!(!verifier.remembered(&[0; 32]), "the one expiring first went");
+        clock.advance(TimeDelta::seconds(120));
+        verifier.remember([0xfe; 32]);
+        assert_eq!(verifier.remembered_count(), 1, "expired entries go first");
+    }
+
+    #[tokio::test]
+    async fn slow_checks_wait_for_the_shared_permits() {
+        let clock = Arc::new(crate::MockClock::starting_now());
+        let hasher = PasswordHasher::new(1);
+        let verifier = ClientSecretVerifier::new(hasher.clone(), false, clock);
+        let stored = laravel_bcrypt("s3cret");
+        let held = hasher.permits.clone().acquire_owned().await.unwrap();
+        let mut check = std::pin::pin!(verifier.verify("1", &stored, "s3cret"));
+        let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+        assert!(
+            check.as_mut().poll(&mut context).is_pending(),
+            "no permit: the check waits"
+        );
+        assert_eq!(hasher.permits.available_permits(), 0);
+        drop(held);
+        assert!(check.await, "then runs");
+        assert_eq!(hasher.permits.available_permits(), 1, "and gives its permit back");
+        let fast = hash_client_secret("a");
+        let mut free = std::pin::pin!(verify_client_secret(&fast, "a"));
+        assert!(
+            free.as_mut().poll(&mut context).is_ready(),
+            "fast checks take no permit"
+        );
+    }
+
+    #[test]
+    fn hash_parameters_are_read_from_the_prefix() {
+        assert_eq!(HashParams::of("$2y$12$"), Some(HashParams::Bcrypt { cost: 12 }));
+        assert_eq!(
+            HashParams::of("$2b$04$abcdefghijklmnopqrstuvabcdefghijklmnopqrstuvwxyz01234"),
+            Some(HashParams::Bcrypt { cost: 4 })
+        );
+        for bad in [
+            "$2y$99$",
+            "$2y$1$",
+            "$2y$123",
+            "plain",
+            "sha256:abcd",
+            "$argon2x$v=19$m=8,t=1,p=1$c2FsdHNhbHQ",
+        ] {
+            assert_eq!(HashParams::of(bad), None, "{bad}");
+        }
+        assert_eq!(
+            HashParams::of(
+                "$argon2id$v=19$m=65536,t=4,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g"
+            ),
+            Some(HashParams::Argon2 {
+                algorithm: "argon2id".to_owned(),
+                version: 19,
+                m_cost: 65536,
+                t_cost: 4,
+                p_cost: 1,
+                output_len: 32,
+            })
+        );
+    }
+
+    #[tokio::test]
+    async fn the_dummy_has_the_algorithm_and_cost_of_the_sample() {
+        let hasher = PasswordHasher::new(2);
+        let bcrypt_sample = laravel_bcrypt("a user's password");
+        let dummy = hasher.dummy_hash_like(&bcrypt_sample).await.unwrap();
+        assert!(dummy.starts_with("$2y$04$"), "{dummy}");
+        assert_eq!(HashParams::of(&dummy), HashParams::of(&bcrypt_sample));
+        assert!(hasher.verify(&dummy, DUMMY_PASSWORD).await, "a real hash");
+        assert_eq!(hasher.dummy_hash_like("$2y$04$").await.unwrap(), dummy, "made once");
+
+        let params = argon2::Params::new(1024, 2, 1, None).unwrap();
+        let argon2i = Argon2::new(argon2::Algorithm::Argon2i, argon2::Version::V0x13, params)
+            .hash_password(b"pw", &SaltString::encode_b64(b"0123456789abcdef").unwrap())
+            .unwrap()
+            .to_string();
+        assert!(argon2i.starts_with("$argon2i$v=19$m=1024,t=2,p=1$"), "{argon2i}");
+        let dummy = hasher.dummy_hash_like(&argon2i).await.unwrap();
+        assert!(dummy.starts_with("$argon2i$v=19$m=1024,t=2,p=1$"), "{dummy}");
+        assert!(hasher.verify(&dummy, DUMMY_PASSWORD).await);
+        assert_eq!(hasher.dummies.lock().unwrap().len(), 2, "one per parameter set");
+
+        assert_eq!(hasher.dummy_hash_like("plain").await, None);
+        hasher.verify_dummy_like("plain", "pw").await;
+        hasher.verify_dummy_like(&argon2i, "pw").await;
     }
 }

@@ -122,6 +122,19 @@ pub trait UserProvider: Send + Sync + Debug {
     async fn openid_claims(&self, user: &User) -> Result<UserClaims, StoreError> {
         Ok(UserClaims::from_user(user))
     }
+
+    /// For a username that names nobody (or an implausible one), spends the time checking a
+    /// password of one of this provider's users takes, so that timing does not tell which
+    /// accounts exist; `true` when it did. The default does nothing and answers `false`: the
+    /// core then verifies against its own argon2id dummy
+    /// ([`PasswordHasher::verify_dummy`](crate::PasswordHasher::verify_dummy)), which fits
+    /// users hashed by [`PasswordHasher::hash`](crate::PasswordHasher::hash). A provider whose
+    /// users' hashes are something else (bcrypt 12 from Laravel, other argon2 costs) runs a
+    /// dummy like them instead
+    /// ([`PasswordHasher::verify_dummy_like`](crate::PasswordHasher::verify_dummy_like)).
+    async fn verify_dummy_password(&self, _password: &str) -> bool {
+        false
+    }
 }
 
 impl Passport {
@@ -181,7 +194,9 @@ impl Passport {
                 .await?
                 .then_some(user),
             None => {
-                self.hasher().verify_dummy(password).await;
+                if !provider.verify_dummy_password(password).await {
+                    self.hasher().verify_dummy(password).await;
+                }
                 None
             }
         };

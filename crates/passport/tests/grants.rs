@@ -541,3 +541,172 @@ async fn custom_claims_are_added_and_reserved_names_refused() {
         "`sub` is reserved"
     );
 }
+
+/// RFC 6749 §2.3.1 with client secrets as Laravel Passport stored them: bcrypt (`$2y$`, as
+/// Laravel writes it; cost 4 here to stay fast) verifies; plaintext (Passport 11 without
+/// `hashClientSecrets`) only with `accept_plaintext_client_secrets`; a wrong secret of either
+/// kind is `invalid_client` and counts toward the client's failure limit.
+#[tokio::test]
+async fn laravel_client_secrets_verify_and_their_failures_count() {
+    use passport::{ClientStore as _, FailureLimitSettings};
+    let address: std::net::IpAddr = "192.0.2.7".parse().unwrap();
+    for accept in [false, true] {
+        let store = Arc::new(MemoryStore::new());
+        let limits = FailureLimitSettings {
+            client_auth_failures_per_client: 3,
+            ..FailureLimitSettings::default()
+        };
+        let f = Fixture::with(|b| {
+            b.store(store.clone())
+                .accept_plaintext_client_secrets(accept)
+                .failure_limits(limits)
+        });
+        assert_eq!(f.passport.settings().accept_plaintext_client_secrets, accept);
+        let (id, _) = f.client(ClientKind::ClientCredentials, false).await;
+        let token = |secret: &str| {
+            let params = [
+                ("grant_type", "client_credentials"),
+                ("client_id", id.as_str()),
+                ("client_secret", secret),
+            ];
+            let request =
+                TokenRequest::new(params.map(|(k, v)| (k.to_owned(), v.to_owned())), None).from_address(Some(address));
+            let passport = f.passport.clone();
+            async move { passport.issue_token(&request).await }
+        };
+
+        let bcrypt = bcrypt::hash("laravel secret", 4).unwrap().replacen("$2b$", "$2y$", 1);
+        store.update_client_secret(&id, &bcrypt).await.unwrap();
+        token("laravel secret").await.unwrap();
+        token("laravel secret").await.unwrap();
+        assert_eq!(
+            code_of(token("laravel secreT").await),
+            ErrorCode::InvalidClient,
+            "1st failure"
+        );
+
+        store
+            .update_client_secret(&id, "plain-secret-from-passport-11")
+            .await
+            .unwrap();
+        let right = token("plain-secret-from-passport-11").await;
+        match accept {
+            true => drop(right.unwrap()),
+            false => assert_eq!(
+                code_of(right),
+                ErrorCode::InvalidClient,
+                "refused until `passport hash`"
+            ),
+        }
+        assert_eq!(code_of(token("plain-secret").await), ErrorCode::InvalidClient);
+        if accept {
+            assert_eq!(code_of(token("nope").await), ErrorCode::InvalidClient);
+        }
+        // Three failures: the client is locked, so even its right secret is refused.
+        let locked = token("plain-secret-from-passport-11").await;
+        assert_eq!(code_of(locked), ErrorCode::TemporarilyUnavailable, "accept = {accept}");
+    }
+}
+
+/// Unknown users cost what known ones do: the core asks the provider for its own dummy check
+/// (one like its stored hashes) and falls back to its argon2id dummy only when the provider
+/// has none.
+#[tokio::test]
+async fn unknown_users_take_the_providers_dummy_check() {
+    #[derive(Debug)]
+    struct Counting {
+        users: Arc<MemoryUsers>,
+        dummies: std::sync::atomic::AtomicUsize,
+    }
+    #[passport::async_trait]
+    impl passport::UserProvider for Counting {
+        async fn find_for_passport(&self, username: &str) -> Result<Option<passport::User>, passport::StoreError> {
+            self.users.find_for_passport(username).await
+        }
+        async fn validate_for_passport_password_grant(
+            &self,
+            user: &passport::User,
+            password: &str,
+        ) -> Result<bool, passport::StoreError> {
+            self.users.validate_for_passport_password_grant(user, password).await
+        }
+        async fn retrieve_by_id(&self, id: &str) -> Result<Option<passport::User>, passport::StoreError> {
+            self.users.retrieve_by_id(id).await
+        }
+        async fn verify_dummy_password(&self, _password: &str) -> bool {
+            self.dummies.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            true
+        }
+    }
+    use passport::UserProvider as _;
+    let f = Fixture::new();
+    f.users.add("1", "known@example.com", "right").await.unwrap();
+    let provider = Counting {
+        users: f.users.clone(),
+        dummies: Default::default(),
+    };
+    let dummies = || provider.dummies.load(std::sync::atomic::Ordering::Relaxed);
+    let check =
+        |user: &'static str, password: &'static str| f.passport.authenticate_user(&provider, None, user, password);
+    assert!(check("known@example.com", "right").await.unwrap().is_some());
+    assert!(check("known@example.com", "wrong").await.unwrap().is_none());
+    assert_eq!(dummies(), 0, "a known user's own hash was checked");
+    assert!(check("nobody@example.com", "right").await.unwrap().is_none());
+    assert!(check("", "right").await.unwrap().is_none(), "implausible usernames too");
+    assert_eq!(dummies(), 2);
+    assert!(
+        !f.users.verify_dummy_password("x").await,
+        "a provider without one leaves it to the core"
+    );
+}
+
+/// `passport hash` (`hash_plaintext_secrets`) hashes plaintext secrets (Passport 11/12 without
+/// `hashClientSecrets`) into our `sha256:` form and leaves every hash alone: ours, bcrypt
+/// (`$2y$`, `$2a$`, `$2b$`) and argon2 (`$argon2i$`, `$argon2id$`); each still verifies after.
+#[tokio::test]
+async fn hashing_plaintext_secrets_leaves_every_hash_alone() {
+    use passport::ClientStore as _;
+    let store = Arc::new(MemoryStore::new());
+    let f = Fixture::with(|b| b.store(store.clone()));
+    let argon2id = PasswordHasher::new(1).hash("argon2id secret").await.unwrap();
+    let bcrypt = bcrypt::hash("bcrypt secret", 4).unwrap();
+    let argon2i = {
+        use argon2::password_hash::{PasswordHasher as _, SaltString};
+        let params = argon2::Params::new(1024, 1, 1, None).unwrap();
+        argon2::Argon2::new(argon2::Algorithm::Argon2i, argon2::Version::V0x13, params)
+            .hash_password(b"argon2i secret", &SaltString::encode_b64(b"sixteen byte slt").unwrap())
+            .unwrap()
+            .to_string()
+    };
+    let stored = [
+        ("plain secret", "plain secret".to_owned()),
+        ("bcrypt secret", bcrypt.replacen("$2b$", "$2y$", 1)),
+        ("bcrypt secret", bcrypt.replacen("$2b$", "$2a$", 1)),
+        ("bcrypt secret", bcrypt.clone()),
+        ("argon2id secret", argon2id),
+        ("argon2i secret", argon2i),
+        ("ours", passport::hash_client_secret("ours")),
+    ];
+    let mut clients = Vec::new();
+    for (plain, hash) in &stored {
+        let (id, _) = f.client(ClientKind::ClientCredentials, false).await;
+        store.update_client_secret(&id, hash).await.unwrap();
+        clients.push((id, *plain, hash.clone()));
+    }
+    assert_eq!(f.passport.hash_plaintext_secrets().await.unwrap(), 1);
+    assert_eq!(f.passport.hash_plaintext_secrets().await.unwrap(), 0, "nothing left");
+    for (i, (id, plain, before)) in clients.iter().enumerate() {
+        let after = store.find_client(id).await.unwrap().unwrap().secret_hash.unwrap();
+        match i {
+            0 => assert_eq!(after, passport::hash_client_secret(plain)),
+            _ => assert_eq!(&after, before, "{plain}: left alone"),
+        }
+        f.token(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", id),
+            ("client_secret", plain),
+        ])
+        .await
+        .unwrap();
+    }
+}

@@ -33,10 +33,35 @@ struct LaravelSite {
 impl LaravelSite {
     fn sqlite(version: &'static str) -> Self {
         let site = Deployment::sqlite();
-        let data = site.data_dir();
-        fs::create_dir_all(&data).expect("data dir");
+        fs::create_dir_all(site.data_dir()).expect("data dir");
         let sqlite = fixtures().join(format!("passport{version}.sqlite"));
-        fs::copy(&sqlite, data.join("passport.db")).expect("copy the Laravel database");
+        fs::copy(&sqlite, site.data_dir().join("passport.db")).expect("copy the Laravel database");
+        Self::configure(site, version)
+    }
+
+    /// The MySQL dump of `version` loaded into a fresh database (`mysql` client), or `None`
+    /// when `PASSPORT_TEST_MYSQL_URL` is unset.
+    async fn mysql(version: &'static str) -> Option<Self> {
+        let db = passport_sqlx::testing::mysql().await?;
+        let url = url::Url::parse(&db.url).expect("MySQL URL");
+        let dump = fs::File::open(fixtures().join(format!("passport{version}.mysql.sql"))).expect("dump");
+        let loaded = std::process::Command::new("mysql")
+            .arg(format!("--host={}", url.host_str().unwrap_or("127.0.0.1")))
+            .arg(format!("--port={}", url.port().unwrap_or(3306)))
+            .arg(format!("--user={}", url.username()))
+            .arg(url.path().trim_start_matches('/'))
+            .stdin(dump)
+            .output()
+            .expect("run the mysql client");
+        assert!(loaded.status.success(), "loading the dump: {}", String::from_utf8_lossy(&loaded.stderr));
+        let site = Deployment::new(db);
+        fs::create_dir_all(site.data_dir()).expect("data dir");
+        Some(Self::configure(site, version))
+    }
+
+    /// Passport's keys beside a `passport.toml` for compatibility with `version`.
+    fn configure(site: Deployment, version: &'static str) -> Self {
+        let data = site.data_dir();
         for (file, mode) in [("oauth-private.key", 0o600), ("oauth-public.key", 0o644)] {
             fs::copy(fixtures().join(file), data.join(file)).expect("copy a Passport key");
             fs::set_permissions(data.join(file), fs::Permissions::from_mode(mode)).expect("chmod");
@@ -96,10 +121,67 @@ impl LaravelSite {
         self.site.serve()
     }
 
-    async fn db(&self) -> sqlx::SqliteConnection {
-        sqlx::SqliteConnection::connect(&self.site.database_url())
-            .await
-            .expect("open the Laravel database")
+    async fn db(&self) -> LaravelDb {
+        let url = self.site.database_url();
+        if self.site.kind == "mysql" {
+            LaravelDb::Mysql(sqlx::MySqlConnection::connect(&url).await.expect("open the Laravel database"))
+        } else {
+            LaravelDb::Sqlite(sqlx::SqliteConnection::connect(&url).await.expect("open the Laravel database"))
+        }
+    }
+}
+
+/// The Laravel application's database, read as its PHP code reads it.
+enum LaravelDb {
+    Sqlite(sqlx::SqliteConnection),
+    Mysql(sqlx::MySqlConnection),
+}
+
+impl LaravelDb {
+    /// `revoked` and `user_id` of an `oauth_access_tokens` row (`user_id` is an unsigned
+    /// integer column in Laravel's schema).
+    async fn token_row(&mut self, jti: &str) -> (bool, Option<String>) {
+        match self {
+            Self::Sqlite(c) => {
+                sqlx::query_as("SELECT revoked, CAST(user_id AS TEXT) FROM oauth_access_tokens WHERE id = ?")
+                    .bind(jti)
+                    .fetch_one(c)
+                    .await
+            }
+            Self::Mysql(c) => {
+                sqlx::query_as("SELECT revoked, CAST(user_id AS CHAR) FROM oauth_access_tokens WHERE id = ?")
+                    .bind(jti)
+                    .fetch_one(c)
+                    .await
+            }
+        }
+        .expect("an oauth_access_tokens row whose id is the jti")
+    }
+
+    async fn client_revoked(&mut self, id: &str) -> bool {
+        const SQL: &str = "SELECT revoked FROM oauth_clients WHERE id = ?";
+        match self {
+            Self::Sqlite(c) => sqlx::query_scalar(SQL).bind(id).fetch_one(c).await,
+            Self::Mysql(c) => sqlx::query_scalar(SQL).bind(id).fetch_one(c).await,
+        }
+        .expect("the client of aud")
+    }
+
+    /// `$token->revoke()` in the PHP application.
+    async fn revoke(&mut self, jti: &str) {
+        const SQL: &str = "UPDATE oauth_access_tokens SET revoked = 1 WHERE id = ?";
+        match self {
+            Self::Sqlite(c) => sqlx::query(SQL).bind(jti).execute(c).await.map(|_| ()),
+            Self::Mysql(c) => sqlx::query(SQL).bind(jti).execute(c).await.map(|_| ()),
+        }
+        .expect("revoke as Laravel does");
+    }
+
+    async fn close(self) {
+        let _ = match self {
+            Self::Sqlite(c) => c.close().await,
+            Self::Mysql(c) => c.close().await,
+        };
     }
 }
 
@@ -108,7 +190,7 @@ impl LaravelSite {
 /// signature with `oauth-public.key`, the time claims, a live `oauth_access_tokens` row whose
 /// id is the `jti`, a live client `aud`. Returns the user id the guard would resolve (`None`
 /// for a client-credentials token).
-async fn token_guard_user(conn: &mut sqlx::SqliteConnection, jwt: &str, now: i64) -> Option<String> {
+async fn token_guard_user(conn: &mut LaravelDb, jwt: &str, now: i64) -> Option<String> {
     let header = jwt_header(jwt);
     assert_eq!(header["alg"], "RS256", "{header}");
     let public = fs::read(fixtures().join("oauth-public.key")).expect("public key");
@@ -125,20 +207,10 @@ async fn token_guard_user(conn: &mut sqlx::SqliteConnection, jwt: &str, now: i64
     assert!(seconds("exp") > now as f64, "{claims}");
     assert!(claims["scopes"].is_array(), "{claims}");
     let sub = claims["sub"].as_str().expect("sub is a string").to_owned();
-    let row: (bool, Option<i64>) = sqlx::query_as("SELECT revoked, user_id FROM oauth_access_tokens WHERE id = ?1")
-        .bind(jti)
-        .fetch_one(&mut *conn)
-        .await
-        .expect("an oauth_access_tokens row whose id is the jti");
-    assert!(!row.0, "the row is revoked");
-    let client_revoked: bool = sqlx::query_scalar("SELECT revoked FROM oauth_clients WHERE id = ?1")
-        .bind(aud)
-        .fetch_one(&mut *conn)
-        .await
-        .expect("the client of aud");
-    assert!(!client_revoked, "the client is revoked");
-    assert_eq!(
-        row.1.map(|id| id.to_string()),
+    let (revoked, user_id) = conn.token_row(jti).await;
+    assert!(!revoked, "the row is revoked");
+    assert!(!conn.client_revoked(aud).await, "the client is revoked");
+    assert_eq!(user_id,
         (!sub.is_empty() && sub != aud).then(|| sub.clone())
     );
     (!sub.is_empty() && sub != aud).then_some(sub)
@@ -314,11 +386,7 @@ async fn passport_deployment_keeps_working(laravel: LaravelSite) {
     let jwt = pair["access_token"].as_str().unwrap().to_owned();
     assert_eq!(api_user(&http, &server, &jwt).await.0, 200);
     let jti = jwt_claims(&jwt)["jti"].as_str().unwrap().to_owned();
-    sqlx::query("UPDATE oauth_access_tokens SET revoked = 1 WHERE id = ?1")
-        .bind(&jti)
-        .execute(&mut conn)
-        .await
-        .expect("revoke as Laravel does");
+    conn.revoke(&jti).await;
     let started = std::time::Instant::now();
     while api_user(&http, &server, &jwt).await.0 == 200 {
         assert!(
@@ -327,7 +395,7 @@ async fn passport_deployment_keeps_working(laravel: LaravelSite) {
         );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    let _ = conn.close().await;
+    conn.close().await;
 }
 
 /// A Passport 12 application (integer client ids, plain-text secrets, `sub: ""` for client
@@ -341,6 +409,13 @@ async fn a_passport_12_deployment_keeps_working() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_passport_13_deployment_keeps_working() {
     passport_deployment_keeps_working(LaravelSite::sqlite("13")).await;
+}
+
+/// A Passport 13 application on MySQL (MariaDB here), from a dump of its database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_passport_13_deployment_on_mysql_keeps_working() {
+    let Some(laravel) = LaravelSite::mysql("13").await else { return };
+    passport_deployment_keeps_working(laravel).await;
 }
 
 /// What would break the PHP side is refused with one line: rotating keys, other algorithms,

@@ -21,7 +21,6 @@ use crate::error::OAuthError;
 use crate::events::Event;
 use crate::passport::{Minted, Passport};
 use crate::scope::ScopeSet;
-use crate::secret::{is_fast_secret_hash, verify_client_secret};
 
 pub use personal_access::PersonalAccessToken;
 
@@ -332,6 +331,7 @@ impl Passport {
             self.metrics()
                 .cache_lookup(crate::metrics::Cache::Client, cached.is_some());
         }
+        let mut refused: Option<String> = None;
         loop {
             let from_cache = cached.is_some();
             let client = match cached.take() {
@@ -386,14 +386,11 @@ impl Passport {
             let secret = credentials
                 .client_secret
                 .ok_or_else(|| OAuthError::invalid_parameter("client_secret"))?;
-            let slow = !is_fast_secret_hash(stored);
-            if slow && cache.is_some_and(|c| c.verified(stored, secret)) {
-                return Ok(client);
-            }
-            if verify_client_secret(stored, secret).await {
-                if let Some(cache) = cache.filter(|_| slow) {
-                    cache.remember_verified(stored, secret);
-                }
+            // bcrypt and argon2 take the hasher's permits, and a success is remembered briefly;
+            // plaintext secrets match only when the settings accept them. The row read again
+            // below with the very secret just refused is not checked twice.
+            let checked_before = refused.as_deref() == Some(stored);
+            if !checked_before && self.client_secrets().verify(client_id, stored, secret).await {
                 return Ok(client);
             }
             if from_cache {
@@ -402,6 +399,7 @@ impl Passport {
                 if let Some(cache) = cache {
                     cache.forget(client_id);
                 }
+                refused = Some(stored.to_owned());
                 continue;
             }
             tracing::info!(client_id, "client authentication failed: wrong secret");
