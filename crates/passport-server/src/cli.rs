@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "passport", version, about)]
 pub struct Cli {
-    /// Database URL: sqlite://FILE or postgres://… (default: sqlite in the data directory).
+    /// Database URL: sqlite://FILE, postgres://… or mysql://… (default: sqlite in the data directory).
     #[arg(long, global = true, env = "DATABASE_URL")]
     pub database: Option<String>,
     /// Directory for the database, keys and passport.toml.

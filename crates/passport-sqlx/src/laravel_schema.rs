@@ -204,10 +204,21 @@ pub(crate) async fn upgrade(conn: &mut Conn, flavor: Flavor) -> Result<Vec<Strin
         });
     }
     for (table, index, column) in INDEXES {
-        statements.push(match flavor {
-            Flavor::Mysql => format!("CREATE INDEX IF NOT EXISTS {index} ON {table} ({column})"),
-            _ => format!("CREATE INDEX IF NOT EXISTS {index} ON {table} ({column})"),
-        });
+        match flavor {
+            // MySQL (unlike MariaDB) has no `CREATE INDEX IF NOT EXISTS`.
+            Flavor::Mysql => {
+                let existing = conn
+                    .strings(&format!(
+                        "SELECT CAST(index_name AS CHAR) FROM information_schema.statistics \
+                         WHERE table_schema = DATABASE() AND table_name = '{table}'"
+                    ))
+                    .await?;
+                if !existing.iter().any(|i| i.eq_ignore_ascii_case(index)) {
+                    statements.push(format!("CREATE INDEX {index} ON {table} ({column})"));
+                }
+            }
+            _ => statements.push(format!("CREATE INDEX IF NOT EXISTS {index} ON {table} ({column})")),
+        }
     }
     Ok(statements)
 }

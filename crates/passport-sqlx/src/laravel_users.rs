@@ -40,6 +40,9 @@ pub(crate) enum Dialect {
     Sqlite,
     /// PostgreSQL.
     Postgres,
+    /// MySQL / MariaDB.
+    #[cfg(feature = "mysql")]
+    MySql,
 }
 
 impl Dialect {
@@ -48,6 +51,8 @@ impl Dialect {
     fn quote(self, part: &str) -> String {
         match self {
             Self::Sqlite | Self::Postgres => format!("\"{}\"", part.replace('"', "\"\"")),
+            #[cfg(feature = "mysql")]
+            Self::MySql => format!("`{}`", part.replace('`', "``")),
         }
     }
 
@@ -56,6 +61,8 @@ impl Dialect {
         match self {
             Self::Sqlite => format!("?{n}"),
             Self::Postgres => format!("${n}"),
+            #[cfg(feature = "mysql")]
+            Self::MySql => "?".to_owned(),
         }
     }
 
@@ -63,12 +70,19 @@ impl Dialect {
     fn as_text(self, expr: &str) -> String {
         match self {
             Self::Sqlite | Self::Postgres => format!("CAST({expr} AS TEXT)"),
+            #[cfg(feature = "mysql")]
+            Self::MySql => format!("CAST({expr} AS CHAR)"),
         }
     }
 
     /// Whether the catalog's column names compare case-insensitively.
     fn folds_case(self) -> bool {
-        matches!(self, Self::Sqlite)
+        match self {
+            Self::Sqlite => true,
+            Self::Postgres => false,
+            #[cfg(feature = "mysql")]
+            Self::MySql => true,
+        }
     }
 }
 
@@ -414,6 +428,8 @@ impl LaravelUserProvider {
         match &self.pool {
             SqlPool::Sqlite(pool) => fetch_cells!(pool, sql, arg),
             SqlPool::Postgres(pool) => fetch_cells!(pool, sql, arg),
+            #[cfg(feature = "mysql")]
+            SqlPool::MySql(pool) => fetch_cells!(pool, sql, arg),
         }
     }
 
@@ -536,6 +552,8 @@ fn dialect_of(pool: &SqlPool) -> Dialect {
     match pool {
         SqlPool::Sqlite(_) => Dialect::Sqlite,
         SqlPool::Postgres(_) => Dialect::Postgres,
+        #[cfg(feature = "mysql")]
+        SqlPool::MySql(_) => Dialect::MySql,
     }
 }
 
@@ -569,6 +587,28 @@ async fn table_columns(
                        WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum";
             let quoted = table.quoted(dialect);
             fetch_cells!(pool, sql, Some(Arg::Text(&quoted)))
+        }
+        #[cfg(feature = "mysql")]
+        SqlPool::MySql(pool) => {
+            let schema_sql = match &table.schema {
+                Some(_) => {
+                    "SELECT CAST(column_name AS CHAR), CAST(data_type AS CHAR) FROM information_schema.columns \
+                     WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position"
+                }
+                None => {
+                    "SELECT CAST(column_name AS CHAR), CAST(data_type AS CHAR) FROM information_schema.columns \
+                     WHERE table_schema = DATABASE() AND table_name = ? ORDER BY ordinal_position"
+                }
+            };
+            let query = sqlx::query(schema_sql);
+            let query = match &table.schema {
+                Some(schema) => query.bind(schema).bind(&table.name),
+                None => query.bind(&table.name),
+            };
+            match query.fetch_all(pool).await {
+                Ok(rows) => rows.iter().map(cells).collect::<Result<Vec<_>, _>>(),
+                Err(err) => Err(err),
+            }
         }
     }
     .map_err(DatabaseError::Connect)?;

@@ -1,18 +1,27 @@
-//! # passport-sqlx — SQLite and PostgreSQL storage for passport
+//! # passport-sqlx — SQLite, PostgreSQL and MySQL / MariaDB storage for passport
 //!
-//! [`Database::connect`] opens the embedded SQLite default (`sqlite://…`, WAL) or PostgreSQL
-//! (`postgres://…`) and [`Database::migrate`] applies the shipped migrations (one set per
-//! dialect). The stores implement the core's [`passport::Store`] and the web adapter's
-//! [`passport::SessionStore`]; [`SqlUserProvider`] serves the standalone server's
-//! `passport_users` table to the password grant and the guard.
+//! [`Database::connect`] opens the embedded SQLite default (`sqlite://…`, WAL), PostgreSQL
+//! (`postgres://…`) or, with the `mysql` cargo feature, MySQL 8.0.13+ / MariaDB 10.3+
+//! (`mysql://user:pass@host/db`, also `mariadb://…`; tested on MariaDB 10.11), and
+//! [`Database::migrate`] applies the shipped migrations (one set per dialect). The stores
+//! implement the core's [`passport::Store`] and the web adapter's [`passport::SessionStore`];
+//! [`SqlUserProvider`] serves the standalone server's `passport_users` table to the password
+//! grant and the guard.
 //!
-//! Each dialect has its own file with its own SQL (`sqlite.rs`, `postgres.rs`); what they share
-//! is the schema's shape and the row mappers (`rows.rs`).
+//! Each dialect has its own file with its own SQL (`sqlite.rs`, `postgres.rs`, `mysql.rs`);
+//! what they share is the schema's shape and the row mappers (`rows.rs`).
+//!
+//! The `mysql` feature is off by default: it builds sqlx's MySQL driver, which pulls in the
+//! `rsa` crate (for the password exchange of `caching_sha2_password` only; see this crate's
+//! `Cargo.toml`). Instances on MySQL learn of each other's revocations by polling the feed, as
+//! on SQLite (PostgreSQL wakes them with `NOTIFY`).
 
 mod batch;
 mod laravel_schema;
 mod laravel_users;
 mod migrate;
+#[cfg(feature = "mysql")]
+mod mysql;
 mod postgres;
 mod purge;
 mod rows;
@@ -34,6 +43,8 @@ use sqlx::{PgPool, Row as _, SqlitePool};
 
 pub use laravel_users::LaravelUserProvider;
 pub use migrate::{MigrateError, PlannedStep, Schema};
+#[cfg(feature = "mysql")]
+pub use mysql::MySqlStore;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 pub use users::{SqlUserProvider, UserAdmin, UserRow};
@@ -41,8 +52,8 @@ pub use users::{SqlUserProvider, UserAdmin, UserRow};
 /// Why the database could not be opened or migrated.
 #[derive(Debug, thiserror::Error)]
 pub enum DatabaseError {
-    /// The URL names neither SQLite nor PostgreSQL.
-    #[error("unsupported database URL (use sqlite://PATH or postgres://…)")]
+    /// The URL names none of SQLite, PostgreSQL and MySQL.
+    #[error("unsupported database URL (use sqlite://PATH, postgres://… or mysql://…)")]
     UnsupportedUrl,
     /// Connecting failed.
     #[error("cannot connect to the database: {0}")]
@@ -105,6 +116,9 @@ pub enum SqlPool {
     Sqlite(SqlitePool),
     /// PostgreSQL.
     Postgres(PgPool),
+    /// MySQL or MariaDB (the `mysql` feature).
+    #[cfg(feature = "mysql")]
+    MySql(sqlx::MySqlPool),
 }
 
 impl From<SqlitePool> for SqlPool {
@@ -135,6 +149,25 @@ impl HasPool for PgStore {
     fn sql_pool(&self) -> SqlPool {
         SqlPool::Postgres(self.pool().clone())
     }
+}
+
+#[cfg(feature = "mysql")]
+impl HasPool for MySqlStore {
+    fn sql_pool(&self) -> SqlPool {
+        SqlPool::MySql(self.pool().clone())
+    }
+}
+
+#[cfg(feature = "mysql")]
+impl From<sqlx::MySqlPool> for SqlPool {
+    fn from(pool: sqlx::MySqlPool) -> Self {
+        Self::MySql(pool)
+    }
+}
+
+/// Whether `url` names MySQL or MariaDB.
+fn is_mysql_url(url: &str) -> bool {
+    url.starts_with("mysql:") || url.starts_with("mariadb:")
 }
 
 /// A SQLite pool must wait for the write lock (a busy timeout); WAL is advised.
@@ -257,7 +290,7 @@ impl passport::Collect for PoolMetrics {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PoolSettings {
-    /// Connections opened at most (default 16 on PostgreSQL, 8 on SQLite).
+    /// Connections opened at most (default 16 on PostgreSQL and MySQL, 8 on SQLite).
     pub max_connections: Option<u32>,
     /// How long a query waits for a connection (and, on SQLite, for a lock) before it fails
     /// as unavailable (answered 503); default 10 s.
@@ -293,7 +326,8 @@ pub struct Database {
 }
 
 impl Database {
-    /// Opens `url`: `sqlite://path/to/file.db` (created if missing) or `postgres://…`.
+    /// Opens `url`: `sqlite://path/to/file.db` (created if missing), `postgres://…`, or (with the
+    /// `mysql` feature) `mysql://user:pass@host/db` or `mariadb://…`.
     ///
     /// SQLite runs in WAL mode with `synchronous = NORMAL`: every commit survives a crash of the
     /// process, but a power loss or an operating-system crash can lose the last commits (never
@@ -333,9 +367,30 @@ impl Database {
                 .await
                 .map_err(DatabaseError::Connect)?;
             Ok(Self::from_store(Arc::new(PgStore::new(pool)), "postgres"))
+        } else if is_mysql_url(url) {
+            Self::connect_mysql(url, settings.max_connections, wait).await
         } else {
             Err(DatabaseError::UnsupportedUrl)
         }
+    }
+
+    #[cfg(feature = "mysql")]
+    async fn connect_mysql(url: &str, max_connections: Option<u32>, wait: Duration) -> Result<Self, DatabaseError> {
+        // sqlx sets each connection's time zone to UTC and its character set to utf8mb4.
+        let pool = sqlx::mysql::MySqlPoolOptions::new()
+            .max_connections(max_connections.unwrap_or(16).max(1))
+            .acquire_timeout(wait)
+            .connect(url)
+            .await
+            .map_err(DatabaseError::Connect)?;
+        Ok(Self::from_store(Arc::new(MySqlStore::new(pool)), "mysql"))
+    }
+
+    #[cfg(not(feature = "mysql"))]
+    async fn connect_mysql(_url: &str, _max: Option<u32>, _wait: Duration) -> Result<Self, DatabaseError> {
+        Err(DatabaseError::Url(
+            "this build has no MySQL support: build passport-sqlx with its `mysql` feature".to_owned(),
+        ))
     }
 
     fn from_store<S>(store: Arc<S>, kind: &'static str) -> Self
@@ -357,7 +412,9 @@ impl Database {
     /// (`SqliteConnectOptions::busy_timeout`; [`Database::connect`] sets 10 s), or concurrent
     /// writers fail at once with "database is locked"; WAL (`journal_mode(Wal)`) is strongly
     /// advised (readers then never wait for writers) and its absence is logged. A PostgreSQL
-    /// pool needs nothing special beyond a few connections more than your own load.
+    /// or MySQL pool needs nothing special beyond a few connections more than your own load
+    /// (on MySQL our tables are InnoDB; times are stored and read as UTC whatever the
+    /// connection's time zone).
     pub async fn from_pool(pool: impl Into<SqlPool>) -> Result<Self, DatabaseError> {
         match pool.into() {
             SqlPool::Sqlite(pool) => {
@@ -365,6 +422,8 @@ impl Database {
                 Ok(Self::from_store(Arc::new(SqliteStore::new(pool)), "sqlite"))
             }
             SqlPool::Postgres(pool) => Ok(Self::from_store(Arc::new(PgStore::new(pool)), "postgres")),
+            #[cfg(feature = "mysql")]
+            SqlPool::MySql(pool) => Ok(Self::from_store(Arc::new(MySqlStore::new(pool)), "mysql")),
         }
     }
 
@@ -449,7 +508,7 @@ impl Database {
         }
     }
 
-    /// `"sqlite"` or `"postgres"`.
+    /// `"sqlite"`, `"postgres"` or `"mysql"`.
     pub fn kind(&self) -> &'static str {
         self.kind
     }

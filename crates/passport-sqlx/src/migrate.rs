@@ -10,6 +10,7 @@
 //! One run is one transaction, under a lock (PostgreSQL: a transaction-level advisory lock;
 //! SQLite: `BEGIN IMMEDIATE`), so instances starting together apply each migration once and the
 //! others wait, then find nothing to do. A migration changed after it was applied is refused.
+//! MySQL cannot do that, as DDL commits by itself: see `run_mysql`.
 //!
 //! A database made by release 1 (one sqlx migration, `20260101000001`, that created everything)
 //! is upgraded in place: its tables are renamed and completed to the first version of each of
@@ -201,6 +202,8 @@ macro_rules! migrations {
 
 static SQLITE: &[Migration] = migrations!("sqlite");
 static POSTGRES: &[Migration] = migrations!("postgres");
+#[cfg(feature = "mysql")]
+static MYSQL: &[Migration] = migrations!("mysql");
 
 /// Release 1's row in `_sqlx_migrations`.
 const RELEASE_1: &str = "version = 20260101000001 AND description = 'create passport tables'";
@@ -212,6 +215,10 @@ pub enum MigrateError {
     /// The database refused a statement.
     #[error("{0}")]
     Database(#[from] sqlx::Error),
+    /// Another process held the migration lock longer than we waited (MySQL; the other
+    /// dialects wait for as long as their lock takes).
+    #[error("another process has been migrating this database for {0} s: try again once it is done")]
+    Locked(u32),
     /// An applied migration differs from the one shipped.
     #[error(
         "migration {schema}/{version} ({name}) was changed after it was applied: restore it, or restore the database from before it"
@@ -234,7 +241,7 @@ pub enum MigrateError {
 pub(crate) enum Flavor {
     Sqlite,
     Postgres,
-    #[allow(dead_code)]
+    #[cfg_attr(not(feature = "mysql"), allow(dead_code))]
     Mysql,
 }
 
@@ -272,10 +279,48 @@ pub(crate) const POSTGRES_DIALECT: Dialect = Dialect {
          WHERE table_schema = current_schema() AND table_name = '_sqlx_migrations'",
 };
 
-/// A connection of either driver; each method is one statement.
+/// MySQL never had a release 1 (nothing to upgrade), and its migrations cannot share one
+/// transaction (see [`run_mysql`]); `begin` and the release-1 fields go unused.
+#[cfg(feature = "mysql")]
+pub(crate) const MYSQL_DIALECT: Dialect = Dialect {
+    flavor: Flavor::Mysql,
+    migrations: MYSQL,
+    release_1_upgrade: "",
+    begin: &[],
+    // A case-insensitive collation, unlike our tables' utf8mb4_bin: sqlx reads text of a binary
+    // collation as bytes only, and these names are ours.
+    create_table: "CREATE TABLE IF NOT EXISTS passport_migrations (schema_name VARCHAR(64) NOT NULL, \
+         version BIGINT NOT NULL, name VARCHAR(191) NOT NULL, checksum VARCHAR(64) NOT NULL, \
+         applied_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6), PRIMARY KEY (schema_name, version)) \
+         ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci",
+    has_sqlx_table: "SELECT 0",
+};
+
+/// The statements of a MySQL migration file, in order: they are sent one at a time (a server
+/// or proxy may refuse several statements in one query, and `CREATE TRIGGER` cannot be
+/// prepared). Our MySQL files end each statement with `;` and have none inside one (their
+/// triggers are single statements, without `BEGIN … END`); `--` comment lines are dropped
+/// first.
+#[cfg(feature = "mysql")]
+fn mysql_statements(sql: &str) -> Vec<String> {
+    let code: Vec<&str> = sql
+        .lines()
+        .filter(|line| !line.trim_start().starts_with("--"))
+        .collect();
+    code.join("\n")
+        .split(';')
+        .map(str::trim)
+        .filter(|statement| !statement.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A connection of any driver; each method is one statement.
 pub(crate) enum Conn {
     Sqlite(sqlx::pool::PoolConnection<sqlx::Sqlite>),
     Postgres(sqlx::pool::PoolConnection<sqlx::Postgres>),
+    #[cfg(feature = "mysql")]
+    MySql(sqlx::pool::PoolConnection<sqlx::MySql>),
 }
 
 impl Conn {
@@ -285,6 +330,13 @@ impl Conn {
         match self {
             Self::Sqlite(c) => c.execute(sql).await.map(|_| ()),
             Self::Postgres(c) => c.execute(sql).await.map(|_| ()),
+            #[cfg(feature = "mysql")]
+            Self::MySql(c) => {
+                for statement in mysql_statements(sql) {
+                    c.execute(statement.as_str()).await?;
+                }
+                Ok(())
+            }
         }
     }
 
@@ -293,6 +345,8 @@ impl Conn {
         match self {
             Self::Sqlite(c) => sqlx::query(sql).fetch_one(&mut **c).await?.try_get(0),
             Self::Postgres(c) => sqlx::query(sql).fetch_one(&mut **c).await?.try_get(0),
+            #[cfg(feature = "mysql")]
+            Self::MySql(c) => sqlx::query(sql).fetch_one(&mut **c).await?.try_get(0),
         }
     }
 
@@ -306,6 +360,13 @@ impl Conn {
                 .map(|r| r.try_get(0))
                 .collect(),
             Self::Postgres(c) => sqlx::query(sql)
+                .fetch_all(&mut **c)
+                .await?
+                .iter()
+                .map(|r| r.try_get(0))
+                .collect(),
+            #[cfg(feature = "mysql")]
+            Self::MySql(c) => sqlx::query(sql)
                 .fetch_all(&mut **c)
                 .await?
                 .iter()
@@ -328,6 +389,8 @@ impl Conn {
         match self {
             Self::Sqlite(c) => sqlx::query(SQL).fetch_all(&mut **c).await?.iter().map(read).collect(),
             Self::Postgres(c) => sqlx::query(SQL).fetch_all(&mut **c).await?.iter().map(read).collect(),
+            #[cfg(feature = "mysql")]
+            Self::MySql(c) => sqlx::query(SQL).fetch_all(&mut **c).await?.iter().map(read).collect(),
         }
     }
 
@@ -336,6 +399,8 @@ impl Conn {
         let _ = match self {
             Self::Sqlite(c) => c.detach().close().await,
             Self::Postgres(c) => c.detach().close().await,
+            #[cfg(feature = "mysql")]
+            Self::MySql(c) => c.detach().close().await,
         };
     }
 }
@@ -351,6 +416,41 @@ pub(crate) async fn run(mut conn: Conn, dialect: &Dialect, wanted: &[Schema]) ->
     if let Err(err) = conn.execute(end).await {
         // A connection whose transaction is in doubt is not given back to the pool.
         conn.discard().await;
+        return Err(err.into());
+    }
+    result
+}
+
+/// How long a MySQL run waits for another process's run to end.
+#[cfg(feature = "mysql")]
+const MYSQL_LOCK_WAIT_SECONDS: u32 = 300;
+
+/// Applies the pending migrations of `wanted` on a MySQL connection; returns how many ran.
+///
+/// MySQL commits before and after every DDL statement, so a run cannot be one transaction.
+/// Instead one process migrates at a time under a named lock held by this connection
+/// (`GET_LOCK`, named after the database so that runs on other databases of the server do not
+/// wait; released at the end, or by the server if the connection drops), and each migration is
+/// recorded right after it applied: a failure leaves the ones before it applied and recorded.
+/// A MySQL migration file can run again after failing midway (tables are created `IF NOT
+/// EXISTS`, triggers dropped before they are created, and a file's one `ALTER TABLE`, if any,
+/// comes last), so the next run completes it.
+#[cfg(feature = "mysql")]
+pub(crate) async fn run_mysql(mut conn: Conn, wanted: &[Schema]) -> Result<usize, MigrateError> {
+    const LOCK: &str = "CONCAT('passport_migrate_', SHA1(COALESCE(DATABASE(), '')))";
+    let locked = conn
+        .count(&format!(
+            "SELECT CAST(COALESCE(GET_LOCK({LOCK}, {MYSQL_LOCK_WAIT_SECONDS}), 0) AS SIGNED)"
+        ))
+        .await?;
+    if locked != 1 {
+        return Err(MigrateError::Locked(MYSQL_LOCK_WAIT_SECONDS));
+    }
+    let result = apply(&mut conn, &MYSQL_DIALECT, wanted).await;
+    if let Err(err) = conn.execute(&format!("DO RELEASE_LOCK({LOCK})")).await {
+        // The server releases the lock with the connection.
+        conn.discard().await;
+        result?;
         return Err(err.into());
     }
     result
@@ -498,4 +598,56 @@ pub(crate) async fn plan(
         }
     }
     Ok(steps)
+}
+
+#[cfg(all(test, feature = "mysql"))]
+mod tests {
+    use super::*;
+
+    /// What `run_mysql` relies on to finish a migration that failed midway: only statements
+    /// that can run again, and at most one `ALTER TABLE`, last; no trigger with a body of
+    /// several statements (the split on `;` would cut it).
+    #[test]
+    fn mysql_migrations_split_into_statements_that_can_run_again() {
+        for migration in MYSQL {
+            let what = format!("{}/{} {}", migration.schema.name(), migration.version, migration.name);
+            let statements = mysql_statements(migration.sql);
+            assert!(!statements.is_empty(), "{what}");
+            let alters = statements.iter().filter(|s| s.starts_with("ALTER TABLE")).count();
+            assert!(alters <= 1, "{what}: one ALTER TABLE at most");
+            if alters == 1 {
+                assert!(
+                    statements[statements.len() - 1].starts_with("ALTER TABLE"),
+                    "{what}: the ALTER comes last"
+                );
+            }
+            for (i, statement) in statements.iter().enumerate() {
+                assert!(!statement.contains("BEGIN"), "{what}: {statement}");
+                if let Some(rest) = statement.strip_prefix("CREATE TRIGGER ") {
+                    let name = rest.split_whitespace().next().unwrap_or_default();
+                    assert_eq!(
+                        statements.get(i.wrapping_sub(1)).map(String::as_str),
+                        Some(format!("DROP TRIGGER IF EXISTS {name}").as_str()),
+                        "{what}: a trigger is dropped before it is created"
+                    );
+                } else {
+                    assert!(
+                        ["CREATE TABLE IF NOT EXISTS ", "DROP TRIGGER IF EXISTS ", "ALTER TABLE "]
+                            .iter()
+                            .any(|start| statement.starts_with(start)),
+                        "{what}: {statement}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn comment_lines_and_blank_statements_are_dropped() {
+        let sql = "-- a comment; with a semicolon\nCREATE TABLE IF NOT EXISTS a (x INT);\n\n  -- more\nDROP TRIGGER IF EXISTS t;\n";
+        assert_eq!(
+            mysql_statements(sql),
+            ["CREATE TABLE IF NOT EXISTS a (x INT)", "DROP TRIGGER IF EXISTS t"]
+        );
+    }
 }

@@ -1,7 +1,7 @@
 //! What every dialect shares: reading rows into the core's records (one mapper per record,
 //! written once against [`Columns`]), the JSON encoding of list columns, the list of columns
 //! each `SELECT` reads, and the mapping of driver errors. The SQL itself lives in one file per
-//! dialect (`sqlite.rs`, `postgres.rs`).
+//! dialect (`sqlite.rs`, `postgres.rs`, `mysql.rs`).
 
 use chrono::{DateTime, Utc};
 use passport::{
@@ -108,7 +108,9 @@ pub(crate) fn backend(err: sqlx::Error) -> StoreError {
 /// Failures that pass when the database comes back or gets less busy: no connection within
 /// the acquire timeout, a broken or refused connection, a server shutting down or out of
 /// connections (SQLSTATE classes 08 and 57P0x, 53300), SQLite busy or locked past its busy
-/// timeout (primary codes 5 and 6, whatever the extended code).
+/// timeout (primary codes 5 and 6, whatever the extended code); on MySQL, too many connections
+/// (1040), a server shutting down (1053), a lock wait timeout (1205) or a transaction chosen as a
+/// deadlock's victim (1213, after the store's own retries).
 pub(crate) fn is_unavailable(err: &sqlx::Error) -> bool {
     match err {
         sqlx::Error::PoolTimedOut
@@ -117,6 +119,11 @@ pub(crate) fn is_unavailable(err: &sqlx::Error) -> bool {
         | sqlx::Error::Tls(_)
         | sqlx::Error::WorkerCrashed => true,
         sqlx::Error::Database(db) => {
+            #[cfg(feature = "mysql")]
+            if let Some(mysql) = db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
+                return matches!(mysql.number(), 1040 | 1053 | 1205 | 1213)
+                    || mysql.code().is_some_and(|code| code.starts_with("08"));
+            }
             let Some(code) = db.code() else { return false };
             if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
                 return code.parse::<i32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6));

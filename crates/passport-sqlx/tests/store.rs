@@ -1,7 +1,8 @@
 //! The store conformance suite (`passport::testing::conformance`) on every SQL backend, one
-//! generated test per check and backend (`<check>_sqlite`, `<check>_postgres`; the PostgreSQL
-//! ones run when `PASSPORT_TEST_DATABASE_URL` is set), plus what only the SQL stores do:
-//! migrations, the `passport_users` table, the server secret.
+//! generated test per check and backend (`<check>_sqlite`, `<check>_postgres`, `<check>_mysql`;
+//! the PostgreSQL ones run when `PASSPORT_TEST_DATABASE_URL` is set, the MySQL / MariaDB ones
+//! when `PASSPORT_TEST_MYSQL_URL` is), plus what only the SQL stores do: migrations, the
+//! `passport_users` table, the server secret, the revocation feed's triggers, exact ids.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -30,7 +31,7 @@ where
     db.close().await;
 }
 
-/// `name_sqlite` and `name_postgres` from one body taking `(store, db)`.
+/// `name_sqlite`, `name_postgres` and `name_mysql` from one body taking `(store, db)`.
 macro_rules! backend_tests {
     ($($name:ident => $body:expr;)*) => {
         $(pastey::paste! {
@@ -42,6 +43,14 @@ macro_rules! backend_tests {
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn [<$name _postgres>]() {
                 if let Some(database) = testing::postgres().await {
+                    run(database, $body).await;
+                }
+            }
+
+            #[cfg(feature = "mysql")]
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn [<$name _mysql>]() {
+                if let Some(database) = testing::mysql().await {
                     run(database, $body).await;
                 }
             }
@@ -169,18 +178,133 @@ async fn the_server_secret_is_made_once_and_shared(_store: Arc<dyn Store>, db: D
     assert_eq!(first, again, "every instance on this database gets the same secret");
 }
 
+/// Ids match exactly, on every backend: no case folding, no trailing-space padding (MySQL's
+/// default collations do both; our MySQL tables compare bytes).
+async fn ids_compare_exactly(store: Arc<dyn Store>, _db: Database) {
+    store.insert_client(&conformance::client("Client-A")).await.unwrap();
+    store.insert_client(&conformance::client("client-a")).await.unwrap();
+    for other in ["CLIENT-A", "Client-A ", "Cliént-A"] {
+        assert_eq!(store.find_client(other).await.unwrap(), None, "{other:?}");
+    }
+    assert_eq!(
+        store.find_client("Client-A").await.unwrap().unwrap().id.as_str(),
+        "Client-A"
+    );
+    assert_eq!(store.list_clients().await.unwrap().len(), 2, "two ids, not one");
+}
+
 backend_tests! {
     users_are_unique_by_email_and_deleting_revokes_their_tokens => users_are_unique_by_email_and_deleting_revokes_their_tokens;
     the_server_secret_is_made_once_and_shared => the_server_secret_is_made_once_and_shared;
+    ids_compare_exactly => ids_compare_exactly;
+}
+
+/// Runs one statement on the database at `url` through a connection of its own, as another
+/// program would.
+async fn execute(url: &str, dialect: &str, sql: &str) {
+    match dialect {
+        "sqlite" => {
+            sqlx::query(sql).execute(&sqlite_pool(url).await).await.unwrap();
+        }
+        #[cfg(feature = "mysql")]
+        "mysql" => {
+            sqlx::query(sql)
+                .execute(&sqlx::MySqlPool::connect(url).await.unwrap())
+                .await
+                .unwrap();
+        }
+        _ => {
+            sqlx::query(sql)
+                .execute(&sqlx::PgPool::connect(url).await.unwrap())
+                .await
+                .unwrap();
+        }
+    }
+}
+
+/// The revocation feed is filled by triggers: what another program writes straight into the
+/// tables (an application, an operator's SQL) reaches it, once per revocation and in order,
+/// and nothing else does; a purge keeps its last hour.
+async fn the_revocation_feed_records_what_other_programs_write(database: TestDatabase) {
+    use passport::RevocationKind::{Client, Key, Token, User};
+
+    let dialect = database.kind;
+    let db = Database::connect(&database.url).await.unwrap();
+    db.migrate_schemas(&passport_sqlx::Schema::ALL).await.unwrap();
+    let store = db.store();
+    store.insert_client(&conformance::client("c1")).await.unwrap();
+    store.insert_client(&conformance::client("c2")).await.unwrap();
+    store.insert_tokens(&access("t1", "c1", "7"), None).await.unwrap();
+    store
+        .insert_key(&passport::StoredKey {
+            kid: "k1".to_owned(),
+            algorithm: "ES256".to_owned(),
+            private_key: "v1.sealed".to_owned(),
+            public_key: "-----BEGIN PUBLIC KEY-----".to_owned(),
+            created_at: now(),
+            activates_at: now(),
+            retired_at: None,
+        })
+        .await
+        .unwrap();
+    let user = db
+        .users()
+        .create_user("Ann", "ann@example.com", "$argon2id$x", now())
+        .await
+        .unwrap();
+    let head = store.revocation_head().await.unwrap();
+
+    let statements = [
+        "UPDATE oauth_access_tokens SET revoked = TRUE WHERE id = 't1'".to_owned(),
+        "UPDATE oauth_access_tokens SET revoked = TRUE WHERE id = 't1'".to_owned(),
+        "UPDATE oauth_clients SET name = 'Renamed' WHERE id = 'c1'".to_owned(),
+        "UPDATE oauth_clients SET revoked = TRUE WHERE id = 'c1'".to_owned(),
+        "DELETE FROM oauth_clients WHERE id = 'c2'".to_owned(),
+        "UPDATE passport_keys SET retired_at = created_at WHERE kid = 'k1'".to_owned(),
+        format!("DELETE FROM passport_users WHERE id = {user}"),
+    ];
+    for sql in &statements {
+        execute(&database.url, dialect, sql).await;
+    }
+    let events = store.revocations_after(head, 100).await.unwrap();
+    let seen: Vec<_> = events.iter().map(|e| (e.kind, e.subject.as_str())).collect();
+    assert_eq!(
+        seen,
+        [
+            (Token, "t1"),
+            (Client, "c1"),
+            (Client, "c2"),
+            (Key, "k1"),
+            (User, user.as_str())
+        ],
+        "a second revocation and a rename record nothing"
+    );
+    assert!(events.windows(2).all(|pair| pair[0].seq < pair[1].seq));
+    assert_eq!(store.revocation_head().await.unwrap(), events[events.len() - 1].seq);
+
+    let purge_at = |now| passport::PurgeFilter {
+        revoked: false,
+        expired_before: None,
+        now,
+    };
+    store.purge(purge_at(now())).await.unwrap();
+    assert_eq!(
+        store.revocations_after(head, 100).await.unwrap().len(),
+        5,
+        "kept an hour"
+    );
+    store.purge(purge_at(now() + TimeDelta::hours(2))).await.unwrap();
+    assert!(store.revocations_after(head, 100).await.unwrap().is_empty());
+    db.close().await;
 }
 
 /// An application's own sqlx migrations, in a folder of their own.
 fn app_migrations(dialect: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    let id = if dialect == "sqlite" {
-        "INTEGER PRIMARY KEY"
-    } else {
-        "BIGSERIAL PRIMARY KEY"
+    let id = match dialect {
+        "sqlite" => "INTEGER PRIMARY KEY",
+        "mysql" => "BIGINT AUTO_INCREMENT PRIMARY KEY",
+        _ => "BIGSERIAL PRIMARY KEY",
     };
     std::fs::write(
         dir.path().join("20250101000000_create_customers.sql"),
@@ -212,6 +336,8 @@ async fn run_sqlx_migrations(
     migrator.set_ignore_missing(ignore_missing);
     match dialect {
         "sqlite" => migrator.run(&sqlite_pool(url).await).await,
+        #[cfg(feature = "mysql")]
+        "mysql" => migrator.run(&sqlx::MySqlPool::connect(url).await?).await,
         _ => migrator.run(&sqlx::PgPool::connect(url).await?).await,
     }
 }
@@ -224,6 +350,11 @@ async fn scalar(url: &str, dialect: &str, sql: &str) -> i64 {
     match dialect {
         "sqlite" => {
             let pool = sqlite_pool(url).await;
+            sqlx::query_scalar(sql).fetch_one(&pool).await.unwrap()
+        }
+        #[cfg(feature = "mysql")]
+        "mysql" => {
+            let pool = sqlx::MySqlPool::connect(url).await.unwrap();
             sqlx::query_scalar(sql).fetch_one(&pool).await.unwrap()
         }
         _ => {
@@ -273,6 +404,9 @@ async fn the_core_alone_creates_no_users_or_sessions_table(database: TestDatabas
     let tables = match dialect {
         "sqlite" => {
             "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name IN ('passport_users', 'passport_sessions', 'users', 'sessions')"
+        }
+        "mysql" => {
+            "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name IN ('passport_users', 'passport_sessions', 'users', 'sessions')"
         }
         _ => {
             "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name IN ('passport_users', 'passport_sessions', 'users', 'sessions')"
@@ -349,6 +483,28 @@ async fn upgrading_release_1_renames_our_tables_and_nothing_else(database: TestD
         .expect("the application's migrator still runs");
 }
 
+/// Instances starting together migrate together: each migration applies once, the others wait
+/// for the lock and then find nothing to do.
+async fn concurrent_runs_apply_each_migration_once(database: TestDatabase) {
+    let runs: Vec<_> = (0..3)
+        .map(|_| {
+            let url = database.url.clone();
+            tokio::spawn(async move {
+                let db = Database::connect(&url).await.unwrap();
+                let applied = db.migrate_schemas(&passport_sqlx::Schema::ALL).await.unwrap();
+                db.close().await;
+                applied
+            })
+        })
+        .collect();
+    let mut applied = Vec::new();
+    for run in runs {
+        applied.push(run.await.unwrap());
+    }
+    applied.sort_unstable();
+    assert_eq!(applied, [0, 0, 17], "one run applies all seventeen");
+}
+
 macro_rules! migration_tests {
     ($($name:ident),*) => {
         $(pastey::paste! {
@@ -367,8 +523,32 @@ macro_rules! migration_tests {
     };
 }
 
+/// The same on MySQL / MariaDB (which had no release 1 to upgrade).
+macro_rules! mysql_migration_tests {
+    ($($name:ident),*) => {
+        $(pastey::paste! {
+            #[cfg(feature = "mysql")]
+            #[tokio::test]
+            async fn [<$name _mysql>]() {
+                if let Some(database) = testing::mysql().await {
+                    $name(database).await;
+                }
+            }
+        })*
+    };
+}
+
 migration_tests!(
     our_migrations_live_beside_an_applications_sqlx_migrations,
     the_core_alone_creates_no_users_or_sessions_table,
-    upgrading_release_1_renames_our_tables_and_nothing_else
+    upgrading_release_1_renames_our_tables_and_nothing_else,
+    the_revocation_feed_records_what_other_programs_write,
+    concurrent_runs_apply_each_migration_once
+);
+
+mysql_migration_tests!(
+    our_migrations_live_beside_an_applications_sqlx_migrations,
+    the_core_alone_creates_no_users_or_sessions_table,
+    the_revocation_feed_records_what_other_programs_write,
+    concurrent_runs_apply_each_migration_once
 );

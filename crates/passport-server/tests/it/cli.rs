@@ -379,7 +379,7 @@ pub(crate) async fn api_user(http: &reqwest::Client, server: &ServerProcess, tok
 /// How many migrations the backend has (files in `passport-sqlx/migrations/<kind>`).
 /// The migrations shipped for a dialect: one folder per schema set (`core`, `sessions`,
 /// `users`; `legacy` holds the in-place upgrade of older databases, not a migration).
-fn migration_count(kind: &str) -> usize {
+pub(crate) fn migration_count(kind: &str) -> usize {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../passport-sqlx/migrations")
         .join(kind);

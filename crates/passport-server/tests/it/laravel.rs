@@ -53,7 +53,11 @@ impl LaravelSite {
             .stdin(dump)
             .output()
             .expect("run the mysql client");
-        assert!(loaded.status.success(), "loading the dump: {}", String::from_utf8_lossy(&loaded.stderr));
+        assert!(
+            loaded.status.success(),
+            "loading the dump: {}",
+            String::from_utf8_lossy(&loaded.stderr)
+        );
         let site = Deployment::new(db);
         fs::create_dir_all(site.data_dir()).expect("data dir");
         Some(Self::configure(site, version))
@@ -124,9 +128,17 @@ impl LaravelSite {
     async fn db(&self) -> LaravelDb {
         let url = self.site.database_url();
         if self.site.kind == "mysql" {
-            LaravelDb::Mysql(sqlx::MySqlConnection::connect(&url).await.expect("open the Laravel database"))
+            LaravelDb::Mysql(
+                sqlx::MySqlConnection::connect(&url)
+                    .await
+                    .expect("open the Laravel database"),
+            )
         } else {
-            LaravelDb::Sqlite(sqlx::SqliteConnection::connect(&url).await.expect("open the Laravel database"))
+            LaravelDb::Sqlite(
+                sqlx::SqliteConnection::connect(&url)
+                    .await
+                    .expect("open the Laravel database"),
+            )
         }
     }
 }
@@ -210,9 +222,7 @@ async fn token_guard_user(conn: &mut LaravelDb, jwt: &str, now: i64) -> Option<S
     let (revoked, user_id) = conn.token_row(jti).await;
     assert!(!revoked, "the row is revoked");
     assert!(!conn.client_revoked(aud).await, "the client is revoked");
-    assert_eq!(user_id,
-        (!sub.is_empty() && sub != aud).then(|| sub.clone())
-    );
+    assert_eq!(user_id, (!sub.is_empty() && sub != aud).then(|| sub.clone()));
     (!sub.is_empty() && sub != aud).then_some(sub)
 }
 
@@ -372,6 +382,7 @@ async fn passport_deployment_keeps_working(laravel: LaravelSite) {
     let (status, issued) = post_token(&http, &token_url, &form).await;
     assert_eq!(status, 200, "{issued}");
     let jwt = issued["access_token"].as_str().unwrap();
+    let now = server_now(&http, &server).await;
     assert_eq!(token_guard_user(&mut conn, jwt, now).await.as_deref(), Some("1"));
     let browser = Browser::new(&server.base);
     let page = browser
@@ -414,7 +425,9 @@ async fn a_passport_13_deployment_keeps_working() {
 /// A Passport 13 application on MySQL (MariaDB here), from a dump of its database.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_passport_13_deployment_on_mysql_keeps_working() {
-    let Some(laravel) = LaravelSite::mysql("13").await else { return };
+    let Some(laravel) = LaravelSite::mysql("13").await else {
+        return;
+    };
     passport_deployment_keeps_working(laravel).await;
 }
 

@@ -2,6 +2,8 @@
 //! cores); each module drives one area through HTTP or the command line. A test that runs on
 //! every backend is written once with `backend_test!` and comes out as `NAME_sqlite` and
 //! `NAME_postgres`; the PostgreSQL one does nothing unless `PASSPORT_TEST_DATABASE_URL` is set.
+//! MySQL gets one smoke test of its own (`mysql.rs`, with `PASSPORT_TEST_MYSQL_URL`), not a
+//! copy of every test.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -29,6 +31,8 @@ mod keys;
 mod laravel;
 mod metrics;
 mod modern_client;
+#[cfg(feature = "mysql")]
+mod mysql;
 mod oidc;
 mod par;
 mod rate_limit;
