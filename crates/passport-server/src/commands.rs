@@ -74,6 +74,8 @@ fn print(json: bool, value: serde_json::Value, human: &str) {
 }
 
 fn keys(ctx: &Context, args: &KeyArgs) -> anyhow::Result<()> {
+    // A broken compatibility setting stops here, not read as "off".
+    ctx.config.laravel_compat()?;
     ctx.check_compat_algorithm(args.algorithm)?;
     // Once the database holds the key set, the files only seed a new database (README).
     let (private, public) = write_key_files(ctx.key_dir(), args.algorithm, args.length, args.force)?;
@@ -212,6 +214,7 @@ async fn ensure_personal_access_client(passport: &Passport) -> anyhow::Result<pa
 }
 
 async fn install(ctx: &Context, args: &KeyArgs) -> anyhow::Result<()> {
+    ctx.check()?;
     if ctx.compat().is_some() {
         bail!(
             "compat = \"laravel\": the Laravel application's keys and clients are used as they are; run `passport migrate`"

@@ -169,6 +169,12 @@ macro_rules! migrations {
                 sql: include_str!(concat!("../migrations/", $dialect, "/core/0013_jwks_uri.sql")),
             },
             Migration {
+                schema: Schema::Core,
+                version: 14,
+                name: "token deleted feed",
+                sql: include_str!(concat!("../migrations/", $dialect, "/core/0014_token_deleted_feed.sql")),
+            },
+            Migration {
                 schema: Schema::Sessions,
                 version: 1,
                 name: "create sessions",

@@ -587,7 +587,7 @@ impl TokenStore for SqliteStore {
     async fn tokens_of_user(&self, user_id: &str, now: DateTime<Utc>) -> Result<Vec<AccessTokenRecord>, StoreError> {
         let sql = format!(
             "SELECT {ACCESS_COLUMNS} FROM oauth_access_tokens WHERE user_id = ?1 AND revoked = FALSE \
-             AND expires_at > ?2 ORDER BY created_at DESC, id"
+             AND julianday(expires_at) > julianday(?2) ORDER BY created_at DESC, id"
         );
         let rows = sqlx::query(&sql)
             .bind(user_id)
@@ -824,8 +824,10 @@ impl AuthCodeStore for SqliteStore {
         now: DateTime<Utc>,
     ) -> Result<Vec<Vec<String>>, StoreError> {
         let rows = sqlx::query(
+            // julianday(): a Laravel row's `2026-05-01 23:00:00` and our RFC 3339 text do not
+            // compare as text (a space sorts before `T`).
             "SELECT scopes FROM oauth_access_tokens WHERE user_id = ?1 AND client_id = ?2 \
-             AND revoked = FALSE AND expires_at > ?3",
+             AND revoked = FALSE AND julianday(expires_at) > julianday(?3)",
         )
         .bind(user_id)
         .bind(client_id)

@@ -373,7 +373,7 @@ async fn our_migrations_live_beside_an_applications_sqlx_migrations(database: Te
     // The application first, then us, then the application again.
     run_app_migrations(&database.url, dialect, app.path()).await.unwrap();
     let db = Database::connect(&database.url).await.unwrap();
-    assert_eq!(db.migrate().await.unwrap(), 13, "core: its thirteen migrations");
+    assert_eq!(db.migrate().await.unwrap(), 14, "core: its fourteen migrations");
     run_app_migrations(&database.url, dialect, app.path())
         .await
         .expect("the application's migrator does not trip over ours");
@@ -456,8 +456,8 @@ async fn upgrading_release_1_renames_our_tables_and_nothing_else(database: TestD
     let db = Database::connect(&database.url).await.unwrap();
     assert_eq!(
         db.migrate_schemas(&passport_sqlx::Schema::ALL).await.unwrap(),
-        15,
-        "the upgrade to the first versions, then core's second to thirteenth and users' second and third"
+        16,
+        "the upgrade to the first versions, then core's second to fourteenth and users' second and third"
     );
     assert_eq!(db.migrate_schemas(&passport_sqlx::Schema::ALL).await.unwrap(), 0);
     let old = db.users().find_user_by_email("old@example.com").await.unwrap();
@@ -502,7 +502,7 @@ async fn concurrent_runs_apply_each_migration_once(database: TestDatabase) {
         applied.push(run.await.unwrap());
     }
     applied.sort_unstable();
-    assert_eq!(applied, [0, 0, 17], "one run applies all seventeen");
+    assert_eq!(applied, [0, 0, 18], "one run applies all eighteen");
 }
 
 macro_rules! migration_tests {

@@ -15,12 +15,12 @@
 //!
 //! sent as lowercase hex. The MAC is checked (in constant time) before anything is decrypted.
 //! The 100,000 PBKDF2 rounds cost tens of milliseconds of a core, and anyone can send a
-//! ciphertext-shaped string, so decryptions run on the blocking pool, a few at a time
-//! ([`decrypt_bounded`]), and a failed one counts as a failed client authentication.
+//! ciphertext-shaped string, so decryptions run on the blocking pool under the password
+//! hasher's permits, and a failed one counts as a failed client authentication (counted by a
+//! task of its own, so cancelling the request does not skip it).
 
 use std::fmt;
 use std::num::NonZeroU32;
-use std::sync::OnceLock;
 
 use aws_lc_rs::cipher::{AES_256, DecryptingKey, DecryptionContext, UnboundCipherKey};
 use aws_lc_rs::iv::FixedLength;
@@ -28,9 +28,9 @@ use aws_lc_rs::{hkdf, hmac, pbkdf2};
 use base64::Engine as _;
 use serde::{Deserialize, Deserializer};
 use sha2::{Digest as _, Sha256};
-use tokio::sync::Semaphore;
 
 use crate::config::ConfigError;
+use crate::secret::PasswordHasher;
 
 const VERSION: [u8; 4] = [0xde, 0xf5, 0x02, 0x00];
 const SALT_LEN: usize = 32;
@@ -108,13 +108,19 @@ impl LaravelCompat {
         self.version
     }
 
-    /// Decrypts a Passport ciphertext on the blocking pool, a few at a time. `None` when it is
-    /// not one, or not made with this key.
-    pub(crate) async fn decrypt<T: serde::de::DeserializeOwned + Send + 'static>(&self, hex: &str) -> Option<T> {
+    /// Decrypts a Passport ciphertext on the blocking pool under the password hasher's
+    /// permits (one budget for every slow check: bcrypt, argon2, PBKDF2). `None` when it is not
+    /// one, or not made with this key.
+    pub(crate) async fn decrypt<T: serde::de::DeserializeOwned + Send + 'static>(
+        &self,
+        hasher: &PasswordHasher,
+        hex: &str,
+    ) -> Option<T> {
         if !looks_like_ciphertext(hex) {
             return None;
         }
-        let plain = decrypt_bounded(self.app_key.clone(), hex.to_owned()).await?;
+        let (key, hex) = (self.app_key.clone(), hex.to_owned());
+        let plain = hasher.run(move || Ok(decrypt(&key, &hex))).await.ok()??;
         serde_json::from_slice(&plain).ok()
     }
 }
@@ -126,21 +132,6 @@ pub(crate) fn looks_like_ciphertext(value: &str) -> bool {
         && value.len().is_multiple_of(2)
         && value.starts_with("def50200")
         && value.bytes().all(|b| b.is_ascii_hexdigit())
-}
-
-/// How many PBKDF2 derivations run at once: one per core, never more (the same budget as the
-/// password hasher's).
-fn permits() -> &'static Semaphore {
-    static PERMITS: OnceLock<Semaphore> = OnceLock::new();
-    PERMITS.get_or_init(|| Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())))
-}
-
-/// [`decrypt`] on the blocking pool under the permits.
-pub(crate) async fn decrypt_bounded(password: Vec<u8>, hex: String) -> Option<Vec<u8>> {
-    let _permit = permits().acquire().await.ok()?;
-    tokio::task::spawn_blocking(move || decrypt(&password, &hex))
-        .await
-        .ok()?
 }
 
 struct Len(usize);

@@ -234,9 +234,23 @@ impl Passport {
             if let Some(secret) = client.secret_hash.as_deref().filter(|s| !s.is_empty())
                 && !is_hashed_secret(secret)
             {
-                self.store()
-                    .update_client_secret(client.id.as_str(), &hash_client_secret(secret))
-                    .await?;
+                // On a Laravel database the PHP side must still verify it: bcrypt `$2y$`, as
+                // Laravel's `Hash::make` writes (cost 12, Laravel's default).
+                let stored = match &self.settings().laravel {
+                    Some(_) => {
+                        let plain = secret.to_owned();
+                        self.hasher()
+                            .run(move || {
+                                bcrypt::hash_with_result(plain, 12)
+                                    .map(|h| h.format_for_version(bcrypt::Version::TwoY))
+                                    .map_err(|_| crate::secret::HashError::Hashing)
+                            })
+                            .await
+                            .map_err(|_| OAuthError::server_error("cannot hash a client secret"))?
+                    }
+                    None => hash_client_secret(secret),
+                };
+                self.store().update_client_secret(client.id.as_str(), &stored).await?;
                 self.forget_client_row(client.id.as_str());
                 hashed += 1;
             }

@@ -222,8 +222,10 @@ impl PassportBuilder {
         }
         b.fapi_profile = config.fapi_profile;
         b.laravel = config.laravel_compat();
-        // Passport 11/12 stored client secrets in plain text unless told to hash them.
-        b.accept_plaintext_client_secrets = matches!(b.laravel, Ok(Some(_)));
+        // Passport 11/12 stored client secrets in plain text unless told to hash them; 13
+        // never accepts them (`passport:hash` first).
+        b.accept_plaintext_client_secrets =
+            matches!(&b.laravel, Ok(Some(c)) if c.version() == crate::laravel::PassportVersion::V12);
         let limits = &mut b.failure_limits;
         for (setting, value) in [
             (
@@ -1074,7 +1076,15 @@ impl Passport {
                 (Some(user), _) => user.clone(),
                 // Passport 11/12 wrote `""`, which PHP guards without the CVE-2026-39976 fix
                 // cannot map to a user; the client id is what 13 writes (and we otherwise).
-                (None, Some(compat)) if compat.version() == crate::laravel::PassportVersion::V12 => String::new(),
+                // So does 13 when client ids are integers (`Passport::$clientUuids = false`, or
+                // a database that kept 11/12's ids): a guard without the fix would map `"3"` to
+                // user 3 (CVE-2026-39976).
+                (None, Some(compat))
+                    if compat.version() == crate::laravel::PassportVersion::V12
+                        || spec.client.id.as_str().bytes().all(|b| b.is_ascii_digit()) =>
+                {
+                    String::new()
+                }
                 (None, _) => spec.client.id.to_string(),
             },
             scopes: spec.scopes.to_vec(),

@@ -470,15 +470,25 @@ impl PasswordHasher {
         }
     }
 
-    /// Runs `work` on the blocking pool under one of the permits.
-    async fn run<T: Send + 'static>(
+    /// Runs `work` on the blocking pool under one of the permits. The permit goes with the
+    /// work, so a caller that gives up (a cancelled request) frees it only when the work is
+    /// done: cancelling cannot start more slow checks at once than there are permits.
+    pub(crate) async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> Result<T, HashError> + Send + 'static,
     ) -> Result<T, HashError> {
-        let _permit = self.permits.acquire().await.map_err(|_| HashError::Hashing)?;
-        tokio::task::spawn_blocking(work)
+        let permit = self
+            .permits
+            .clone()
+            .acquire_owned()
             .await
-            .map_err(|_| HashError::Hashing)?
+            .map_err(|_| HashError::Hashing)?;
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            work()
+        })
+        .await
+        .map_err(|_| HashError::Hashing)?
     }
 
     /// Hashes `password` with argon2id (PHC string, compatible with PHP's `password_hash`).

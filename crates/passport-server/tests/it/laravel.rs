@@ -189,6 +189,26 @@ impl LaravelDb {
         .expect("revoke as Laravel does");
     }
 
+    /// `$token->delete()` in the PHP application.
+    async fn delete(&mut self, jti: &str) {
+        const SQL: &str = "DELETE FROM oauth_access_tokens WHERE id = ?";
+        match self {
+            Self::Sqlite(c) => sqlx::query(SQL).bind(jti).execute(c).await.map(|_| ()),
+            Self::Mysql(c) => sqlx::query(SQL).bind(jti).execute(c).await.map(|_| ()),
+        }
+        .expect("delete as Laravel does");
+    }
+
+    /// The stored secret of a client.
+    async fn secret(&mut self, id: &str) -> Option<String> {
+        const SQL: &str = "SELECT secret FROM oauth_clients WHERE id = ?";
+        match self {
+            Self::Sqlite(c) => sqlx::query_scalar(SQL).bind(id).fetch_one(c).await,
+            Self::Mysql(c) => sqlx::query_scalar(SQL).bind(id).fetch_one(c).await,
+        }
+        .expect("the client's secret")
+    }
+
     async fn close(self) {
         let _ = match self {
             Self::Sqlite(c) => c.close().await,
@@ -405,6 +425,35 @@ async fn passport_deployment_keeps_working(laravel: LaravelSite) {
             "revocation not seen"
         );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
+    // So does a deleted row (a live token: purges delete only revoked or expired ones).
+    let (_, pair) = post_token(&http, &token_url, &form).await;
+    let jwt = pair["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(api_user(&http, &server, &jwt).await.0, 200);
+    conn.delete(jwt_claims(&jwt)["jti"].as_str().unwrap()).await;
+    let started = std::time::Instant::now();
+    while api_user(&http, &server, &jwt).await.0 == 200 {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(3),
+            "deletion not seen"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
+    // `passport hash` makes plain-text secrets bcrypt `$2y$`, which the PHP side verifies too.
+    if v12 {
+        let id = service["id"].as_str().unwrap();
+        let hashed = laravel.site.json(&["hash", "--json"]);
+        assert!(hashed["hashed"].as_u64().unwrap() >= 1, "{hashed}");
+        let stored = conn.secret(id).await.expect("a secret");
+        assert!(stored.starts_with("$2y$12$"), "{stored}");
+        let form = [
+            ("grant_type", "client_credentials"),
+            ("client_id", id),
+            ("client_secret", service["secret"].as_str().unwrap()),
+        ];
+        assert_eq!(post_token(&http, &token_url, &form).await.0, 200);
     }
     conn.close().await;
 }

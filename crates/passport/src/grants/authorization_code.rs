@@ -149,13 +149,12 @@ async fn laravel_auth_code(
     if !crate::laravel::looks_like_ciphertext(code) {
         return Ok(None);
     }
-    let Some(payload) = compat.decrypt::<crate::laravel::AuthCodePayload>(code).await else {
-        // Each failed decryption cost a PBKDF2: it counts as a failed client authentication.
-        passport
-            .limits()
-            .client_failed(passport.store().as_ref(), client.id.as_str(), request.peer())
-            .await;
-        return Err(OAuthError::invalid_request("Cannot decrypt the authorization code"));
+    let payload = passport
+        .laravel_payload::<crate::laravel::AuthCodePayload>(compat, code, client.id.as_str(), request.peer())
+        .await;
+    let Some(payload) = payload else {
+        // league 9's answer (a `LogicException` from the decryption).
+        return Err(OAuthError::invalid_request("Issue decrypting the authorization code"));
     };
     let Some(mut record) = passport.store().find_auth_code(&payload.auth_code_id).await? else {
         return Err(OAuthError::invalid_grant("Authorization code has been revoked"));
@@ -176,6 +175,11 @@ async fn laravel_auth_code(
     record.code_challenge_method = code_challenge_method;
     record.expires_at =
         chrono::DateTime::from_timestamp(payload.expire_time, 0).unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
+    // Passport's codes live ten minutes: when the user approved (an id_token's `auth_time`).
+    record.created_at = record
+        .expires_at
+        .checked_sub_signed(chrono::TimeDelta::minutes(10))
+        .unwrap_or(record.expires_at);
     Ok(Some((payload.auth_code_id, record)))
 }
 

@@ -407,6 +407,34 @@ impl Passport {
         }
     }
 
+    /// The payload of a Laravel Passport refresh token or code (`value`), decrypted with the
+    /// `APP_KEY`; `None` when it does not decrypt, which counts as a failed authentication of
+    /// `client_id` (each attempt costs a PBKDF2). Runs as a task of its own: a cancelled
+    /// request neither frees the CPU budget early nor skips the count.
+    pub(crate) async fn laravel_payload<T: serde::de::DeserializeOwned + Send + 'static>(
+        &self,
+        compat: &crate::laravel::LaravelCompat,
+        value: &str,
+        client_id: &str,
+        peer: Option<IpAddr>,
+    ) -> Option<T> {
+        let (passport, compat) = (self.clone(), compat.clone());
+        let (value, client_id) = (value.to_owned(), client_id.to_owned());
+        tokio::spawn(async move {
+            let payload = compat.decrypt::<T>(passport.hasher(), &value).await;
+            if payload.is_none() {
+                passport
+                    .limits()
+                    .client_failed(passport.store().as_ref(), &client_id, peer)
+                    .await;
+            }
+            payload
+        })
+        .await
+        .ok()
+        .flatten()
+    }
+
     /// The DPoP key the tokens of this request are bound to (RFC 9449 §5): the thumbprint of
     /// the request's valid proof, `None` without one. Errors: `invalid_dpop_proof` when the
     /// proof is invalid, or missing for a client with `dpop_bound_access_tokens` (§5.2);

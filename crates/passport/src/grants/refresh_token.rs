@@ -149,12 +149,10 @@ async fn laravel_refresh_token(
     if !crate::laravel::looks_like_ciphertext(presented) {
         return Ok(None);
     }
-    let Some(payload) = compat.decrypt::<crate::laravel::RefreshPayload>(presented).await else {
-        // Each failed decryption cost a PBKDF2: it counts as a failed client authentication.
-        passport
-            .limits()
-            .client_failed(passport.store().as_ref(), client.id.as_str(), request.peer())
-            .await;
+    let payload = passport
+        .laravel_payload::<crate::laravel::RefreshPayload>(compat, presented, client.id.as_str(), request.peer())
+        .await;
+    let Some(payload) = payload else {
         return Err(OAuthError::invalid_refresh_token("Cannot decrypt the refresh token"));
     };
     if payload.client_id != client.id.as_str() {

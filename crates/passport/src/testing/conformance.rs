@@ -75,9 +75,12 @@ pub const CHECKS: &[(&str, Check)] = &[
     }),
 ];
 
+/// One instant for the whole run, whole seconds: records built at different moments of a
+/// test compare equal (a wall clock read twice can straddle a second on a loaded machine).
 fn now() -> DateTime<Utc> {
+    static NOW: std::sync::OnceLock<DateTime<Utc>> = std::sync::OnceLock::new();
     #[allow(clippy::disallowed_methods)]
-    Utc::now().trunc_subsecs(0)
+    *NOW.get_or_init(|| Utc::now().trunc_subsecs(0))
 }
 
 /// A password client with a secret hash, a provider and a scope list.
