@@ -71,9 +71,20 @@ pub(super) async fn handle(passport: &Passport, request: &TokenRequest) -> Resul
     if let Some(wider) = requested.iter().find(|s| !old.scopes.contains(s)) {
         return Err(OAuthError::invalid_scope(wider));
     }
-    let scopes = passport
-        .scopes()
-        .finalize(requested.clone(), GrantType::RefreshToken, &client);
+    // Passport 11/12 carried the scopes over verbatim (`*` too: §5.5 step 8); 13 and we
+    // finalize them.
+    let passport12 = passport
+        .settings()
+        .laravel
+        .as_ref()
+        .is_some_and(|c| c.version() == crate::laravel::PassportVersion::V12);
+    let scopes = if passport12 {
+        requested.clone()
+    } else {
+        passport
+            .scopes()
+            .finalize(requested.clone(), GrantType::RefreshToken, &client)
+    };
 
     let mut minted = passport
         .mint(MintSpec {
