@@ -96,9 +96,13 @@ fn every_conformance_check_runs_here() {
     assert_eq!(covered, listed);
 }
 
+/// One instant for the whole run, whole seconds: values written and read back at different
+/// moments of a test compare equal (a wall clock read twice can straddle a second on a loaded
+/// machine).
 fn now() -> DateTime<Utc> {
+    static NOW: std::sync::OnceLock<DateTime<Utc>> = std::sync::OnceLock::new();
     #[allow(clippy::disallowed_methods)]
-    Utc::now().trunc_subsecs(0)
+    *NOW.get_or_init(|| Utc::now().trunc_subsecs(0))
 }
 
 fn test_keys() -> &'static GeneratedKeys {
